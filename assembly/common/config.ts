@@ -1,0 +1,151 @@
+// Reading a JSON config into typed values with errors that name the field ("rules[2].header.name: ...").
+// Unknown fields are errors: a typo must not silently become a default.
+import { JsonKind, JsonParser, JsonValue } from "./json";
+
+export class ConfigErrors {
+  list: string[] = [];
+  add(path: string, msg: string): void { this.list.push(path + ": " + msg); }
+  get ok(): bool { return this.list.length == 0; }
+  /** The first few errors, joined for one log line. */
+  summary(): string {
+    const n = this.list.length;
+    const shown = this.list.slice(0, 5).join("; ");
+    if (n > 5) return shown + "; and " + (n - 5).toString() + " more";
+    return shown;
+  }
+}
+
+/** A view over one JSON object that tracks which keys were read. */
+export class ObjReader {
+  private seen: bool[];
+  constructor(public v: JsonValue, public path: string, public errors: ConfigErrors) {
+    this.seen = new Array<bool>(v.keys.length);
+  }
+
+  private find(key: string): JsonValue | null {
+    const keys = this.v.keys;
+    for (let i = 0; i < keys.length; i++) {
+      if (keys[i] == key) { this.seen[i] = true; return this.v.items[i]; }
+    }
+    return null;
+  }
+
+  at(key: string): string {
+    if (this.path.length == 0) return key;
+    return this.path + "." + key;
+  }
+
+  has(key: string): bool { return this.v.get(key) !== null; }
+
+  raw(key: string): JsonValue | null { return this.find(key); }
+
+  str(key: string, def: string): string {
+    const v = this.find(key);
+    if (v === null) return def;
+    if (v.kind != JsonKind.String) { this.errors.add(this.at(key), "expected a string, got " + v.kindName()); return def; }
+    return v.str;
+  }
+
+  requiredStr(key: string): string {
+    const v = this.find(key);
+    if (v === null) { this.errors.add(this.at(key), "is required"); return ""; }
+    if (v.kind != JsonKind.String) { this.errors.add(this.at(key), "expected a string, got " + v.kindName()); return ""; }
+    if (v.str.length == 0) { this.errors.add(this.at(key), "must not be empty"); return ""; }
+    return v.str;
+  }
+
+  bool(key: string, def: bool): bool {
+    const v = this.find(key);
+    if (v === null) return def;
+    if (v.kind != JsonKind.Bool) { this.errors.add(this.at(key), "expected a boolean, got " + v.kindName()); return def; }
+    return v.bool;
+  }
+
+  /** A number within [min, max]. */
+  num(key: string, def: f64, min: f64, max: f64): f64 {
+    const v = this.find(key);
+    if (v === null) return def;
+    if (v.kind != JsonKind.Number) { this.errors.add(this.at(key), "expected a number, got " + v.kindName()); return def; }
+    if (!(v.num >= min && v.num <= max)) {
+      this.errors.add(this.at(key), "must be between " + fmt(min) + " and " + fmt(max) + ", got " + fmt(v.num));
+      return def;
+    }
+    return v.num;
+  }
+
+  int(key: string, def: i64, min: i64, max: i64): i64 {
+    const v = this.find(key);
+    if (v === null) return def;
+    if (v.kind != JsonKind.Number || v.num != Math.floor(v.num)) { this.errors.add(this.at(key), "expected an integer"); return def; }
+    if (v.num < <f64>min || v.num > <f64>max) {
+      this.errors.add(this.at(key), "must be between " + min.toString() + " and " + max.toString() + ", got " + fmt(v.num));
+      return def;
+    }
+    return <i64>v.num;
+  }
+
+  /** One of a fixed set of strings. */
+  oneOf(key: string, def: string, allowed: string[]): string {
+    const s = this.str(key, def);
+    if (!allowed.includes(s)) { this.errors.add(this.at(key), "must be one of " + allowed.join(", ") + ", got '" + s + "'"); return def; }
+    return s;
+  }
+
+  strList(key: string): string[] {
+    const v = this.find(key);
+    const out = new Array<string>();
+    if (v === null) return out;
+    if (v.kind != JsonKind.Array) { this.errors.add(this.at(key), "expected an array of strings, got " + v.kindName()); return out; }
+    for (let i = 0; i < v.items.length; i++) {
+      const item = v.items[i];
+      if (item.kind != JsonKind.String) { this.errors.add(this.at(key) + "[" + i.toString() + "]", "expected a string, got " + item.kindName()); continue; }
+      out.push(item.str);
+    }
+    return out;
+  }
+
+  obj(key: string): ObjReader | null {
+    const v = this.find(key);
+    if (v === null) return null;
+    if (v.kind != JsonKind.Object) { this.errors.add(this.at(key), "expected an object, got " + v.kindName()); return null; }
+    return new ObjReader(v, this.at(key), this.errors);
+  }
+
+  /** The objects of an array field, each as a reader. */
+  objList(key: string): ObjReader[] {
+    const v = this.find(key);
+    const out = new Array<ObjReader>();
+    if (v === null) return out;
+    if (v.kind != JsonKind.Array) { this.errors.add(this.at(key), "expected an array, got " + v.kindName()); return out; }
+    for (let i = 0; i < v.items.length; i++) {
+      const p = this.at(key) + "[" + i.toString() + "]";
+      const item = v.items[i];
+      if (item.kind != JsonKind.Object) { this.errors.add(p, "expected an object, got " + item.kindName()); continue; }
+      out.push(new ObjReader(item, p, this.errors));
+    }
+    return out;
+  }
+
+  /** Call after reading every known field: reports the rest as unknown. */
+  done(): void {
+    for (let i = 0; i < this.v.keys.length; i++) {
+      if (!this.seen[i]) this.errors.add(this.at(this.v.keys[i]), "unknown field");
+    }
+  }
+}
+
+function fmt(n: f64): string {
+  if (n == Math.floor(n)) return (<i64>n).toString();
+  return n.toString();
+}
+
+/** Parses a config document; an empty document counts as "{}". Null (with errors set) when it is not a JSON object. */
+export function readConfigRoot(src: string, errors: ConfigErrors): ObjReader | null {
+  let text = src;
+  if (src.trim().length == 0) text = "{}";
+  const p = new JsonParser(text);
+  const v = p.parseDocument();
+  if (v === null) { errors.add("config", "invalid JSON: " + p.error); return null; }
+  if (v.kind != JsonKind.Object) { errors.add("config", "expected a JSON object, got " + v.kindName()); return null; }
+  return new ObjReader(v, "", errors);
+}

@@ -1,0 +1,134 @@
+// NOTE for all of assembly/: AssemblyScript 0.17 releases twice a ternary whose branches mix a
+// borrowed reference (a local, parameter or field) with a temporary, e.g. `c ? local : a + b`.
+// Write such choices over strings and objects as if/else; ternaries over numbers are fine.
+//
+// Minimal proxy-wasm 0.2.0 dispatch. It replaces the runtime's, which builds debug-log
+// strings (including a join over every live context) on each request and throws on host misses.
+import { log, LogLevel, getPropertyString, BufferType, getBufferString } from "./host";
+
+export const enum HeadersStatus { Continue = 0, StopIteration = 1 }
+export const enum DataStatus { Continue = 0, StopIterationAndBuffer = 1 }
+
+/** Per-request filter: small, holds only what one request needs. */
+export class StreamFilter {
+  onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus { return HeadersStatus.Continue; }
+  onRequestBody(bodySize: u32, endOfStream: bool): DataStatus { return DataStatus.Continue; }
+  onResponseHeaders(headerCount: u32, endOfStream: bool): HeadersStatus { return HeadersStatus.Continue; }
+  onLog(): void {}
+}
+
+/** Per-plugin root: parses config once in configure() and creates stream filters. */
+export class RootFilter {
+  constructor(public rootId: string) {}
+  /** Returns an error message, or null when the configuration was accepted and is now in force. */
+  configure(config: string): string | null { return null; }
+  onTick(): void {}
+  newStream(): StreamFilter { return new StreamFilter(); }
+}
+
+let rootFactory: (() => RootFilter) | null = null;
+let expectedRootId = "";
+const roots = new Map<u32, RootFilter>();
+const streams = new Map<u32, StreamFilter>();
+const noopStream = new StreamFilter();
+
+/** Each filter module registers exactly one root factory under its root id. */
+export function registerFilter(rootId: string, factory: () => RootFilter): void {
+  expectedRootId = rootId;
+  rootFactory = factory;
+}
+
+function rootFor(id: u32): RootFilter | null {
+  if (roots.has(id)) return roots.get(id);
+  return null;
+}
+
+function streamFor(id: u32): StreamFilter {
+  if (streams.has(id)) return streams.get(id);
+  return noopStream;
+}
+
+// ---- calls in ----
+
+export function proxy_abi_version_0_2_0(): void {}
+
+export function proxy_on_context_create(contextId: u32, rootContextId: u32): void {
+  if (rootContextId == 0) {
+    const factory = rootFactory;
+    if (factory === null) return;
+    roots.set(contextId, factory());
+    return;
+  }
+  const root = rootFor(rootContextId);
+  if (root !== null) streams.set(contextId, root.newStream());
+}
+
+export function proxy_on_vm_start(rootContextId: u32, vmConfigSize: u32): u32 { return 1; }
+
+export function proxy_validate_configuration(rootContextId: u32, size: u32): u32 { return 1; }
+
+export function proxy_on_configure(rootContextId: u32, size: u32): u32 {
+  const root = rootFor(rootContextId);
+  if (root === null) return 0;
+  const rootId = getPropertyString("plugin_root_id");
+  if (rootId === null || rootId != expectedRootId) {
+    let got = "";
+    if (rootId !== null) got = rootId;
+    log(LogLevel.Error, "graywall: this module serves root_id '" + expectedRootId + "', not '" + got + "'");
+    return 0;
+  }
+  let config = "";
+  if (size > 0) {
+    const s = getBufferString(BufferType.PluginConfiguration, 0, size);
+    if (s !== null) config = s;
+  }
+  const err = root.configure(config);
+  if (err !== null) {
+    log(LogLevel.Error, expectedRootId + ": configuration rejected: " + err);
+    return 0;
+  }
+  log(LogLevel.Info, expectedRootId + ": configuration accepted");
+  return 1;
+}
+
+export function proxy_on_tick(rootContextId: u32): void {
+  const root = rootFor(rootContextId);
+  if (root !== null) root.onTick();
+}
+
+export function proxy_on_request_headers(contextId: u32, headers: u32, endOfStream: u32): i32 {
+  return streamFor(contextId).onRequestHeaders(headers, endOfStream != 0);
+}
+
+export function proxy_on_request_body(contextId: u32, size: u32, endOfStream: u32): i32 {
+  return streamFor(contextId).onRequestBody(size, endOfStream != 0);
+}
+
+export function proxy_on_request_trailers(contextId: u32, trailers: u32): i32 { return 0; }
+export function proxy_on_request_metadata(contextId: u32, n: u32): i32 { return 0; }
+
+export function proxy_on_response_headers(contextId: u32, headers: u32, endOfStream: u32): i32 {
+  return streamFor(contextId).onResponseHeaders(headers, endOfStream != 0);
+}
+
+export function proxy_on_response_body(contextId: u32, size: u32, endOfStream: u32): i32 { return 0; }
+export function proxy_on_response_trailers(contextId: u32, trailers: u32): i32 { return 0; }
+export function proxy_on_response_metadata(contextId: u32, n: u32): i32 { return 0; }
+export function proxy_on_queue_ready(rootContextId: u32, token: u32): void {}
+export function proxy_on_foreign_function(rootContextId: u32, functionId: u32, size: u32): void {}
+export function proxy_on_http_call_response(contextId: u32, token: u32, headers: u32, bodySize: u32, trailers: u32): void {}
+export function proxy_on_grpc_receive_initial_metadata(contextId: u32, token: u32, headers: u32): void {}
+export function proxy_on_grpc_trailing_metadata(contextId: u32, token: u32, trailers: u32): void {}
+export function proxy_on_grpc_receive(contextId: u32, token: u32, size: u32): void {}
+export function proxy_on_grpc_close(contextId: u32, token: u32, status: u32): void {}
+
+export function proxy_on_done(contextId: u32): u32 { return 1; }
+
+export function proxy_on_log(contextId: u32): void {
+  if (streams.has(contextId)) streams.get(contextId).onLog();
+}
+
+export function proxy_on_delete(contextId: u32): void {
+  if (streams.has(contextId)) streams.delete(contextId);
+  else if (roots.has(contextId)) roots.delete(contextId);
+}

@@ -1,0 +1,187 @@
+// Non-throwing wrappers over the raw proxy-wasm 0.2.0 imports.
+// The runtime's own wrappers throw (and so kill the VM) on any non-Ok result;
+// here a miss is a null or a result code the caller decides on.
+import * as imports from "@solo-io/proxy-runtime/imports";
+import { free } from "@solo-io/proxy-runtime/malloc";
+
+export const enum LogLevel { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Critical = 5 }
+export const enum MapType { RequestHeaders = 0, RequestTrailers = 1, ResponseHeaders = 2, ResponseTrailers = 3 }
+export const enum BufferType { RequestBody = 0, ResponseBody = 1, VmConfiguration = 6, PluginConfiguration = 7 }
+export const enum HostResult { Ok = 0, NotFound = 1, BadArgument = 2, CasMismatch = 8 }
+export const enum MetricType { Counter = 0, Gauge = 1, Histogram = 2 }
+
+// Out-parameters for host calls. The host writes a malloc'd pointer and a size here.
+const outPtr = memory.data(8);
+const outSize = memory.data(8);
+const outCas = memory.data(8);
+const outU64 = memory.data(8);
+
+function takeString(): string {
+  const ptr = load<usize>(outPtr);
+  const size = load<usize>(outSize);
+  if (ptr == 0) return "";
+  const s = String.UTF8.decodeUnsafe(ptr, size);
+  free(ptr);
+  return s;
+}
+
+function takeBytes(): ArrayBuffer {
+  const ptr = load<usize>(outPtr);
+  const size = <i32>load<usize>(outSize);
+  const out = new ArrayBuffer(size);
+  if (ptr != 0) {
+    memory.copy(changetype<usize>(out), ptr, size);
+    free(ptr);
+  }
+  return out;
+}
+
+export function log(level: LogLevel, message: string): void {
+  const buf = String.UTF8.encode(message);
+  imports.proxy_log(level, changetype<usize>(buf), buf.byteLength);
+}
+
+export function nowNanos(): u64 {
+  if (imports.proxy_get_current_time_nanoseconds(outU64) != HostResult.Ok) return 0;
+  return load<u64>(outU64);
+}
+
+export function nowMillis(): i64 {
+  return <i64>(nowNanos() / 1000000);
+}
+
+export function setTickPeriod(ms: u32): void {
+  imports.proxy_set_tick_period_milliseconds(ms);
+}
+
+/** A host property as raw bytes, or null when the host has none. */
+export function getPropertyBytes(path: string): ArrayBuffer | null {
+  // Property paths are NUL-separated segments.
+  const buf = String.UTF8.encode(path.replaceAll(".", "\0"));
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_property(changetype<usize>(buf), buf.byteLength, outPtr, outSize) != HostResult.Ok) return null;
+  return takeBytes();
+}
+
+export function getPropertyString(path: string): string | null {
+  const bytes = getPropertyBytes(path);
+  if (bytes === null) return null;
+  return String.UTF8.decode(bytes);
+}
+
+/** Request or response header value; null when absent. */
+export function getHeader(map: MapType, name: string): string | null {
+  const key = String.UTF8.encode(name);
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_header_map_value(map, changetype<usize>(key), key.byteLength, outPtr, outSize) != HostResult.Ok) return null;
+  // Envoy answers Ok with an empty value for a missing header; it cannot tell the two apart.
+  const ptr = load<usize>(outPtr);
+  if (ptr == 0) return null;
+  return takeString();
+}
+
+/** Header names are pre-encoded once at configure time; this avoids re-encoding per request. */
+export function getHeaderEncoded(map: MapType, key: ArrayBuffer): string | null {
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_header_map_value(map, changetype<usize>(key), key.byteLength, outPtr, outSize) != HostResult.Ok) return null;
+  if (load<usize>(outPtr) == 0) return null;
+  return takeString();
+}
+
+export function replaceHeader(map: MapType, key: ArrayBuffer, value: string): u32 {
+  const v = String.UTF8.encode(value);
+  return imports.proxy_replace_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(v), v.byteLength);
+}
+
+export function removeHeader(map: MapType, key: ArrayBuffer): u32 {
+  return imports.proxy_remove_header_map_value(map, changetype<usize>(key), key.byteLength);
+}
+
+export function getBufferBytes(type: BufferType, start: u32, length: u32): ArrayBuffer | null {
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_buffer_bytes(type, start, length, outPtr, outSize) != HostResult.Ok) return null;
+  return takeBytes();
+}
+
+export function getBufferString(type: BufferType, start: u32, length: u32): string | null {
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_buffer_bytes(type, start, length, outPtr, outSize) != HostResult.Ok) return null;
+  return takeString();
+}
+
+export function continueRequest(): void {
+  imports.proxy_continue_stream(0);
+}
+
+/** Sends a local reply. `headers` alternates names and values. */
+export function sendLocalResponse(status: u32, details: string, body: string, headers: string[]): u32 {
+  const d = String.UTF8.encode(details);
+  const b = String.UTF8.encode(body);
+  const h = serializePairs(headers);
+  return imports.proxy_send_local_response(status, changetype<usize>(d), d.byteLength, changetype<usize>(b), b.byteLength,
+    changetype<usize>(h), h.byteLength, -1);
+}
+
+// proxy-wasm pair format: count, then (key size, value size) per pair, then NUL-terminated keys and values.
+function serializePairs(kv: string[]): ArrayBuffer {
+  const n = kv.length >> 1;
+  const encoded = new Array<ArrayBuffer>(kv.length);
+  let size = 4 + 8 * n;
+  for (let i = 0; i < kv.length; i++) {
+    encoded[i] = String.UTF8.encode(kv[i]);
+    size += encoded[i].byteLength + 1;
+  }
+  const out = new ArrayBuffer(size);
+  const base = changetype<usize>(out);
+  store<u32>(base, n);
+  let p = base + 4 + 8 * n;
+  for (let i = 0; i < kv.length; i++) {
+    store<u32>(base + 4 + 4 * i, encoded[i].byteLength);
+    memory.copy(p, changetype<usize>(encoded[i]), encoded[i].byteLength);
+    p += encoded[i].byteLength;
+    store<u8>(p, 0);
+    p += 1;
+  }
+  return out;
+}
+
+export function defineMetric(type: MetricType, name: string): u32 {
+  const n = String.UTF8.encode(name);
+  const id = memory.data(4);
+  if (imports.proxy_define_metric(type, changetype<usize>(n), n.byteLength, id) != HostResult.Ok) return 0;
+  return load<u32>(id);
+}
+
+export function incrementMetric(id: u32, by: i64 = 1): void {
+  if (id != 0) imports.proxy_increment_metric(id, by);
+}
+
+export function recordMetric(id: u32, value: u64): void {
+  if (id != 0) imports.proxy_record_metric(id, value);
+}
+
+/** A value in shared data with the CAS token it was read at. */
+export class SharedValue {
+  constructor(public data: ArrayBuffer | null, public cas: u32) {}
+}
+
+// The runtime's shared-data wrappers pass no value to set and ignore CAS; these are the real calls.
+export function sharedGet(key: ArrayBuffer): SharedValue {
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  store<u32>(outCas, 0);
+  const r = imports.proxy_get_shared_data(changetype<usize>(key), key.byteLength, outPtr, outSize, outCas);
+  if (r != HostResult.Ok) return new SharedValue(null, 0);
+  const cas = load<u32>(outCas);
+  return new SharedValue(takeBytes(), cas);
+}
+
+/** Writes `value` if the stored CAS still equals `cas` (0 = unconditional). Returns a HostResult. */
+export function sharedSet(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32 {
+  return imports.proxy_set_shared_data(changetype<usize>(key), key.byteLength, changetype<usize>(value), value.byteLength, cas);
+}

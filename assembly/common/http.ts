@@ -1,0 +1,86 @@
+// Cookie and query-string lookups over the raw header values. Pure.
+
+/** The value of cookie `name` in a Cookie header, or null. */
+export function findCookie(header: string, name: string): string | null {
+  const len = header.length;
+  let i = 0;
+  while (i < len) {
+    while (i < len && (header.charCodeAt(i) == 0x20 || header.charCodeAt(i) == 0x3b)) i++;
+    let semi = header.indexOf(";", i);
+    if (semi < 0) semi = len;
+    const eq = header.indexOf("=", i);
+    if (eq > i && eq < semi) {
+      let nameEnd = eq;
+      while (nameEnd > i && header.charCodeAt(nameEnd - 1) == 0x20) nameEnd--;
+      if (nameEnd - i == name.length && header.substring(i, nameEnd) == name) {
+        let vs = eq + 1;
+        let ve = semi;
+        while (vs < ve && header.charCodeAt(vs) == 0x20) vs++;
+        while (ve > vs && header.charCodeAt(ve - 1) == 0x20) ve--;
+        // RFC 6265 allows a quoted value.
+        if (ve - vs >= 2 && header.charCodeAt(vs) == 0x22 && header.charCodeAt(ve - 1) == 0x22) { vs++; ve--; }
+        return header.substring(vs, ve);
+      }
+    }
+    i = semi + 1;
+  }
+  return null;
+}
+
+/** The first value of query parameter `name` in a request path ("/a?x=1&y=2"), percent-decoded; null if absent. */
+export function findQueryParam(path: string, name: string): string | null {
+  const q = path.indexOf("?");
+  if (q < 0) return null;
+  let frag = path.indexOf("#", q);
+  const len = frag < 0 ? path.length : frag;
+  let i = q + 1;
+  while (i < len) {
+    let amp = path.indexOf("&", i);
+    if (amp < 0 || amp > len) amp = len;
+    let eq = path.indexOf("=", i);
+    if (eq < 0 || eq > amp) eq = amp;
+    if (percentDecode(path.substring(i, eq)) == name) {
+      if (eq < amp) return percentDecode(path.substring(eq + 1, amp));
+      return "";
+    }
+    i = amp + 1;
+  }
+  return null;
+}
+
+function hex(c: i32): i32 {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x61 + 10;
+  if (c >= 0x41 && c <= 0x46) return c - 0x41 + 10;
+  return -1;
+}
+
+/** Decodes %XX (as UTF-8) and '+'; malformed escapes stay as they are. */
+export function percentDecode(s: string): string {
+  if (s.indexOf("%") < 0 && s.indexOf("+") < 0) return s;
+  const bytes = new Uint8Array(s.length * 3);
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x2b) { bytes[n++] = 0x20; continue; }
+    if (c == 0x25 && i + 2 < s.length) {
+      const h = hex(s.charCodeAt(i + 1));
+      const l = hex(s.charCodeAt(i + 2));
+      if (h >= 0 && l >= 0) { bytes[n++] = <u8>((h << 4) | l); i += 2; continue; }
+    }
+    if (c < 0x80) { bytes[n++] = <u8>c; continue; }
+    // Non-ASCII in a path is unusual; re-encode it as UTF-8 so the decode below round-trips.
+    const enc = Uint8Array.wrap(String.UTF8.encode(String.fromCharCode(c)));
+    for (let k = 0; k < enc.length; k++) bytes[n++] = enc[k];
+  }
+  return String.UTF8.decodeUnsafe(bytes.dataStart, n);
+}
+
+/** The path without its query string or fragment. */
+export function pathOnly(path: string): string {
+  let end = path.indexOf("?");
+  const h = path.indexOf("#");
+  if (h >= 0 && (end < 0 || h < end)) end = h;
+  if (end < 0) return path;
+  return path.substring(0, end);
+}

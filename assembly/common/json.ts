@@ -1,0 +1,380 @@
+// A small strict JSON parser (RFC 8259) and a non-allocating path lookup for request bodies.
+// Pure: no host calls, so as-pect tests it directly.
+
+export const enum JsonKind { Null, Bool, Number, String, Array, Object }
+
+export class JsonValue {
+  kind: JsonKind = JsonKind.Null;
+  bool: bool = false;
+  num: f64 = 0;
+  str: string = "";
+  items: JsonValue[] = [];
+  keys: string[] = [];
+  // Objects keep insertion order in keys/items; lookups are linear, which suits small config objects.
+
+  get(key: string): JsonValue | null {
+    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] == key) return this.items[i];
+    return null;
+  }
+
+  kindName(): string {
+    switch (this.kind) {
+      case JsonKind.Null: return "null";
+      case JsonKind.Bool: return "boolean";
+      case JsonKind.Number: return "number";
+      case JsonKind.String: return "string";
+      case JsonKind.Array: return "array";
+      default: return "object";
+    }
+  }
+
+  /** Scalar as the string a body rule compares against: strings raw, numbers/bools/null as JSON text. */
+  scalarText(): string | null {
+    switch (this.kind) {
+      case JsonKind.String: return this.str;
+      case JsonKind.Bool: if (this.bool) return "true"; return "false";
+      case JsonKind.Null: return "null";
+      case JsonKind.Number: return formatNumber(this.num);
+      default: return null;
+    }
+  }
+}
+
+export function formatNumber(n: f64): string {
+  if (n == Math.floor(n) && Math.abs(n) < 9007199254740992) return (<i64>n).toString();
+  return n.toString();
+}
+
+const MAX_DEPTH = 64;
+
+export class JsonParser {
+  pos: i32 = 0;
+  error: string = "";
+  constructor(public src: string) {}
+
+  fail(msg: string): void {
+    if (this.error.length == 0) this.error = msg + " at offset " + this.pos.toString();
+  }
+
+  ws(): void {
+    const s = this.src;
+    while (this.pos < s.length) {
+      const c = s.charCodeAt(this.pos);
+      if (c == 0x20 || c == 0x0a || c == 0x0d || c == 0x09) this.pos++;
+      else break;
+    }
+  }
+
+  peek(): i32 {
+    return this.pos < this.src.length ? this.src.charCodeAt(this.pos) : -1;
+  }
+
+  parseDocument(): JsonValue | null {
+    this.ws();
+    const v = this.parseValue(0);
+    if (v === null) return null;
+    this.ws();
+    if (this.pos != this.src.length) { this.fail("unexpected trailing characters"); return null; }
+    return v;
+  }
+
+  parseValue(depth: i32): JsonValue | null {
+    if (depth > MAX_DEPTH) { this.fail("nesting too deep"); return null; }
+    this.ws();
+    const c = this.peek();
+    const v = new JsonValue();
+    if (c == 0x7b) { // {
+      this.pos++;
+      v.kind = JsonKind.Object;
+      this.ws();
+      if (this.peek() == 0x7d) { this.pos++; return v; }
+      while (true) {
+        this.ws();
+        if (this.peek() != 0x22) { this.fail("expected a string key"); return null; }
+        const k = this.parseString();
+        if (k === null) return null;
+        this.ws();
+        if (this.peek() != 0x3a) { this.fail("expected ':'"); return null; }
+        this.pos++;
+        const item = this.parseValue(depth + 1);
+        if (item === null) return null;
+        v.keys.push(k);
+        v.items.push(item);
+        this.ws();
+        const d = this.peek();
+        if (d == 0x2c) { this.pos++; continue; }
+        if (d == 0x7d) { this.pos++; return v; }
+        this.fail("expected ',' or '}'");
+        return null;
+      }
+    }
+    if (c == 0x5b) { // [
+      this.pos++;
+      v.kind = JsonKind.Array;
+      this.ws();
+      if (this.peek() == 0x5d) { this.pos++; return v; }
+      while (true) {
+        const item = this.parseValue(depth + 1);
+        if (item === null) return null;
+        v.items.push(item);
+        this.ws();
+        const d = this.peek();
+        if (d == 0x2c) { this.pos++; continue; }
+        if (d == 0x5d) { this.pos++; return v; }
+        this.fail("expected ',' or ']'");
+        return null;
+      }
+    }
+    if (c == 0x22) {
+      const s = this.parseString();
+      if (s === null) return null;
+      v.kind = JsonKind.String;
+      v.str = s;
+      return v;
+    }
+    if (this.matchWord("true")) { v.kind = JsonKind.Bool; v.bool = true; return v; }
+    if (this.matchWord("false")) { v.kind = JsonKind.Bool; return v; }
+    if (this.matchWord("null")) return v;
+    if (c == 0x2d || (c >= 0x30 && c <= 0x39)) {
+      const start = this.pos;
+      if (!this.scanNumber()) return null;
+      v.kind = JsonKind.Number;
+      v.num = parseFloat(this.src.substring(start, this.pos));
+      return v;
+    }
+    if (c < 0) this.fail("unexpected end of input");
+    else this.fail("unexpected character");
+    return null;
+  }
+
+  matchWord(w: string): bool {
+    if (this.src.length - this.pos >= w.length && this.src.substr(this.pos, w.length) == w) {
+      this.pos += w.length;
+      return true;
+    }
+    return false;
+  }
+
+  scanNumber(): bool {
+    const s = this.src;
+    if (this.peek() == 0x2d) this.pos++;
+    if (this.peek() == 0x30) this.pos++;
+    else if (!this.digits()) { this.fail("bad number"); return false; }
+    if (this.peek() == 0x2e) { this.pos++; if (!this.digits()) { this.fail("bad number"); return false; } }
+    const e = this.peek();
+    if (e == 0x65 || e == 0x45) {
+      this.pos++;
+      const sign = this.peek();
+      if (sign == 0x2b || sign == 0x2d) this.pos++;
+      if (!this.digits()) { this.fail("bad number"); return false; }
+    }
+    return s.length >= this.pos;
+  }
+
+  digits(): bool {
+    const start = this.pos;
+    while (this.pos < this.src.length) {
+      const c = this.src.charCodeAt(this.pos);
+      if (c < 0x30 || c > 0x39) break;
+      this.pos++;
+    }
+    return this.pos > start;
+  }
+
+  /** Parses a string starting at the opening quote. */
+  parseString(): string | null {
+    const s = this.src;
+    this.pos++;
+    const start = this.pos;
+    // Fast path: no escapes.
+    while (this.pos < s.length) {
+      const c = s.charCodeAt(this.pos);
+      if (c == 0x22) { const r = s.substring(start, this.pos); this.pos++; return r; }
+      if (c == 0x5c) break;
+      if (c < 0x20) { this.fail("control character in string"); return null; }
+      this.pos++;
+    }
+    let out = s.substring(start, this.pos);
+    while (this.pos < s.length) {
+      const c = s.charCodeAt(this.pos);
+      if (c == 0x22) { this.pos++; return out; }
+      if (c < 0x20) { this.fail("control character in string"); return null; }
+      if (c != 0x5c) { out += String.fromCharCode(c); this.pos++; continue; }
+      this.pos++;
+      const e = this.peek();
+      this.pos++;
+      if (e == 0x22) out += "\"";
+      else if (e == 0x5c) out += "\\";
+      else if (e == 0x2f) out += "/";
+      else if (e == 0x62) out += "\b";
+      else if (e == 0x66) out += "\f";
+      else if (e == 0x6e) out += "\n";
+      else if (e == 0x72) out += "\r";
+      else if (e == 0x74) out += "\t";
+      else if (e == 0x75) {
+        if (this.pos + 4 > s.length) { this.fail("bad \\u escape"); return null; }
+        const code = parseHex4(s, this.pos);
+        if (code < 0) { this.fail("bad \\u escape"); return null; }
+        out += String.fromCharCode(code);
+        this.pos += 4;
+      } else { this.fail("bad escape"); return null; }
+    }
+    this.fail("unterminated string");
+    return null;
+  }
+
+  /** Skips one value without building it. */
+  skipValue(depth: i32): bool {
+    if (depth > MAX_DEPTH) { this.fail("nesting too deep"); return false; }
+    this.ws();
+    const c = this.peek();
+    if (c == 0x22) return this.parseStringNoAlloc();
+    if (c == 0x7b || c == 0x5b) {
+      const close = c == 0x7b ? 0x7d : 0x5d;
+      this.pos++;
+      this.ws();
+      if (this.peek() == close) { this.pos++; return true; }
+      while (true) {
+        if (c == 0x7b) {
+          this.ws();
+          if (this.peek() != 0x22 || !this.parseStringNoAlloc()) { this.fail("expected a string key"); return false; }
+          this.ws();
+          if (this.peek() != 0x3a) { this.fail("expected ':'"); return false; }
+          this.pos++;
+        }
+        if (!this.skipValue(depth + 1)) return false;
+        this.ws();
+        const d = this.peek();
+        this.pos++;
+        if (d == 0x2c) continue;
+        if (d == close) return true;
+        this.fail("expected separator");
+        return false;
+      }
+    }
+    if (this.matchWord("true") || this.matchWord("false") || this.matchWord("null")) return true;
+    if (c == 0x2d || (c >= 0x30 && c <= 0x39)) return this.scanNumber();
+    this.fail("unexpected character");
+    return false;
+  }
+
+  parseStringNoAlloc(): bool {
+    const s = this.src;
+    this.pos++;
+    while (this.pos < s.length) {
+      const c = s.charCodeAt(this.pos);
+      if (c == 0x22) { this.pos++; return true; }
+      if (c == 0x5c) this.pos++;
+      else if (c < 0x20) { this.fail("control character in string"); return false; }
+      this.pos++;
+    }
+    this.fail("unterminated string");
+    return false;
+  }
+
+  /** True when the string at pos (opening quote) equals `key`; consumes it either way. */
+  keyEquals(key: string): bool {
+    const s = this.src;
+    const start = this.pos + 1;
+    if (!this.parseStringNoAlloc()) return false;
+    const len = this.pos - 1 - start;
+    if (len != key.length) return false;
+    // Keys with escapes compare by their raw text; such keys never match a plain path segment.
+    for (let i = 0; i < len; i++) if (s.charCodeAt(start + i) != key.charCodeAt(i)) return false;
+    return true;
+  }
+}
+
+function parseHex4(s: string, at: i32): i32 {
+  let v = 0;
+  for (let i = 0; i < 4; i++) {
+    const c = s.charCodeAt(at + i);
+    let d: i32;
+    if (c >= 0x30 && c <= 0x39) d = c - 0x30;
+    else if (c >= 0x61 && c <= 0x66) d = c - 0x61 + 10;
+    else if (c >= 0x41 && c <= 0x46) d = c - 0x41 + 10;
+    else return -1;
+    v = (v << 4) | d;
+  }
+  return v;
+}
+
+export function parseJson(src: string): JsonParser {
+  return new JsonParser(src);
+}
+
+/**
+ * Finds the scalar at a dotted path (segments pre-split) in a JSON document without building it.
+ * Array elements are addressed by index segments ("items.0.id"). Returns null when the document
+ * is not JSON, the path is missing, or the value there is an object or array.
+ */
+export function lookupJsonPath(src: string, path: string[]): string | null {
+  const p = new JsonParser(src);
+  for (let seg = 0; seg < path.length; seg++) {
+    p.ws();
+    const c = p.peek();
+    const key = path[seg];
+    if (c == 0x7b) {
+      p.pos++;
+      p.ws();
+      if (p.peek() == 0x7d) return null;
+      let found = false;
+      while (true) {
+        p.ws();
+        if (p.peek() != 0x22) return null;
+        const hit = p.keyEquals(key);
+        if (p.error.length > 0) return null;
+        p.ws();
+        if (p.peek() != 0x3a) return null;
+        p.pos++;
+        if (hit) { found = true; break; }
+        if (!p.skipValue(1)) return null;
+        p.ws();
+        const d = p.peek();
+        p.pos++;
+        if (d == 0x2c) continue;
+        return null;
+      }
+      if (!found) return null;
+    } else if (c == 0x5b) {
+      const index = parseIndex(key);
+      if (index < 0) return null;
+      p.pos++;
+      for (let i = 0; i < index; i++) {
+        if (!p.skipValue(1)) return null;
+        p.ws();
+        if (p.peek() != 0x2c) return null;
+        p.pos++;
+      }
+      p.ws();
+      if (p.peek() == 0x5d) return null;
+    } else {
+      return null;
+    }
+  }
+  p.ws();
+  const c = p.peek();
+  if (c == 0x7b || c == 0x5b) return null;
+  const v = p.parseValue(0);
+  if (v === null) return null;
+  return v.scalarText();
+}
+
+function parseIndex(s: string): i32 {
+  if (s.length == 0 || s.length > 9) return -1;
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+    n = n * 10 + (c - 0x30);
+  }
+  return n;
+}
+
+/** True when src is exactly one well-formed JSON value; allocates nothing. */
+export function isValidJson(src: string): bool {
+  const p = new JsonParser(src);
+  if (!p.skipValue(0)) return false;
+  p.ws();
+  return p.pos == src.length;
+}

@@ -1,0 +1,173 @@
+// gray_router configuration: parsed, validated and compiled once per onConfigure into an immutable object.
+import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
+import { CidrTrie } from "../common/cidr_trie";
+import { readStringMatch, StringMatch } from "../common/string_match";
+
+export const enum HashOn { Header, Cookie, ClientIp }
+
+export class Percentage {
+  /** Buckets 0..threshold-1 of 0..9999 match; value 12.34% -> 1234. */
+  threshold: u32 = 0;
+  hashOn: HashOn = HashOn.Header;
+  name: string = "";
+  salt: string = "";
+  slot: i32 = -1;
+}
+
+export class BodyMatch {
+  path: string = "";
+  segments: string[] = [];
+  test: StringMatch = new StringMatch();
+}
+
+export class Rule {
+  name: string = "";
+  target: string = "";
+  headers: StringMatch[] = [];
+  cookies: StringMatch[] = [];
+  query: StringMatch[] = [];
+  clientIp: CidrTrie | null = null;
+  body: BodyMatch[] = [];
+  percentage: Percentage | null = null;
+}
+
+export class GrayConfig {
+  routingHeader: string = "x-graywall-target";
+  responseHeader: string = "";
+  defaultTarget: string = "stable";
+  xffTrustedHops: i32 = 0;
+  maxBodyBytes: i32 = 65536;
+  rules: Rule[] = [];
+  /** Some rule reads the body: only then is the body buffered. */
+  needsBody: bool = false;
+  needsClientIp: bool = false;
+  needsCookie: bool = false;
+  needsQuery: bool = false;
+  /** Every distinct header name the rules read, so a request fetches each once. */
+  headerNames: string[] = [];
+  /** Every distinct body path; BodyMatch slots index it. */
+  bodyPaths: string[] = [];
+}
+
+/** Header names a target or routing header may use: RFC 7230 token characters, lower case. */
+export function isHeaderName(s: string): bool {
+  if (s.length == 0) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x5f || c == 0x2e;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+function isTargetName(s: string): bool {
+  return s.length > 0 && s.length <= 64 && isHeaderName(s.toLowerCase());
+}
+
+function readMatchList(r: ObjReader, key: string, lower: bool, into: StringMatch[]): void {
+  const list = r.objList(key);
+  for (let i = 0; i < list.length; i++) into.push(readStringMatch(list[i], "name", lower));
+}
+
+/** Index of s in list, appending it if new. */
+function slotOf(list: string[], s: string): i32 {
+  const i = list.indexOf(s);
+  if (i >= 0) return i;
+  list.push(s);
+  return list.length - 1;
+}
+
+function readRule(r: ObjReader, cfg: GrayConfig, names: string[]): Rule {
+  const rule = new Rule();
+  rule.name = r.requiredStr("name");
+  rule.target = r.requiredStr("target");
+  if (rule.target.length > 0 && !isTargetName(rule.target)) r.errors.add(r.at("target"), "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
+  if (rule.name.length > 0) {
+    if (names.includes(rule.name)) r.errors.add(r.at("name"), "duplicate rule name '" + rule.name + "'");
+    names.push(rule.name);
+  }
+  const m = r.obj("match");
+  if (m === null) {
+    r.errors.add(r.at("match"), "is required (use {} to match every request)");
+  } else {
+    readMatchList(m, "headers", true, rule.headers);
+    readMatchList(m, "cookies", false, rule.cookies);
+    readMatchList(m, "query", false, rule.query);
+    if (m.has("client_ip")) {
+      const cidrs = m.strList("client_ip");
+      if (cidrs.length == 0) m.errors.add(m.at("client_ip"), "must list at least one CIDR");
+      const trie = new CidrTrie();
+      for (let i = 0; i < cidrs.length; i++) {
+        if (!trie.add(cidrs[i])) m.errors.add(m.at("client_ip") + "[" + i.toString() + "]", "invalid IP or CIDR '" + cidrs[i] + "'");
+      }
+      rule.clientIp = trie;
+      cfg.needsClientIp = true;
+    }
+    const bodies = m.objList("body");
+    for (let i = 0; i < bodies.length; i++) {
+      const b = new BodyMatch();
+      b.test = readStringMatch(bodies[i], "path", false);
+      b.path = b.test.name;
+      b.segments = b.path.split(".");
+      for (let k = 0; k < b.segments.length; k++) {
+        if (b.segments[k].length == 0) { bodies[i].errors.add(bodies[i].at("path"), "empty segment in '" + b.path + "'"); break; }
+      }
+      rule.body.push(b);
+      b.test.slot = slotOf(cfg.bodyPaths, b.path);
+      cfg.needsBody = true;
+    }
+    const p = m.obj("percentage");
+    if (p !== null) {
+      const pct = new Percentage();
+      const value = p.num("value", -1, 0, 100);
+      if (!p.has("value")) p.errors.add(p.at("value"), "is required");
+      pct.threshold = <u32>Math.round(value * 100);
+      const on = p.oneOf("hash_on", "header", ["header", "cookie", "client_ip"]);
+      pct.hashOn = on == "cookie" ? HashOn.Cookie : on == "client_ip" ? HashOn.ClientIp : HashOn.Header;
+      if (pct.hashOn == HashOn.ClientIp) {
+        cfg.needsClientIp = true;
+        if (p.has("name")) p.errors.add(p.at("name"), "not used with hash_on client_ip");
+      } else {
+        pct.name = p.requiredStr("name");
+        if (pct.hashOn == HashOn.Header) pct.name = pct.name.toLowerCase();
+      }
+      // The salt keeps rules independent: the same user is not always in every rule's first 10%.
+      pct.salt = p.str("salt", rule.name);
+      p.done();
+      rule.percentage = pct;
+    }
+    m.done();
+  }
+  r.done();
+  for (let i = 0; i < rule.headers.length; i++) rule.headers[i].slot = slotOf(cfg.headerNames, rule.headers[i].name);
+  if (rule.cookies.length > 0) cfg.needsCookie = true;
+  if (rule.query.length > 0) cfg.needsQuery = true;
+  const pct = rule.percentage;
+  if (pct !== null) {
+    if (pct.hashOn == HashOn.Header) pct.slot = slotOf(cfg.headerNames, pct.name);
+    if (pct.hashOn == HashOn.Cookie) cfg.needsCookie = true;
+  }
+  return rule;
+}
+
+/** Compiles a config document. On any error returns null and fills `errors`; nothing half-built escapes. */
+export function compileGrayConfig(src: string, errors: ConfigErrors): GrayConfig | null {
+  const r = readConfigRoot(src, errors);
+  if (r === null) return null;
+  const cfg = new GrayConfig();
+  cfg.routingHeader = r.str("routing_header", cfg.routingHeader).toLowerCase();
+  if (!isHeaderName(cfg.routingHeader)) errors.add("routing_header", "not a valid header name");
+  cfg.responseHeader = r.str("response_header", "").toLowerCase();
+  if (cfg.responseHeader.length > 0 && !isHeaderName(cfg.responseHeader)) errors.add("response_header", "not a valid header name");
+  cfg.defaultTarget = r.str("default_target", cfg.defaultTarget);
+  if (!isTargetName(cfg.defaultTarget)) errors.add("default_target", "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
+  cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
+  // Above Envoy's default per-connection buffer limit (1 MiB) Envoy itself would answer 413.
+  cfg.maxBodyBytes = <i32>r.int("max_body_bytes", 65536, 0, 1024 * 1024);
+  const names = new Array<string>();
+  const rules = r.objList("rules");
+  for (let i = 0; i < rules.length; i++) cfg.rules.push(readRule(rules[i], cfg, names));
+  r.done();
+  if (!errors.ok) return null;
+  return cfg;
+}

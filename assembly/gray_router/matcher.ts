@@ -1,0 +1,68 @@
+// Rule evaluation against an abstract request, so as-pect can drive it without a host.
+import { IpAddr } from "../common/ip";
+import { stickyBucket } from "../common/hash";
+import { GrayConfig, HashOn, Rule } from "./config";
+
+/** What a rule can ask of a request. Each answer is null when absent. */
+export abstract class RequestView {
+  /** `slot` indexes GrayConfig.headerNames, so a view can cache per slot. */
+  abstract header(slot: i32, name: string): string | null;
+  abstract cookie(name: string): string | null;
+  abstract query(name: string): string | null;
+  abstract clientIp(): IpAddr | null;
+  /** The scalar at a body path; null when the body is absent, too large, not JSON, or lacks it. */
+  abstract bodyField(slot: i32, segments: string[]): string | null;
+}
+
+export function ruleMatches(rule: Rule, req: RequestView): bool {
+  for (let i = 0; i < rule.headers.length; i++) {
+    const m = unchecked(rule.headers[i]);
+    if (!m.test(req.header(m.slot, m.name))) return false;
+  }
+  for (let i = 0; i < rule.cookies.length; i++) {
+    const m = unchecked(rule.cookies[i]);
+    if (!m.test(req.cookie(m.name))) return false;
+  }
+  for (let i = 0; i < rule.query.length; i++) {
+    const m = unchecked(rule.query[i]);
+    if (!m.test(req.query(m.name))) return false;
+  }
+  const trie = rule.clientIp;
+  if (trie !== null) {
+    const ip = req.clientIp();
+    if (ip === null || !trie.contains(ip)) return false;
+  }
+  const pct = rule.percentage;
+  if (pct !== null) {
+    let key: string | null = null;
+    if (pct.hashOn == HashOn.Header) key = req.header(pct.slot, pct.name);
+    else if (pct.hashOn == HashOn.Cookie) key = req.cookie(pct.name);
+    else {
+      const ip = req.clientIp();
+      if (ip !== null) key = ipKey(ip);
+    }
+    // No key, no bucket: such a request stays on the default side.
+    if (key === null || key.length == 0) return false;
+    if (stickyBucket(pct.salt, key) >= pct.threshold) return false;
+  }
+  // Body last: a request whose other conditions fail never waits for its body.
+  for (let i = 0; i < rule.body.length; i++) {
+    const b = unchecked(rule.body[i]);
+    if (!b.test.test(req.bodyField(b.test.slot, b.segments))) return false;
+  }
+  return true;
+}
+
+function ipKey(ip: IpAddr): string {
+  if (ip.v6) return ip.hi.toString(16) + ":" + ip.lo.toString(16);
+  return ip.lo.toString();
+}
+
+/** Index of the first matching rule, or -1 for the default target. */
+export function firstMatch(cfg: GrayConfig, req: RequestView): i32 {
+  const rules = cfg.rules;
+  for (let i = 0; i < rules.length; i++) {
+    if (ruleMatches(unchecked(rules[i]), req)) return i;
+  }
+  return -1;
+}

@@ -1,0 +1,48 @@
+// Compiles each filter under assembly/<name>/index.ts to build/<name>.wasm. `--use abort=abort_proc_exit` is
+// passed here, not in asconfig.json, because as-pect also reads asconfig.json. Skips up-to-date outputs
+// unless --force.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { BUILD_DIR, ROOT, filterNames, wasmPath } from "./lib/paths.ts";
+
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith(".ts")) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+export function build(force = false): string[] {
+  mkdirSync(BUILD_DIR, { recursive: true });
+  const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
+  const built: string[] = [];
+  for (const name of filterNames()) {
+    const out = wasmPath(name);
+    if (!force && existsSync(out) && statSync(out).mtimeMs >= sources) continue;
+    const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
+    const r = spawnSync(process.execPath, [asc, `assembly/${name}/index.ts`, "--config", "asconfig.json", "--target", "release", "--use", "abort=abort_proc_exit", "-b", out], {
+      cwd: ROOT,
+      encoding: "utf8",
+    });
+    if (r.status !== 0) {
+      throw new Error(`asc failed for ${name}:\n${r.stderr}${r.stdout}`);
+    }
+    built.push(name);
+    console.log(`[build] ${name} -> build/${name}.wasm (${statSync(out).size} bytes)`);
+  }
+  if (built.length === 0) console.log("[build] all filters up to date");
+  return built;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  try {
+    build(process.argv.includes("--force"));
+  } catch (e) {
+    console.error(`[build] ${(e as Error).message}`);
+    process.exit(1);
+  }
+}

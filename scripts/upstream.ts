@@ -1,0 +1,44 @@
+// A demo/test upstream: answers which version it is and echoes what it received.
+// Usage: tsx scripts/upstream.ts <name> <port>
+import { createServer, type Server } from "node:http";
+
+export interface UpstreamOptions {
+  name: string;
+  port: number;
+  /** Status to answer with; tests flip this to simulate a failing version. */
+  status?: number;
+}
+
+export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStatus(s: number): void }> {
+  let status = opts.status ?? 200;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = JSON.stringify({
+        version: opts.name,
+        method: req.method,
+        path: req.url,
+        headers: req.headers,
+        bodyBytes: Buffer.concat(chunks).length,
+      });
+      res.writeHead(status, { "content-type": "application/json", "x-upstream": opts.name });
+      res.end(body);
+    });
+  });
+  const s = server as Server & { setStatus(s: number): void };
+  s.setStatus = (v: number) => { status = v; };
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, "127.0.0.1", () => resolve(s));
+  });
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const [name, port] = process.argv.slice(2);
+  if (!name || !port) {
+    console.error("usage: tsx scripts/upstream.ts <name> <port>");
+    process.exit(2);
+  }
+  startUpstream({ name, port: Number(port) }).then(() => console.log(`upstream ${name} on 127.0.0.1:${port}`));
+}

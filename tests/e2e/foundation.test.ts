@@ -1,0 +1,71 @@
+// The shipped envoy/envoy.yaml, the built gray_router.wasm, real Envoy and real upstreams.
+import assert from "node:assert/strict";
+import { after, before, describe } from "node:test";
+import { e2e, EnvoyExited, freePort, loadYaml, renderConfig, request, startEnvoy, startRig, stopRig, versionOf, type Rig } from "./harness.ts";
+
+describe("shipped envoy.yaml with gray_router", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig("envoy/envoy.yaml");
+  });
+  after(() => stopRig(rig));
+
+  e2e("a request with the rule's header lands on canary", async () => {
+    const r = await request(rig.envoy.url("/hello"), { headers: { "x-user-group": "beta" } });
+    assert.equal(r.status, 200);
+    assert.equal(r.json?.version, "canary");
+    assert.equal(r.headers.get("x-graywall-routed-to"), "canary");
+  });
+
+  e2e("a request without it lands on stable", async () => {
+    assert.equal(await versionOf(rig.envoy.url("/hello")), "stable");
+    assert.equal(await versionOf(rig.envoy.url("/"), { headers: { "x-user-group": "alpha" } }), "stable");
+  });
+
+  e2e("a client cannot pick its target by sending the routing header", async () => {
+    const r = await request(rig.envoy.url("/"), { headers: { "x-graywall-target": "canary" } });
+    assert.equal(r.json?.version, "stable");
+    assert.equal(r.json?.headers["x-graywall-target"], "stable");
+  });
+
+  e2e("routing is counted in Envoy's stats", async () => {
+    const stats = await rig.envoy.stats();
+    assert.ok(stats["wasmcustom.graywall.gray_router.rule.beta-header.matched"] >= 1, JSON.stringify(stats));
+    assert.ok(stats["wasmcustom.graywall.gray_router.target.stable.routed"] >= 1);
+  });
+});
+
+describe("invalid gray_router configuration", () => {
+  e2e("Envoy refuses to start and the log names the bad field", async () => {
+    const [adminPort, listenerPort] = [await freePort(), await freePort()];
+    const cfg = renderConfig(loadYaml("envoy/envoy.yaml"), {
+      adminPort,
+      listenerPort,
+      clusters: { stable: 1, canary: 1 },
+      filterConfig: { "graywall.gray_router": { rules: [{ name: "r", target: "canary", match: { headers: [{ name: "x", equals: "y" }] } }] } },
+    });
+    await assert.rejects(startEnvoy(cfg, adminPort, listenerPort), (e: unknown) => {
+      assert.ok(e instanceof EnvoyExited, String(e));
+      assert.match(e.output, /gray_router: configuration rejected: rules\[0\]\.match\.headers\[0\].*needs exactly one of/);
+      assert.match(e.output, /rules\[0\]\.match\.headers\[0\]\.equals: unknown field/);
+      return true;
+    });
+  });
+});
+
+describe("multiple workers", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig("envoy/envoy.yaml", undefined, { concurrency: 2 });
+  });
+  after(() => stopRig(rig));
+
+  e2e("every worker's VM routes the same way", async () => {
+    const results = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        versionOf(rig.envoy.url(`/${i}`), { headers: i % 2 ? { "x-user-group": "beta" } : {} }),
+      ),
+    );
+    results.forEach((v, i) => assert.equal(v, i % 2 ? "canary" : "stable"));
+  });
+});

@@ -1,0 +1,249 @@
+// Shared e2e harness: real Envoy with the built .wasm, real upstreams, free loopback ports.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { isAbsolute, join } from "node:path";
+import { test, after } from "node:test";
+import { parse, stringify } from "yaml";
+import { ROOT, envoyBinary } from "../../scripts/lib/paths.ts";
+import { startUpstream } from "../../scripts/upstream.ts";
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+export type Upstream = Awaited<ReturnType<typeof startUpstream>> & { port: number; name: string };
+
+const liveUpstreams = new Set<Upstream>();
+const liveEnvoys = new Set<Envoy>();
+
+export async function upstream(name: string): Promise<Upstream> {
+  const port = await freePort();
+  const s = (await startUpstream({ name, port })) as Upstream;
+  s.port = port;
+  s.name = name;
+  liveUpstreams.add(s);
+  return s;
+}
+
+export function stopUpstream(u: Upstream): Promise<void> {
+  liveUpstreams.delete(u);
+  u.closeAllConnections();
+  return new Promise((r) => u.close(() => r()));
+}
+
+// deno-lint-ignore no-explicit-any
+type Yaml = any;
+
+export function loadYaml(path: string): Yaml {
+  return parse(readFileSync(isAbsolute(path) ? path : join(ROOT, path), "utf8"));
+}
+
+export interface RenderOptions {
+  listenerPort: number;
+  adminPort: number;
+  /** cluster name -> upstream port */
+  clusters: Record<string, number>;
+  /** HTTP filter name -> plugin configuration (object, serialised to JSON) */
+  filterConfig?: Record<string, unknown>;
+}
+
+/** Walks every object in a config tree. */
+function walk(node: Yaml, fn: (o: Yaml) => void): void {
+  if (Array.isArray(node)) node.forEach((n) => walk(n, fn));
+  else if (node && typeof node === "object") {
+    fn(node);
+    Object.values(node).forEach((n) => walk(n, fn));
+  }
+}
+
+/** Fills a shipped Envoy config with test ports and absolute wasm paths; optionally swaps plugin configs. */
+export function renderConfig(base: Yaml, o: RenderOptions): Yaml {
+  const cfg = structuredClone(base);
+  cfg.admin.address.socket_address.port_value = o.adminPort;
+  for (const l of cfg.static_resources?.listeners ?? []) l.address.socket_address.port_value = o.listenerPort;
+  for (const c of cfg.static_resources?.clusters ?? []) {
+    const port = o.clusters[c.name];
+    if (port === undefined) continue;
+    walk(c.load_assignment, (n) => {
+      if (n.socket_address) n.socket_address.port_value = port;
+    });
+  }
+  walk(cfg, (n) => {
+    if (n.local?.filename && !isAbsolute(n.local.filename)) n.local.filename = join(ROOT, n.local.filename);
+    if (n.name && o.filterConfig && n.name in o.filterConfig && n.typed_config?.config) {
+      n.typed_config.config.configuration = {
+        "@type": "type.googleapis.com/google.protobuf.StringValue",
+        value: JSON.stringify(o.filterConfig[n.name]),
+      };
+    }
+  });
+  return cfg;
+}
+
+export interface Envoy {
+  port: number;
+  adminPort: number;
+  url(path?: string): string;
+  log(): string;
+  stats(): Promise<Record<string, number>>;
+  stop(): Promise<void>;
+  proc: ChildProcess;
+  dir: string;
+}
+
+export interface StartOptions {
+  concurrency?: number;
+  /** Extra files to write beside the config (name -> content), e.g. ECDS resources. */
+  files?: Record<string, string>;
+}
+
+/** Starts Envoy on `config` (object or YAML text) and waits for admin /ready. */
+export async function startEnvoy(config: Yaml, adminPort: number, listenerPort: number, opts: StartOptions = {}): Promise<Envoy> {
+  const dir = mkdtempSync(join(tmpdir(), "graywall-e2e-"));
+  for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
+  const text = typeof config === "string" ? config : stringify(config);
+  const cfgPath = join(dir, "envoy.yaml");
+  writeFileSync(cfgPath, text.replaceAll("${DIR}", dir));
+  const args = ["-c", cfgPath, "--concurrency", String(opts.concurrency ?? 1), "--disable-hot-restart", "--log-level", "info"];
+  const proc = spawn(envoyBinary(), args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  proc.stdout!.on("data", (d) => (out += d));
+  proc.stderr!.on("data", (d) => (out += d));
+  const envoy: Envoy = {
+    port: listenerPort,
+    adminPort,
+    proc,
+    dir,
+    url: (p = "/") => `http://127.0.0.1:${listenerPort}${p}`,
+    log: () => out,
+    stats: () => adminStats(adminPort),
+    stop: () => stopEnvoy(envoy),
+  };
+  liveEnvoys.add(envoy);
+  const deadline = Date.now() + 20000;
+  while (Date.now() < deadline) {
+    if (proc.exitCode !== null) {
+      liveEnvoys.delete(envoy);
+      throw new EnvoyExited(proc.exitCode, out);
+    }
+    try {
+      const r = await fetch(`http://127.0.0.1:${adminPort}/ready`);
+      if (r.status === 200) return envoy;
+    } catch {
+      /* not listening yet */
+    }
+    await sleep(50);
+  }
+  await envoy.stop();
+  throw new Error(`Envoy not ready within 20 s. Log:\n${out}`);
+}
+
+export class EnvoyExited extends Error {
+  constructor(public code: number, public output: string) {
+    super(`Envoy exited with code ${code}. Log:\n${output.slice(-4000)}`);
+  }
+}
+
+async function stopEnvoy(e: Envoy): Promise<void> {
+  liveEnvoys.delete(e);
+  if (e.proc.exitCode === null) {
+    const exited = new Promise((r) => e.proc.once("exit", r));
+    e.proc.kill("SIGTERM");
+    const t = setTimeout(() => e.proc.kill("SIGKILL"), 5000);
+    await exited;
+    clearTimeout(t);
+  }
+  rmSync(e.dir, { recursive: true, force: true });
+}
+
+export async function adminStats(adminPort: number): Promise<Record<string, number>> {
+  const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats?format=json`)).text();
+  const out: Record<string, number> = {};
+  for (const s of JSON.parse(text).stats ?? []) if (typeof s.value === "number") out[s.name] = s.value;
+  return out;
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export interface Reply {
+  status: number;
+  headers: Headers;
+  body: string;
+  /** Parsed JSON body when the upstream echo answered. */
+  json: { version: string; headers: Record<string, string>; path: string; bodyBytes: number } | null;
+}
+
+export async function request(url: string, init: RequestInit = {}): Promise<Reply> {
+  const r = await fetch(url, init);
+  const body = await r.text();
+  let json = null;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    /* a local reply */
+  }
+  return { status: r.status, headers: r.headers, body, json };
+}
+
+/** Which upstream answered. */
+export async function versionOf(url: string, init: RequestInit = {}): Promise<string> {
+  const r = await request(url, init);
+  if (!r.json) throw new Error(`expected an upstream reply, got ${r.status}: ${r.body}`);
+  return r.json.version;
+}
+
+/** A node:test test that prints every live Envoy's log when it fails. */
+export function e2e(name: string, fn: () => Promise<void>): void {
+  test(name, async () => {
+    try {
+      await fn();
+    } catch (err) {
+      for (const e of liveEnvoys) console.error(`--- Envoy (admin ${e.adminPort}) log ---\n${e.log().slice(-6000)}`);
+      throw err;
+    }
+  });
+}
+
+/** A standard rig: stable + canary upstreams and Envoy from a shipped config. */
+export interface Rig {
+  envoy: Envoy;
+  stable: Upstream;
+  canary: Upstream;
+}
+
+export async function startRig(configPath: string, filterConfig?: Record<string, unknown>, opts: StartOptions = {}): Promise<Rig> {
+  const [stable, canary, adminPort, listenerPort] = [await upstream("stable"), await upstream("canary"), await freePort(), await freePort()];
+  const cfg = renderConfig(loadYaml(configPath), {
+    adminPort,
+    listenerPort,
+    clusters: { stable: stable.port, canary: canary.port },
+    filterConfig,
+  });
+  const envoy = await startEnvoy(cfg, adminPort, listenerPort, opts);
+  return { envoy, stable, canary };
+}
+
+export async function stopRig(r: Rig | undefined): Promise<void> {
+  if (!r) return;
+  await r.envoy.stop();
+  await stopUpstream(r.stable);
+  await stopUpstream(r.canary);
+}
+
+// Whatever a test forgot, nothing outlives the run.
+after(async () => {
+  for (const e of [...liveEnvoys]) await e.stop();
+  for (const u of [...liveUpstreams]) await stopUpstream(u);
+});
+process.on("exit", () => {
+  for (const e of liveEnvoys) e.proc.kill("SIGKILL");
+});
