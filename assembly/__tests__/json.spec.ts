@@ -81,3 +81,16 @@ describe("config reader", () => {
     expect(errors.summary()).toBe("f0: bad; f1: bad; f2: bad; f3: bad; f4: bad; and 3 more");
   });
 });
+
+describe("config reader numbers", () => {
+  it("reports huge and fractional numbers without trapping", () => {
+    const errors = new ConfigErrors();
+    const r = readConfigRoot('{"a": 1e300, "b": -1e300, "c": 2.5, "d": 1e300}', errors)!;
+    r.int("a", 0, 0, 10);
+    r.int("b", 0, 0, 10);
+    r.int("c", 0, 0, 10);
+    r.num("d", 0, 0, 100);
+    expect(errors.list.length).toBe(4);
+    expect(errors.list[3].includes("d: must be between 0 and 100")).toBe(true, errors.list[3]);
+  });
+});

@@ -1,6 +1,6 @@
 // Reading a JSON config into typed values with errors that name the field ("rules[2].header.name: ...").
 // Unknown fields are errors: a typo must not silently become a default.
-import { JsonKind, JsonParser, JsonValue } from "./json";
+import { formatNumber, JsonKind, JsonParser, JsonValue } from "./json";
 
 export class ConfigErrors {
   list: string[] = [];
@@ -76,7 +76,7 @@ export class ObjReader {
   int(key: string, def: i64, min: i64, max: i64): i64 {
     const v = this.find(key);
     if (v === null) return def;
-    if (v.kind != JsonKind.Number || v.num != Math.floor(v.num)) { this.errors.add(this.at(key), "expected an integer"); return def; }
+    if (v.kind != JsonKind.Number || v.num != Math.floor(v.num) || !isFinite(v.num)) { this.errors.add(this.at(key), "expected an integer"); return def; }
     if (v.num < <f64>min || v.num > <f64>max) {
       this.errors.add(this.at(key), "must be between " + min.toString() + " and " + max.toString() + ", got " + fmt(v.num));
       return def;
@@ -134,10 +134,8 @@ export class ObjReader {
   }
 }
 
-function fmt(n: f64): string {
-  if (n == Math.floor(n)) return (<i64>n).toString();
-  return n.toString();
-}
+// Float-to-int conversions trap in wasm when out of range; formatNumber guards that.
+const fmt = formatNumber;
 
 /** Parses a config document; an empty document counts as "{}". Null (with errors set) when it is not a JSON object. */
 export function readConfigRoot(src: string, errors: ConfigErrors): ObjReader | null {

@@ -119,9 +119,9 @@ function readRule(r: ObjReader, cfg: GrayConfig, names: string[]): Rule {
     const p = m.obj("percentage");
     if (p !== null) {
       const pct = new Percentage();
-      const value = p.num("value", -1, 0, 100);
       if (!p.has("value")) p.errors.add(p.at("value"), "is required");
-      pct.threshold = <u32>Math.round(value * 100);
+      // num() returns the default for an out-of-range value, so the conversion below cannot trap.
+      pct.threshold = <u32>Math.round(p.num("value", 0, 0, 100) * 100);
       const on = p.oneOf("hash_on", "header", ["header", "cookie", "client_ip"]);
       pct.hashOn = on == "cookie" ? HashOn.Cookie : on == "client_ip" ? HashOn.ClientIp : HashOn.Header;
       if (pct.hashOn == HashOn.ClientIp) {

@@ -1,6 +1,6 @@
 // Shared e2e harness: real Envoy with the built .wasm, real upstreams, free loopback ports.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -54,6 +54,8 @@ export interface RenderOptions {
   clusters: Record<string, number>;
   /** HTTP filter name -> plugin configuration (object, serialised to JSON) */
   filterConfig?: Record<string, unknown>;
+  /** HTTP filters to serve through ECDS from a watched file in the Envoy's temp dir (see writeEcds). */
+  ecds?: string[];
 }
 
 /** Walks every object in a config tree. */
@@ -86,7 +88,55 @@ export function renderConfig(base: Yaml, o: RenderOptions): Yaml {
       };
     }
   });
+  for (const name of o.ecds ?? []) {
+    walk(cfg, (n) => {
+      if (n.name !== name || !n.typed_config) return;
+      ecdsTemplates.set(name, n.typed_config);
+      const typeUrl = n.typed_config["@type"];
+      delete n.typed_config;
+      n.config_discovery = {
+        config_source: {
+          path_config_source: { path: `\${DIR}/${ecdsFile(name)}`, watched_directory: { path: "${DIR}" } },
+        },
+        type_urls: [typeUrl],
+      };
+    });
+  }
   return cfg;
+}
+
+/** The Wasm filter configs that renderConfig moved out to ECDS, by filter name. */
+const ecdsTemplates = new Map<string, Yaml>();
+const ecdsFile = (name: string) => `${name.replace(/[^a-z0-9_]/gi, "_")}.ecds.yaml`;
+
+/** The ECDS file content serving `name` with the given plugin configuration (a string is sent as is). */
+export function ecdsResource(name: string, pluginConfig: unknown): string {
+  const tpl = structuredClone(ecdsTemplates.get(name));
+  if (!tpl) throw new Error(`${name} was not rendered with ecds`);
+  tpl.config.configuration = {
+    "@type": "type.googleapis.com/google.protobuf.StringValue",
+    value: typeof pluginConfig === "string" ? pluginConfig : JSON.stringify(pluginConfig),
+  };
+  return stringify({
+    resources: [{ "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig", name, typed_config: tpl }],
+  });
+}
+
+/** Replaces a filter's ECDS file atomically (write, then rename), as a control plane would. */
+export function writeEcds(envoy: Envoy, name: string, pluginConfig: unknown): void {
+  const tmp = join(envoy.dir, `.${ecdsFile(name)}.tmp`);
+  writeFileSync(tmp, ecdsResource(name, pluginConfig));
+  renameSync(tmp, join(envoy.dir, ecdsFile(name)));
+}
+
+/** Polls until fn() holds, or fails after timeoutMs. */
+export async function eventually(fn: () => Promise<boolean>, timeoutMs = 5000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return;
+    await sleep(50);
+  }
+  throw new Error(`timed out waiting for ${what}`);
 }
 
 export interface Envoy {
@@ -102,14 +152,14 @@ export interface Envoy {
 
 export interface StartOptions {
   concurrency?: number;
-  /** Extra files to write beside the config (name -> content), e.g. ECDS resources. */
-  files?: Record<string, string>;
+  /** Initial ECDS plugin configurations, by filter name (needs renderConfig's ecds). */
+  ecdsConfig?: Record<string, unknown>;
 }
 
 /** Starts Envoy on `config` (object or YAML text) and waits for admin /ready. */
 export async function startEnvoy(config: Yaml, adminPort: number, listenerPort: number, opts: StartOptions = {}): Promise<Envoy> {
   const dir = mkdtempSync(join(tmpdir(), "graywall-e2e-"));
-  for (const [name, content] of Object.entries(opts.files ?? {})) writeFileSync(join(dir, name), content);
+  for (const [name, pc] of Object.entries(opts.ecdsConfig ?? {})) writeFileSync(join(dir, ecdsFile(name)), ecdsResource(name, pc));
   const text = typeof config === "string" ? config : stringify(config);
   const cfgPath = join(dir, "envoy.yaml");
   writeFileSync(cfgPath, text.replaceAll("${DIR}", dir));
@@ -183,7 +233,8 @@ export interface Reply {
 }
 
 export async function request(url: string, init: RequestInit = {}): Promise<Reply> {
-  const r = await fetch(url, init);
+  // A hung request fails the test in seconds instead of stalling the run.
+  const r = await fetch(url, { signal: AbortSignal.timeout(10000), ...init });
   const body = await r.text();
   let json = null;
   try {
@@ -227,6 +278,7 @@ export async function startRig(configPath: string, filterConfig?: Record<string,
     listenerPort,
     clusters: { stable: stable.port, canary: canary.port },
     filterConfig,
+    ecds: Object.keys(opts.ecdsConfig ?? {}),
   });
   const envoy = await startEnvoy(cfg, adminPort, listenerPort, opts);
   return { envoy, stable, canary };
