@@ -3,11 +3,11 @@ export * from "../common/exports";
 import { registerFilter, RootFilter, StreamFilter, HeadersStatus, DataStatus } from "../common/filter";
 import {
   MapType, BufferType, getHeaderEncoded, replaceHeader, removeHeader,
-  getPropertyString, getBufferString, defineMetric, incrementMetric, MetricType,
+  getBufferString, defineMetric, incrementMetric, MetricType,
 } from "../common/host";
 import { ConfigErrors } from "../common/config";
 import { IpAddr } from "../common/ip";
-import { resolveClientIp } from "../common/client_ip";
+import { COOKIE_KEY, PATH_KEY, hostClientIp, statName } from "../common/request";
 import { findCookie, findQueryParam } from "../common/http";
 import { isValidJson, lookupJsonPath } from "../common/json";
 import { compileGrayConfig, GrayConfig } from "./config";
@@ -37,18 +37,6 @@ class Compiled {
   }
 }
 
-/** Stat name segments: keep [A-Za-z0-9_-], map the rest to '_', so a rule name cannot add stat levels. */
-function statName(s: string): string {
-  let out = "";
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f;
-    if (ok) out += String.fromCharCode(c);
-    else out += "_";
-  }
-  return out;
-}
-
 class GrayRoot extends RootFilter {
   compiled: Compiled | null = null;
 
@@ -67,9 +55,6 @@ class GrayRoot extends RootFilter {
   }
 }
 
-const PATH_KEY = String.UTF8.encode(":path");
-const COOKIE_KEY = String.UTF8.encode("cookie");
-const XFF_KEY = String.UTF8.encode("x-forwarded-for");
 const NOT_FETCHED = "\u0000";
 
 /** The request as seen through the host, fetched lazily and at most once per input. */
@@ -115,12 +100,7 @@ class HostRequest extends RequestView {
   }
 
   clientIp(): IpAddr | null {
-    if (this.ipState == 0) {
-      let xff: string | null = null;
-      if (this.c.cfg.xffTrustedHops > 0) xff = getHeaderEncoded(MapType.RequestHeaders, XFF_KEY);
-      const ok = resolveClientIp(getPropertyString("source.address"), xff, this.c.cfg.xffTrustedHops, this.ip);
-      this.ipState = ok ? 1 : 2;
-    }
+    if (this.ipState == 0) this.ipState = hostClientIp(this.c.cfg.xffTrustedHops, this.ip) ? 1 : 2;
     if (this.ipState == 1) return this.ip;
     return null;
   }

@@ -54,6 +54,8 @@ export interface RenderOptions {
   clusters: Record<string, number>;
   /** HTTP filter name -> plugin configuration (object, serialised to JSON) */
   filterConfig?: Record<string, unknown>;
+  /** Listener bind address (default from the config, 127.0.0.1); "::1" for an IPv6 client. */
+  listenerAddress?: string;
   /** HTTP filters to serve through ECDS from a watched file in the Envoy's temp dir (see writeEcds). */
   ecds?: string[];
 }
@@ -71,7 +73,10 @@ function walk(node: Yaml, fn: (o: Yaml) => void): void {
 export function renderConfig(base: Yaml, o: RenderOptions): Yaml {
   const cfg = structuredClone(base);
   cfg.admin.address.socket_address.port_value = o.adminPort;
-  for (const l of cfg.static_resources?.listeners ?? []) l.address.socket_address.port_value = o.listenerPort;
+  for (const l of cfg.static_resources?.listeners ?? []) {
+    l.address.socket_address.port_value = o.listenerPort;
+    if (o.listenerAddress) l.address.socket_address.address = o.listenerAddress;
+  }
   for (const c of cfg.static_resources?.clusters ?? []) {
     const port = o.clusters[c.name];
     if (port === undefined) continue;
@@ -152,6 +157,7 @@ export interface Envoy {
 
 export interface StartOptions {
   concurrency?: number;
+  listenerAddress?: string;
   /** Initial ECDS plugin configurations, by filter name (needs renderConfig's ecds). */
   ecdsConfig?: Record<string, unknown>;
 }
@@ -279,8 +285,10 @@ export async function startRig(configPath: string, filterConfig?: Record<string,
     clusters: { stable: stable.port, canary: canary.port },
     filterConfig,
     ecds: Object.keys(opts.ecdsConfig ?? {}),
+    listenerAddress: opts.listenerAddress,
   });
   const envoy = await startEnvoy(cfg, adminPort, listenerPort, opts);
+  if (opts.listenerAddress === "::1") envoy.url = (p = "/") => `http://[::1]:${listenerPort}${p}`;
   return { envoy, stable, canary };
 }
 

@@ -1,0 +1,38 @@
+// ip_list configuration, compiled once into tries.
+import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
+import { CidrTrie } from "../common/cidr_trie";
+
+export class IpListConfig {
+  allow: CidrTrie = new CidrTrie();
+  deny: CidrTrie = new CidrTrie();
+  /** Path prefixes the lists apply to; empty = every path. */
+  paths: string[] = [];
+  xffTrustedHops: i32 = 0;
+  denyStatus: i32 = 403;
+  denyBody: string = "forbidden\n";
+}
+
+function readList(r: ObjReader, key: string, into: CidrTrie): void {
+  const entries = r.strList(key);
+  for (let i = 0; i < entries.length; i++) {
+    if (!into.add(entries[i])) r.errors.add(r.at(key) + "[" + i.toString() + "]", "invalid IP or CIDR '" + entries[i] + "'");
+  }
+}
+
+export function compileIpListConfig(src: string, errors: ConfigErrors): IpListConfig | null {
+  const r = readConfigRoot(src, errors);
+  if (r === null) return null;
+  const cfg = new IpListConfig();
+  readList(r, "allow", cfg.allow);
+  readList(r, "deny", cfg.deny);
+  cfg.paths = r.strList("paths");
+  for (let i = 0; i < cfg.paths.length; i++) {
+    if (!cfg.paths[i].startsWith("/")) errors.add("paths[" + i.toString() + "]", "must start with '/'");
+  }
+  cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
+  cfg.denyStatus = <i32>r.int("deny_status", 403, 400, 599);
+  cfg.denyBody = r.str("deny_body", cfg.denyBody);
+  r.done();
+  if (!errors.ok) return null;
+  return cfg;
+}
