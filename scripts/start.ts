@@ -63,7 +63,8 @@ Graywall demo gateway is up: Envoy on http://127.0.0.1:10000, admin on http://12
 
   curl -s http://127.0.0.1:10000/                              # -> stable
   curl -s http://127.0.0.1:10000/ -H 'x-user-group: beta'      # -> canary
-  curl -s http://127.0.0.1:9901/stats | grep graywall          # routing counters
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/api/x; done; echo   # 5 x 200, then 429
+  curl -s http://127.0.0.1:9901/stats | grep graywall          # filter counters
 
 Ctrl-C stops everything.`);
 }

@@ -3,6 +3,7 @@
 // here a miss is a null or a result code the caller decides on.
 import * as imports from "@solo-io/proxy-runtime/imports";
 import { free } from "@solo-io/proxy-runtime/malloc";
+import { SharedValue } from "./shared";
 
 export const enum LogLevel { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Critical = 5 }
 export const enum MapType { RequestHeaders = 0, RequestTrailers = 1, ResponseHeaders = 2, ResponseTrailers = 3 }
@@ -163,11 +164,6 @@ export function incrementMetric(id: u32, by: i64 = 1): void {
 
 export function recordMetric(id: u32, value: u64): void {
   if (id != 0) imports.proxy_record_metric(id, value);
-}
-
-/** A value in shared data with the CAS token it was read at. */
-export class SharedValue {
-  constructor(public data: ArrayBuffer | null, public cas: u32) {}
 }
 
 // The runtime's shared-data wrappers pass no value to set and ignore CAS; these are the real calls.

@@ -15,6 +15,12 @@ export class IpAddr {
   @inline get bits(): i32 { return this.v6 ? 128 : 32; }
 }
 
+/** A compact, canonical string for an address, for use as a hash or table key. */
+export function ipKey(ip: IpAddr): string {
+  if (ip.v6) return ip.hi.toString(16) + ":" + ip.lo.toString(16);
+  return ip.lo.toString();
+}
+
 /** Parses s[start, end) as an IPv4 or IPv6 address into out. IPv4-mapped IPv6 becomes IPv4. */
 export function parseIpRange(s: string, start: i32, end: i32, out: IpAddr): bool {
   // Trim spaces, which XFF lists carry after commas.

@@ -1,5 +1,5 @@
 // Rule evaluation against an abstract request, so as-pect can drive it without a host.
-import { IpAddr } from "../common/ip";
+import { IpAddr, ipKey } from "../common/ip";
 import { stickyBucket } from "../common/hash";
 import { GrayConfig, HashOn, Rule } from "./config";
 
@@ -51,11 +51,6 @@ export function ruleMatches(rule: Rule, req: RequestView): bool {
     if (!b.test.test(req.bodyField(b.test.slot, b.segments))) return false;
   }
   return true;
-}
-
-function ipKey(ip: IpAddr): string {
-  if (ip.v6) return ip.hi.toString(16) + ":" + ip.lo.toString(16);
-  return ip.lo.toString();
 }
 
 /** Index of the first matching rule, or -1 for the default target. */

@@ -1,0 +1,156 @@
+// rate_limiter in real Envoy with two workers: exact bursts, refill, key isolation, shadow mode,
+// 429 headers, a full table, and Envoy's native local_ratelimit configured the same way.
+import assert from "node:assert/strict";
+import { describe } from "node:test";
+import { e2e, freePort, loadYaml, renderConfig, request, sleep, startEnvoy, startRig, stopRig, upstream, stopUpstream, type Rig } from "./harness.ts";
+
+const FILTER = "graywall.rate_limiter";
+
+async function withRig(cfg: unknown, fn: (rig: Rig) => Promise<void>): Promise<void> {
+  const rig = await startRig("envoy/envoy.yaml", { [FILTER]: cfg }, { concurrency: 2 });
+  try {
+    await fn(rig);
+  } finally {
+    await stopRig(rig);
+  }
+}
+
+/** Fires n requests at once over fresh connections, so both workers take part; returns the statuses. */
+async function burst(url: string, n: number, headers: Record<string, string> = {}): Promise<number[]> {
+  const rs = await Promise.all(
+    Array.from({ length: n }, () => request(url, { headers: { connection: "close", ...headers } })),
+  );
+  return rs.map((r) => r.status);
+}
+
+const count = (xs: number[], v: number) => xs.filter((x) => x === v).length;
+
+/** Requests served per worker, from the listener's per-worker stats. */
+async function perWorker(stats: Record<string, number>): Promise<number[]> {
+  return Object.entries(stats)
+    .filter(([k]) => /^listener\.127\.0\.0\.1_\d+\.worker_\d+\.downstream_cx_total$/.test(k))
+    .map(([, v]) => v);
+}
+
+const oneMinuteBucket = (size: number, extra: Record<string, unknown> = {}) => ({
+  rules: [{ name: "burst", key: ["client_ip"], bucket_size: size, refill_tokens: size, refill_interval_ms: 60000, ...extra }],
+});
+
+describe("rate_limiter with two workers", () => {
+  e2e("a burst of 60 lets exactly bucket_size (20) through, across both workers", () =>
+    withRig(oneMinuteBucket(20), async (rig) => {
+      const statuses = await burst(rig.envoy.url("/"), 60);
+      assert.equal(count(statuses, 200), 20);
+      assert.equal(count(statuses, 429), 40);
+      const stats = await rig.envoy.stats();
+      const workers = await perWorker(stats);
+      assert.equal(workers.length, 2);
+      assert.ok(workers.every((n) => n > 0), `both workers served: ${workers}`);
+      assert.equal(stats["wasmcustom.graywall.rate_limiter.burst.allowed"], 20);
+      assert.equal(stats["wasmcustom.graywall.rate_limiter.burst.limited"], 40);
+    }));
+
+  e2e("the bucket refills after the interval", () =>
+    withRig({ rules: [{ name: "r", key: ["client_ip"], bucket_size: 2, refill_tokens: 2, refill_interval_ms: 1000 }] }, async (rig) => {
+      assert.deepEqual((await burst(rig.envoy.url("/"), 3)).sort(), [200, 200, 429]);
+      await sleep(1100);
+      assert.deepEqual((await burst(rig.envoy.url("/"), 3)).sort(), [200, 200, 429]);
+    }));
+
+  e2e("keys are isolated", () =>
+    withRig({ rules: [{ name: "per-key", key: ["header:x-api-key"], bucket_size: 3, refill_tokens: 3, refill_interval_ms: 60000 }] }, async (rig) => {
+      assert.equal(count(await burst(rig.envoy.url("/"), 6, { "x-api-key": "alice" }), 200), 3);
+      assert.equal(count(await burst(rig.envoy.url("/"), 6, { "x-api-key": "bob" }), 200), 3);
+      // No key header: the rule does not apply.
+      assert.equal(count(await burst(rig.envoy.url("/"), 6), 200), 6);
+    }));
+
+  e2e("match conditions scope a rule", () =>
+    withRig({ rules: [{ name: "posts", match: { path_prefix: "/api", methods: ["POST"] }, key: ["client_ip"], bucket_size: 1, refill_interval_ms: 60000 }] }, async (rig) => {
+      assert.equal((await request(rig.envoy.url("/api/x"), { method: "POST", body: "" })).status, 200);
+      assert.equal((await request(rig.envoy.url("/api/x"), { method: "POST", body: "" })).status, 429);
+      assert.equal((await request(rig.envoy.url("/api/x"))).status, 200);
+      assert.equal((await request(rig.envoy.url("/other"), { method: "POST", body: "" })).status, 200);
+    }));
+
+  e2e("shadow mode passes all traffic and counts what it would have limited", () =>
+    withRig(oneMinuteBucket(5, { mode: "shadow" }), async (rig) => {
+      assert.equal(count(await burst(rig.envoy.url("/"), 12), 200), 12);
+      const s = await rig.envoy.stats();
+      assert.equal(s["wasmcustom.graywall.rate_limiter.burst.allowed"], 5);
+      assert.equal(s["wasmcustom.graywall.rate_limiter.burst.shadow_limited"], 7);
+      assert.equal(s["wasmcustom.graywall.rate_limiter.burst.limited"] ?? 0, 0);
+    }));
+
+  e2e("429 carries Retry-After and RateLimit-* headers; allowed responses carry the remaining count", () =>
+    withRig({ ...oneMinuteBucket(2), body: "slow down\n" }, async (rig) => {
+      const a = await request(rig.envoy.url("/"));
+      assert.equal(a.status, 200);
+      assert.equal(a.headers.get("ratelimit-limit"), "2");
+      assert.equal(a.headers.get("ratelimit-remaining"), "1");
+      const b = await request(rig.envoy.url("/"));
+      assert.equal(b.headers.get("ratelimit-remaining"), "0");
+      const c = await request(rig.envoy.url("/"));
+      assert.equal(c.status, 429);
+      assert.equal(c.body, "slow down\n");
+      assert.equal(c.headers.get("ratelimit-limit"), "2");
+      assert.equal(c.headers.get("ratelimit-remaining"), "0");
+      const retry = Number(c.headers.get("retry-after"));
+      assert.ok(retry >= 29 && retry <= 30, `retry-after ${retry}`);
+      assert.equal(c.headers.get("ratelimit-reset"), "60");
+    }));
+
+  e2e("at max_keys: new keys pass by default (when_full: allow), or get 429 (when_full: deny)", async () => {
+    const cfg = (whenFull: string) => ({
+      max_keys: 1,
+      when_full: whenFull,
+      rules: [{ name: "k", key: ["header:x-k"], bucket_size: 1, refill_interval_ms: 60000 }],
+    });
+    await withRig(cfg("allow"), async (rig) => {
+      assert.equal((await request(rig.envoy.url("/"), { headers: { "x-k": "a" } })).status, 200);
+      assert.equal((await request(rig.envoy.url("/"), { headers: { "x-k": "a" } })).status, 429);
+      assert.equal(count(await burst(rig.envoy.url("/"), 3, { "x-k": "b" }), 200), 3);
+      assert.equal((await rig.envoy.stats())["wasmcustom.graywall.rate_limiter.k.table_full"], 3);
+    });
+    await withRig(cfg("deny"), async (rig) => {
+      assert.equal((await request(rig.envoy.url("/"), { headers: { "x-k": "a" } })).status, 200);
+      assert.equal((await request(rig.envoy.url("/"), { headers: { "x-k": "b" } })).status, 429);
+    });
+  });
+});
+
+describe("side by side with Envoy's native local_ratelimit", () => {
+  e2e("the same bucket lets the same number of a burst through", async () => {
+    const stable = await upstream("stable");
+    const [adminPort, listenerPort] = [await freePort(), await freePort()];
+    const cfg = renderConfig(loadYaml("envoy/envoy.yaml"), { adminPort, listenerPort, clusters: { stable: stable.port, canary: stable.port } });
+    const hcm = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+    hcm.http_filters = [
+      {
+        name: "envoy.filters.http.local_ratelimit",
+        typed_config: {
+          "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+          stat_prefix: "native_rl",
+          token_bucket: { max_tokens: 20, tokens_per_fill: 20, fill_interval: "60s" },
+          filter_enabled: { runtime_key: "rl_enabled", default_value: { numerator: 100, denominator: "HUNDRED" } },
+          filter_enforced: { runtime_key: "rl_enforced", default_value: { numerator: 100, denominator: "HUNDRED" } },
+        },
+      },
+      hcm.http_filters.at(-1),
+    ];
+    const envoy = await startEnvoy(cfg, adminPort, listenerPort, { concurrency: 2 });
+    let native: number;
+    try {
+      native = count(await burst(envoy.url("/"), 60), 200);
+    } finally {
+      await envoy.stop();
+      await stopUpstream(stable);
+    }
+    let ours = 0;
+    await withRig(oneMinuteBucket(20), async (rig) => {
+      ours = count(await burst(rig.envoy.url("/"), 60), 200);
+    });
+    assert.equal(native, 20);
+    assert.equal(ours, native);
+  });
+});
