@@ -38,9 +38,27 @@ export function build(force = false): string[] {
   return built;
 }
 
+export const NODE_BINDINGS = join(BUILD_DIR, "node", "graywall.wasm");
+
+/** Compiles assembly/node/bindings.ts (the filters' pure logic, for Node) if it is out of date. */
+export function buildNodeBindings(): string {
+  const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
+  if (existsSync(NODE_BINDINGS) && statSync(NODE_BINDINGS).mtimeMs >= sources) return NODE_BINDINGS;
+  mkdirSync(join(BUILD_DIR, "node"), { recursive: true });
+  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
+  const r = spawnSync(process.execPath, [asc, "assembly/node/bindings.ts", "--config", "asconfig.json", "--target", "release", "-b", NODE_BINDINGS], {
+    cwd: ROOT,
+    encoding: "utf8",
+  });
+  if (r.status !== 0) throw new Error(`asc failed for node bindings:\n${r.stderr}${r.stdout}`);
+  console.log(`[build] node bindings -> build/node/graywall.wasm`);
+  return NODE_BINDINGS;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     build(process.argv.includes("--force"));
+    buildNodeBindings();
   } catch (e) {
     console.error(`[build] ${(e as Error).message}`);
     process.exit(1);

@@ -1,9 +1,9 @@
 import { ConfigErrors } from "../common/config";
-import { SharedValue } from "../common/shared";
 import { BucketSpec, BucketState, fullBucket, take, TakeResult } from "../common/token_bucket";
-import { compileRateLimitConfig, LimitRule, RateLimitConfig } from "../rate_limiter/config";
-import { SharedStore, SlotTable, TakeStatus } from "../rate_limiter/table";
-import { decodeSlot, encodeSlot, Slot } from "../rate_limiter/slot";
+import { compileRateLimitConfig } from "../rate_limiter/config";
+import { SlotTable, UpdateStatus } from "../common/slot_table";
+import { BucketUpdate, BUCKET_PAYLOAD } from "../rate_limiter/bucket_update";
+import { MapStore } from "./map_store";
 
 const out = new TakeResult();
 
@@ -51,70 +51,30 @@ describe("token bucket", () => {
   });
 });
 
-/** Shared data as Envoy keeps it: a CAS counter per write; `conflicts` forces that many mismatches. */
-class MapStore extends SharedStore {
-  keys: string[] = [];
-  values: ArrayBuffer[] = [];
-  cas: u32[] = [];
-  next: u32 = 1;
-  conflicts: i32 = 0;
-
-  get(key: ArrayBuffer): SharedValue {
-    const i = this.keys.indexOf(String.UTF8.decode(key));
-    if (i < 0) return new SharedValue(null, 0);
-    return new SharedValue(this.values[i].slice(0), this.cas[i]);
-  }
-  set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32 {
-    const k = String.UTF8.decode(key);
-    const i = this.keys.indexOf(k);
-    if (i >= 0 && cas != 0 && (cas != this.cas[i] || this.conflicts > 0)) {
-      if (this.conflicts > 0) this.conflicts--;
-      return 8;
-    }
-    if (i < 0) {
-      this.keys.push(k);
-      this.values.push(value.slice(0));
-      this.cas.push(this.next++);
-    } else {
-      this.values[i] = value.slice(0);
-      this.cas[i] = this.next++;
-    }
-    return 0;
-  }
+function table(store: MapStore, size: f64, idleMs: i64, slots: i32): SlotTable {
+  return new SlotTable(store, "t", slots, BUCKET_PAYLOAD, idleMs);
 }
 
-function rule(size: f64, idleMs: i64): LimitRule {
-  const r = new LimitRule();
-  r.name = "t";
-  r.spec = new BucketSpec(size, size, 1000);
-  r.idleMs = idleMs;
-  return r;
+function bucket(size: f64): BucketUpdate {
+  const u = new BucketUpdate();
+  u.spec = new BucketSpec(size, size, 1000);
+  return u;
 }
 
-describe("slot table", () => {
-  it("encodes and decodes a slot", () => {
-    const st = new BucketState();
-    st.tokens = 2.5;
-    st.updatedMs = 123456789;
-    const s = new Slot();
-    decodeSlot(encodeSlot(st, "10.0.0.1|GET"), s);
-    expect(s.state.tokens).toBe(2.5);
-    expect(s.state.updatedMs).toBe(123456789);
-    expect(s.key).toBe("10.0.0.1|GET");
-  });
-
+describe("slot table with token buckets", () => {
   it("keeps keys apart and counts each exactly", () => {
     const store = new MapStore();
-    const t = new SlotTable(store, rule(3, 60000), 64);
+    const t = table(store, 3, 60000, 64);
     t.ensureSlots();
     expect(store.keys.length).toBe(64);
+    const u = bucket(3);
     let a = 0;
     let b = 0;
     for (let i = 0; i < 10; i++) {
-      expect(t.take("alice", 1000, out)).toBe(TakeStatus.Taken);
-      if (out.allowed) a++;
-      expect(t.take("bob", 1000, out)).toBe(TakeStatus.Taken);
-      if (out.allowed) b++;
+      expect(t.update("alice", 1000, u)).toBe(UpdateStatus.Updated);
+      if (u.result.allowed) a++;
+      expect(t.update("bob", 1000, u)).toBe(UpdateStatus.Updated);
+      if (u.result.allowed) b++;
     }
     expect(a).toBe(3);
     expect(b).toBe(3);
@@ -122,33 +82,36 @@ describe("slot table", () => {
 
   it("retries on CAS conflicts without losing or double-counting a token", () => {
     const store = new MapStore();
-    const t = new SlotTable(store, rule(2, 60000), 8);
+    const t = table(store, 2, 60000, 8);
     t.ensureSlots();
+    const u = bucket(2);
     store.conflicts = 5;
-    expect(t.take("k", 0, out)).toBe(TakeStatus.Taken);
-    expect(out.remaining).toBe(1);
+    expect(t.update("k", 0, u)).toBe(UpdateStatus.Updated);
+    expect(u.result.remaining).toBe(1);
     store.conflicts = 1000;
-    expect(t.take("k", 0, out)).toBe(TakeStatus.TableFull);
+    expect(t.update("k", 0, u)).toBe(UpdateStatus.TableFull);
   });
 
   it("is full when every probed slot holds a live key, and reclaims idle ones", () => {
     const store = new MapStore();
-    const t = new SlotTable(store, rule(1, 5000), 2);
+    const t = table(store, 1, 5000, 2);
     t.ensureSlots();
-    expect(t.take("a", 0, out)).toBe(TakeStatus.Taken);
-    expect(t.take("b", 0, out)).toBe(TakeStatus.Taken);
-    expect(t.take("c", 100, out)).toBe(TakeStatus.TableFull);
+    const u = bucket(1);
+    expect(t.update("a", 0, u)).toBe(UpdateStatus.Updated);
+    expect(t.update("b", 0, u)).toBe(UpdateStatus.Updated);
+    expect(t.update("c", 100, u)).toBe(UpdateStatus.TableFull);
     // After the idle timeout, c takes over a slot with a fresh bucket.
-    expect(t.take("c", 6000, out)).toBe(TakeStatus.Taken);
-    expect(out.allowed).toBe(true);
+    expect(t.update("c", 6000, u)).toBe(UpdateStatus.Updated);
+    expect(u.result.allowed).toBe(true);
   });
 
   it("sweeps idle slots free", () => {
     const store = new MapStore();
-    const t = new SlotTable(store, rule(1, 5000), 4);
+    const t = table(store, 1, 5000, 4);
     t.ensureSlots();
-    t.take("a", 0, out);
-    t.take("b", 4000, out);
+    const u = bucket(1);
+    t.update("a", 0, u);
+    t.update("b", 4000, u);
     expect(t.sweep(6000, 4)).toBe(1);
     expect(t.sweep(10000, 4)).toBe(1);
     expect(t.sweep(10000, 4)).toBe(0);

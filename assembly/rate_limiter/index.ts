@@ -3,28 +3,24 @@ export * from "../common/exports";
 import { registerFilter, RootFilter, StreamFilter, HeadersStatus } from "../common/filter";
 import {
   MapType, getHeaderEncoded, getPropertyString, sendLocalResponse, defineMetric, incrementMetric, MetricType,
-  nowMillis, setTickPeriod, sharedGet, sharedSet, replaceHeader,
+  nowMillis, setTickPeriod, replaceHeader,
 } from "../common/host";
 import { ConfigErrors } from "../common/config";
 import { IpAddr, ipKey } from "../common/ip";
-import { SharedValue } from "../common/shared";
-import { TakeResult } from "../common/token_bucket";
 import { METHOD_KEY, PATH_KEY, hostClientIp, statName } from "../common/request";
 import { pathOnly } from "../common/http";
 import { compileRateLimitConfig, KeyKind, LimitRule, RateLimitConfig } from "./config";
-import { SharedStore, SlotTable, TakeStatus } from "./table";
+import { SlotTable, UpdateStatus } from "../common/slot_table";
+import { hostStore } from "../common/host_store";
+import { BucketUpdate, BUCKET_PAYLOAD } from "./bucket_update";
 
 const ROOT_ID = "rate_limiter";
 const SWEEP_BATCH = 2000;
 
-class HostStore extends SharedStore {
-  get(key: ArrayBuffer): SharedValue { return sharedGet(key); }
-  set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32 { return sharedSet(key, value, cas); }
-}
-const hostStore = new HostStore();
 
 class RuleRuntime {
   table: SlotTable;
+  bucket: BucketUpdate = new BucketUpdate();
   headerKeys: ArrayBuffer[] = [];
   keyHeaderKeys: ArrayBuffer[] = [];
   allowed: u32;
@@ -34,7 +30,8 @@ class RuleRuntime {
   limitHeader: string;
 
   constructor(public rule: LimitRule, maxKeys: i32) {
-    this.table = new SlotTable(hostStore, rule, maxKeys);
+    this.table = new SlotTable(hostStore, "rl." + rule.name, maxKeys, BUCKET_PAYLOAD, rule.idleMs);
+    this.bucket.spec = rule.spec;
     for (let i = 0; i < rule.headers.length; i++) this.headerKeys.push(String.UTF8.encode(rule.headers[i].name));
     for (let i = 0; i < rule.key.length; i++) this.keyHeaderKeys.push(String.UTF8.encode(rule.key[i].name));
     const base = "graywall.rate_limiter." + statName(rule.name) + ".";
@@ -83,7 +80,6 @@ class RateLimitRoot extends RootFilter {
 }
 
 const NOT_FETCHED = "\u0000";
-const result = new TakeResult();
 const clientIp = new IpAddr();
 
 class RateLimitStream extends StreamFilter {
@@ -154,12 +150,13 @@ class RateLimitStream extends StreamFilter {
       if (!this.applies(rt)) continue;
       const key = this.keyFor(rt);
       if (key === null) continue;
-      const status = rt.table.take(key, now, result);
-      if (status == TakeStatus.Contended) {
+      const status = rt.table.update(key, now, rt.bucket);
+      const result = rt.bucket.result;
+      if (status == UpdateStatus.Contended) {
         incrementMetric(this.c.contended);
         continue;
       }
-      if (status == TakeStatus.TableFull) {
+      if (status == UpdateStatus.TableFull) {
         incrementMetric(rt.tableFull);
         if (this.c.cfg.allowWhenFull || rt.rule.shadow) continue;
         return this.deny(rt, 1000, 1000);

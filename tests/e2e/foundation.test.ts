@@ -53,6 +53,26 @@ describe("invalid gray_router configuration", () => {
   });
 });
 
+describe("every filter refuses an invalid configuration", () => {
+  const bad: Record<string, [unknown, RegExp]> = {
+    "graywall.ip_list": [{ deny: ["not-an-ip"] }, /ip_list: configuration rejected: deny\[0\]: invalid IP or CIDR 'not-an-ip'/],
+    "graywall.crawler_score": [{ thresholds: { tag: 200 } }, /crawler_score: configuration rejected: thresholds\.tag: must be between 1 and 101, got 200/],
+    "graywall.rate_limiter": [{ rules: [{ name: "r", key: ["client_ip"] }] }, /rate_limiter: configuration rejected: rules\[0\]\.bucket_size: is required/],
+    "graywall.gray_router": [{ default_target: "" }, /gray_router: configuration rejected: default_target: must be 1-64 characters/],
+  };
+  for (const [filter, [config, message]] of Object.entries(bad)) {
+    e2e(`${filter}: Envoy refuses to start and the log names the field`, async () => {
+      const [adminPort, listenerPort] = [await freePort(), await freePort()];
+      const cfg = renderConfig(loadYaml("envoy/envoy.yaml"), { adminPort, listenerPort, clusters: {}, filterConfig: { [filter]: config } });
+      await assert.rejects(startEnvoy(cfg, adminPort, listenerPort), (e: unknown) => {
+        assert.ok(e instanceof EnvoyExited, String(e));
+        assert.match(e.output, message);
+        return true;
+      });
+    });
+  }
+});
+
 describe("multiple workers", () => {
   let rig: Rig;
   before(async () => {

@@ -2,6 +2,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { test, after } from "node:test";
@@ -249,6 +250,34 @@ export async function request(url: string, init: RequestInit = {}): Promise<Repl
     /* a local reply */
   }
   return { status: r.status, headers: r.headers, body, json };
+}
+
+/**
+ * A request with exactly the given headers (plus Host), over a new connection. fetch() adds its own
+ * accept-language, sec-fetch-mode and user-agent, which would hide what a crawler scorer must see.
+ */
+export function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: false, timeout: 10000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => {
+        const body = Buffer.concat(chunks).toString();
+        let json = null;
+        try {
+          json = JSON.parse(body);
+        } catch {
+          /* a local reply */
+        }
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
+        resolve({ status: res.statusCode ?? 0, headers, body, json });
+      });
+    });
+    req.on("timeout", () => req.destroy(new Error("request timed out")));
+    req.on("error", reject);
+    req.end(opts.body);
+  });
 }
 
 /** Which upstream answered. */

@@ -1,0 +1,174 @@
+import { ConfigErrors } from "../common/config";
+import { SlotTable, UpdateStatus } from "../common/slot_table";
+import { compileCrawlerConfig } from "../crawler_score/config";
+import {
+  ActivityUpdate, ACTIVITY_PAYLOAD, AgentLists, HeaderFacts, headerSignals, pathFacts, PathFacts, score, signalList,
+  DEFAULT_WEIGHTS, UA_EMPTY, UA_TOOL, UA_HEADLESS, UA_BOT, NO_ACCEPT, NO_ACCEPT_LANGUAGE, NO_ACCEPT_ENCODING,
+  NO_CLIENT_HINTS, NO_FETCH_METADATA, HIGH_RATE, PATH_SPREAD, ID_ENUMERATION, HONEYPOT,
+} from "../crawler_score/signals";
+import { MapStore } from "./map_store";
+
+const lists = new AgentLists();
+const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+
+function browser(): HeaderFacts {
+  const h = new HeaderFacts();
+  h.userAgent = CHROME;
+  h.accept = "text/html";
+  h.acceptLanguage = "en-US";
+  h.acceptEncoding = "gzip, br";
+  h.secChUa = '"Chromium";v="131"';
+  h.secFetchMode = "navigate";
+  return h;
+}
+
+describe("header signals", () => {
+  it("a full browser header set fires nothing", () => {
+    expect(headerSignals(browser(), lists)).toBe(0);
+  });
+  it("user agents: empty, tools, headless, declared bots", () => {
+    const h = browser();
+    h.userAgent = null;
+    expect(headerSignals(h, lists) & UA_EMPTY).toBe(UA_EMPTY);
+    h.userAgent = "curl/8.4.0";
+    expect(headerSignals(h, lists) & UA_TOOL).toBe(UA_TOOL);
+    h.userAgent = "python-requests/2.31.0";
+    expect(headerSignals(h, lists) & UA_TOOL).toBe(UA_TOOL);
+    h.userAgent = "Go-http-client/1.1";
+    expect(headerSignals(h, lists) & UA_TOOL).toBe(UA_TOOL);
+    h.userAgent = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/120.0 Safari/537.36";
+    expect(headerSignals(h, lists) & UA_HEADLESS).toBe(UA_HEADLESS);
+    h.userAgent = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
+    expect(headerSignals(h, lists) & UA_BOT).toBe(UA_BOT);
+  });
+  it("missing accept headers", () => {
+    const h = browser();
+    h.accept = null;
+    h.acceptLanguage = "";
+    h.acceptEncoding = null;
+    expect(headerSignals(h, lists)).toBe(NO_ACCEPT | NO_ACCEPT_LANGUAGE | NO_ACCEPT_ENCODING);
+  });
+  it("a browser user agent without client hints or fetch metadata", () => {
+    const h = browser();
+    h.secChUa = null;
+    expect(headerSignals(h, lists)).toBe(NO_CLIENT_HINTS);
+    h.secFetchMode = null;
+    expect(headerSignals(h, lists)).toBe(NO_CLIENT_HINTS | NO_FETCH_METADATA);
+    // Firefox sends no client hints: only fetch metadata is expected.
+    h.userAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
+    expect(headerSignals(h, lists)).toBe(NO_FETCH_METADATA);
+  });
+});
+
+describe("score", () => {
+  it("adds weights and caps at 100", () => {
+    expect(score(UA_TOOL | NO_ACCEPT_LANGUAGE, DEFAULT_WEIGHTS)).toBe(60);
+    expect(score(HONEYPOT | UA_TOOL, DEFAULT_WEIGHTS)).toBe(100);
+    expect(score(0, DEFAULT_WEIGHTS)).toBe(0);
+  });
+  it("names the signals that fired", () => {
+    expect(signalList(UA_TOOL | ID_ENUMERATION)).toBe("ua_tool,id_enumeration");
+  });
+});
+
+const facts = new PathFacts();
+
+describe("behaviour over a shared record", () => {
+  it("detects sequential ID enumeration, and only that", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
+    t.ensureSlots();
+    const u = new ActivityUpdate();
+    for (let i = 0; i < 5; i++) {
+      pathFacts("/item/" + (1000 + i).toString(), [], u.facts);
+      expect(t.update("scraper", 1000 * i, u)).toBe(UpdateStatus.Updated);
+      expect((u.bits & ID_ENUMERATION) != 0).toBe(i >= 4);
+    }
+    // A different prefix breaks the run.
+    pathFacts("/user/1005", [], u.facts);
+    t.update("scraper", 6000, u);
+    expect(u.bits & ID_ENUMERATION).toBe(0);
+    // Another client is unaffected.
+    pathFacts("/item/1005", [], u.facts);
+    t.update("human", 6000, u);
+    expect(u.bits & ID_ENUMERATION).toBe(0);
+  });
+
+  it("estimates the request rate over a sliding window", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
+    t.ensureSlots();
+    const u = new ActivityUpdate();
+    u.spec.windowMs = 10000;
+    u.spec.rateThreshold = 30;
+    pathFacts("/", [], u.facts);
+    for (let i = 0; i < 31; i++) t.update("fast", 100 + i, u);
+    expect(u.bits & HIGH_RATE).toBe(HIGH_RATE);
+    // Half a window later, half the previous window still counts.
+    t.update("fast", 15100, u);
+    expect(u.rate).toBeCloseTo(16.5, 0);
+    expect(u.bits & HIGH_RATE).toBe(0);
+    // Two windows later, nothing from before counts.
+    t.update("fast", 40000, u);
+    expect(u.rate).toBe(1);
+  });
+
+  it("flags a spread over distinct paths, not a browser revisiting", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
+    t.ensureSlots();
+    const u = new ActivityUpdate();
+    u.spec.rateThreshold = 1000;
+    for (let i = 0; i < 25; i++) {
+      pathFacts("/page-" + i.toString(), [], u.facts);
+      t.update("spider", 10 * i, u);
+    }
+    expect(u.bits & PATH_SPREAD).toBe(PATH_SPREAD);
+    for (let i = 0; i < 25; i++) {
+      pathFacts("/page-" + (i % 3).toString(), [], u.facts);
+      t.update("reader", 10 * i, u);
+    }
+    expect(u.bits & PATH_SPREAD).toBe(0);
+  });
+
+  it("remembers a honeypot hit for its TTL", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
+    t.ensureSlots();
+    const u = new ActivityUpdate();
+    u.spec.honeypotTtlMs = 5000;
+    pathFacts("/.env", ["/.env", "/wp-admin"], u.facts);
+    expect(u.facts.honeypot).toBe(true);
+    t.update("x", 0, u);
+    expect(u.bits & HONEYPOT).toBe(HONEYPOT);
+    pathFacts("/", ["/.env"], u.facts);
+    t.update("x", 4000, u);
+    expect(u.bits & HONEYPOT).toBe(HONEYPOT);
+    t.update("x", 6000, u);
+    expect(u.bits & HONEYPOT).toBe(0);
+  });
+
+  it("reads numeric IDs from paths", () => {
+    pathFacts("/item/1002", [], facts);
+    expect(facts.numericId).toBe(1002);
+    pathFacts("/item/1002/", [], facts);
+    expect(facts.numericId).toBe(1002);
+    pathFacts("/item/abc", [], facts);
+    expect(facts.numericId).toBe(-1);
+    pathFacts("/", [], facts);
+    expect(facts.numericId).toBe(-1);
+  });
+});
+
+describe("crawler_score config", () => {
+  it("rejects bad configs with the field named", () => {
+    const errors = new ConfigErrors();
+    expect(compileCrawlerConfig('{"weights": {"ua_tool": 200, "ua_nope": 1}, "thresholds": {"tag": 90, "block": 50},' +
+      ' "good_bots": [{"name": "g", "user_agent_contains": "Googlebot", "cidrs": []}], "account": {}}', errors)).toBeNull();
+    expect(errors.list[0]).toBe("weights.ua_tool: must be between 0 and 100, got 200");
+    expect(errors.list[1]).toBe("weights.ua_nope: unknown field");
+    expect(errors.list[2]).toBe("thresholds: must satisfy tag <= challenge <= block (101 = never)");
+    expect(errors.list[3]).toBe("good_bots[0].cidrs: must list at least one CIDR (a user agent alone is trivially forged)");
+    expect(errors.list[4]).toBe("account: needs exactly one of header, cookie");
+  });
+});

@@ -1,0 +1,35 @@
+// Shared data as Envoy keeps it, in memory: a CAS counter per write; `conflicts` forces mismatches.
+import { SharedValue } from "../common/shared";
+import { SharedStore } from "../common/slot_table";
+
+export class MapStore extends SharedStore {
+  keys: string[] = [];
+  values: ArrayBuffer[] = [];
+  cas: u32[] = [];
+  next: u32 = 1;
+  conflicts: i32 = 0;
+
+  get(key: ArrayBuffer): SharedValue {
+    const i = this.keys.indexOf(String.UTF8.decode(key));
+    if (i < 0) return new SharedValue(null, 0);
+    return new SharedValue(this.values[i].slice(0), this.cas[i]);
+  }
+
+  set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32 {
+    const k = String.UTF8.decode(key);
+    const i = this.keys.indexOf(k);
+    if (i >= 0 && cas != 0 && (cas != this.cas[i] || this.conflicts > 0)) {
+      if (this.conflicts > 0) this.conflicts--;
+      return 8;
+    }
+    if (i < 0) {
+      this.keys.push(k);
+      this.values.push(value.slice(0));
+      this.cas.push(this.next++);
+    } else {
+      this.values[i] = value.slice(0);
+      this.cas[i] = this.next++;
+    }
+    return 0;
+  }
+}

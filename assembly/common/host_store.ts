@@ -1,0 +1,11 @@
+// SlotTable storage backed by Envoy's shared data (shared by every VM with the same vm_id).
+import { sharedGet, sharedSet } from "./host";
+import { SharedValue } from "./shared";
+import { SharedStore } from "./slot_table";
+
+class HostStore extends SharedStore {
+  get(key: ArrayBuffer): SharedValue { return sharedGet(key); }
+  set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32 { return sharedSet(key, value, cas); }
+}
+
+export const hostStore = new HostStore();

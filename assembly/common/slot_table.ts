@@ -1,0 +1,102 @@
+// A fixed table of per-key records in proxy-wasm shared data, seen by every worker's VM, updated by
+// compare-and-swap. Shared data cannot delete keys and does not check CAS when it creates one, so the
+// table's slots are all created up front (ensureSlots, at configure time) and every later write is a CAS.
+// Memory is bounded by size x (16 bytes + payload + key).
+import { SharedValue } from "./shared";
+import { fmix32, fnv1a, FNV_OFFSET } from "./hash";
+
+export const enum UpdateStatus { Updated, TableFull, Contended }
+
+const CAS_MISMATCH: u32 = 8;
+const PROBES = 4;
+const CAS_ATTEMPTS = 64;
+// Slot layout: i64 touchedMs | i32 key length | i32 reserved | payload | UTF-8 key. Key length 0 = free.
+const HEADER = 16;
+
+/** Shared data as the table needs it: the host in Envoy, a map in tests. */
+export abstract class SharedStore {
+  abstract get(key: ArrayBuffer): SharedValue;
+  /** Returns 0 on success, 8 on CAS mismatch (proxy-wasm result codes). */
+  abstract set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32;
+}
+
+/** What a table's user does to one key's record. No closures in AssemblyScript 0.17, hence a class. */
+export abstract class RecordUpdate {
+  /** Mutates the payload at `payload` in place; `fresh` = zeroed, new to this key. May keep results in fields. */
+  abstract apply(payload: usize, fresh: bool, now: i64): void;
+}
+
+export class SlotTable {
+  private prefix: string;
+  private sweepCursor: i32 = 0;
+  private scratch: ArrayBuffer;
+  private free: ArrayBuffer;
+
+  constructor(public store: SharedStore, name: string, public size: i32, public payloadSize: i32, public idleMs: i64) {
+    this.prefix = "graywall.t." + name + ".";
+    this.scratch = new ArrayBuffer(payloadSize);
+    this.free = new ArrayBuffer(HEADER + payloadSize);
+  }
+
+  private slotKey(i: i32): ArrayBuffer {
+    return String.UTF8.encode(this.prefix + i.toString());
+  }
+
+  ensureSlots(): void {
+    for (let i = 0; i < this.size; i++) {
+      const k = this.slotKey(i);
+      if (this.store.get(k).data === null) this.store.set(k, this.free, 0);
+    }
+  }
+
+  /** Applies `u` to the record of `key`, creating it (zeroed) in a free or idle slot if needed. */
+  update(key: string, now: i64, u: RecordUpdate): UpdateStatus {
+    const keyBytes = String.UTF8.encode(key);
+    const klen = keyBytes.byteLength;
+    const h = fmix32(fnv1a(FNV_OFFSET, key));
+    const payload = changetype<usize>(this.scratch);
+    for (let p = 0; p < PROBES; p++) {
+      const k = this.slotKey(<i32>((h + <u32>p) % <u32>this.size));
+      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+        const v = this.store.get(k);
+        const data = v.data;
+        if (data === null || data.byteLength < HEADER + this.payloadSize) return UpdateStatus.Contended;
+        const d = changetype<usize>(data);
+        const touched = load<i64>(d);
+        const len = load<i32>(d, 8);
+        const mine = len == klen && len > 0 && memory.compare(d + HEADER + this.payloadSize, changetype<usize>(keyBytes), klen) == 0;
+        if (!mine && len > 0 && now - touched <= this.idleMs) break; // a live key: probe on
+        if (mine) memory.copy(payload, d + HEADER, this.payloadSize);
+        else memory.fill(payload, 0, this.payloadSize);
+        u.apply(payload, !mine, now);
+        const out = new ArrayBuffer(HEADER + this.payloadSize + klen);
+        const o = changetype<usize>(out);
+        store<i64>(o, now > touched ? now : touched);
+        store<i32>(o, klen, 8);
+        memory.copy(o + HEADER, payload, this.payloadSize);
+        memory.copy(o + HEADER + this.payloadSize, changetype<usize>(keyBytes), klen);
+        const r = this.store.set(k, out, v.cas);
+        if (r == 0) return UpdateStatus.Updated;
+        if (r != CAS_MISMATCH) return UpdateStatus.Contended;
+      }
+    }
+    return UpdateStatus.TableFull;
+  }
+
+  /** Frees up to `count` idle slots, resuming where the last sweep stopped. Returns how many it freed. */
+  sweep(now: i64, count: i32): i32 {
+    let freed = 0;
+    for (let n = 0; n < count && n < this.size; n++) {
+      const k = this.slotKey(this.sweepCursor);
+      this.sweepCursor = (this.sweepCursor + 1) % this.size;
+      const v = this.store.get(k);
+      const data = v.data;
+      if (data === null || data.byteLength < HEADER) continue;
+      const d = changetype<usize>(data);
+      if (load<i32>(d, 8) > 0 && now - load<i64>(d) > this.idleMs) {
+        if (this.store.set(k, this.free, v.cas) == 0) freed++;
+      }
+    }
+    return freed;
+  }
+}

@@ -1,0 +1,128 @@
+// crawler_score configuration, validated and compiled once.
+import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
+import { CidrTrie } from "../common/cidr_trie";
+import { isHeaderName } from "../gray_router/config";
+import { AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
+
+export class GoodBot {
+  name: string = "";
+  /** Lower-case user-agent substring. */
+  agent: string = "";
+  cidrs: CidrTrie = new CidrTrie();
+}
+
+export class Reply {
+  status: i32 = 0;
+  body: string = "";
+}
+
+export class CrawlerConfig {
+  weights: i32[] = DEFAULT_WEIGHTS.slice(0);
+  lists: AgentLists = new AgentLists();
+  behaviour: BehaviourSpec = new BehaviourSpec();
+  honeypots: string[] = [];
+  goodBots: GoodBot[] = [];
+  tagAt: i32 = 30;
+  challengeAt: i32 = 60;
+  blockAt: i32 = 85;
+  scoreHeader: string = "x-graywall-bot-score";
+  signalsHeader: string = "";
+  challenge: Reply = new Reply();
+  block: Reply = new Reply();
+  xffTrustedHops: i32 = 0;
+  /** Account key: a header or cookie naming the user, tracked beside the IP when present. */
+  accountHeader: string = "";
+  accountCookie: string = "";
+  maxClients: i32 = 10000;
+}
+
+function readReply(r: ObjReader | null, status: i32, body: string): Reply {
+  const out = new Reply();
+  out.status = status;
+  out.body = body;
+  if (r === null) return out;
+  out.status = <i32>r.int("status", status, 200, 599);
+  out.body = r.str("body", body);
+  r.done();
+  return out;
+}
+
+function lowerList(r: ObjReader, key: string, def: string[]): string[] {
+  if (!r.has(key)) return def;
+  const l = r.strList(key);
+  for (let i = 0; i < l.length; i++) l[i] = l[i].toLowerCase();
+  return l;
+}
+
+export function compileCrawlerConfig(src: string, errors: ConfigErrors): CrawlerConfig | null {
+  const r = readConfigRoot(src, errors);
+  if (r === null) return null;
+  const cfg = new CrawlerConfig();
+
+  const w = r.obj("weights");
+  if (w !== null) {
+    for (let i = 0; i < SIGNAL_NAMES.length; i++) cfg.weights[i] = <i32>w.int(SIGNAL_NAMES[i], DEFAULT_WEIGHTS[i], 0, 100);
+    w.done();
+  }
+  const t = r.obj("thresholds");
+  if (t !== null) {
+    cfg.tagAt = <i32>t.int("tag", cfg.tagAt, 1, 101);
+    cfg.challengeAt = <i32>t.int("challenge", cfg.challengeAt, 1, 101);
+    cfg.blockAt = <i32>t.int("block", cfg.blockAt, 1, 101);
+    t.done();
+    if (!(cfg.tagAt <= cfg.challengeAt && cfg.challengeAt <= cfg.blockAt)) errors.add("thresholds", "must satisfy tag <= challenge <= block (101 = never)");
+  }
+  const a = r.obj("user_agents");
+  if (a !== null) {
+    cfg.lists.tools = lowerList(a, "tools", cfg.lists.tools);
+    cfg.lists.headless = lowerList(a, "headless", cfg.lists.headless);
+    cfg.lists.bots = lowerList(a, "bots", cfg.lists.bots);
+    a.done();
+  }
+  const b = r.obj("behaviour");
+  if (b !== null) {
+    const s = cfg.behaviour;
+    s.windowMs = b.int("window_ms", s.windowMs, 1000, 3600000);
+    s.rateThreshold = b.num("rate_threshold", s.rateThreshold, 1, 1e6);
+    s.spreadMinRequests = <i32>b.int("spread_min_requests", s.spreadMinRequests, 2, 100000);
+    s.spreadRatio = b.num("spread_ratio", s.spreadRatio, 0.01, 1);
+    s.enumerationRun = <i32>b.int("enumeration_run", s.enumerationRun, 2, 1000);
+    s.honeypotTtlMs = b.int("honeypot_ttl_ms", s.honeypotTtlMs, 0, 86400000);
+    b.done();
+  }
+  cfg.honeypots = r.strList("honeypot_paths");
+  for (let i = 0; i < cfg.honeypots.length; i++) {
+    if (!cfg.honeypots[i].startsWith("/")) errors.add("honeypot_paths[" + i.toString() + "]", "must start with '/'");
+  }
+  const bots = r.objList("good_bots");
+  for (let i = 0; i < bots.length; i++) {
+    const g = new GoodBot();
+    g.name = bots[i].requiredStr("name");
+    g.agent = bots[i].requiredStr("user_agent_contains").toLowerCase();
+    const cidrs = bots[i].strList("cidrs");
+    if (cidrs.length == 0) bots[i].errors.add(bots[i].at("cidrs"), "must list at least one CIDR (a user agent alone is trivially forged)");
+    for (let k = 0; k < cidrs.length; k++) {
+      if (!g.cidrs.add(cidrs[k])) bots[i].errors.add(bots[i].at("cidrs") + "[" + k.toString() + "]", "invalid IP or CIDR '" + cidrs[k] + "'");
+    }
+    bots[i].done();
+    cfg.goodBots.push(g);
+  }
+  cfg.scoreHeader = r.str("score_header", cfg.scoreHeader).toLowerCase();
+  if (!isHeaderName(cfg.scoreHeader)) errors.add("score_header", "not a valid header name");
+  cfg.signalsHeader = r.str("signals_header", "").toLowerCase();
+  if (cfg.signalsHeader.length > 0 && !isHeaderName(cfg.signalsHeader)) errors.add("signals_header", "not a valid header name");
+  cfg.challenge = readReply(r.obj("challenge"), 429, "too many requests: please slow down\n");
+  cfg.block = readReply(r.obj("block"), 403, "forbidden\n");
+  cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
+  const acct = r.obj("account");
+  if (acct !== null) {
+    cfg.accountHeader = acct.str("header", "").toLowerCase();
+    cfg.accountCookie = acct.str("cookie", "");
+    if ((cfg.accountHeader.length > 0) == (cfg.accountCookie.length > 0)) acct.errors.add(acct.path, "needs exactly one of header, cookie");
+    acct.done();
+  }
+  cfg.maxClients = <i32>r.int("max_clients", 10000, 1, 200000);
+  r.done();
+  if (!errors.ok) return null;
+  return cfg;
+}

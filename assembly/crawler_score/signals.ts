@@ -1,0 +1,230 @@
+// Crawler signals and the score. Pure: header facts and behaviour records in, signal bits out.
+import { RecordUpdate } from "../common/slot_table";
+import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
+
+// Signal bits; SIGNAL_NAMES gives each its config/debug name, in bit order.
+export const UA_EMPTY: u32 = 1 << 0;
+export const UA_TOOL: u32 = 1 << 1;
+export const UA_HEADLESS: u32 = 1 << 2;
+export const UA_BOT: u32 = 1 << 3;
+export const NO_ACCEPT: u32 = 1 << 4;
+export const NO_ACCEPT_LANGUAGE: u32 = 1 << 5;
+export const NO_ACCEPT_ENCODING: u32 = 1 << 6;
+export const NO_CLIENT_HINTS: u32 = 1 << 7;
+export const NO_FETCH_METADATA: u32 = 1 << 8;
+export const HIGH_RATE: u32 = 1 << 9;
+export const PATH_SPREAD: u32 = 1 << 10;
+export const ID_ENUMERATION: u32 = 1 << 11;
+export const HONEYPOT: u32 = 1 << 12;
+
+export const SIGNAL_NAMES: string[] = [
+  "ua_empty", "ua_tool", "ua_headless", "ua_bot", "no_accept", "no_accept_language", "no_accept_encoding",
+  "no_client_hints", "no_fetch_metadata", "high_rate", "path_spread", "id_enumeration", "honeypot",
+];
+
+export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 20, 10, 15, 10, 15, 15, 30, 15, 45, 100];
+
+/** Lower-case substrings of automation tools and HTTP libraries. */
+export const DEFAULT_TOOL_AGENTS: string[] = [
+  "curl/", "wget/", "python-requests", "python-urllib", "python-httpx", "aiohttp", "httpx/", "go-http-client",
+  "java/", "okhttp", "apache-httpclient", "libwww-perl", "scrapy", "node-fetch", "axios/", "undici",
+  "postmanruntime", "insomnia", "httpie", "powershell", "mechanize", "guzzlehttp", "php/", "ruby", "colly",
+  "nutch", "heritrix", "httrack", "zgrab", "masscan", "nmap", "nikto", "sqlmap", "libcurl", "winhttp",
+  "reqwest", "hackney", "dart:io", "cfnetwork",
+];
+
+export const DEFAULT_HEADLESS_AGENTS: string[] = [
+  "headlesschrome", "phantomjs", "puppeteer", "playwright", "selenium", "webdriver", "slimerjs", "splash", "htmlunit",
+];
+
+export const DEFAULT_BOT_AGENTS: string[] = [
+  "bot", "crawl", "spider", "slurp", "archiver", "facebookexternalhit", "feedfetcher", "mediapartners", "scan",
+];
+
+/** The request headers the header signals look at; null = absent. */
+export class HeaderFacts {
+  userAgent: string | null = null;
+  accept: string | null = null;
+  acceptLanguage: string | null = null;
+  acceptEncoding: string | null = null;
+  secChUa: string | null = null;
+  secFetchMode: string | null = null;
+}
+
+function containsAny(s: string, needles: string[]): bool {
+  for (let i = 0; i < needles.length; i++) if (s.includes(unchecked(needles[i]))) return true;
+  return false;
+}
+
+export class AgentLists {
+  tools: string[] = DEFAULT_TOOL_AGENTS;
+  headless: string[] = DEFAULT_HEADLESS_AGENTS;
+  bots: string[] = DEFAULT_BOT_AGENTS;
+}
+
+function absent(v: string | null): bool {
+  return v === null || v.length == 0;
+}
+
+/** Signals from headers alone. */
+export function headerSignals(h: HeaderFacts, lists: AgentLists): u32 {
+  let bits: u32 = 0;
+  const rawUa = h.userAgent;
+  let ua = "";
+  if (rawUa !== null) ua = rawUa.toLowerCase();
+  if (ua.trim().length == 0) bits |= UA_EMPTY;
+  else {
+    if (containsAny(ua, lists.tools)) bits |= UA_TOOL;
+    if (containsAny(ua, lists.headless)) bits |= UA_HEADLESS;
+    if (containsAny(ua, lists.bots)) bits |= UA_BOT;
+  }
+  if (absent(h.accept)) bits |= NO_ACCEPT;
+  if (absent(h.acceptLanguage)) bits |= NO_ACCEPT_LANGUAGE;
+  if (absent(h.acceptEncoding)) bits |= NO_ACCEPT_ENCODING;
+  // Browsers send fetch metadata (Chrome 76+, Firefox 90+, Safari 16.4+); Chromium also sends client hints.
+  const browser = ua.startsWith("mozilla/") && (ua.includes("chrome/") || ua.includes("firefox/") || ua.includes("safari/"));
+  if (browser && (bits & (UA_TOOL | UA_HEADLESS | UA_BOT)) == 0) {
+    if (absent(h.secFetchMode)) bits |= NO_FETCH_METADATA;
+    const chromium = ua.includes("chrome/") || ua.includes("edg/") || ua.includes("opr/");
+    if (chromium && absent(h.secChUa)) bits |= NO_CLIENT_HINTS;
+  }
+  return bits;
+}
+
+export function score(bits: u32, weights: i32[]): i32 {
+  let total = 0;
+  for (let i = 0; i < weights.length; i++) if ((bits & (1 << i)) != 0) total += unchecked(weights[i]);
+  return total > 100 ? 100 : total;
+}
+
+export function signalList(bits: u32): string {
+  let out = "";
+  for (let i = 0; i < SIGNAL_NAMES.length; i++) {
+    if ((bits & (1 << i)) == 0) continue;
+    if (out.length > 0) out += ",";
+    out += SIGNAL_NAMES[i];
+  }
+  return out;
+}
+
+export class BehaviourSpec {
+  windowMs: i64 = 10000;
+  /** Requests per window (sliding estimate) above which high_rate fires. */
+  rateThreshold: f64 = 30;
+  /** path_spread fires when at least this many requests in the window ... */
+  spreadMinRequests: i32 = 20;
+  /** ... went to at least this share of distinct paths. */
+  spreadRatio: f64 = 0.8;
+  /** Consecutive +-1 numeric IDs under one path prefix that make an enumeration. */
+  enumerationRun: i32 = 5;
+  honeypotTtlMs: i64 = 600000;
+}
+
+/** What one request contributes to a client's record. */
+export class PathFacts {
+  pathHash: u32 = 0;
+  /** The numeric last segment (/item/1002 -> 1002), or -1. */
+  numericId: i64 = -1;
+  prefixHash: u32 = 0;
+  honeypot: bool = false;
+}
+
+// Record payload layout (bytes): windowStart i64 @0 | count i32 @8 | prevCount i32 @12 | path bitmap 64 @16 |
+// lastId i64 @80 | prefixHash u32 @88 | run i32 @92 | honeypotUntil i64 @96.
+export const ACTIVITY_PAYLOAD = 104;
+const BITMAP_BYTES = 64;
+const BITMAP_BITS: f64 = 512;
+
+/** Updates a client's sliding-window record with one request and reports the behaviour signals. */
+export class ActivityUpdate extends RecordUpdate {
+  spec: BehaviourSpec = new BehaviourSpec();
+  facts: PathFacts = new PathFacts();
+  /** Output: the behaviour signal bits for this request. */
+  bits: u32 = 0;
+  /** Output, for tests and debugging: the sliding request-rate estimate. */
+  rate: f64 = 0;
+
+  apply(p: usize, fresh: bool, now: i64): void {
+    const w = this.spec.windowMs;
+    let start = load<i64>(p);
+    let count = load<i32>(p, 8);
+    let prev = load<i32>(p, 12);
+    if (fresh) start = now;
+    const elapsed = now - start;
+    if (elapsed >= w) {
+      // Move to the window containing now; the previous one counts only if it is adjacent.
+      prev = elapsed >= 2 * w ? 0 : count;
+      start += (elapsed / w) * w;
+      count = 0;
+      memory.fill(p + 16, 0, BITMAP_BYTES);
+    } else if (elapsed < 0) {
+      start = now; // clock went back: restart the window rather than extend it
+    }
+    count++;
+    const f = this.facts;
+    const bit = f.pathHash & 511;
+    const byteAt = p + 16 + (bit >> 3);
+    store<u8>(byteAt, load<u8>(byteAt) | <u8>(<u32>1 << (bit & 7)));
+
+    let bits: u32 = 0;
+    const into = <f64>(now - start) / <f64>w;
+    this.rate = <f64>prev * (1.0 - into) + <f64>count;
+    if (this.rate > this.spec.rateThreshold) bits |= HIGH_RATE;
+
+    if (count >= this.spec.spreadMinRequests) {
+      let ones = 0;
+      for (let i = 0; i < BITMAP_BYTES / 8; i++) ones += <i32>popcnt<u64>(load<u64>(p + 16 + 8 * i));
+      const zeros = BITMAP_BITS - <f64>ones;
+      // Linear counting; a saturated bitmap means at least as many distinct paths as requests.
+      const distinct = zeros > 0 ? -BITMAP_BITS * Math.log(zeros / BITMAP_BITS) : <f64>count;
+      if (distinct / <f64>count >= this.spec.spreadRatio) bits |= PATH_SPREAD;
+    }
+
+    let run = load<i32>(p, 92);
+    if (f.numericId >= 0) {
+      const lastId = load<i64>(p, 80);
+      const d = f.numericId - lastId;
+      const sequential = !fresh && run > 0 && load<u32>(p, 88) == f.prefixHash && (d == 1 || d == -1);
+      run = sequential ? run + 1 : 1;
+      store<i64>(p, f.numericId, 80);
+      store<u32>(p, f.prefixHash, 88);
+      store<i32>(p, run, 92);
+    }
+    if (run >= this.spec.enumerationRun) bits |= ID_ENUMERATION;
+
+    let until = load<i64>(p, 96);
+    if (f.honeypot) {
+      until = now + this.spec.honeypotTtlMs;
+      store<i64>(p, until, 96);
+    }
+    if (now < until) bits |= HONEYPOT;
+
+    store<i64>(p, start);
+    store<i32>(p, count, 8);
+    store<i32>(p, prev, 12);
+    this.bits = bits;
+  }
+}
+
+/** Fills PathFacts from a path without its query string. */
+export function pathFacts(path: string, honeypots: string[], out: PathFacts): void {
+  out.pathHash = fmix32(fnv1a(FNV_OFFSET, path));
+  out.honeypot = false;
+  for (let i = 0; i < honeypots.length; i++) {
+    if (path.startsWith(unchecked(honeypots[i]))) { out.honeypot = true; break; }
+  }
+  out.numericId = -1;
+  let end = path.length;
+  if (end > 1 && path.charCodeAt(end - 1) == 0x2f) end--; // "/item/12/" counts as "/item/12"
+  const slash = path.lastIndexOf("/", end - 1);
+  const digits = end - slash - 1;
+  if (slash < 0 || digits <= 0 || digits > 15) return;
+  let id: i64 = 0;
+  for (let i = slash + 1; i < end; i++) {
+    const c = path.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return;
+    id = id * 10 + (c - 0x30);
+  }
+  out.numericId = id;
+  out.prefixHash = fmix32(fnv1a(FNV_OFFSET, path.substring(0, slash + 1)));
+}

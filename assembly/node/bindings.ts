@@ -1,0 +1,31 @@
+// The filters' pure logic compiled for Node (build/node/graywall.wasm), so scripts and the control
+// service use exactly the code that runs in Envoy. Not a filter: no host imports.
+import { AgentLists, DEFAULT_WEIGHTS, HeaderFacts, headerSignals, score, signalList } from "../crawler_score/signals";
+
+const lists = new AgentLists();
+const facts = new HeaderFacts();
+
+function orNull(s: string): string | null {
+  if (s.length == 0) return null;
+  return s;
+}
+
+/** Header signal bits for one request with the default user-agent lists; "" = header absent. */
+export function crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string): u32 {
+  facts.userAgent = orNull(ua);
+  facts.accept = orNull(accept);
+  facts.acceptLanguage = orNull(acceptLanguage);
+  facts.acceptEncoding = orNull(acceptEncoding);
+  facts.secChUa = orNull(secChUa);
+  facts.secFetchMode = orNull(secFetchMode);
+  return headerSignals(facts, lists);
+}
+
+/** The score of a set of signal bits under the default weights. */
+export function crawlerScore(bits: u32): i32 {
+  return score(bits, DEFAULT_WEIGHTS);
+}
+
+export function crawlerSignalNames(bits: u32): string {
+  return signalList(bits);
+}

@@ -1,0 +1,34 @@
+// Loads build/node/graywall.wasm: the filters' own AssemblyScript logic, callable from Node.
+import { readFileSync } from "node:fs";
+// @ts-expect-error: the 0.17 loader ships plain JS
+import { instantiateSync } from "assemblyscript/lib/loader";
+import { buildNodeBindings } from "../build.ts";
+
+export interface Bindings {
+  crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string): number;
+  crawlerScore(bits: number): number;
+  crawlerSignalNames(bits: number): string;
+}
+
+export function loadBindings(): Bindings {
+  const { exports: e } = instantiateSync(readFileSync(buildNodeBindings()), { env: { abort: () => { throw new Error("abort in graywall bindings"); } } });
+  const str = (s: string) => e.__retain(e.__newString(s));
+  const withStrings = <T>(args: string[], fn: (...ptrs: number[]) => T): T => {
+    const ptrs = args.map(str);
+    try {
+      return fn(...ptrs);
+    } finally {
+      ptrs.forEach((p) => e.__release(p));
+    }
+  };
+  const takeString = (ptr: number) => {
+    const s = e.__getString(ptr);
+    e.__release(ptr);
+    return s;
+  };
+  return {
+    crawlerHeaderSignals: (...a) => withStrings(a, (...p) => e.crawlerHeaderSignals(...p) >>> 0),
+    crawlerScore: (bits) => e.crawlerScore(bits),
+    crawlerSignalNames: (bits) => takeString(e.crawlerSignalNames(bits)),
+  };
+}

@@ -1,0 +1,112 @@
+// crawler_score in real Envoy with two workers: scrapers blocked, humans never challenged, good bots pass.
+import assert from "node:assert/strict";
+import { describe } from "node:test";
+import { e2e, rawRequest as request, sleep, startRig, stopRig, type Rig } from "./harness.ts";
+
+const FILTER = "graywall.crawler_score";
+
+async function withRig(cfg: unknown, fn: (rig: Rig) => Promise<void>): Promise<void> {
+  const rig = await startRig("envoy/envoy.yaml", { [FILTER]: cfg }, { concurrency: 2 });
+  try {
+    await fn(rig);
+  } finally {
+    await stopRig(rig);
+  }
+}
+
+const CHROME_HEADERS = {
+  "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+  "accept-language": "en-US,en;q=0.9",
+  "accept-encoding": "gzip, deflate, br",
+  "sec-ch-ua": '"Chromium";v="131", "Not_A Brand";v="24"',
+  "sec-ch-ua-mobile": "?0",
+  "sec-fetch-mode": "navigate",
+  "sec-fetch-site": "same-origin",
+  "sec-fetch-dest": "document",
+};
+
+const SCRAPER_HEADERS = { "user-agent": "python-requests/2.31.0", accept: "*/*", "accept-encoding": "gzip, deflate", connection: "close" };
+
+const config = {
+  signals_header: "x-graywall-bot-signals",
+  behaviour: { window_ms: 2000, rate_threshold: 12, enumeration_run: 4 },
+  honeypot_paths: ["/.env", "/wp-admin"],
+  good_bots: [{ name: "googlebot", user_agent_contains: "Googlebot", cidrs: ["127.0.0.0/8"] }],
+};
+
+describe("crawler_score", () => {
+  e2e("a scraper enumerating IDs with a tool user agent is blocked within 4 requests, and stays blocked", () =>
+    withRig(config, async (rig) => {
+      const statuses: number[] = [];
+      for (let id = 1000; id < 1008; id++) statuses.push((await request(rig.envoy.url(`/item/${id}`), { headers: SCRAPER_HEADERS })).status);
+      // python-requests without accept-language scores 60: challenged from the start, blocked once it enumerates.
+      assert.deepEqual(statuses.slice(0, 3), [429, 429, 429]);
+      assert.deepEqual(statuses.slice(3), [403, 403, 403, 403, 403]);
+      const last = await request(rig.envoy.url("/item/1008"), { headers: SCRAPER_HEADERS });
+      assert.equal(last.headers.get("x-graywall-bot-signals"), "ua_tool,no_accept_language,id_enumeration");
+      const s = await rig.envoy.stats();
+      assert.equal(s["wasmcustom.graywall.crawler_score.challenged"], 3);
+      assert.ok(s["wasmcustom.graywall.crawler_score.blocked"] >= 5);
+    }));
+
+  e2e("a browser with full headers at a human rate is never challenged", () =>
+    withRig(config, async (rig) => {
+      const pages = ["/", "/products", "/products/42", "/cart", "/products", "/products/43", "/", "/help", "/products/44", "/account", "/cart", "/checkout"];
+      for (const page of pages) {
+        const r = await request(rig.envoy.url(page), { headers: CHROME_HEADERS });
+        assert.equal(r.status, 200, page);
+        assert.equal(r.json?.headers["x-graywall-bot-score"], undefined, `no score header for ${page}`);
+        await sleep(250);
+      }
+      assert.equal((await rig.envoy.stats())["wasmcustom.graywall.crawler_score.passed"], pages.length);
+    }));
+
+  e2e("a declared good bot from its listed network passes; the same user agent elsewhere does not", async () => {
+    await withRig(config, async (rig) => {
+      const bot = { "user-agent": "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)", connection: "close" };
+      for (let id = 1; id <= 10; id++) assert.equal((await request(rig.envoy.url(`/item/${id}`), { headers: bot })).status, 200);
+      assert.equal((await rig.envoy.stats())["wasmcustom.graywall.crawler_score.good_bot"], 10);
+    });
+    await withRig({ ...config, good_bots: [{ name: "googlebot", user_agent_contains: "Googlebot", cidrs: ["66.249.64.0/19"] }] }, async (rig) => {
+      const bot = { "user-agent": "Googlebot/2.1", connection: "close" };
+      const r = await request(rig.envoy.url("/item/1"), { headers: bot });
+      // ua_bot 20 + no_accept 10 + no_accept_language 15 + no_accept_encoding 10 = 55: tagged, not trusted.
+      assert.equal(r.status, 200);
+      assert.equal(r.json?.headers["x-graywall-bot-score"], "55");
+    });
+  });
+
+  e2e("a honeypot hit blocks the client for the TTL", () =>
+    withRig(config, async (rig) => {
+      assert.equal((await request(rig.envoy.url("/"), { headers: CHROME_HEADERS })).status, 200);
+      assert.equal((await request(rig.envoy.url("/wp-admin/setup.php"), { headers: CHROME_HEADERS })).status, 403);
+      assert.equal((await request(rig.envoy.url("/"), { headers: CHROME_HEADERS })).status, 403);
+    }));
+
+  e2e("a burst over the rate threshold is tagged upstream; a client cannot send its own score", () =>
+    withRig(config, async (rig) => {
+      const headers = { ...CHROME_HEADERS, "x-graywall-bot-score": "0", connection: "close" };
+      const rs = await Promise.all(Array.from({ length: 20 }, () => request(rig.envoy.url("/"), { headers })));
+      assert.ok(rs.every((r) => r.status === 200));
+      const scores = rs.map((r) => r.json?.headers["x-graywall-bot-score"]);
+      assert.ok(scores.includes("30"), `some requests tagged with high_rate: ${scores}`);
+      assert.ok(!scores.includes("0"), "the client's own score header never reaches the upstream");
+    }));
+
+  e2e("an account key tracks a user across rotating IPs", () =>
+    withRig({ ...config, xff_trusted_hops: 1, account: { header: "x-user-id" } }, async (rig) => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 6; i++) {
+        const headers = { ...CHROME_HEADERS, "x-user-id": "u-77", "x-forwarded-for": `198.51.100.${i + 1}`, connection: "close" };
+        statuses.push((await request(rig.envoy.url(`/orders/${5000 + i}`), { headers })).status);
+      }
+      // Every request comes from a new IP; only the account record sees the enumeration (45): tagged.
+      const r = await request(rig.envoy.url("/orders/5006"), {
+        headers: { ...CHROME_HEADERS, "x-user-id": "u-77", "x-forwarded-for": "198.51.100.99" },
+      });
+      assert.equal(r.status, 200);
+      assert.equal(r.json?.headers["x-graywall-bot-signals"], "id_enumeration");
+      assert.ok(statuses.every((s) => s === 200));
+    }));
+});
