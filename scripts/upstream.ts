@@ -12,6 +12,10 @@ export interface UpstreamOptions {
 export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStatus(s: number): void }> {
   let status = opts.status ?? 200;
   const server = createServer((req, res) => {
+    // Test hooks: ?delay=<ms> answers late, ?status=<code> answers with that status.
+    const q = new URL(req.url ?? "/", "http://x").searchParams;
+    const delay = Number(q.get("delay") ?? 0);
+    const forced = Number(q.get("status") ?? 0);
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -22,8 +26,12 @@ export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStat
         headers: req.headers,
         bodyBytes: Buffer.concat(chunks).length,
       });
-      res.writeHead(status, { "content-type": "application/json", "x-upstream": opts.name });
-      res.end(body);
+      const send = () => {
+        res.writeHead(forced || status, { "content-type": "application/json", "x-upstream": opts.name });
+        res.end(body);
+      };
+      if (delay > 0) setTimeout(send, Math.min(delay, 10000));
+      else send();
     });
   });
   const s = server as Server & { setStatus(s: number): void };
