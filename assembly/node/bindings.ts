@@ -29,3 +29,23 @@ export function crawlerScore(bits: u32): i32 {
 export function crawlerSignalNames(bits: u32): string {
   return signalList(bits);
 }
+
+import { ConfigErrors } from "../common/config";
+import { compileGrayConfig } from "../gray_router/config";
+import { compileIpListConfig } from "../ip_list/config";
+import { compileRateLimitConfig } from "../rate_limiter/config";
+import { compileCrawlerConfig } from "../crawler_score/config";
+
+/**
+ * Validates a plugin configuration with the filter's own compiler: "" when the filter would accept it,
+ * else the same error summary the filter logs. A document this accepts is never one the filter rejects.
+ */
+export function validateFilterConfig(filter: string, json: string): string {
+  const errors = new ConfigErrors();
+  if (filter == "gray_router") compileGrayConfig(json, errors);
+  else if (filter == "ip_list") compileIpListConfig(json, errors);
+  else if (filter == "rate_limiter") compileRateLimitConfig(json, errors);
+  else if (filter == "crawler_score") compileCrawlerConfig(json, errors);
+  else errors.add("filter", "unknown filter '" + filter + "'");
+  return errors.summary();
+}

@@ -8,6 +8,8 @@ export interface Bindings {
   crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string): number;
   crawlerScore(bits: number): number;
   crawlerSignalNames(bits: number): string;
+  /** "" when the filter accepts the JSON document, else its error summary. */
+  validateFilterConfig(filter: string, json: string): string;
 }
 
 export function loadBindings(): Bindings {
@@ -30,5 +32,6 @@ export function loadBindings(): Bindings {
     crawlerHeaderSignals: (...a) => withStrings(a, (...p) => e.crawlerHeaderSignals(...p) >>> 0),
     crawlerScore: (bits) => e.crawlerScore(bits),
     crawlerSignalNames: (bits) => takeString(e.crawlerSignalNames(bits)),
+    validateFilterConfig: (filter, json) => withStrings([filter, json], (f, j) => takeString(e.validateFilterConfig(f, j))),
   };
 }

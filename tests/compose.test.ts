@@ -1,0 +1,47 @@
+// docker compose cannot run here: check the file statically against the Envoy config it mounts.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { test } from "node:test";
+import { parse } from "yaml";
+import { ROOT } from "../scripts/lib/paths.ts";
+import { FILTERS } from "../scripts/lib/filters.ts";
+
+const composeFile = join(ROOT, "envoy", "docker-compose.yaml");
+const compose = parse(readFileSync(composeFile, "utf8"));
+const envoySvc = compose.services.envoy;
+const mounts: [string, string][] = envoySvc.volumes.map((v: string) => {
+  const [host, container] = v.split(":");
+  return [resolve(dirname(composeFile), host), container];
+});
+const configMount = mounts.find(([, c]) => c === envoySvc.command[envoySvc.command.indexOf("-c") + 1])!;
+const envoyCfg = parse(readFileSync(configMount[0], "utf8"));
+
+test("the Envoy image is the official one, pinned to the 1.40 line the tests run", () => {
+  assert.match(envoySvc.image, /^envoyproxy\/envoy:v1\.40\.\d+$/);
+});
+
+test("every mounted file or directory exists, and every filter module is in the mounted build", () => {
+  for (const [host] of mounts) assert.ok(existsSync(host), host);
+  const buildMount = mounts.find(([, c]) => c === `${envoySvc.working_dir}/build`);
+  assert.ok(buildMount, "build/ is mounted under the working directory");
+  for (const f of FILTERS) assert.ok(existsSync(join(buildMount[0], `${f.name}.wasm`)), f.name);
+  const paths: string[] = [];
+  JSON.stringify(envoyCfg, (k, v) => (k === "filename" && paths.push(v), v));
+  for (const p of paths) assert.ok(existsSync(join(buildMount[0], "..", p)), `envoy.yaml loads ${p}`);
+});
+
+test("ports and cluster names agree with the Envoy config", () => {
+  const published = envoySvc.ports.map((p: string) => Number(p.split(":")[1]));
+  assert.ok(published.includes(envoyCfg.admin.address.socket_address.port_value));
+  for (const l of envoyCfg.static_resources.listeners) assert.ok(published.includes(l.address.socket_address.port_value));
+  for (const c of envoyCfg.static_resources.clusters.filter((c: any) => c.load_assignment)) {
+    const svc = compose.services[c.name];
+    assert.ok(svc, `cluster ${c.name} has a compose service`);
+    const addr = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
+    assert.equal(addr.address, c.name);
+    assert.ok(svc.command.some((a: string) => a === `-listen=:${addr.port_value}`), `${c.name} listens on ${addr.port_value}`);
+  }
+  const shipped = parse(readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8"));
+  assert.deepEqual(envoyCfg.static_resources.clusters.map((c: any) => c.name), shipped.static_resources.clusters.map((c: any) => c.name));
+});
