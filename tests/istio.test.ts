@@ -1,7 +1,7 @@
 // Istio manifests: each validated against the Istio CRD schemas (unknown fields are errors), and each
 // filter's pluginConfig validated by that filter's own config compiler.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { Ajv } from "ajv";
@@ -10,7 +10,9 @@ import { ROOT } from "../scripts/lib/paths.ts";
 import { FILTERS } from "../scripts/lib/filters.ts";
 import { loadBindings } from "../scripts/lib/bindings.ts";
 
-const CRDS = join(ROOT, "..", "shared", "schemas", "istio-crds.yaml");
+// The workspace keeps the CRDs in shared/ beside the repository; GRAYWALL_ISTIO_CRDS overrides.
+const CRDS = process.env.GRAYWALL_ISTIO_CRDS ?? join(ROOT, "..", "shared", "schemas", "istio-crds.yaml");
+if (!existsSync(CRDS)) throw new Error(`Istio CRD schemas not found at ${CRDS}: put shared/ beside the repository or set GRAYWALL_ISTIO_CRDS`);
 
 // deno-lint-ignore no-explicit-any
 type Schema = any;

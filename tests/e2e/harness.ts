@@ -158,6 +158,8 @@ export interface Envoy {
 
 export interface StartOptions {
   concurrency?: number;
+  /** Pin Envoy to these CPUs (taskset list), e.g. for benchmarks. */
+  cpu?: string;
   listenerAddress?: string;
   /** Initial ECDS plugin configurations, by filter name (needs renderConfig's ecds). */
   ecdsConfig?: Record<string, unknown>;
@@ -171,7 +173,8 @@ export async function startEnvoy(config: Yaml, adminPort: number, listenerPort: 
   const cfgPath = join(dir, "envoy.yaml");
   writeFileSync(cfgPath, text.replaceAll("${DIR}", dir));
   const args = ["-c", cfgPath, "--concurrency", String(opts.concurrency ?? 1), "--disable-hot-restart", "--log-level", "info"];
-  const proc = spawn(envoyBinary(), args, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const [bin, binArgs] = opts.cpu ? ["taskset", ["-c", opts.cpu, envoyBinary(), ...args]] : [envoyBinary(), args];
+  const proc = spawn(bin, binArgs, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout!.on("data", (d) => (out += d));
   proc.stderr!.on("data", (d) => (out += d));

@@ -1,0 +1,146 @@
+// The Envoy setups the bench compares: no filter, each Graywall filter, all four, and Envoy's native peers.
+import { join } from "node:path";
+import { ROOT } from "../scripts/lib/paths.ts";
+
+// deno-lint-ignore no-explicit-any
+type Json = any;
+
+export interface Setup {
+  name: string;
+  /** What it is compared against besides the no-filter baseline. */
+  peer?: string;
+  httpFilters: Json[];
+  routes?: Json[];
+}
+
+const wasm = (name: string, config: unknown, extra: Json = {}): Json => ({
+  name: `graywall.${name}`,
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+    config: {
+      name,
+      root_id: name,
+      ...extra,
+      vm_config: { vm_id: name, runtime: "envoy.wasm.runtime.v8", code: { local: { filename: join(ROOT, "build", `${name}.wasm`) } } },
+      configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(config) },
+    },
+  },
+});
+
+const direct = (body: string) => ({ direct_response: { status: 200, body: { inline_string: body } } });
+const defaultRoutes = [
+  { match: { prefix: "/", headers: [{ name: "x-graywall-target", string_match: { exact: "canary" } }] }, ...direct("canary") },
+  { match: { prefix: "/" }, ...direct("stable") },
+];
+
+/** 50 rules of every header kind that the bench request does not match, so all 50 are evaluated. */
+export function grayRules(n = 50): Json {
+  const ops = ["exact", "prefix", "suffix", "contains"];
+  const rules = Array.from({ length: n - 1 }, (_, i) => ({
+    name: `rule-${i}`,
+    target: "canary",
+    match: { headers: [{ name: `x-exp-${i % 10}`, [ops[i % 4]]: `on-${i}` }] },
+  }));
+  rules.push({ name: "sticky", target: "canary", match: { percentage: { value: 0, hash_on: "header", name: "x-user-id" } } } as Json);
+  return { rules };
+}
+
+/** The native equivalent: 50 routes matching the same headers, then the default. */
+function nativeHeaderRoutes(n = 50): Json[] {
+  const ops = ["exact", "prefix", "suffix", "contains"];
+  const routes = Array.from({ length: n }, (_, i) => ({
+    match: { prefix: "/", headers: [{ name: `x-exp-${i % 10}`, string_match: { [ops[i % 4]]: `on-${i}` } }] },
+    ...direct("canary"),
+  }));
+  return [...routes, { match: { prefix: "/" }, ...direct("stable") }];
+}
+
+/** n CIDRs that never contain 127.0.0.1. */
+export function cidrs(n: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(`${10 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`);
+  return out;
+}
+
+const rbacDeny = (list: string[]): Json => ({
+  name: "envoy.filters.http.rbac",
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC",
+    rules: {
+      action: "DENY",
+      policies: {
+        denylist: {
+          permissions: [{ any: true }],
+          principals: [{ or_ids: { ids: list.map((c) => ({ remote_ip: { address_prefix: c.split("/")[0], prefix_len: Number(c.split("/")[1]) } })) } }],
+        },
+      },
+    },
+  },
+});
+
+const nativeRateLimit: Json = {
+  name: "envoy.filters.http.local_ratelimit",
+  typed_config: {
+    "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+    stat_prefix: "bench_rl",
+    token_bucket: { max_tokens: 1_000_000_000, tokens_per_fill: 1_000_000_000, fill_interval: "1s" },
+    filter_enabled: { runtime_key: "rl_enabled", default_value: { numerator: 100, denominator: "HUNDRED" } },
+    filter_enforced: { runtime_key: "rl_enforced", default_value: { numerator: 100, denominator: "HUNDRED" } },
+  },
+};
+
+const rateLimiter = wasm("rate_limiter", {
+  rules: [{ name: "per-client", key: ["client_ip"], bucket_size: 1_000_000_000, refill_tokens: 1_000_000_000, refill_interval_ms: 1000 }],
+});
+const crawler = wasm("crawler_score", { honeypot_paths: ["/.env", "/wp-admin"], behaviour: { rate_threshold: 1e6 } });
+const gray = wasm("gray_router", grayRules(), { allow_on_headers_stop_iteration: true });
+
+export function setups(): Setup[] {
+  const big = cidrs(100_000);
+  return [
+    { name: "no filter", httpFilters: [] },
+    { name: "gray_router (50 rules)", peer: "native route header matching (50 routes)", httpFilters: [gray] },
+    { name: "native route header matching (50 routes)", httpFilters: [], routes: nativeHeaderRoutes() },
+    { name: "rate_limiter", peer: "native local_ratelimit", httpFilters: [rateLimiter] },
+    { name: "native local_ratelimit", httpFilters: [nativeRateLimit] },
+    { name: "ip_list (10 CIDRs)", peer: "native RBAC (10 CIDRs)", httpFilters: [wasm("ip_list", { deny: cidrs(10) })] },
+    { name: "ip_list (100k CIDRs)", peer: "native RBAC (100k CIDRs)", httpFilters: [wasm("ip_list", { deny: big })] },
+    { name: "native RBAC (10 CIDRs)", httpFilters: [rbacDeny(cidrs(10))] },
+    { name: "native RBAC (100k CIDRs)", httpFilters: [rbacDeny(big)] },
+    { name: "crawler_score", httpFilters: [crawler] },
+    { name: "all four", httpFilters: [wasm("ip_list", { deny: cidrs(10) }), crawler, rateLimiter, gray] },
+  ];
+}
+
+export function envoyConfig(s: Setup, adminPort: number, listenerPort: number): Json {
+  return {
+    admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
+    static_resources: {
+      listeners: [
+        {
+          name: "bench",
+          address: { socket_address: { address: "127.0.0.1", port_value: listenerPort } },
+          filter_chains: [
+            {
+              filters: [
+                {
+                  name: "envoy.filters.network.http_connection_manager",
+                  typed_config: {
+                    "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+                    stat_prefix: "bench",
+                    use_remote_address: true,
+                    route_config: { virtual_hosts: [{ name: "bench", domains: ["*"], routes: s.routes ?? defaultRoutes }] },
+                    http_filters: [
+                      ...s.httpFilters,
+                      { name: "envoy.filters.http.router", typed_config: { "@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router" } },
+                    ],
+                  },
+                },
+              ],
+            },
+          ],
+        },
+      ],
+    },
+  };
+}

@@ -1,0 +1,14 @@
+// The benchmark is not a test, but it must not rot: run it once in smoke mode (a few hundred requests
+// per setup, no timing asserted), and check every setup ran against real Envoy without failures.
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { test } from "node:test";
+import { ROOT } from "../scripts/lib/paths.ts";
+import { setups } from "../bench/setups.ts";
+
+test("npm run bench -- --smoke runs every setup", () => {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke"], { cwd: ROOT, encoding: "utf8", timeout: 300_000 });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  for (const s of setups()) assert.match(r.stdout, new RegExp(`\\| ${s.name.replace(/[()]/g, "\\$&")} \\| \\d+ \\|`), s.name);
+  assert.match(r.stdout, /\| gray_router \| \d+ \|/, "reports .wasm sizes");
+});
