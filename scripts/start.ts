@@ -4,6 +4,7 @@ import { setupEnvoy } from "./setup-envoy.ts";
 import { build } from "./build.ts";
 import { ROOT } from "./lib/paths.ts";
 import { startUpstream } from "./upstream.ts";
+import { startControl } from "../control/main.ts";
 
 const STABLE_PORT = 18081;
 const CANARY_PORT = 18082;
@@ -29,7 +30,9 @@ async function main(): Promise<void> {
     await startUpstream({ name: "canary", port: CANARY_PORT }),
   ];
   console.log(`[start] upstreams: stable on :${STABLE_PORT}, canary on :${CANARY_PORT}`);
-  const envoy = spawn(envoyBin, ["-c", "envoy/envoy.yaml", "--log-level", "warn", "--disable-hot-restart"], { cwd: ROOT, stdio: "inherit" });
+  // The control service writes every filter's current document to .graywall/ecds/ before Envoy reads it.
+  const control = await startControl();
+  const envoy = spawn(envoyBin, ["-c", "envoy/envoy-ecds.yaml", "--log-level", "warn", "--disable-hot-restart"], { cwd: ROOT, stdio: "inherit" });
 
   let stopping = false;
   const stop = (code: number) => {
@@ -41,6 +44,7 @@ async function main(): Promise<void> {
       u.closeAllConnections();
       u.close();
     }
+    void control.close();
     const t = setTimeout(() => envoy.kill("SIGKILL"), 5000);
     envoy.once("exit", () => {
       clearTimeout(t);
@@ -60,6 +64,8 @@ async function main(): Promise<void> {
   await waitReady(9901, envoy);
   console.log(`
 Graywall demo gateway is up: Envoy on http://127.0.0.1:10000, admin on http://127.0.0.1:9901
+Rules UI and API (graywall-control): ${control.url}   token: ${control.token}
+Rule changes there reach Envoy in about a second, without a restart.
 
   curl -s http://127.0.0.1:10000/                              # -> stable
   curl -s http://127.0.0.1:10000/ -H 'x-user-group: beta'      # -> canary

@@ -31,6 +31,10 @@ export function crawlerSignalNames(bits: u32): string {
 }
 
 import { ConfigErrors } from "../common/config";
+import { JsonKind, JsonParser, isValidJson, lookupJsonPath } from "../common/json";
+import { IpAddr, parseIp } from "../common/ip";
+import { findCookie, findQueryParam } from "../common/http";
+import { firstMatch, RequestView } from "../gray_router/matcher";
 import { compileGrayConfig } from "../gray_router/config";
 import { compileIpListConfig } from "../ip_list/config";
 import { compileRateLimitConfig } from "../rate_limiter/config";
@@ -47,5 +51,82 @@ export function validateFilterConfig(filter: string, json: string): string {
   else if (filter == "rate_limiter") compileRateLimitConfig(json, errors);
   else if (filter == "crawler_score") compileCrawlerConfig(json, errors);
   else errors.add("filter", "unknown filter '" + filter + "'");
-  return errors.summary();
+  return errors.list.join("\n");
+}
+
+/** A sample request from the UI: {"headers": {...}, "cookie": "...", "path": "...", "ip": "...", "body": "..."}. */
+class SampleRequest extends RequestView {
+  names: string[] = [];
+  values: string[] = [];
+  cookieHeader: string | null = null;
+  path: string = "/";
+  ip: IpAddr | null = null;
+  body: string | null = null;
+
+  header(slot: i32, name: string): string | null {
+    const i = this.names.indexOf(name);
+    if (i < 0) return null;
+    return this.values[i];
+  }
+  cookie(name: string): string | null {
+    const c = this.cookieHeader;
+    if (c === null) return null;
+    return findCookie(c, name);
+  }
+  query(name: string): string | null { return findQueryParam(this.path, name); }
+  clientIp(): IpAddr | null { return this.ip; }
+  bodyField(slot: i32, segments: string[]): string | null {
+    const b = this.body;
+    if (b === null || !isValidJson(b)) return null;
+    return lookupJsonPath(b, segments);
+  }
+}
+
+function jsonString(s: string): string {
+  let out = "\"";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x22) out += "\\\"";
+    else if (c == 0x5c) out += "\\\\";
+    else if (c < 0x20) out += "\\u00" + (c < 16 ? "0" : "") + c.toString(16);
+    else out += String.fromCharCode(c);
+  }
+  return out + "\"";
+}
+
+/**
+ * Which target gray_router would pick for a sample request, using the filter's own compiler and
+ * matcher. Returns {"target": ..., "rule": name or null} or {"error": ...} as JSON.
+ */
+export function grayPreview(configJson: string, requestJson: string): string {
+  const errors = new ConfigErrors();
+  const cfg = compileGrayConfig(configJson, errors);
+  if (cfg === null) return '{"error":' + jsonString(errors.summary()) + "}";
+  const p = new JsonParser(requestJson);
+  const r = p.parseDocument();
+  if (r === null || r.kind != JsonKind.Object) return '{"error":"request: expected a JSON object"}';
+  const req = new SampleRequest();
+  const h = r.get("headers");
+  if (h !== null && h.kind == JsonKind.Object) {
+    for (let i = 0; i < h.keys.length; i++) {
+      if (h.items[i].kind != JsonKind.String) continue;
+      req.names.push(h.keys[i].toLowerCase());
+      req.values.push(h.items[i].str);
+    }
+  }
+  const c = r.get("cookie");
+  if (c !== null && c.kind == JsonKind.String && c.str.length > 0) req.cookieHeader = c.str;
+  const path = r.get("path");
+  if (path !== null && path.kind == JsonKind.String && path.str.length > 0) req.path = path.str;
+  const ip = r.get("ip");
+  if (ip !== null && ip.kind == JsonKind.String && ip.str.length > 0) {
+    const a = new IpAddr();
+    if (!parseIp(ip.str, a)) return '{"error":' + jsonString("ip: invalid address '" + ip.str + "'") + "}";
+    req.ip = a;
+  }
+  const body = r.get("body");
+  if (body !== null && body.kind == JsonKind.String && body.str.length > 0 && body.str.length <= cfg.maxBodyBytes) req.body = body.str;
+  const idx = firstMatch(cfg, req);
+  if (idx < 0) return '{"target":' + jsonString(cfg.defaultTarget) + ',"rule":null}';
+  return '{"target":' + jsonString(cfg.rules[idx].target) + ',"rule":' + jsonString(cfg.rules[idx].name) + "}";
 }

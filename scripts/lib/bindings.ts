@@ -8,8 +8,10 @@ export interface Bindings {
   crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string): number;
   crawlerScore(bits: number): number;
   crawlerSignalNames(bits: number): string;
-  /** "" when the filter accepts the JSON document, else its error summary. */
+  /** "" when the filter accepts the JSON document, else its errors, one per line. */
   validateFilterConfig(filter: string, json: string): string;
+  /** gray_router's choice for a sample request: {target, rule} or {error}. */
+  grayPreview(config: unknown, request: unknown): { target?: string; rule?: string | null; error?: string };
 }
 
 export function loadBindings(): Bindings {
@@ -33,5 +35,7 @@ export function loadBindings(): Bindings {
     crawlerScore: (bits) => e.crawlerScore(bits),
     crawlerSignalNames: (bits) => takeString(e.crawlerSignalNames(bits)),
     validateFilterConfig: (filter, json) => withStrings([filter, json], (f, j) => takeString(e.validateFilterConfig(f, j))),
+    grayPreview: (config, request) =>
+      JSON.parse(withStrings([JSON.stringify(config), JSON.stringify(request)], (c, r) => takeString(e.grayPreview(c, r)))),
   };
 }

@@ -1,6 +1,6 @@
 // Shared e2e harness: real Envoy with the built .wasm, real upstreams, free loopback ports.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
@@ -8,6 +8,7 @@ import { isAbsolute, join } from "node:path";
 import { test, after } from "node:test";
 import { parse, stringify } from "yaml";
 import { ROOT, envoyBinary } from "../../scripts/lib/paths.ts";
+import { ecdsFileName, ecdsResource, writeAtomic } from "../../scripts/lib/ecds.ts";
 import { startUpstream } from "../../scripts/upstream.ts";
 
 export function freePort(): Promise<number> {
@@ -102,7 +103,7 @@ export function renderConfig(base: Yaml, o: RenderOptions): Yaml {
       delete n.typed_config;
       n.config_discovery = {
         config_source: {
-          path_config_source: { path: `\${DIR}/${ecdsFile(name)}`, watched_directory: { path: "${DIR}" } },
+          path_config_source: { path: `\${DIR}/${ecdsFileName(name)}`, watched_directory: { path: "${DIR}" } },
         },
         type_urls: [typeUrl],
       };
@@ -113,26 +114,10 @@ export function renderConfig(base: Yaml, o: RenderOptions): Yaml {
 
 /** The Wasm filter configs that renderConfig moved out to ECDS, by filter name. */
 const ecdsTemplates = new Map<string, Yaml>();
-const ecdsFile = (name: string) => `${name.replace(/[^a-z0-9_]/gi, "_")}.ecds.yaml`;
-
-/** The ECDS file content serving `name` with the given plugin configuration (a string is sent as is). */
-export function ecdsResource(name: string, pluginConfig: unknown): string {
-  const tpl = structuredClone(ecdsTemplates.get(name));
-  if (!tpl) throw new Error(`${name} was not rendered with ecds`);
-  tpl.config.configuration = {
-    "@type": "type.googleapis.com/google.protobuf.StringValue",
-    value: typeof pluginConfig === "string" ? pluginConfig : JSON.stringify(pluginConfig),
-  };
-  return stringify({
-    resources: [{ "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig", name, typed_config: tpl }],
-  });
-}
 
 /** Replaces a filter's ECDS file atomically (write, then rename), as a control plane would. */
 export function writeEcds(envoy: Envoy, name: string, pluginConfig: unknown): void {
-  const tmp = join(envoy.dir, `.${ecdsFile(name)}.tmp`);
-  writeFileSync(tmp, ecdsResource(name, pluginConfig));
-  renameSync(tmp, join(envoy.dir, ecdsFile(name)));
+  writeAtomic(join(envoy.dir, ecdsFileName(name)), ecdsResource(name, ecdsTemplates.get(name), pluginConfig));
 }
 
 /** Polls until fn() holds, or fails after timeoutMs. */
@@ -168,7 +153,7 @@ export interface StartOptions {
 /** Starts Envoy on `config` (object or YAML text) and waits for admin /ready. */
 export async function startEnvoy(config: Yaml, adminPort: number, listenerPort: number, opts: StartOptions = {}): Promise<Envoy> {
   const dir = mkdtempSync(join(tmpdir(), "graywall-e2e-"));
-  for (const [name, pc] of Object.entries(opts.ecdsConfig ?? {})) writeFileSync(join(dir, ecdsFile(name)), ecdsResource(name, pc));
+  for (const [name, pc] of Object.entries(opts.ecdsConfig ?? {})) writeFileSync(join(dir, ecdsFileName(name)), ecdsResource(name, ecdsTemplates.get(name), pc));
   const text = typeof config === "string" ? config : stringify(config);
   const cfgPath = join(dir, "envoy.yaml");
   writeFileSync(cfgPath, text.replaceAll("${DIR}", dir));

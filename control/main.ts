@@ -1,0 +1,30 @@
+// Runs graywall-control on its own: npm run control
+import { join } from "node:path";
+import { ROOT } from "../scripts/lib/paths.ts";
+import { loadToken } from "./auth.ts";
+import { buildServer } from "./server.ts";
+
+export interface RunningControl {
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PORT ?? 8080)): Promise<RunningControl> {
+  const dataDir = process.env.GRAYWALL_DATA ?? join(ROOT, ".graywall", "data");
+  const ecdsDir = process.env.GRAYWALL_ECDS_DIR ?? join(ROOT, ".graywall", "ecds");
+  const token = loadToken(dataDir.replace(/\/$/, ""));
+  const app = buildServer({ dataDir, ecdsDir, token, envoyAdmin: process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901" });
+  await app.listen({ host: "127.0.0.1", port });
+  return { url: `http://127.0.0.1:${port}`, token, close: () => app.close() };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  startControl().then(
+    (c) => console.log(`graywall-control on ${c.url}  (token: ${c.token})`),
+    (e) => {
+      console.error(`[control] ${(e as Error).message}`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,176 @@
+// graywall-control: the rules API, the web UI, and hot delivery of rule documents into Envoy.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { FILTERS } from "../scripts/lib/filters.ts";
+import { ROOT } from "../scripts/lib/paths.ts";
+import { loadBindings } from "../scripts/lib/bindings.ts";
+import { authorized } from "./auth.ts";
+import { Delivery } from "./delivery.ts";
+import { StaleVersion, Store, type Version } from "./store.ts";
+import { openapi } from "./openapi.ts";
+
+export interface ControlOptions {
+  dataDir: string;
+  ecdsDir: string;
+  token: string;
+  /** Envoy's admin address for live counters, e.g. http://127.0.0.1:9901 */
+  envoyAdmin?: string;
+  wasmDir?: string;
+}
+
+const NAMES = FILTERS.map((f) => f.name);
+const filterParam = {
+  type: "object",
+  required: ["filter"],
+  properties: { filter: { type: "string", enum: NAMES } },
+} as const;
+const etag = (v: number) => `"${v}"`;
+
+/** If-Match as a version number; undefined when absent or not one of ours. */
+function ifMatch(req: FastifyRequest): number | undefined {
+  const h = req.headers["if-match"];
+  const m = typeof h === "string" ? /^"?(\d+)"?$/.exec(h.trim()) : null;
+  return m ? Number(m[1]) : undefined;
+}
+
+function summary(v: Version) {
+  return { version: v.version, author: v.author, time: v.time, diff: v.diff, restoredFrom: v.restoredFrom };
+}
+
+/** Field-level errors from the filter's own compiler: "rules[0].target: must be ..." -> {field, message}. */
+function fieldErrors(text: string) {
+  return text
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => {
+      const i = line.indexOf(": ");
+      return i < 0 ? { field: "", message: line } : { field: line.slice(0, i), message: line.slice(i + 2) };
+    });
+}
+
+export function buildServer(opts: ControlOptions): FastifyInstance {
+  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
+  const store = new Store(opts.dataDir, NAMES);
+  const delivery = new Delivery(opts.ecdsDir, opts.wasmDir);
+  const bindings = loadBindings();
+
+  // Every filter starts from its shipped document, and Envoy gets whatever is current.
+  for (const f of NAMES) {
+    if (!store.current(f)) {
+      const doc = JSON.parse(readFileSync(join(ROOT, "config", "filters", `${f}.json`), "utf8"));
+      store.commit(f, doc, "graywall (shipped default)", 0);
+    }
+    delivery.deliver(f, store.current(f)!.doc);
+  }
+
+  const requireToken = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!authorized(req.headers.authorization, opts.token)) {
+      reply.code(401).header("www-authenticate", "Bearer").send({ error: "a valid bearer token is required for changes" });
+    }
+  };
+  const validate = (filter: string, doc: unknown) => fieldErrors(bindings.validateFilterConfig(filter, JSON.stringify(doc)));
+
+  app.get("/openapi.json", async () => openapi(NAMES));
+
+  app.get("/api/filters", async () =>
+    NAMES.map((f) => {
+      const v = store.current(f)!;
+      return { filter: f, version: v.version, author: v.author, time: v.time };
+    }),
+  );
+
+  app.get<{ Params: { filter: string } }>("/api/filters/:filter", { schema: { params: filterParam } }, async (req, reply) => {
+    const v = store.current(req.params.filter)!;
+    reply.header("etag", etag(v.version));
+    return { filter: req.params.filter, version: v.version, doc: v.doc };
+  });
+
+  app.get<{ Params: { filter: string } }>("/api/filters/:filter/versions", { schema: { params: filterParam } }, async (req) =>
+    store.versions(req.params.filter).map(summary).reverse(),
+  );
+
+  app.get<{ Params: { filter: string; version: number } }>(
+    "/api/filters/:filter/versions/:version",
+    { schema: { params: { ...filterParam, required: ["filter", "version"], properties: { ...filterParam.properties, version: { type: "integer", minimum: 1 } } } } },
+    async (req, reply) => {
+      const v = store.versions(req.params.filter).find((x) => x.version === req.params.version);
+      if (!v) return reply.code(404).send({ error: `no version ${req.params.version}` });
+      return { ...summary(v), doc: v.doc };
+    },
+  );
+
+  app.post<{ Params: { filter: string }; Body: { doc: unknown } }>(
+    "/api/filters/:filter/validate",
+    { schema: { params: filterParam, body: { type: "object", required: ["doc"], properties: { doc: {} } } } },
+    async (req) => {
+      const errors = validate(req.params.filter, req.body.doc);
+      return { ok: errors.length === 0, errors };
+    },
+  );
+
+  const change = async (reply: FastifyReply, filter: string, req: FastifyRequest, doc: unknown, author: string, restoredFrom?: number) => {
+    const basedOn = ifMatch(req);
+    if (basedOn === undefined) return reply.code(428).send({ error: "If-Match with the version this change is based on is required" });
+    const errors = validate(filter, doc);
+    if (errors.length > 0) return reply.code(422).send({ error: "the filter would reject this document", errors });
+    try {
+      const v = store.commit(filter, doc, author, basedOn, restoredFrom);
+      delivery.deliver(filter, doc);
+      reply.header("etag", etag(v.version));
+      return summary(v);
+    } catch (e) {
+      if (e instanceof StaleVersion) {
+        return reply.code(409).send({ error: `stale: this change is based on version ${basedOn}, but version ${e.current} is current`, current: e.current });
+      }
+      throw e;
+    }
+  };
+
+  app.put<{ Params: { filter: string }; Body: { doc: unknown; author?: string } }>(
+    "/api/filters/:filter",
+    {
+      preHandler: requireToken,
+      schema: { params: filterParam, body: { type: "object", required: ["doc"], additionalProperties: false, properties: { doc: { type: "object" }, author: { type: "string", maxLength: 200 } } } },
+    },
+    async (req, reply) => change(reply, req.params.filter, req, req.body.doc, req.body.author ?? "api"),
+  );
+
+  app.post<{ Params: { filter: string }; Body: { version: number; author?: string } }>(
+    "/api/filters/:filter/rollback",
+    {
+      preHandler: requireToken,
+      schema: { params: filterParam, body: { type: "object", required: ["version"], additionalProperties: false, properties: { version: { type: "integer", minimum: 1 }, author: { type: "string", maxLength: 200 } } } },
+    },
+    async (req, reply) => {
+      const old = store.versions(req.params.filter).find((v) => v.version === req.body.version);
+      if (!old) return reply.code(404).send({ error: `no version ${req.body.version}` });
+      return change(reply, req.params.filter, req, old.doc, req.body.author ?? "api", old.version);
+    },
+  );
+
+  app.post<{ Body: { doc?: unknown; request: unknown } }>(
+    "/api/preview",
+    { schema: { body: { type: "object", required: ["request"], properties: { doc: { type: "object" }, request: { type: "object" } } } } },
+    async (req) => bindings.grayPreview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request),
+  );
+
+  app.get("/api/stats", async (_req, reply) => {
+    if (!opts.envoyAdmin) return reply.code(503).send({ error: "no Envoy admin address configured" });
+    try {
+      const r = await fetch(`${opts.envoyAdmin}/stats?format=json&filter=graywall`, { signal: AbortSignal.timeout(2000) });
+      const stats: { name: string; value: number }[] = (await r.json()).stats ?? [];
+      return Object.fromEntries(stats.filter((s) => typeof s.value === "number").map((s) => [s.name.replace(/^wasmcustom\.graywall\./, ""), s.value]));
+    } catch (e) {
+      return reply.code(502).send({ error: `Envoy admin unreachable: ${(e as Error).message}` });
+    }
+  });
+
+  const ui = (file: string, type: string) => async (_req: FastifyRequest, reply: FastifyReply) =>
+    reply.type(type).send(readFileSync(join(ROOT, "control", "ui", file), "utf8"));
+  app.get("/", ui("index.html", "text/html; charset=utf-8"));
+  app.get("/app.js", ui("app.js", "text/javascript; charset=utf-8"));
+  app.get("/style.css", ui("style.css", "text/css; charset=utf-8"));
+
+  return app;
+}

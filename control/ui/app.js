@@ -1,0 +1,327 @@
+// graywall-control UI: plain DOM, no build step. Gray rules are edited as forms; the API validates
+// every document with the filter's own compiler before it is published.
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+let token = sessionStorage.getItem("graywall-token") || "";
+let grayDoc = null; // the loaded document: fields the form does not edit are kept as they are
+let grayVersion = 0;
+let rawVersion = 0;
+
+function say(text, kind = "ok") {
+  const m = $("#message");
+  m.textContent = text;
+  m.className = kind;
+}
+
+async function api(method, path, body, version) {
+  const headers = { "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  if (version !== undefined) headers["if-match"] = `"${version}"`;
+  const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) {
+    const detail = (data.errors || []).map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join("; ");
+    const err = new Error(detail ? `${data.error}: ${detail}` : data.error || `HTTP ${r.status}`);
+    err.status = r.status;
+    err.errors = data.errors || [];
+    throw err;
+  }
+  return data;
+}
+
+// ---- gray rules: document <-> form ----
+
+const OPS = ["exact", "prefix", "suffix", "contains", "one_of", "present"];
+
+function conditionRow(kind, item) {
+  const row = $("#condition-template").content.firstElementChild.cloneNode(true);
+  $(".c-kind", row).value = kind;
+  if (kind === "client_ip") {
+    $(".c-value", row).value = item.join(", ");
+  } else if (kind === "percentage") {
+    setPercent(row, item.value ?? 0);
+    $(".c-hash", row).value = item.hash_on || "header";
+    $(".c-name", row).value = item.name || "";
+    row.dataset.salt = item.salt || "";
+  } else {
+    $(".c-name", row).value = kind === "body" ? item.path : item.name;
+    const op = OPS.find((o) => o in item) || "exact";
+    if (op === "present") $(".c-op", row).value = item.present ? "present" : "absent";
+    else {
+      $(".c-op", row).value = op;
+      $(".c-value", row).value = op === "one_of" ? item.one_of.join(", ") : item[op];
+    }
+  }
+  wireCondition(row);
+  return row;
+}
+
+function setPercent(row, v) {
+  $(".c-percent", row).value = String(Math.round(v));
+  $(".c-percent-num", row).value = String(v);
+  $(".split-bar", row).style.width = `${v}%`;
+}
+
+function wireCondition(row) {
+  const sync = () => {
+    const kind = $(".c-kind", row).value;
+    const op = $(".c-op", row).value;
+    $(".c-pct", row).hidden = kind !== "percentage";
+    $(".c-op", row).hidden = kind === "percentage" || kind === "client_ip";
+    $(".c-name", row).hidden = kind === "client_ip" || (kind === "percentage" && $(".c-hash", row).value === "client_ip");
+    $(".c-name", row).placeholder = kind === "body" ? "field path, e.g. user.tier" : kind === "percentage" ? "header or cookie name" : "name";
+    $(".c-value", row).hidden = kind === "percentage" || op === "present" || op === "absent";
+    $(".c-value", row).placeholder = kind === "client_ip" ? "CIDRs, comma-separated" : op === "one_of" ? "a, b, c" : "value";
+  };
+  $(".c-kind", row).addEventListener("change", sync);
+  $(".c-op", row).addEventListener("change", sync);
+  $(".c-hash", row).addEventListener("change", sync);
+  $(".c-percent", row).addEventListener("input", (e) => setPercent(row, Number(e.target.value)));
+  $(".c-percent-num", row).addEventListener("input", (e) => setPercent(row, Number(e.target.value)));
+  $(".c-delete", row).addEventListener("click", () => row.remove());
+  sync();
+}
+
+function ruleCard(rule) {
+  const card = $("#rule-template").content.firstElementChild.cloneNode(true);
+  $(".r-name", card).value = rule.name || "";
+  $(".r-target", card).value = rule.target || "canary";
+  const list = $(".conditions", card);
+  const m = rule.match || {};
+  for (const kind of ["headers", "cookies", "query", "body"]) for (const item of m[kind] || []) list.append(conditionRow(kind, item));
+  if (m.client_ip) list.append(conditionRow("client_ip", m.client_ip));
+  if (m.percentage) list.append(conditionRow("percentage", m.percentage));
+  $(".r-add-condition", card).addEventListener("click", () => list.append(conditionRow("headers", { name: "", exact: "" })));
+  $(".r-delete", card).addEventListener("click", () => card.remove());
+  $(".r-up", card).addEventListener("click", () => card.previousElementSibling && card.parentNode.insertBefore(card, card.previousElementSibling));
+  $(".r-down", card).addEventListener("click", () => card.nextElementSibling && card.parentNode.insertBefore(card.nextElementSibling, card));
+  return card;
+}
+
+function renderGray(doc) {
+  $("#default-target").value = doc.default_target || "stable";
+  const rules = $("#rules");
+  rules.replaceChildren(...(doc.rules || []).map(ruleCard));
+  $("#gray-version").textContent = String(grayVersion);
+}
+
+function readCondition(row, match) {
+  const kind = $(".c-kind", row).value;
+  const name = $(".c-name", row).value.trim();
+  const value = $(".c-value", row).value;
+  const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
+  if (kind === "client_ip") {
+    match.client_ip = [...(match.client_ip || []), ...list(value)];
+    return;
+  }
+  if (kind === "percentage") {
+    const p = { value: Number($(".c-percent-num", row).value), hash_on: $(".c-hash", row).value };
+    if (p.hash_on !== "client_ip") p.name = name;
+    if (row.dataset.salt) p.salt = row.dataset.salt;
+    match.percentage = p;
+    return;
+  }
+  const op = $(".c-op", row).value;
+  const test = kind === "body" ? { path: name } : { name };
+  if (op === "present" || op === "absent") test.present = op === "present";
+  else if (op === "one_of") test.one_of = list(value);
+  else test[op] = value;
+  (match[kind] = match[kind] || []).push(test);
+}
+
+function formDoc() {
+  const doc = { ...grayDoc, default_target: $("#default-target").value.trim() };
+  doc.rules = $$(".rule", $("#rules")).map((card) => {
+    const match = {};
+    for (const row of $$(".condition", card)) readCondition(row, match);
+    return { name: $(".r-name", card).value.trim(), target: $(".r-target", card).value.trim(), match };
+  });
+  return doc;
+}
+
+function markInvalid(errors) {
+  $$(".rule").forEach((c) => c.classList.remove("invalid"));
+  for (const e of errors) {
+    const m = /^rules\[(\d+)\]/.exec(e.field || "");
+    if (m) $$(".rule")[Number(m[1])]?.classList.add("invalid");
+  }
+}
+
+async function loadGray() {
+  const r = await api("GET", "/api/filters/gray_router");
+  grayDoc = r.doc;
+  grayVersion = r.version;
+  renderGray(grayDoc);
+}
+
+async function saveGray() {
+  try {
+    const doc = formDoc();
+    const v = await api("PUT", "/api/filters/gray_router", { doc, author: "web UI" }, grayVersion);
+    grayDoc = doc;
+    grayVersion = v.version;
+    $("#gray-version").textContent = String(v.version);
+    markInvalid([]);
+    say(`Published version ${v.version}. Envoy picks it up in about a second.`);
+  } catch (e) {
+    markInvalid(e.errors || []);
+    if (e.status === 401) say("Sign in with the access token to publish changes.", "error");
+    else if (e.status === 409) say(`${e.message}. Reload to see the newer rules; your edits are still in the form.`, "error");
+    else say(e.message, "error");
+  }
+}
+
+async function preview() {
+  const headers = {};
+  for (const line of $("#pv-headers").value.split("\n")) {
+    const i = line.indexOf(":");
+    if (i > 0) headers[line.slice(0, i).trim().toLowerCase()] = line.slice(i + 1).trim();
+  }
+  const request = { headers, cookie: $("#pv-cookie").value, path: $("#pv-path").value || "/", ip: $("#pv-ip").value.trim(), body: $("#pv-body").value };
+  try {
+    const r = await api("POST", "/api/preview", { doc: formDoc(), request });
+    $("#pv-result").textContent = r.error ? `Rules have an error: ${r.error}` : `→ ${r.target}${r.rule ? ` (rule "${r.rule}")` : " (no rule matched: default)"}`;
+  } catch (e) {
+    $("#pv-result").textContent = e.message;
+  }
+}
+
+// ---- history ----
+
+function describe(diff) {
+  const ul = document.createElement("ul");
+  ul.className = "diff";
+  for (const c of diff.slice(0, 8)) {
+    const li = document.createElement("li");
+    const fmt = (v) => (v === undefined ? "(none)" : JSON.stringify(v));
+    li.textContent = `${c.path}: ${fmt(c.before)} → ${fmt(c.after)}`;
+    ul.append(li);
+  }
+  if (diff.length > 8) ul.append(Object.assign(document.createElement("li"), { textContent: `and ${diff.length - 8} more` }));
+  return ul;
+}
+
+async function loadHistory() {
+  const filter = $("#history-filter").value;
+  const versions = await api("GET", `/api/filters/${filter}/versions`);
+  const current = versions[0]?.version ?? 0;
+  const rows = versions.map((v) => {
+    const tr = document.createElement("tr");
+    const cells = [`${v.version}${v.restoredFrom ? ` (restores ${v.restoredFrom})` : ""}`, new Date(v.time).toLocaleString(), v.author];
+    for (const text of cells) tr.append(Object.assign(document.createElement("td"), { textContent: text }));
+    const what = document.createElement("td");
+    what.append(describe(v.diff));
+    tr.append(what);
+    const act = document.createElement("td");
+    if (v.version !== current) {
+      const b = Object.assign(document.createElement("button"), { textContent: `Restore version ${v.version}`, type: "button" });
+      b.addEventListener("click", async () => {
+        try {
+          const r = await api("POST", `/api/filters/${filter}/rollback`, { version: v.version, author: "web UI" }, current);
+          say(`Restored version ${v.version} as version ${r.version}.`);
+          await loadHistory();
+          if (filter === "gray_router") await loadGray();
+        } catch (e) {
+          say(e.status === 401 ? "Sign in with the access token to restore versions." : e.message, "error");
+        }
+      });
+      act.append(b);
+    }
+    tr.append(act);
+    return tr;
+  });
+  $("#history tbody").replaceChildren(...rows);
+}
+
+// ---- counters ----
+
+async function loadCounters() {
+  try {
+    const stats = await api("GET", "/api/stats");
+    const rows = Object.entries(stats).sort().map(([k, v]) => {
+      const tr = document.createElement("tr");
+      tr.append(Object.assign(document.createElement("td"), { textContent: k }), Object.assign(document.createElement("td"), { textContent: String(v) }));
+      return tr;
+    });
+    $("#counters tbody").replaceChildren(...rows);
+  } catch (e) {
+    $("#counters tbody").replaceChildren(Object.assign(document.createElement("tr"), { textContent: e.message }));
+  }
+}
+
+// ---- other filters, as JSON ----
+
+async function loadRaw() {
+  const r = await api("GET", `/api/filters/${$("#raw-filter").value}`);
+  rawVersion = r.version;
+  $("#raw-version").textContent = String(r.version);
+  $("#raw-doc").value = JSON.stringify(r.doc, null, 2);
+}
+
+function rawDoc() {
+  try {
+    return JSON.parse($("#raw-doc").value);
+  } catch (e) {
+    say(`Not valid JSON: ${e.message}`, "error");
+    return null;
+  }
+}
+
+// ---- wiring ----
+
+async function start() {
+  const filters = await api("GET", "/api/filters");
+  for (const sel of ["#history-filter", "#raw-filter"]) {
+    $(sel).replaceChildren(...filters.map((f) => Object.assign(document.createElement("option"), { value: f.filter, textContent: f.filter })));
+  }
+  $("#raw-filter").value = filters.find((f) => f.filter !== "gray_router")?.filter;
+  $("#token").value = token;
+  $("#whoami").textContent = token ? "signed in" : "read-only until you sign in";
+
+  $("#login").addEventListener("submit", (e) => {
+    e.preventDefault();
+    token = $("#token").value.trim();
+    sessionStorage.setItem("graywall-token", token);
+    $("#whoami").textContent = token ? "signed in" : "read-only until you sign in";
+    say("Signed in.");
+  });
+  $$("nav button").forEach((b) =>
+    b.addEventListener("click", async () => {
+      $$("nav button").forEach((x) => x.classList.toggle("active", x === b));
+      $$("main > section").forEach((s) => (s.hidden = s.id !== `tab-${b.dataset.tab}`));
+      if (b.dataset.tab === "history") await loadHistory();
+      if (b.dataset.tab === "counters") await loadCounters();
+      if (b.dataset.tab === "filters") await loadRaw();
+    }),
+  );
+  $("#add-rule").addEventListener("click", () => $("#rules").append(ruleCard({ name: "", target: "canary", match: { headers: [{ name: "", exact: "" }] } })));
+  $("#save-rules").addEventListener("click", saveGray);
+  $("#reload-rules").addEventListener("click", loadGray);
+  $("#preview").addEventListener("click", preview);
+  $("#history-filter").addEventListener("change", loadHistory);
+  $("#raw-filter").addEventListener("change", loadRaw);
+  $("#raw-validate").addEventListener("click", async () => {
+    const doc = rawDoc();
+    if (!doc) return;
+    const r = await api("POST", `/api/filters/${$("#raw-filter").value}/validate`, { doc });
+    say(r.ok ? "The filter accepts this document." : r.errors.map((e) => `${e.field}: ${e.message}`).join("; "), r.ok ? "ok" : "error");
+  });
+  $("#raw-save").addEventListener("click", async () => {
+    const doc = rawDoc();
+    if (!doc) return;
+    try {
+      const v = await api("PUT", `/api/filters/${$("#raw-filter").value}`, { doc, author: "web UI" }, rawVersion);
+      rawVersion = v.version;
+      $("#raw-version").textContent = String(v.version);
+      say(`Published version ${v.version}.`);
+    } catch (e) {
+      say(e.message, "error");
+    }
+  });
+  setInterval(() => !$("#tab-counters").hidden && loadCounters(), 2000);
+  await loadGray();
+}
+
+start().catch((e) => say(e.message, "error"));

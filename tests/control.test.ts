@@ -1,0 +1,157 @@
+// graywall-control's API: versions, optimistic concurrency, auth, validation by the filters' own code,
+// atomic persistence, and ECDS delivery.
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { parse } from "yaml";
+import { buildServer } from "../control/server.ts";
+import { authorized } from "../control/auth.ts";
+import { diff } from "../control/store.ts";
+
+const TOKEN = "s3cret-token";
+
+function fresh(dir = mkdtempSync(join(tmpdir(), "graywall-control-"))) {
+  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN });
+  return { app, dir };
+}
+
+const auth = { authorization: `Bearer ${TOKEN}` };
+const grayDoc = (target: string) => ({ rules: [{ name: "beta", target, match: { headers: [{ name: "x-group", exact: "beta" }] } }] });
+
+describe("graywall-control API", () => {
+  test("reads need no token; every filter starts at version 1 with its shipped document", async () => {
+    const { app } = fresh();
+    const list = (await app.inject({ url: "/api/filters" })).json();
+    assert.deepEqual(list.map((f: any) => f.filter).sort(), ["crawler_score", "gray_router", "ip_list", "rate_limiter"]);
+    const r = await app.inject({ url: "/api/filters/gray_router" });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers.etag, '"1"');
+    assert.equal(r.json().doc.rules[0].name, "beta-header");
+    assert.equal((await app.inject({ url: "/api/filters/nope" })).statusCode, 400);
+  });
+
+  test("writes without the token, or with a wrong one, get 401", async () => {
+    const { app } = fresh();
+    const put = (headers: Record<string, string>) =>
+      app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...headers, "if-match": '"1"' }, payload: { doc: grayDoc("canary") } });
+    assert.equal((await put({})).statusCode, 401);
+    assert.equal((await put({ authorization: "Bearer wrong" })).statusCode, 401);
+    assert.equal((await put({ authorization: TOKEN })).statusCode, 401);
+    assert.equal((await put(auth)).statusCode, 200);
+    assert.equal(authorized(`Bearer ${TOKEN}x`, TOKEN), false);
+  });
+
+  test("an update is a new version with author, time and diff; any version can be read", async () => {
+    const { app } = fresh();
+    const r = await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: grayDoc("v2"), author: "ana" } });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.headers.etag, '"2"');
+    const v = r.json();
+    assert.equal(v.version, 2);
+    assert.equal(v.author, "ana");
+    assert.ok(Date.now() - Date.parse(v.time) < 60000);
+    assert.ok(v.diff.some((c: any) => c.path === "rules[0].target" && c.before === "canary" && c.after === "v2"), JSON.stringify(v.diff));
+    const history = (await app.inject({ url: "/api/filters/gray_router/versions" })).json();
+    assert.deepEqual(history.map((h: any) => h.version), [2, 1]);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router/versions/1" })).json().doc.rules[0].name, "beta-header");
+    assert.equal((await app.inject({ url: "/api/filters/gray_router/versions/9" })).statusCode, 404);
+  });
+
+  test("a stale If-Match gets 409 and loses nothing; a missing one gets 428", async () => {
+    const { app } = fresh();
+    const put = (ifMatch: string | undefined, target: string) =>
+      app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, ...(ifMatch ? { "if-match": ifMatch } : {}) }, payload: { doc: grayDoc(target) } });
+    assert.equal((await put('"1"', "first")).statusCode, 200);
+    const stale = await put('"1"', "second");
+    assert.equal(stale.statusCode, 409);
+    assert.equal(stale.json().current, 2);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].target, "first");
+    assert.equal((await put(undefined, "third")).statusCode, 428);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router/versions" })).json().length, 2);
+  });
+
+  test("validation is the filter's own, with field-level errors; a rejected document changes nothing", async () => {
+    const { app, dir } = fresh();
+    const bad = { rules: [{ name: "r", target: "canary", match: { client_ip: ["10.0.0.0/40"] } }], colour: "red" };
+    const v = await app.inject({ method: "POST", url: "/api/filters/gray_router/validate", payload: { doc: bad } });
+    assert.deepEqual(v.json(), {
+      ok: false,
+      errors: [
+        { field: "rules[0].match.client_ip[0]", message: "invalid IP or CIDR '10.0.0.0/40'" },
+        { field: "colour", message: "unknown field" },
+      ],
+    });
+    const before = readFileSync(join(dir, "ecds", "graywall_gray_router.ecds.yaml"), "utf8");
+    const r = await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: bad } });
+    assert.equal(r.statusCode, 422);
+    assert.equal(r.json().errors.length, 2);
+    assert.equal(readFileSync(join(dir, "ecds", "graywall_gray_router.ecds.yaml"), "utf8"), before);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().version, 1);
+    const rl = await app.inject({ method: "POST", url: "/api/filters/rate_limiter/validate", payload: { doc: { rules: [{ name: "a", key: ["ip"], bucket_size: 1 }] } } });
+    assert.equal(rl.json().errors[0].field, "rules[0].key[0]");
+  });
+
+  test("rollback restores an earlier version as a new version", async () => {
+    const { app } = fresh();
+    await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: grayDoc("v2") } });
+    const r = await app.inject({ method: "POST", url: "/api/filters/gray_router/rollback", headers: { ...auth, "if-match": '"2"' }, payload: { version: 1 } });
+    assert.equal(r.statusCode, 200);
+    assert.equal(r.json().version, 3);
+    assert.equal(r.json().restoredFrom, 1);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].name, "beta-header");
+    const unauth = await app.inject({ method: "POST", url: "/api/filters/gray_router/rollback", headers: { "if-match": '"3"' }, payload: { version: 2 } });
+    assert.equal(unauth.statusCode, 401);
+  });
+
+  test("a restart keeps every version; a crash mid-write leaves the last whole file", async () => {
+    const { app, dir } = fresh();
+    await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: grayDoc("v2") } });
+    await app.close();
+    // What a crash between write and rename leaves behind: a half-written temp file.
+    writeFileSync(join(dir, "data", `.gray_router.versions.json.99999.tmp`), '[{"version": 1, "doc": {"rul');
+    const again = fresh(dir).app;
+    const history = (await again.inject({ url: "/api/filters/gray_router/versions" })).json();
+    assert.deepEqual(history.map((h: any) => h.version), [2, 1]);
+    assert.equal((await again.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].target, "v2");
+  });
+
+  test("every accepted change is written as an ECDS resource for Envoy, atomically", async () => {
+    const { app, dir } = fresh();
+    await app.inject({ method: "PUT", url: "/api/filters/ip_list", headers: { ...auth, "if-match": '"1"' }, payload: { doc: { deny: ["203.0.113.0/24"] } } });
+    const files = readdirSync(join(dir, "ecds"));
+    assert.deepEqual(files.filter((f) => f.endsWith(".tmp")), []);
+    const res = parse(readFileSync(join(dir, "ecds", "graywall_ip_list.ecds.yaml"), "utf8")).resources[0];
+    assert.equal(res.name, "graywall.ip_list");
+    assert.equal(res.typed_config.config.root_id, "ip_list");
+    assert.deepEqual(JSON.parse(res.typed_config.config.configuration.value), { deny: ["203.0.113.0/24"] });
+    assert.ok(existsSync(res.typed_config.config.vm_config.code.local.filename));
+  });
+
+  test("serves an OpenAPI document and the UI", async () => {
+    const { app } = fresh();
+    const doc = (await app.inject({ url: "/openapi.json" })).json();
+    assert.equal(doc.openapi, "3.0.3");
+    for (const p of ["/api/filters/{filter}", "/api/filters/{filter}/rollback", "/api/preview"]) assert.ok(doc.paths[p], p);
+    const ui = await app.inject({ url: "/" });
+    assert.match(ui.headers["content-type"] as string, /text\/html/);
+    assert.match(ui.body, /Gray release rules/);
+  });
+
+  test("the preview answers with the filter's own matcher", async () => {
+    const { app } = fresh();
+    const doc = { default_target: "stable", rules: [{ name: "gold", target: "canary", match: { body: [{ path: "user.tier", exact: "gold" }] } }] };
+    const ask = async (request: unknown) => (await app.inject({ method: "POST", url: "/api/preview", payload: { doc, request } })).json();
+    assert.deepEqual(await ask({ body: '{"user": {"tier": "gold"}}' }), { target: "canary", rule: "gold" });
+    assert.deepEqual(await ask({ body: "not json" }), { target: "stable", rule: null });
+    assert.match((await ask({ ip: "999.1.1.1" })).error, /invalid address/);
+  });
+
+  test("diff names changed paths", () => {
+    assert.deepEqual(diff({ a: 1, b: [1, 2] }, { a: 1, b: [1, 3], c: true }), [
+      { path: "b[1]", before: 2, after: 3 },
+      { path: "c", after: true },
+    ]);
+  });
+});
