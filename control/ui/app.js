@@ -276,6 +276,7 @@ async function start() {
   for (const sel of ["#history-filter", "#raw-filter"]) {
     $(sel).replaceChildren(...filters.map((f) => Object.assign(document.createElement("option"), { value: f.filter, textContent: f.filter })));
   }
+  $("#history-filter").value = "gray_router";
   $("#raw-filter").value = filters.find((f) => f.filter !== "gray_router")?.filter;
   $("#token").value = token;
   $("#whoami").textContent = token ? "signed in" : "read-only until you sign in";
