@@ -78,16 +78,19 @@ const rbacDeny = (list: string[]): Json => ({
   },
 });
 
-const nativeRateLimit: Json = {
-  name: "envoy.filters.http.local_ratelimit",
-  typed_config: {
-    "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-    stat_prefix: "bench_rl",
-    token_bucket: { max_tokens: 1_000_000_000, tokens_per_fill: 1_000_000_000, fill_interval: "1s" },
-    filter_enabled: { runtime_key: "rl_enabled", default_value: { numerator: 100, denominator: "HUNDRED" } },
-    filter_enforced: { runtime_key: "rl_enforced", default_value: { numerator: 100, denominator: "HUNDRED" } },
-  },
-};
+/** Envoy's native local_ratelimit with one token bucket, enabled and enforced for every request. */
+export function nativeLocalRateLimit(tokens: number, fillInterval: string): Json {
+  return {
+    name: "envoy.filters.http.local_ratelimit",
+    typed_config: {
+      "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
+      stat_prefix: "native_rl",
+      token_bucket: { max_tokens: tokens, tokens_per_fill: tokens, fill_interval: fillInterval },
+      filter_enabled: { runtime_key: "rl_enabled", default_value: { numerator: 100, denominator: "HUNDRED" } },
+      filter_enforced: { runtime_key: "rl_enforced", default_value: { numerator: 100, denominator: "HUNDRED" } },
+    },
+  };
+}
 
 const rateLimiter = wasm("rate_limiter", {
   rules: [{ name: "per-client", key: ["client_ip"], bucket_size: 1_000_000_000, refill_tokens: 1_000_000_000, refill_interval_ms: 1000 }],
@@ -102,7 +105,7 @@ export function setups(): Setup[] {
     { name: "gray_router (50 rules)", peer: "native route header matching (50 routes)", httpFilters: [gray] },
     { name: "native route header matching (50 routes)", httpFilters: [], routes: nativeHeaderRoutes() },
     { name: "rate_limiter", peer: "native local_ratelimit", httpFilters: [rateLimiter] },
-    { name: "native local_ratelimit", httpFilters: [nativeRateLimit] },
+    { name: "native local_ratelimit", httpFilters: [nativeLocalRateLimit(1_000_000_000, "1s")] },
     { name: "ip_list (10 CIDRs)", peer: "native RBAC (10 CIDRs)", httpFilters: [wasm("ip_list", { deny: cidrs(10) })] },
     { name: "ip_list (100k CIDRs)", peer: "native RBAC (100k CIDRs)", httpFilters: [wasm("ip_list", { deny: big })] },
     { name: "native RBAC (10 CIDRs)", httpFilters: [rbacDeny(cidrs(10))] },

@@ -1,39 +1,9 @@
 import { ConfigErrors } from "../common/config";
 import { IpAddr, parseIp } from "../common/ip";
-import { lookupJsonPath, isValidJson } from "../common/json";
-import { findCookie, findQueryParam } from "../common/http";
 import { stickyBucket } from "../common/hash";
 import { compileGrayConfig, GrayConfig } from "../gray_router/config";
-import { firstMatch, RequestView } from "../gray_router/matcher";
-
-/** A request made of plain strings, as the host would present it. */
-class FakeRequest extends RequestView {
-  names: string[] = [];
-  values: string[] = [];
-  cookieHeader: string | null = null;
-  path: string = "/";
-  ip: IpAddr | null = null;
-  body: string | null = null;
-
-  h(name: string, value: string): FakeRequest { this.names.push(name); this.values.push(value); return this; }
-  header(slot: i32, name: string): string | null {
-    const i = this.names.indexOf(name);
-    if (i < 0) return null;
-    return this.values[i];
-  }
-  cookie(name: string): string | null {
-    const c = this.cookieHeader;
-    if (c === null) return null;
-    return findCookie(c, name);
-  }
-  query(name: string): string | null { return findQueryParam(this.path, name); }
-  clientIp(): IpAddr | null { return this.ip; }
-  bodyField(slot: i32, segments: string[]): string | null {
-    const b = this.body;
-    if (b === null || !isValidJson(b)) return null;
-    return lookupJsonPath(b, segments);
-  }
-}
+import { firstMatch } from "../gray_router/matcher";
+import { SampleRequest } from "../gray_router/sample_request";
 
 function compile(src: string): GrayConfig {
   const errors = new ConfigErrors();
@@ -54,7 +24,7 @@ function expectRejects(src: string, fragment: string): void {
   expect(msg.includes(fragment)).toBe(true, msg);
 }
 
-function targetOf(cfg: GrayConfig, r: FakeRequest): string {
+function targetOf(cfg: GrayConfig, r: SampleRequest): string {
   const i = firstMatch(cfg, r);
   if (i < 0) return cfg.defaultTarget;
   return cfg.rules[i].target;
@@ -67,50 +37,50 @@ function rule(match: string): string {
 describe("gray_router header matches", () => {
   it("exact, prefix, suffix, contains, one_of", () => {
     let cfg = compile(rule('{"headers": [{"name": "X-Group", "exact": "beta"}]}'));
-    expect(targetOf(cfg, new FakeRequest().h("x-group", "beta"))).toBe("canary");
-    expect(targetOf(cfg, new FakeRequest().h("x-group", "betax"))).toBe("stable");
-    expect(targetOf(cfg, new FakeRequest())).toBe("stable");
+    expect(targetOf(cfg, new SampleRequest().h("x-group", "beta"))).toBe("canary");
+    expect(targetOf(cfg, new SampleRequest().h("x-group", "betax"))).toBe("stable");
+    expect(targetOf(cfg, new SampleRequest())).toBe("stable");
     cfg = compile(rule('{"headers": [{"name": "ua", "prefix": "Mozilla/"}]}'));
-    expect(targetOf(cfg, new FakeRequest().h("ua", "Mozilla/5.0"))).toBe("canary");
-    expect(targetOf(cfg, new FakeRequest().h("ua", "curl/8"))).toBe("stable");
+    expect(targetOf(cfg, new SampleRequest().h("ua", "Mozilla/5.0"))).toBe("canary");
+    expect(targetOf(cfg, new SampleRequest().h("ua", "curl/8"))).toBe("stable");
     cfg = compile(rule('{"headers": [{"name": "host", "suffix": ".example.com"}]}'));
-    expect(targetOf(cfg, new FakeRequest().h("host", "a.example.com"))).toBe("canary");
-    expect(targetOf(cfg, new FakeRequest().h("host", "example.org"))).toBe("stable");
+    expect(targetOf(cfg, new SampleRequest().h("host", "a.example.com"))).toBe("canary");
+    expect(targetOf(cfg, new SampleRequest().h("host", "example.org"))).toBe("stable");
     cfg = compile(rule('{"headers": [{"name": "ua", "contains": "Android"}]}'));
-    expect(targetOf(cfg, new FakeRequest().h("ua", "x Android y"))).toBe("canary");
+    expect(targetOf(cfg, new SampleRequest().h("ua", "x Android y"))).toBe("canary");
     cfg = compile(rule('{"headers": [{"name": "region", "one_of": ["eu", "us"]}]}'));
-    expect(targetOf(cfg, new FakeRequest().h("region", "us"))).toBe("canary");
-    expect(targetOf(cfg, new FakeRequest().h("region", "apac"))).toBe("stable");
+    expect(targetOf(cfg, new SampleRequest().h("region", "us"))).toBe("canary");
+    expect(targetOf(cfg, new SampleRequest().h("region", "apac"))).toBe("stable");
   });
 
   it("present and absent", () => {
     let cfg = compile(rule('{"headers": [{"name": "x-debug", "present": true}]}'));
-    expect(targetOf(cfg, new FakeRequest().h("x-debug", ""))).toBe("canary");
-    expect(targetOf(cfg, new FakeRequest())).toBe("stable");
+    expect(targetOf(cfg, new SampleRequest().h("x-debug", ""))).toBe("canary");
+    expect(targetOf(cfg, new SampleRequest())).toBe("stable");
     cfg = compile(rule('{"headers": [{"name": "x-debug", "present": false}]}'));
-    expect(targetOf(cfg, new FakeRequest())).toBe("canary");
-    expect(targetOf(cfg, new FakeRequest().h("x-debug", "1"))).toBe("stable");
+    expect(targetOf(cfg, new SampleRequest())).toBe("canary");
+    expect(targetOf(cfg, new SampleRequest().h("x-debug", "1"))).toBe("stable");
   });
 
   it("needs every condition of a rule, and the first matching rule wins", () => {
     const cfg = compile('{"default_target": "v1", "rules": [' +
       '{"name": "both", "target": "v3", "match": {"headers": [{"name": "a", "exact": "1"}, {"name": "b", "exact": "2"}]}},' +
       '{"name": "a-only", "target": "v2", "match": {"headers": [{"name": "a", "exact": "1"}]}}]}');
-    expect(targetOf(cfg, new FakeRequest().h("a", "1").h("b", "2"))).toBe("v3");
-    expect(targetOf(cfg, new FakeRequest().h("a", "1"))).toBe("v2");
-    expect(targetOf(cfg, new FakeRequest().h("b", "2"))).toBe("v1");
+    expect(targetOf(cfg, new SampleRequest().h("a", "1").h("b", "2"))).toBe("v3");
+    expect(targetOf(cfg, new SampleRequest().h("a", "1"))).toBe("v2");
+    expect(targetOf(cfg, new SampleRequest().h("b", "2"))).toBe("v1");
   });
 
   it("an empty match matches every request", () => {
     const cfg = compile(rule("{}"));
-    expect(targetOf(cfg, new FakeRequest())).toBe("canary");
+    expect(targetOf(cfg, new SampleRequest())).toBe("canary");
   });
 });
 
 describe("gray_router cookie, query, client IP and body matches", () => {
   it("cookies", () => {
     const cfg = compile(rule('{"cookies": [{"name": "beta", "exact": "1"}]}'));
-    const r = new FakeRequest();
+    const r = new SampleRequest();
     r.cookieHeader = "session=abc; beta=1; theme=dark";
     expect(targetOf(cfg, r)).toBe("canary");
     r.cookieHeader = "session=abc; beta=0";
@@ -123,7 +93,7 @@ describe("gray_router cookie, query, client IP and body matches", () => {
 
   it("query parameters, percent-decoded", () => {
     const cfg = compile(rule('{"query": [{"name": "version", "exact": "new one"}]}'));
-    const r = new FakeRequest();
+    const r = new SampleRequest();
     r.path = "/x?a=1&version=new%20one";
     expect(targetOf(cfg, r)).toBe("canary");
     r.path = "/x?version=new+one#frag";
@@ -136,7 +106,7 @@ describe("gray_router cookie, query, client IP and body matches", () => {
 
   it("client IP in a CIDR list", () => {
     const cfg = compile(rule('{"client_ip": ["10.0.0.0/8", "2001:db8::/32"]}'));
-    const r = new FakeRequest();
+    const r = new SampleRequest();
     const ip = new IpAddr();
     parseIp("10.9.9.9", ip);
     r.ip = ip;
@@ -152,7 +122,7 @@ describe("gray_router cookie, query, client IP and body matches", () => {
   it("JSON body fields; non-JSON or missing fields do not match", () => {
     const cfg = compile(rule('{"body": [{"path": "user.tier", "one_of": ["gold", "platinum"]}]}'));
     expect(cfg.needsBody).toBe(true);
-    const r = new FakeRequest();
+    const r = new SampleRequest();
     r.body = '{"user": {"tier": "gold"}}';
     expect(targetOf(cfg, r)).toBe("canary");
     r.body = '{"user": {"tier": "silver"}}';
@@ -186,7 +156,7 @@ describe("gray_router sticky percentage", () => {
     let at10 = 0;
     let at20 = 0;
     for (let u = 0; u < 20000; u++) {
-      const r = new FakeRequest().h("x-user-id", "u" + u.toString());
+      const r = new SampleRequest().h("x-user-id", "u" + u.toString());
       const a = targetOf(cfg10, r) == "canary";
       const b = targetOf(cfg20, r) == "canary";
       if (a) at10++;
@@ -198,12 +168,12 @@ describe("gray_router sticky percentage", () => {
 
   it("hashes on a cookie or the client IP; no key means default", () => {
     const cfg = compile(rule('{"percentage": {"value": 100, "hash_on": "cookie", "name": "uid"}}'));
-    const r = new FakeRequest();
+    const r = new SampleRequest();
     expect(targetOf(cfg, r)).toBe("stable");
     r.cookieHeader = "uid=42";
     expect(targetOf(cfg, r)).toBe("canary");
     const byIp = compile(rule('{"percentage": {"value": 100, "hash_on": "client_ip"}}'));
-    const r2 = new FakeRequest();
+    const r2 = new SampleRequest();
     expect(targetOf(byIp, r2)).toBe("stable");
     const ip = new IpAddr();
     parseIp("1.2.3.4", ip);
@@ -213,7 +183,7 @@ describe("gray_router sticky percentage", () => {
 
   it("0% never matches; salts make rules independent", () => {
     const cfg = compile(rule('{"percentage": {"value": 0, "name": "x-user-id"}}'));
-    expect(targetOf(cfg, new FakeRequest().h("x-user-id", "a"))).toBe("stable");
+    expect(targetOf(cfg, new SampleRequest().h("x-user-id", "a"))).toBe("stable");
     let same = 0;
     for (let u = 0; u < 1000; u++) {
       const k = "user" + u.toString();

@@ -31,10 +31,10 @@ export function crawlerSignalNames(bits: u32): string {
 }
 
 import { ConfigErrors } from "../common/config";
-import { JsonKind, JsonParser, isValidJson, lookupJsonPath } from "../common/json";
+import { JsonKind, JsonParser } from "../common/json";
 import { IpAddr, parseIp } from "../common/ip";
-import { findCookie, findQueryParam } from "../common/http";
-import { firstMatch, RequestView } from "../gray_router/matcher";
+import { firstMatch } from "../gray_router/matcher";
+import { SampleRequest } from "../gray_router/sample_request";
 import { compileGrayConfig } from "../gray_router/config";
 import { compileIpListConfig } from "../ip_list/config";
 import { compileRateLimitConfig } from "../rate_limiter/config";
@@ -52,34 +52,6 @@ export function validateFilterConfig(filter: string, json: string): string {
   else if (filter == "crawler_score") compileCrawlerConfig(json, errors);
   else errors.add("filter", "unknown filter '" + filter + "'");
   return errors.list.join("\n");
-}
-
-/** A sample request from the UI: {"headers": {...}, "cookie": "...", "path": "...", "ip": "...", "body": "..."}. */
-class SampleRequest extends RequestView {
-  names: string[] = [];
-  values: string[] = [];
-  cookieHeader: string | null = null;
-  path: string = "/";
-  ip: IpAddr | null = null;
-  body: string | null = null;
-
-  header(slot: i32, name: string): string | null {
-    const i = this.names.indexOf(name);
-    if (i < 0) return null;
-    return this.values[i];
-  }
-  cookie(name: string): string | null {
-    const c = this.cookieHeader;
-    if (c === null) return null;
-    return findCookie(c, name);
-  }
-  query(name: string): string | null { return findQueryParam(this.path, name); }
-  clientIp(): IpAddr | null { return this.ip; }
-  bodyField(slot: i32, segments: string[]): string | null {
-    const b = this.body;
-    if (b === null || !isValidJson(b)) return null;
-    return lookupJsonPath(b, segments);
-  }
 }
 
 function jsonString(s: string): string {
@@ -105,13 +77,12 @@ export function grayPreview(configJson: string, requestJson: string): string {
   const p = new JsonParser(requestJson);
   const r = p.parseDocument();
   if (r === null || r.kind != JsonKind.Object) return '{"error":"request: expected a JSON object"}';
+  // {"headers": {...}, "cookie": "...", "path": "...", "ip": "...", "body": "..."}
   const req = new SampleRequest();
   const h = r.get("headers");
   if (h !== null && h.kind == JsonKind.Object) {
     for (let i = 0; i < h.keys.length; i++) {
-      if (h.items[i].kind != JsonKind.String) continue;
-      req.names.push(h.keys[i].toLowerCase());
-      req.values.push(h.items[i].str);
+      if (h.items[i].kind == JsonKind.String) req.h(h.keys[i], h.items[i].str);
     }
   }
   const c = r.get("cookie");

@@ -1,44 +1,22 @@
 // graywall-control in front of real Envoy: a rule changed through the API moves live traffic within
 // 2 seconds, with zero failed requests during the swap; counters come from Envoy's admin.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe } from "node:test";
-import { parse } from "yaml";
-import { buildServer } from "../../control/server.ts";
-import { ECDS_DIR } from "../../scripts/render.ts";
-import { ROOT } from "../../scripts/lib/paths.ts";
-import { e2e, freePort, renderConfig, request, sleep, startEnvoy, stopUpstream, upstream, type Envoy, type Upstream } from "./harness.ts";
+import { e2e, request, sleep, startControlRig, stopControlRig, type ControlRig, type Envoy } from "./harness.ts";
+
 
 const TOKEN = "hot-reload-token";
 
 describe("hot reload through graywall-control", () => {
+  let rig: ControlRig;
   let envoy: Envoy;
-  let stable: Upstream;
-  let canary: Upstream;
-  let app: ReturnType<typeof buildServer>;
   let controlUrl: string;
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "graywall-hot-"));
-    [stable, canary] = [await upstream("stable"), await upstream("canary")];
-    const [adminPort, listenerPort, controlPort] = [await freePort(), await freePort(), await freePort()];
-    // The control service writes the ECDS files first, as npm start does.
-    app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN, envoyAdmin: `http://127.0.0.1:${adminPort}` });
-    await app.listen({ host: "127.0.0.1", port: controlPort });
-    controlUrl = `http://127.0.0.1:${controlPort}`;
-    const text = readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8").replaceAll(ECDS_DIR, join(dir, "ecds"));
-    const cfg = renderConfig(parse(text), { adminPort, listenerPort, clusters: { stable: stable.port, canary: canary.port } });
-    envoy = await startEnvoy(cfg, adminPort, listenerPort, { concurrency: 2 });
+    rig = await startControlRig(TOKEN, { concurrency: 2 });
+    ({ envoy, controlUrl } = rig);
   });
-
-  after(async () => {
-    await envoy?.stop();
-    await app?.close();
-    await stopUpstream(stable);
-    await stopUpstream(canary);
-  });
+  after(() => stopControlRig(rig));
 
   const put = async (filter: string, doc: unknown) => {
     const cur = await (await fetch(`${controlUrl}/api/filters/${filter}`)).json();

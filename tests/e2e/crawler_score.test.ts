@@ -1,18 +1,11 @@
 // crawler_score in real Envoy with two workers: scrapers blocked, humans never challenged, good bots pass.
 import assert from "node:assert/strict";
 import { describe } from "node:test";
-import { e2e, rawRequest as request, sleep, startRig, stopRig, type Rig } from "./harness.ts";
+import { withRig as rigWith, e2e, rawRequest as request, sleep, type Rig } from "./harness.ts";
 
 const FILTER = "graywall.crawler_score";
 
-async function withRig(cfg: unknown, fn: (rig: Rig) => Promise<void>): Promise<void> {
-  const rig = await startRig("envoy/envoy.yaml", { [FILTER]: cfg }, { concurrency: 2 });
-  try {
-    await fn(rig);
-  } finally {
-    await stopRig(rig);
-  }
-}
+const withRig = (cfg: unknown, fn: (rig: Rig) => Promise<void>) => rigWith(FILTER, cfg, fn, { concurrency: 2 });
 
 const CHROME_HEADERS = {
   "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",

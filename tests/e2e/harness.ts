@@ -9,6 +9,8 @@ import { test, after } from "node:test";
 import { parse, stringify } from "yaml";
 import { ROOT, envoyBinary } from "../../scripts/lib/paths.ts";
 import { ecdsFileName, ecdsResource, writeAtomic } from "../../scripts/lib/ecds.ts";
+import { ECDS_DIR } from "../../scripts/render.ts";
+import { buildServer } from "../../control/server.ts";
 import { startUpstream } from "../../scripts/upstream.ts";
 
 export function freePort(): Promise<number> {
@@ -307,6 +309,41 @@ export async function startRig(configPath: string, filterConfig?: Record<string,
   const envoy = await startEnvoy(cfg, adminPort, listenerPort, opts);
   if (opts.listenerAddress === "::1") envoy.url = (p = "/") => `http://[::1]:${listenerPort}${p}`;
   return { envoy, stable, canary };
+}
+
+/** Runs fn against a fresh rig with one filter's config replaced, and always stops the rig. */
+export async function withRig(filter: string, config: unknown, fn: (rig: Rig) => Promise<void>, opts: StartOptions = {}): Promise<void> {
+  const rig = await startRig("envoy/envoy.yaml", { [filter]: config }, opts);
+  try {
+    await fn(rig);
+  } finally {
+    await stopRig(rig);
+  }
+}
+
+/** graywall-control on a free port, and Envoy (envoy-ecds.yaml) reading the ECDS files it writes. */
+export interface ControlRig extends Rig {
+  app: ReturnType<typeof buildServer>;
+  controlUrl: string;
+}
+
+export async function startControlRig(token: string, opts: StartOptions = {}): Promise<ControlRig> {
+  const dir = mkdtempSync(join(tmpdir(), "graywall-control-rig-"));
+  const [stable, canary] = [await upstream("stable"), await upstream("canary")];
+  const [adminPort, listenerPort, controlPort] = [await freePort(), await freePort(), await freePort()];
+  // The control service writes the ECDS files first, as npm start does.
+  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token, envoyAdmin: `http://127.0.0.1:${adminPort}` });
+  await app.listen({ host: "127.0.0.1", port: controlPort });
+  const text = readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8").replaceAll(ECDS_DIR, join(dir, "ecds"));
+  const cfg = renderConfig(parse(text), { adminPort, listenerPort, clusters: { stable: stable.port, canary: canary.port } });
+  const envoy = await startEnvoy(cfg, adminPort, listenerPort, opts);
+  return { envoy, stable, canary, app, controlUrl: `http://127.0.0.1:${controlPort}` };
+}
+
+export async function stopControlRig(r: ControlRig | undefined): Promise<void> {
+  if (!r) return;
+  await stopRig(r);
+  await r.app.close();
 }
 
 export async function stopRig(r: Rig | undefined): Promise<void> {

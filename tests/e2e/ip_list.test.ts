@@ -1,18 +1,11 @@
 // ip_list in real Envoy: remote address, XFF hops, spoofing, IPv6, path scope, a 100k list, bad entries.
 import assert from "node:assert/strict";
 import { after, before, describe } from "node:test";
-import { e2e, EnvoyExited, freePort, loadYaml, renderConfig, request, startEnvoy, startRig, stopRig, type Rig } from "./harness.ts";
+import { withRig as rigWith, e2e, EnvoyExited, freePort, loadYaml, renderConfig, request, startEnvoy, startRig, stopRig, type Rig } from "./harness.ts";
 
 const FILTER = "graywall.ip_list";
 
-async function withRig(cfg: unknown, fn: (rig: Rig) => Promise<void>, listenerAddress?: string): Promise<void> {
-  const rig = await startRig("envoy/envoy.yaml", { [FILTER]: cfg }, { listenerAddress });
-  try {
-    await fn(rig);
-  } finally {
-    await stopRig(rig);
-  }
-}
+const withRig = (cfg: unknown, fn: (rig: Rig) => Promise<void>, listenerAddress?: string) => rigWith(FILTER, cfg, fn, { listenerAddress });
 
 const status = async (rig: Rig, path = "/", headers: Record<string, string> = {}) => (await request(rig.envoy.url(path), { headers })).status;
 

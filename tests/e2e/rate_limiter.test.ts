@@ -2,18 +2,12 @@
 // 429 headers, a full table, and Envoy's native local_ratelimit configured the same way.
 import assert from "node:assert/strict";
 import { describe } from "node:test";
-import { e2e, freePort, loadYaml, renderConfig, request, sleep, startEnvoy, startRig, stopRig, upstream, stopUpstream, type Rig } from "./harness.ts";
+import { nativeLocalRateLimit } from "../../bench/setups.ts";
+import { withRig as rigWith, e2e, freePort, loadYaml, renderConfig, request, sleep, startEnvoy, upstream, stopUpstream, type Rig } from "./harness.ts";
 
 const FILTER = "graywall.rate_limiter";
 
-async function withRig(cfg: unknown, fn: (rig: Rig) => Promise<void>): Promise<void> {
-  const rig = await startRig("envoy/envoy.yaml", { [FILTER]: cfg }, { concurrency: 2 });
-  try {
-    await fn(rig);
-  } finally {
-    await stopRig(rig);
-  }
-}
+const withRig = (cfg: unknown, fn: (rig: Rig) => Promise<void>) => rigWith(FILTER, cfg, fn, { concurrency: 2 });
 
 /** Fires n requests at once over fresh connections, so both workers take part; returns the statuses. */
 async function burst(url: string, n: number, headers: Record<string, string> = {}): Promise<number[]> {
@@ -125,19 +119,7 @@ describe("side by side with Envoy's native local_ratelimit", () => {
     const [adminPort, listenerPort] = [await freePort(), await freePort()];
     const cfg = renderConfig(loadYaml("envoy/envoy.yaml"), { adminPort, listenerPort, clusters: { stable: stable.port, canary: stable.port } });
     const hcm = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
-    hcm.http_filters = [
-      {
-        name: "envoy.filters.http.local_ratelimit",
-        typed_config: {
-          "@type": "type.googleapis.com/envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit",
-          stat_prefix: "native_rl",
-          token_bucket: { max_tokens: 20, tokens_per_fill: 20, fill_interval: "60s" },
-          filter_enabled: { runtime_key: "rl_enabled", default_value: { numerator: 100, denominator: "HUNDRED" } },
-          filter_enforced: { runtime_key: "rl_enforced", default_value: { numerator: 100, denominator: "HUNDRED" } },
-        },
-      },
-      hcm.http_filters.at(-1),
-    ];
+    hcm.http_filters = [nativeLocalRateLimit(20, "60s"), hcm.http_filters.at(-1)];
     const envoy = await startEnvoy(cfg, adminPort, listenerPort, { concurrency: 2 });
     let native: number;
     try {

@@ -1,38 +1,27 @@
 // The web UI in a real browser (Debian's chromium via playwright-core) against the running service
 // and real Envoy: edit gray rules with forms, preview, publish, see Envoy route, roll back, see counters.
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { parse } from "yaml";
-import { buildServer } from "../../control/server.ts";
-import { ECDS_DIR } from "../../scripts/render.ts";
-import { ROOT } from "../../scripts/lib/paths.ts";
 import { setupBrowser } from "../../scripts/setup-browser.ts";
-import { e2e, eventually, freePort, renderConfig, startEnvoy, stopUpstream, upstream, versionOf, type Envoy, type Upstream } from "./harness.ts";
+import { e2e, eventually, startControlRig, stopControlRig, versionOf, type ControlRig, type Envoy } from "./harness.ts";
+
 
 const TOKEN = "ui-test-token";
 
 describe("web UI", () => {
+  let rig: ControlRig;
   let envoy: Envoy;
-  let stable: Upstream;
-  let canary: Upstream;
-  let app: ReturnType<typeof buildServer>;
   let browser: Browser;
   let page: Page;
   let url: string;
 
   before(async () => {
-    const dir = mkdtempSync(join(tmpdir(), "graywall-ui-"));
-    [stable, canary] = [await upstream("stable"), await upstream("canary")];
-    const [adminPort, listenerPort, controlPort] = [await freePort(), await freePort(), await freePort()];
-    app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN, envoyAdmin: `http://127.0.0.1:${adminPort}` });
-    await app.listen({ host: "127.0.0.1", port: controlPort });
-    url = `http://127.0.0.1:${controlPort}/`;
-    const text = readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8").replaceAll(ECDS_DIR, join(dir, "ecds"));
-    envoy = await startEnvoy(renderConfig(parse(text), { adminPort, listenerPort, clusters: { stable: stable.port, canary: canary.port } }), adminPort, listenerPort);
+    rig = await startControlRig(TOKEN);
+    envoy = rig.envoy;
+    url = `${rig.controlUrl}/`;
     browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     await page.goto(url);
@@ -40,10 +29,7 @@ describe("web UI", () => {
 
   after(async () => {
     await browser?.close();
-    await envoy?.stop();
-    await app?.close();
-    await stopUpstream(stable);
-    await stopUpstream(canary);
+    await stopControlRig(rig);
   });
 
   const message = () => page.locator("#message").textContent();

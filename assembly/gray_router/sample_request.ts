@@ -1,0 +1,39 @@
+// A request made of plain values, for previews (Node bindings) and tests: the same RequestView
+// the filter evaluates in Envoy, fed from fields instead of host calls. Pure.
+import { IpAddr } from "../common/ip";
+import { isValidJson, lookupJsonPath } from "../common/json";
+import { findCookie, findQueryParam } from "../common/http";
+import { RequestView } from "./matcher";
+
+export class SampleRequest extends RequestView {
+  names: string[] = [];
+  values: string[] = [];
+  cookieHeader: string | null = null;
+  path: string = "/";
+  ip: IpAddr | null = null;
+  body: string | null = null;
+
+  /** Adds a header (name lower-cased, as Envoy stores it). */
+  h(name: string, value: string): SampleRequest {
+    this.names.push(name.toLowerCase());
+    this.values.push(value);
+    return this;
+  }
+  header(slot: i32, name: string): string | null {
+    const i = this.names.indexOf(name);
+    if (i < 0) return null;
+    return this.values[i];
+  }
+  cookie(name: string): string | null {
+    const c = this.cookieHeader;
+    if (c === null) return null;
+    return findCookie(c, name);
+  }
+  query(name: string): string | null { return findQueryParam(this.path, name); }
+  clientIp(): IpAddr | null { return this.ip; }
+  bodyField(slot: i32, segments: string[]): string | null {
+    const b = this.body;
+    if (b === null || !isValidJson(b)) return null;
+    return lookupJsonPath(b, segments);
+  }
+}
