@@ -1,4 +1,4 @@
-// npm run bench [-- --smoke | --soak] [--duration S] [--connections N]
+// npm run bench [-- --smoke | --soak] [--duration S] [--connections N] [--only <setup name part>]
 // Runs real Envoy in each setup one after another, drives it from a second core, and reports
 // throughput and latency as ratios to "no filter" measured in the same run, plus Envoy's RSS.
 import { spawn, spawnSync } from "node:child_process";
@@ -159,7 +159,9 @@ async function main(): Promise<void> {
 
   const how = smoke ? ["-a", String(SMOKE_REQUESTS)] : ["-d", String(DURATION_S)];
   const results: Result[] = [];
-  const all = setups();
+  // --only <text>: just the setups whose name contains it (plus the baseline).
+  const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : "";
+  const all = setups().filter((s) => s.name === "no filter" || s.name.includes(only));
   for (const s of [...all, all[0]]) {
     process.stdout.write(`[bench] ${s.name} ... `);
     const r = await runSetup(s, how, !smoke);
@@ -172,7 +174,7 @@ async function main(): Promise<void> {
   const report = `# Graywall benchmark, ${when}${smoke ? " (smoke: not a measurement)" : ""}\n\n${machine()}\n\n${setupNote}; ${smoke ? `${SMOKE_REQUESTS} requests` : `${DURATION_S} s`} per setup. ${drift}.\n\n` +
     `${table(results)}\n\n| module | .wasm bytes |\n|---|---|\n${sizes}\n`;
   console.log(`\n${report}`);
-  if (!smoke) {
+  if (!smoke && !only) {
     mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
     writeFileSync(join(ROOT, "bench", "results", "latest.md"), report + "\n![throughput ratios](latest.svg)\n");
     writeFileSync(join(ROOT, "bench", "results", "latest.svg"), chart(results));

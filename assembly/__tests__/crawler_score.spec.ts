@@ -172,3 +172,21 @@ describe("crawler_score config", () => {
     expect(errors.list[4]).toBe("account: needs exactly one of header, cookie");
   });
 });
+
+import { MultiMatcher } from "../common/multi_match";
+
+describe("MultiMatcher", () => {
+  it("finds every set with a pattern in the string, case-insensitively, like a naive scan", () => {
+    const sets: string[][] = [["curl/", "bot", "ot/"], ["spider", "der"], ["x"], ["abcabd"]];
+    const m = new MultiMatcher(sets);
+    const probes = ["Mozilla/5.0 curl/8", "GoogleBot", "SpiDer", "nothing here", "abcabcabd", "robot/1", "", "x", "ÄÖÜ bot"];
+    for (let i = 0; i < probes.length; i++) {
+      let want: u32 = 0;
+      const lower = probes[i].toLowerCase();
+      for (let s = 0; s < sets.length; s++) {
+        for (let k = 0; k < sets[s].length; k++) if (lower.includes(sets[s][k])) want |= <u32>(1 << s);
+      }
+      expect(m.scan(probes[i])).toBe(want, probes[i]);
+    }
+  });
+});

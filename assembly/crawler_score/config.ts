@@ -79,6 +79,7 @@ export function compileCrawlerConfig(src: string, errors: ConfigErrors): Crawler
     cfg.lists.bots = lowerList(a, "bots", cfg.lists.bots);
     a.done();
   }
+  cfg.lists.compile();
   const b = r.obj("behaviour");
   if (b !== null) {
     const s = cfg.behaviour;

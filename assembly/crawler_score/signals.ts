@@ -1,6 +1,7 @@
 // Crawler signals and the score. Pure: header facts and behaviour records in, signal bits out.
 import { RecordUpdate } from "../common/slot_table";
 import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
+import { MultiMatcher } from "../common/multi_match";
 
 // Signal bits; SIGNAL_NAMES gives each its config/debug name, in bit order.
 export const UA_EMPTY: u32 = 1 << 0;
@@ -51,42 +52,77 @@ export class HeaderFacts {
   secFetchMode: string | null = null;
 }
 
-function containsAny(s: string, needles: string[]): bool {
-  for (let i = 0; i < needles.length; i++) if (s.includes(unchecked(needles[i]))) return true;
-  return false;
-}
+const SET_TOOL: u32 = 1;
+const SET_HEADLESS: u32 = 2;
+const SET_BOT: u32 = 4;
+const SET_MOZILLA: u32 = 8;
+const SET_CHROME: u32 = 16;
+const SET_FIREFOX: u32 = 32;
+const SET_SAFARI: u32 = 64;
+const SET_CHROMIUM: u32 = 128;
 
+/** The user-agent lists, compiled once into one automaton that scans a user agent in a single pass. */
 export class AgentLists {
   tools: string[] = DEFAULT_TOOL_AGENTS;
   headless: string[] = DEFAULT_HEADLESS_AGENTS;
   bots: string[] = DEFAULT_BOT_AGENTS;
+  private matcher: MultiMatcher | null = null;
+
+  /** Call after changing a list. */
+  compile(): void {
+    this.matcher = new MultiMatcher([this.tools, this.headless, this.bots, ["mozilla/"], ["chrome/"], ["firefox/"], ["safari/"], ["edg/", "opr/"]]);
+  }
+
+  scan(ua: string): u32 {
+    let m = this.matcher;
+    if (m === null) {
+      this.compile();
+      m = this.matcher;
+    }
+    return m!.scan(ua);
+  }
 }
 
 function absent(v: string | null): bool {
   return v === null || v.length == 0;
 }
 
+function isBlank(s: string): bool {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x20) return false;
+  return true;
+}
+
+function startsWithMozilla(ua: string | null): bool {
+  if (ua === null || ua.length < 8) return false;
+  const m = "mozilla/";
+  for (let i = 0; i < 8; i++) {
+    let c = ua.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c += 32;
+    if (c != m.charCodeAt(i)) return false;
+  }
+  return true;
+}
+
 /** Signals from headers alone. */
 export function headerSignals(h: HeaderFacts, lists: AgentLists): u32 {
   let bits: u32 = 0;
-  const rawUa = h.userAgent;
-  let ua = "";
-  if (rawUa !== null) ua = rawUa.toLowerCase();
-  if (ua.trim().length == 0) bits |= UA_EMPTY;
+  const ua = h.userAgent;
+  let found: u32 = 0;
+  if (ua === null || isBlank(ua)) bits |= UA_EMPTY;
   else {
-    if (containsAny(ua, lists.tools)) bits |= UA_TOOL;
-    if (containsAny(ua, lists.headless)) bits |= UA_HEADLESS;
-    if (containsAny(ua, lists.bots)) bits |= UA_BOT;
+    found = lists.scan(ua);
+    if ((found & SET_TOOL) != 0) bits |= UA_TOOL;
+    if ((found & SET_HEADLESS) != 0) bits |= UA_HEADLESS;
+    if ((found & SET_BOT) != 0) bits |= UA_BOT;
   }
   if (absent(h.accept)) bits |= NO_ACCEPT;
   if (absent(h.acceptLanguage)) bits |= NO_ACCEPT_LANGUAGE;
   if (absent(h.acceptEncoding)) bits |= NO_ACCEPT_ENCODING;
   // Browsers send fetch metadata (Chrome 76+, Firefox 90+, Safari 16.4+); Chromium also sends client hints.
-  const browser = ua.startsWith("mozilla/") && (ua.includes("chrome/") || ua.includes("firefox/") || ua.includes("safari/"));
+  const browser = (found & SET_MOZILLA) != 0 && startsWithMozilla(ua) && (found & (SET_CHROME | SET_FIREFOX | SET_SAFARI)) != 0;
   if (browser && (bits & (UA_TOOL | UA_HEADLESS | UA_BOT)) == 0) {
     if (absent(h.secFetchMode)) bits |= NO_FETCH_METADATA;
-    const chromium = ua.includes("chrome/") || ua.includes("edg/") || ua.includes("opr/");
-    if (chromium && absent(h.secChUa)) bits |= NO_CLIENT_HINTS;
+    if ((found & (SET_CHROME | SET_CHROMIUM)) != 0 && absent(h.secChUa)) bits |= NO_CLIENT_HINTS;
   }
   return bits;
 }
