@@ -94,3 +94,41 @@ describe("config reader numbers", () => {
     expect(errors.list[3].includes("d: must be between 0 and 100")).toBe(true, errors.list[3]);
   });
 });
+
+import { StringSink } from "../common/json";
+
+class Collect extends StringSink {
+  got: string[] = [];
+  add(index: i32, value: string): void { this.got.push(index.toString() + "=" + value); }
+}
+
+describe("long string arrays", () => {
+  it("are kept as spans and read back element by element, escapes included", () => {
+    const parts = new Array<string>(300);
+    for (let i = 0; i < 300; i++) parts[i] = '"v' + i.toString() + '"';
+    parts[7] = '"a\\"b\\u0041"';
+    const v = new JsonParser('{"list": [' + parts.join(", ") + "]}").parseDocument()!;
+    const list = v.get("list")!;
+    expect(list.lazy).toBe(true);
+    expect(list.items.length).toBe(0);
+    const c = new Collect();
+    list.forEachString(c);
+    expect(c.got.length).toBe(300);
+    expect(c.got[7]).toBe('7=a"bA');
+    expect(c.got[299]).toBe("299=v299");
+  });
+
+  it("still reject a malformed long array, and build short or mixed ones", () => {
+    const parts = new Array<string>(300);
+    for (let i = 0; i < 300; i++) parts[i] = '"v"';
+    expect(new JsonParser("[" + parts.join(",") + ",]").parseDocument()).toBeNull();
+    expect(new JsonParser("[" + parts.join(",")).parseDocument()).toBeNull();
+    const mixed = new JsonParser("[" + parts.join(",") + ", 1]").parseDocument()!;
+    expect(mixed.lazy).toBe(false);
+    expect(mixed.items.length).toBe(301);
+    const errors = new ConfigErrors();
+    const r = readConfigRoot('{"a": ["x", 2, "y"]}', errors)!;
+    expect(r.strList("a").length).toBe(2);
+    expect(errors.list[0]).toBe("a[1]: expected a string, got number");
+  });
+});

@@ -1,6 +1,11 @@
 // Reading a JSON config into typed values with errors that name the field ("rules[2].header.name: ...").
 // Unknown fields are errors: a typo must not silently become a default.
-import { formatNumber, JsonKind, JsonParser, JsonValue } from "./json";
+import { formatNumber, JsonKind, JsonParser, JsonValue, StringSink } from "./json";
+
+class ListSink extends StringSink {
+  list: string[] = [];
+  add(index: i32, value: string): void { this.list.push(value); }
+}
 
 export class ConfigErrors {
   list: string[] = [];
@@ -92,16 +97,23 @@ export class ObjReader {
   }
 
   strList(key: string): string[] {
+    const sink = new ListSink();
+    this.eachStr(key, sink);
+    return sink.list;
+  }
+
+  /** Feeds an array-of-strings field to sink one element at a time; large lists are never built whole. */
+  eachStr(key: string, sink: StringSink): void {
     const v = this.find(key);
-    const out = new Array<string>();
-    if (v === null) return out;
-    if (v.kind != JsonKind.Array) { this.errors.add(this.at(key), "expected an array of strings, got " + v.kindName()); return out; }
-    for (let i = 0; i < v.items.length; i++) {
-      const item = v.items[i];
-      if (item.kind != JsonKind.String) { this.errors.add(this.at(key) + "[" + i.toString() + "]", "expected a string, got " + item.kindName()); continue; }
-      out.push(item.str);
+    if (v === null) return;
+    if (v.kind != JsonKind.Array) { this.errors.add(this.at(key), "expected an array of strings, got " + v.kindName()); return; }
+    if (!v.lazy) {
+      for (let i = 0; i < v.items.length; i++) {
+        const item = v.items[i];
+        if (item.kind != JsonKind.String) this.errors.add(this.at(key) + "[" + i.toString() + "]", "expected a string, got " + item.kindName());
+      }
     }
-    return out;
+    v.forEachString(sink);
   }
 
   obj(key: string): ObjReader | null {

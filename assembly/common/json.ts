@@ -10,6 +10,12 @@ export class JsonValue {
   str: string = "";
   items: JsonValue[] = [];
   keys: string[] = [];
+  // A long array of strings stays unbuilt: its span in `src` is kept and read on demand
+  // (forEachString), so a 100,000-entry list never becomes 100,000 objects.
+  lazy: bool = false;
+  src: string = "";
+  rawStart: i32 = 0;
+  count: i32 = 0;
   // Objects keep insertion order in keys/items; lookups are linear, which suits small config objects.
 
   get(key: string): JsonValue | null {
@@ -28,6 +34,26 @@ export class JsonValue {
     }
   }
 
+  /** Calls sink.add(index, value) for each element of an array of strings, built or lazy. */
+  forEachString(sink: StringSink): void {
+    if (!this.lazy) {
+      for (let i = 0; i < this.items.length; i++) {
+        if (this.items[i].kind == JsonKind.String) sink.add(i, this.items[i].str);
+      }
+      return;
+    }
+    const p = new JsonParser(this.src);
+    p.pos = this.rawStart + 1;
+    for (let i = 0; i < this.count; i++) {
+      p.ws();
+      const s = p.parseString();
+      if (s === null) return; // cannot happen: the span was validated when it was parsed
+      sink.add(i, s);
+      p.ws();
+      p.pos++; // ',' or ']'
+    }
+  }
+
   /** Scalar as the string a body rule compares against: strings raw, numbers/bools/null as JSON text. */
   scalarText(): string | null {
     switch (this.kind) {
@@ -39,6 +65,14 @@ export class JsonValue {
     }
   }
 }
+
+/** Receives the strings of an array one at a time (AssemblyScript 0.17 has no closures). */
+export abstract class StringSink {
+  abstract add(index: i32, value: string): void;
+}
+
+/** Arrays of at least this many strings are kept as spans. */
+const LAZY_MIN = 256;
 
 export function formatNumber(n: f64): string {
   if (n == Math.floor(n) && Math.abs(n) < 9007199254740992) return (<i64>n).toString();
@@ -109,8 +143,17 @@ export class JsonParser {
       }
     }
     if (c == 0x5b) { // [
-      this.pos++;
       v.kind = JsonKind.Array;
+      const n = this.countStrings();
+      if (n >= LAZY_MIN) {
+        v.lazy = true;
+        v.src = this.src;
+        v.rawStart = this.pos;
+        v.count = n;
+        this.skipValue(depth);
+        return v;
+      }
+      this.pos++;
       this.ws();
       if (this.peek() == 0x5d) { this.pos++; return v; }
       while (true) {
@@ -145,6 +188,29 @@ export class JsonParser {
     if (c < 0) this.fail("unexpected end of input");
     else this.fail("unexpected character");
     return null;
+  }
+
+  /** If the array at pos holds only strings, their count (validated, nothing built); else -1. pos is unchanged. */
+  countStrings(): i32 {
+    const start = this.pos;
+    let n = 0;
+    this.pos++;
+    this.ws();
+    if (this.peek() == 0x5d) { this.pos = start; return 0; }
+    while (true) {
+      this.ws();
+      if (this.peek() != 0x22 || !this.parseStringNoAlloc()) { n = -1; break; }
+      n++;
+      this.ws();
+      const d = this.peek();
+      this.pos++;
+      if (d == 0x2c) continue;
+      if (d != 0x5d) n = -1;
+      break;
+    }
+    this.pos = start;
+    this.error = "";
+    return n;
   }
 
   matchWord(w: string): bool {

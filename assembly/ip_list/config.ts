@@ -1,6 +1,7 @@
 // ip_list configuration, compiled once into tries.
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
+import { StringSink } from "../common/json";
 
 export class IpListConfig {
   allow: CidrTrie = new CidrTrie();
@@ -12,11 +13,16 @@ export class IpListConfig {
   denyBody: string = "forbidden\n";
 }
 
-function readList(r: ObjReader, key: string, into: CidrTrie): void {
-  const entries = r.strList(key);
-  for (let i = 0; i < entries.length; i++) {
-    if (!into.add(entries[i])) r.errors.add(r.at(key) + "[" + i.toString() + "]", "invalid IP or CIDR '" + entries[i] + "'");
+/** Adds each entry straight into the trie, so a long list is never held whole. */
+class TrieSink extends StringSink {
+  constructor(public trie: CidrTrie, public errors: ConfigErrors, public path: string) { super(); }
+  add(index: i32, value: string): void {
+    if (!this.trie.add(value)) this.errors.add(this.path + "[" + index.toString() + "]", "invalid IP or CIDR '" + value + "'");
   }
+}
+
+function readList(r: ObjReader, key: string, into: CidrTrie): void {
+  r.eachStr(key, new TrieSink(into, r.errors, r.at(key)));
 }
 
 export function compileIpListConfig(src: string, errors: ConfigErrors): IpListConfig | null {
