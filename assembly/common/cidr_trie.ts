@@ -69,12 +69,3 @@ export class CidrTrie {
 }
 
 const scratchCidr = new Cidr();
-
-/** Builds a trie from a list; entries that do not parse are appended to `bad`. */
-export function buildTrie(entries: string[], bad: string[]): CidrTrie {
-  const t = new CidrTrie();
-  for (let i = 0; i < entries.length; i++) {
-    if (!t.add(entries[i])) bad.push(entries[i]);
-  }
-  return t;
-}

@@ -71,18 +71,6 @@ export function getPropertyString(path: string): string | null {
   return String.UTF8.decode(bytes);
 }
 
-/** Request or response header value; null when absent. */
-export function getHeader(map: MapType, name: string): string | null {
-  const key = String.UTF8.encode(name);
-  store<usize>(outPtr, 0);
-  store<usize>(outSize, 0);
-  if (imports.proxy_get_header_map_value(map, changetype<usize>(key), key.byteLength, outPtr, outSize) != HostResult.Ok) return null;
-  // Envoy answers Ok with an empty value for a missing header; it cannot tell the two apart.
-  const ptr = load<usize>(outPtr);
-  if (ptr == 0) return null;
-  return takeString();
-}
-
 /** Header names are pre-encoded once at configure time; this avoids re-encoding per request. */
 export function getHeaderEncoded(map: MapType, key: ArrayBuffer): string | null {
   store<usize>(outPtr, 0);
@@ -101,22 +89,11 @@ export function removeHeader(map: MapType, key: ArrayBuffer): u32 {
   return imports.proxy_remove_header_map_value(map, changetype<usize>(key), key.byteLength);
 }
 
-export function getBufferBytes(type: BufferType, start: u32, length: u32): ArrayBuffer | null {
-  store<usize>(outPtr, 0);
-  store<usize>(outSize, 0);
-  if (imports.proxy_get_buffer_bytes(type, start, length, outPtr, outSize) != HostResult.Ok) return null;
-  return takeBytes();
-}
-
 export function getBufferString(type: BufferType, start: u32, length: u32): string | null {
   store<usize>(outPtr, 0);
   store<usize>(outSize, 0);
   if (imports.proxy_get_buffer_bytes(type, start, length, outPtr, outSize) != HostResult.Ok) return null;
   return takeString();
-}
-
-export function continueRequest(): void {
-  imports.proxy_continue_stream(0);
 }
 
 /** Sends a local reply. `headers` alternates names and values. */

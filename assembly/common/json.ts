@@ -365,10 +365,6 @@ function parseHex4(s: string, at: i32): i32 {
   return v;
 }
 
-export function parseJson(src: string): JsonParser {
-  return new JsonParser(src);
-}
-
 /**
  * Finds the scalar at a dotted path (segments pre-split) in a JSON document without building it.
  * Array elements are addressed by index segments ("items.0.id"). Returns null when the document

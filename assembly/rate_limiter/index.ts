@@ -144,12 +144,13 @@ class RateLimitStream extends StreamFilter {
 
   onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {
     const rules = this.c.rules;
-    const now = nowMillis();
+    let now: i64 = -1; // read once, and only when some rule applies
     for (let i = 0; i < rules.length; i++) {
       const rt = rules[i];
       if (!this.applies(rt)) continue;
       const key = this.keyFor(rt);
       if (key === null) continue;
+      if (now < 0) now = nowMillis();
       const status = rt.table.update(key, now, rt.bucket);
       const result = rt.bucket.result;
       if (status == UpdateStatus.Contended) {
