@@ -1,7 +1,8 @@
 import { ConfigErrors } from "../common/config";
 import { IpAddr, parseIp } from "../common/ip";
 import { compileIpListConfig, IpListConfig } from "../ip_list/config";
-import { decide, inScope, Verdict } from "../ip_list/decide";
+import { listVerdict, inScope, Verdict } from "../ip_list/stage";
+import { RequestSnapshot } from "../common/snapshot";
 
 const ip = new IpAddr();
 
@@ -14,7 +15,7 @@ function compile(src: string): IpListConfig {
 
 function verdictFor(cfg: IpListConfig, addr: string): Verdict {
   expect(parseIp(addr, ip)).toBe(true, addr);
-  return decide(cfg, ip);
+  return listVerdict(cfg, ip);
 }
 
 describe("ip_list decide", () => {
@@ -23,13 +24,13 @@ describe("ip_list decide", () => {
     expect(verdictFor(cfg, "10.1.2.3")).toBe(Verdict.DeniedByDenyList);
     expect(verdictFor(cfg, "2001:db8::1")).toBe(Verdict.DeniedByDenyList);
     expect(verdictFor(cfg, "11.1.2.3")).toBe(Verdict.Allowed);
-    expect(decide(cfg, null)).toBe(Verdict.Allowed);
+    expect(listVerdict(cfg, null)).toBe(Verdict.Allowed);
   });
   it("allow list only: everything else is denied, unknown clients too", () => {
     const cfg = compile('{"allow": ["192.168.0.0/16"]}');
     expect(verdictFor(cfg, "192.168.4.4")).toBe(Verdict.Allowed);
     expect(verdictFor(cfg, "8.8.8.8")).toBe(Verdict.NotOnAllowList);
-    expect(decide(cfg, null)).toBe(Verdict.NotOnAllowList);
+    expect(listVerdict(cfg, null)).toBe(Verdict.NotOnAllowList);
   });
   it("deny wins over allow", () => {
     const cfg = compile('{"allow": ["0.0.0.0/0"], "deny": ["1.2.3.4"]}');
@@ -38,10 +39,10 @@ describe("ip_list decide", () => {
   });
   it("scopes by path prefix", () => {
     const cfg = compile('{"deny": ["0.0.0.0/0"], "paths": ["/admin", "/internal/"]}');
-    expect(inScope(cfg, "/admin/users")).toBe(true);
-    expect(inScope(cfg, "/internal/x")).toBe(true);
-    expect(inScope(cfg, "/public")).toBe(false);
-    expect(inScope(compile("{}"), "/anything")).toBe(true);
+    expect(inScope(cfg, RequestSnapshot.of([":path", "/admin/users"]))).toBe(true);
+    expect(inScope(cfg, RequestSnapshot.of([":path", "/internal/x"]))).toBe(true);
+    expect(inScope(cfg, RequestSnapshot.of([":path", "/public"]))).toBe(false);
+    expect(inScope(compile("{}"), RequestSnapshot.of([":path", "/anything"]))).toBe(true);
   });
 });
 

@@ -4,6 +4,7 @@
 import * as imports from "@solo-io/proxy-runtime/imports";
 import { free } from "@solo-io/proxy-runtime/malloc";
 import { SharedValue } from "./shared";
+import { encodePairs } from "./snapshot";
 
 export const enum LogLevel { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Critical = 5 }
 export const enum MapType { RequestHeaders = 0, RequestTrailers = 1, ResponseHeaders = 2, ResponseTrailers = 3 }
@@ -71,6 +72,21 @@ export function getPropertyString(path: string): string | null {
   return String.UTF8.decode(bytes);
 }
 
+/**
+ * Every header of a map in one call, in proxy-wasm's pair format. The host writes it into a buffer our
+ * malloc made (an ArrayBuffer), so it is adopted as is, without a copy.
+ */
+export function getHeaderPairs(map: MapType): ArrayBuffer | null {
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_header_map_pairs(map, outPtr, outSize) != HostResult.Ok) return null;
+  const ptr = load<usize>(outPtr);
+  if (ptr == 0) return null;
+  const pairs = changetype<ArrayBuffer>(ptr);
+  free(ptr); // the local holds its own reference now
+  return pairs;
+}
+
 /** Header names are pre-encoded once at configure time; this avoids re-encoding per request. */
 export function getHeaderEncoded(map: MapType, key: ArrayBuffer): string | null {
   store<usize>(outPtr, 0);
@@ -100,33 +116,11 @@ export function getBufferString(type: BufferType, start: u32, length: u32): stri
 export function sendLocalResponse(status: u32, details: string, body: string, headers: string[]): u32 {
   const d = String.UTF8.encode(details);
   const b = String.UTF8.encode(body);
-  const h = serializePairs(headers);
+  const h = encodePairs(headers);
   return imports.proxy_send_local_response(status, changetype<usize>(d), d.byteLength, changetype<usize>(b), b.byteLength,
     changetype<usize>(h), h.byteLength, -1);
 }
 
-// proxy-wasm pair format: count, then (key size, value size) per pair, then NUL-terminated keys and values.
-function serializePairs(kv: string[]): ArrayBuffer {
-  const n = kv.length >> 1;
-  const encoded = new Array<ArrayBuffer>(kv.length);
-  let size = 4 + 8 * n;
-  for (let i = 0; i < kv.length; i++) {
-    encoded[i] = String.UTF8.encode(kv[i]);
-    size += encoded[i].byteLength + 1;
-  }
-  const out = new ArrayBuffer(size);
-  const base = changetype<usize>(out);
-  store<u32>(base, n);
-  let p = base + 4 + 8 * n;
-  for (let i = 0; i < kv.length; i++) {
-    store<u32>(base + 4 + 4 * i, encoded[i].byteLength);
-    memory.copy(p, changetype<usize>(encoded[i]), encoded[i].byteLength);
-    p += encoded[i].byteLength;
-    store<u8>(p, 0);
-    p += 1;
-  }
-  return out;
-}
 
 export function defineMetric(type: MetricType, name: string): u32 {
   const n = String.UTF8.encode(name);

@@ -75,6 +75,19 @@ export class MultiMatcher {
     }
   }
 
+  /** The same over UTF-8 bytes: a multi-byte character never matches, as in scan(). */
+  scanBytes(ptr: usize, len: i32): u32 {
+    let state = 0;
+    let found: u32 = 0;
+    const delta = this.delta;
+    const out = this.out;
+    for (let i = 0; i < len; i++) {
+      state = unchecked(delta[state * ALPHA + fold(<i32>load<u8>(ptr + <usize>i))]);
+      found |= unchecked(out[state]);
+    }
+    return found;
+  }
+
   /** OR of the bits of every set with a pattern occurring in s (case-insensitive). */
   scan(s: string): u32 {
     let state = 0;

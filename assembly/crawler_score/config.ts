@@ -57,6 +57,12 @@ function lowerList(r: ObjReader, key: string, def: string[]): string[] {
 export function compileCrawlerConfig(src: string, errors: ConfigErrors): CrawlerConfig | null {
   const r = readConfigRoot(src, errors);
   if (r === null) return null;
+  return readCrawlerConfig(r);
+}
+
+/** Compiles the document `r` reads (the whole config, or the crawler_score section of graywall's). */
+export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
+  const errors = r.errors;
   const cfg = new CrawlerConfig();
 
   const w = r.obj("weights");
@@ -70,7 +76,7 @@ export function compileCrawlerConfig(src: string, errors: ConfigErrors): Crawler
     cfg.challengeAt = <i32>t.int("challenge", cfg.challengeAt, 1, 101);
     cfg.blockAt = <i32>t.int("block", cfg.blockAt, 1, 101);
     t.done();
-    if (!(cfg.tagAt <= cfg.challengeAt && cfg.challengeAt <= cfg.blockAt)) errors.add("thresholds", "must satisfy tag <= challenge <= block (101 = never)");
+    if (!(cfg.tagAt <= cfg.challengeAt && cfg.challengeAt <= cfg.blockAt)) errors.add(r.at("thresholds"), "must satisfy tag <= challenge <= block (101 = never)");
   }
   const a = r.obj("user_agents");
   if (a !== null) {
@@ -93,7 +99,7 @@ export function compileCrawlerConfig(src: string, errors: ConfigErrors): Crawler
   }
   cfg.honeypots = r.strList("honeypot_paths");
   for (let i = 0; i < cfg.honeypots.length; i++) {
-    if (!cfg.honeypots[i].startsWith("/")) errors.add("honeypot_paths[" + i.toString() + "]", "must start with '/'");
+    if (!cfg.honeypots[i].startsWith("/")) errors.add(r.at("honeypot_paths[" + i.toString() + "]"), "must start with '/'");
   }
   const bots = r.objList("good_bots");
   for (let i = 0; i < bots.length; i++) {
@@ -109,9 +115,9 @@ export function compileCrawlerConfig(src: string, errors: ConfigErrors): Crawler
     cfg.goodBots.push(g);
   }
   cfg.scoreHeader = r.str("score_header", cfg.scoreHeader).toLowerCase();
-  if (!isHeaderName(cfg.scoreHeader)) errors.add("score_header", "not a valid header name");
+  if (!isHeaderName(cfg.scoreHeader)) errors.add(r.at("score_header"), "not a valid header name");
   cfg.signalsHeader = r.str("signals_header", "").toLowerCase();
-  if (cfg.signalsHeader.length > 0 && !isHeaderName(cfg.signalsHeader)) errors.add("signals_header", "not a valid header name");
+  if (cfg.signalsHeader.length > 0 && !isHeaderName(cfg.signalsHeader)) errors.add(r.at("signals_header"), "not a valid header name");
   cfg.challenge = readReply(r.obj("challenge"), 429, "too many requests: please slow down\n");
   cfg.block = readReply(r.obj("block"), 403, "forbidden\n");
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);

@@ -2,6 +2,7 @@
 import { RecordUpdate } from "../common/slot_table";
 import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
 import { MultiMatcher } from "../common/multi_match";
+import { HeaderName, RequestSnapshot, USER_AGENT } from "../common/snapshot";
 
 // Signal bits; SIGNAL_NAMES gives each its config/debug name, in bit order.
 export const UA_EMPTY: u32 = 1 << 0;
@@ -42,7 +43,7 @@ export const DEFAULT_BOT_AGENTS: string[] = [
   "bot", "crawl", "spider", "slurp", "archiver", "facebookexternalhit", "feedfetcher", "mediapartners", "scan",
 ];
 
-/** The request headers the header signals look at; null = absent. */
+/** The request headers the header signals look at, for tests and tools; null = absent. */
 export class HeaderFacts {
   userAgent: string | null = null;
   accept: string | null = null;
@@ -50,7 +51,30 @@ export class HeaderFacts {
   acceptEncoding: string | null = null;
   secChUa: string | null = null;
   secFetchMode: string | null = null;
+
+  snapshot(): RequestSnapshot {
+    const kv = new Array<string>();
+    addIf(kv, "user-agent", this.userAgent);
+    addIf(kv, "accept", this.accept);
+    addIf(kv, "accept-language", this.acceptLanguage);
+    addIf(kv, "accept-encoding", this.acceptEncoding);
+    addIf(kv, "sec-ch-ua", this.secChUa);
+    addIf(kv, "sec-fetch-mode", this.secFetchMode);
+    return RequestSnapshot.of(kv);
+  }
 }
+
+function addIf(kv: string[], name: string, v: string | null): void {
+  if (v === null) return;
+  kv.push(name);
+  kv.push(v);
+}
+
+const ACCEPT = new HeaderName("accept");
+const ACCEPT_LANGUAGE = new HeaderName("accept-language");
+const ACCEPT_ENCODING = new HeaderName("accept-encoding");
+const SEC_CH_UA = new HeaderName("sec-ch-ua");
+const SEC_FETCH_MODE = new HeaderName("sec-fetch-mode");
 
 const SET_TOOL: u32 = 1;
 const SET_HEADLESS: u32 = 2;
@@ -73,56 +97,71 @@ export class AgentLists {
     this.matcher = new MultiMatcher([this.tools, this.headless, this.bots, ["mozilla/"], ["chrome/"], ["firefox/"], ["safari/"], ["edg/", "opr/"]]);
   }
 
-  scan(ua: string): u32 {
+  private matcherOf(): MultiMatcher {
     let m = this.matcher;
     if (m === null) {
       this.compile();
       m = this.matcher;
     }
-    return m!.scan(ua);
+    return m!;
   }
+
+  scan(ua: string): u32 { return this.matcherOf().scan(ua); }
+  scanBytes(ptr: usize, len: i32): u32 { return this.matcherOf().scanBytes(ptr, len); }
 }
 
-function absent(v: string | null): bool {
-  return v === null || v.length == 0;
+function absent(req: RequestSnapshot, h: HeaderName): bool {
+  const i = req.find(h);
+  return i < 0 || req.valueLength(i) == 0;
 }
 
-function isBlank(s: string): bool {
-  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x20) return false;
+function isBlank(ptr: usize, len: i32): bool {
+  for (let i = 0; i < len; i++) if (load<u8>(ptr + <usize>i) > 0x20) return false;
   return true;
 }
 
-function startsWithMozilla(ua: string | null): bool {
-  if (ua === null || ua.length < 8) return false;
+function startsWithMozilla(ptr: usize, len: i32): bool {
+  if (len < 8) return false;
   const m = "mozilla/";
   for (let i = 0; i < 8; i++) {
-    let c = ua.charCodeAt(i);
+    let c = <i32>load<u8>(ptr + <usize>i);
     if (c >= 0x41 && c <= 0x5a) c += 32;
     if (c != m.charCodeAt(i)) return false;
   }
   return true;
 }
 
-/** Signals from headers alone. */
+/** Signals from headers alone, for tests and tools. */
 export function headerSignals(h: HeaderFacts, lists: AgentLists): u32 {
+  return requestHeaderSignals(h.snapshot(), lists);
+}
+
+/** Signals from headers alone, compared as the host's bytes: nothing is decoded. */
+export function requestHeaderSignals(req: RequestSnapshot, lists: AgentLists): u32 {
   let bits: u32 = 0;
-  const ua = h.userAgent;
   let found: u32 = 0;
-  if (ua === null || isBlank(ua)) bits |= UA_EMPTY;
+  const ua = req.find(USER_AGENT);
+  let uaPtr: usize = 0;
+  let uaLen = 0;
+  if (ua >= 0) {
+    uaPtr = req.valuePtr(ua);
+    uaLen = req.valueLength(ua);
+  }
+  if (ua < 0 || isBlank(uaPtr, uaLen)) bits |= UA_EMPTY;
   else {
-    found = lists.scan(ua);
+    found = lists.scanBytes(uaPtr, uaLen);
     if ((found & SET_TOOL) != 0) bits |= UA_TOOL;
     if ((found & SET_HEADLESS) != 0) bits |= UA_HEADLESS;
     if ((found & SET_BOT) != 0) bits |= UA_BOT;
   }
-  if (absent(h.accept)) bits |= NO_ACCEPT;
-  if (absent(h.acceptLanguage)) bits |= NO_ACCEPT_LANGUAGE;
-  if (absent(h.acceptEncoding)) bits |= NO_ACCEPT_ENCODING;
+  if (absent(req, ACCEPT)) bits |= NO_ACCEPT;
+  if (absent(req, ACCEPT_LANGUAGE)) bits |= NO_ACCEPT_LANGUAGE;
+  if (absent(req, ACCEPT_ENCODING)) bits |= NO_ACCEPT_ENCODING;
   // Browsers send fetch metadata (Chrome 76+, Firefox 90+, Safari 16.4+); Chromium also sends client hints.
-  const browser = (found & SET_MOZILLA) != 0 && startsWithMozilla(ua) && (found & (SET_CHROME | SET_FIREFOX | SET_SAFARI)) != 0;
+  const browser = (found & SET_MOZILLA) != 0 && startsWithMozilla(uaPtr, uaLen) && (found & (SET_CHROME | SET_FIREFOX | SET_SAFARI)) != 0;
   if (browser && (bits & (UA_TOOL | UA_HEADLESS | UA_BOT)) == 0) {
-    if (absent(h.secFetchMode)) bits |= NO_FETCH_METADATA;
-    if ((found & (SET_CHROME | SET_CHROMIUM)) != 0 && absent(h.secChUa)) bits |= NO_CLIENT_HINTS;
+    if (absent(req, SEC_FETCH_MODE)) bits |= NO_FETCH_METADATA;
+    if ((found & (SET_CHROME | SET_CHROMIUM)) != 0 && absent(req, SEC_CH_UA)) bits |= NO_CLIENT_HINTS;
   }
   return bits;
 }

@@ -154,13 +154,19 @@ function readRule(r: ObjReader, cfg: GrayConfig, names: string[]): Rule {
 export function compileGrayConfig(src: string, errors: ConfigErrors): GrayConfig | null {
   const r = readConfigRoot(src, errors);
   if (r === null) return null;
+  return readGrayConfig(r);
+}
+
+/** Compiles the document `r` reads (the whole config, or the gray_router section of graywall's). */
+export function readGrayConfig(r: ObjReader): GrayConfig | null {
+  const errors = r.errors;
   const cfg = new GrayConfig();
   cfg.routingHeader = r.str("routing_header", cfg.routingHeader).toLowerCase();
-  if (!isHeaderName(cfg.routingHeader)) errors.add("routing_header", "not a valid header name");
+  if (!isHeaderName(cfg.routingHeader)) errors.add(r.at("routing_header"), "not a valid header name");
   cfg.responseHeader = r.str("response_header", "").toLowerCase();
-  if (cfg.responseHeader.length > 0 && !isHeaderName(cfg.responseHeader)) errors.add("response_header", "not a valid header name");
+  if (cfg.responseHeader.length > 0 && !isHeaderName(cfg.responseHeader)) errors.add(r.at("response_header"), "not a valid header name");
   cfg.defaultTarget = r.str("default_target", cfg.defaultTarget);
-  if (!isTargetName(cfg.defaultTarget)) errors.add("default_target", "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
+  if (!isTargetName(cfg.defaultTarget)) errors.add(r.at("default_target"), "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
   // Above Envoy's default per-connection buffer limit (1 MiB) Envoy itself would answer 413.
   cfg.maxBodyBytes = <i32>r.int("max_body_bytes", 65536, 0, 1024 * 1024);

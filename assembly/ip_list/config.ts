@@ -8,6 +8,7 @@ export class IpListConfig {
   deny: CidrTrie = new CidrTrie();
   /** Path prefixes the lists apply to; empty = every path. */
   paths: string[] = [];
+  pathBytes: ArrayBuffer[] = [];
   xffTrustedHops: i32 = 0;
   denyStatus: i32 = 403;
   denyBody: string = "forbidden\n";
@@ -28,12 +29,19 @@ function readList(r: ObjReader, key: string, into: CidrTrie): void {
 export function compileIpListConfig(src: string, errors: ConfigErrors): IpListConfig | null {
   const r = readConfigRoot(src, errors);
   if (r === null) return null;
+  return readIpListConfig(r);
+}
+
+/** Compiles the document `r` reads (the whole config, or the ip_list section of graywall's). */
+export function readIpListConfig(r: ObjReader): IpListConfig | null {
+  const errors = r.errors;
   const cfg = new IpListConfig();
   readList(r, "allow", cfg.allow);
   readList(r, "deny", cfg.deny);
   cfg.paths = r.strList("paths");
   for (let i = 0; i < cfg.paths.length; i++) {
-    if (!cfg.paths[i].startsWith("/")) errors.add("paths[" + i.toString() + "]", "must start with '/'");
+    if (!cfg.paths[i].startsWith("/")) errors.add(r.at("paths[" + i.toString() + "]"), "must start with '/'");
+    cfg.pathBytes.push(String.UTF8.encode(cfg.paths[i]));
   }
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
   cfg.denyStatus = <i32>r.int("deny_status", 403, 400, 599);

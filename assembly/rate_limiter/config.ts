@@ -87,6 +87,12 @@ function readRule(r: ObjReader, names: string[]): LimitRule {
 export function compileRateLimitConfig(src: string, errors: ConfigErrors): RateLimitConfig | null {
   const r = readConfigRoot(src, errors);
   if (r === null) return null;
+  return readRateLimitConfig(r);
+}
+
+/** Compiles the document `r` reads (the whole config, or the rate_limiter section of graywall's). */
+export function readRateLimitConfig(r: ObjReader): RateLimitConfig | null {
+  const errors = r.errors;
   const cfg = new RateLimitConfig();
   const names = new Array<string>();
   const rules = r.objList("rules");

@@ -1,0 +1,12 @@
+// StatSink over Envoy's metrics.
+import { defineMetric, incrementMetric, MetricType, recordMetric } from "./host";
+import { StatSink } from "./stage";
+
+class HostStats extends StatSink {
+  counter(name: string): u32 { return defineMetric(MetricType.Counter, name); }
+  gauge(name: string): u32 { return defineMetric(MetricType.Gauge, name); }
+  inc(id: u32): void { incrementMetric(id); }
+  set(id: u32, value: u64): void { recordMetric(id, value); }
+}
+
+export const hostStats = new HostStats();

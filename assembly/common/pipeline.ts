@@ -1,0 +1,154 @@
+// The ABI glue every module shares: one pass of stages over one request snapshot. It fetches what
+// the stages need from the host once (all request headers in one call; source.address, route_name and
+// the clock only when a stage asks), applies the header writes once at the end of the pass, and sends
+// a stage's local reply. Standalone modules are a pipeline of one stage.
+import { ConfigErrors } from "./config";
+import { DataStatus, HeadersStatus, registerFilter, RootFilter, StreamFilter } from "./filter";
+import {
+  BufferType, getBufferString, getHeaderPairs, getPropertyString, MapType, nowMillis, removeHeader, replaceHeader,
+  sendLocalResponse, setTickPeriod,
+} from "./host";
+import { RequestSnapshot } from "./snapshot";
+import { Outcome, Stage } from "./stage";
+
+/** Compiles a module's configuration into its stages, in pass order; null (with errors) when invalid. */
+export type StageCompiler = (config: string, errors: ConfigErrors) => Stage[] | null;
+
+class PipelineRoot extends RootFilter {
+  stages: Stage[] = [];
+  needsPeer: bool = false;
+  needsRouteName: bool = false;
+  needsClock: bool = false;
+
+  constructor(rootId: string, public compiler: StageCompiler) { super(rootId); }
+
+  configure(config: string): string | null {
+    const errors = new ConfigErrors();
+    const stages = this.compiler(config, errors);
+    if (stages === null || !errors.ok) return errors.summary();
+    let peer = false;
+    let route = false;
+    let clock = false;
+    let tick: u32 = 0;
+    for (let i = 0; i < stages.length; i++) {
+      const s = stages[i];
+      peer = peer || s.needsPeer;
+      route = route || s.needsRouteName;
+      clock = clock || s.needsClock;
+      if (s.tickMs > 0 && (tick == 0 || s.tickMs < tick)) tick = s.tickMs;
+    }
+    this.stages = stages;
+    this.needsPeer = peer;
+    this.needsRouteName = route;
+    this.needsClock = clock;
+    if (tick > 0) setTickPeriod(tick);
+    return null;
+  }
+
+  onTick(): void {
+    const now = nowMillis();
+    for (let i = 0; i < this.stages.length; i++) this.stages[i].onTick(now);
+  }
+
+  newStream(): StreamFilter {
+    if (this.stages.length == 0) return new StreamFilter();
+    return new PipelineStream(this);
+  }
+}
+
+class PipelineStream extends StreamFilter {
+  req: RequestSnapshot = new RequestSnapshot();
+  /** The stage waiting for the body, or -1. */
+  waiting: i32 = -1;
+
+  constructor(public root: PipelineRoot) { super(); }
+
+  onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {
+    const root = this.root;
+    const req = this.req;
+    const pairs = getHeaderPairs(MapType.RequestHeaders);
+    // A malformed map (never seen from Envoy) reads as a request without headers.
+    if (pairs !== null) req.load(pairs);
+    if (root.needsPeer) req.peer = getPropertyString("source.address");
+    if (root.needsRouteName) req.routeName = getPropertyString("route_name");
+    if (root.needsClock) req.nowMs = nowMillis();
+    const o = this.pass(0, endOfStream);
+    if (o == Outcome.Continue) return HeadersStatus.Continue;
+    return HeadersStatus.StopIteration;
+  }
+
+  /** Runs the stages from `from`; on Continue the request-header writes are applied. */
+  pass(from: i32, endOfStream: bool): Outcome {
+    const stages = this.root.stages;
+    const req = this.req;
+    for (let i = from; i < stages.length; i++) {
+      const o = unchecked(stages[i]).onRequest(req, endOfStream);
+      if (o == Outcome.Continue) continue;
+      if (o == Outcome.NeedBody) {
+        this.waiting = i;
+        return o;
+      }
+      this.sendReply();
+      return o;
+    }
+    this.applyRequestWrites();
+    return Outcome.Continue;
+  }
+
+  onRequestBody(bodySize: u32, endOfStream: bool): DataStatus {
+    const at = this.waiting;
+    if (at < 0) return DataStatus.Continue;
+    const stage = this.root.stages[at];
+    const tooLarge = <i64>bodySize > <i64>stage.maxBodyBytes;
+    if (!endOfStream && !tooLarge) return DataStatus.StopIterationAndBuffer;
+    this.waiting = -1;
+    let body: string | null = null;
+    if (!tooLarge && bodySize > 0) body = getBufferString(BufferType.RequestBody, 0, bodySize);
+    let o = stage.onBody(this.req, body);
+    if (o == Outcome.Continue) o = this.pass(at + 1, true);
+    else if (o == Outcome.Reply) this.sendReply();
+    if (o == Outcome.Reply) return DataStatus.StopIterationAndBuffer;
+    if (o == Outcome.NeedBody) {
+      // Only one stage reads bodies; a second one asking now gets no body rather than a stall.
+      this.waiting = -1;
+      this.applyRequestWrites();
+    }
+    return DataStatus.Continue;
+  }
+
+  applyRequestWrites(): void {
+    const req = this.req;
+    const names = req.writeNames;
+    for (let i = 0; i < names.length; i++) {
+      const v = req.writeValues[i];
+      if (v === null) removeHeader(MapType.RequestHeaders, unchecked(names[i]).bytes);
+      else replaceHeader(MapType.RequestHeaders, unchecked(names[i]).bytes, v);
+    }
+  }
+
+  sendReply(): void {
+    const r = this.req.reply;
+    if (r !== null) sendLocalResponse(r.status, r.details, r.body, r.headers);
+  }
+
+  onResponseHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {
+    const req = this.req;
+    const names = req.responseNames;
+    for (let i = 0; i < names.length; i++) replaceHeader(MapType.ResponseHeaders, unchecked(names[i]).bytes, req.responseValues[i]);
+    return HeadersStatus.Continue;
+  }
+}
+
+let moduleRootId = "";
+let moduleCompiler: StageCompiler | null = null;
+
+function newRoot(): RootFilter {
+  return new PipelineRoot(moduleRootId, moduleCompiler!);
+}
+
+/** Registers this module's one root: `rootId`, whose configuration `compiler` turns into stages. */
+export function registerPipeline(rootId: string, compiler: StageCompiler): void {
+  moduleRootId = rootId;
+  moduleCompiler = compiler;
+  registerFilter(rootId, newRoot);
+}

@@ -1,0 +1,182 @@
+// One request as every stage sees it: all request headers fetched in one host call and kept as the
+// host's bytes, the client address resolved once per trusted-hop count, the clock read once, and the
+// header writes every stage asks for, applied once at the end of the pass. Pure: the glue fills it
+// from the host, tests fill it from a list of pairs.
+import { IpAddr } from "./ip";
+import { resolveClientIp } from "./client_ip";
+import { LocalReply } from "./stage";
+
+/** Encodes names and values (alternating) in proxy-wasm's pair format: count, sizes, NUL-ended bytes. */
+export function encodePairs(kv: string[]): ArrayBuffer {
+  const n = kv.length >> 1;
+  const encoded = new Array<ArrayBuffer>(n * 2);
+  let size = 4 + 8 * n;
+  for (let i = 0; i < n * 2; i++) {
+    encoded[i] = String.UTF8.encode(kv[i]);
+    size += encoded[i].byteLength + 1;
+  }
+  const out = new ArrayBuffer(size);
+  const base = changetype<usize>(out);
+  store<u32>(base, n);
+  let p = base + 4 + 8 * n;
+  for (let i = 0; i < n * 2; i++) {
+    const e = encoded[i];
+    store<u32>(base + 4 + 4 * i, e.byteLength);
+    memory.copy(p, changetype<usize>(e), e.byteLength);
+    p += e.byteLength;
+    store<u8>(p, 0);
+    p += 1;
+  }
+  return out;
+}
+
+/** A header name, encoded once at configure time: lookups compare bytes. */
+export class HeaderName {
+  bytes: ArrayBuffer;
+  constructor(public name: string) {
+    this.bytes = String.UTF8.encode(name);
+  }
+}
+
+const NO_HOPS: i32 = -1;
+
+export class RequestSnapshot {
+  /** The host's pair buffer; offsets[4i..4i+3] = name start, name length, value start, value length. */
+  private pairs: ArrayBuffer = new ArrayBuffer(0);
+  private offsets: Int32Array = new Int32Array(0);
+  count: i32 = 0;
+  /** Decoded values, filled on first use. */
+  private strings: Array<string | null> = new Array<string | null>(0);
+  private decoded: Uint8Array = new Uint8Array(0);
+
+  /** source.address and route_name as the host gave them (fetched only when a stage needs them), or null. */
+  peer: string | null = null;
+  routeName: string | null = null;
+  private ip: IpAddr = new IpAddr();
+  private ipHops: i32 = NO_HOPS;
+  private ipOk: bool = false;
+
+  /** Milliseconds, read once per pass by the glue when a stage needs the clock. */
+  nowMs: i64 = 0;
+
+  /** Set by a stage that answers locally. */
+  reply: LocalReply | null = null;
+
+  /** Request-header writes, applied by the glue after the pass: a null value removes the header. */
+  writeNames: HeaderName[] = [];
+  writeValues: Array<string | null> = [];
+  /** Response-header writes, applied when the response headers arrive. */
+  responseNames: HeaderName[] = [];
+  responseValues: string[] = [];
+
+  /** Takes a pair buffer (proxy_get_header_map_pairs format). Returns false when it is malformed. */
+  load(pairs: ArrayBuffer): bool {
+    this.pairs = pairs;
+    const size = pairs.byteLength;
+    const base = changetype<usize>(pairs);
+    this.count = 0;
+    if (size < 4) return size == 0;
+    const n = <i32>load<u32>(base);
+    if (n < 0 || <i64>4 + <i64>8 * <i64>n > <i64>size) return false;
+    if (this.offsets.length < 4 * n) this.offsets = new Int32Array(4 * n + 16);
+    let p = 4 + 8 * n;
+    const offsets = this.offsets;
+    for (let i = 0; i < n; i++) {
+      const kl = <i32>load<u32>(base + 4 + 8 * i);
+      const vl = <i32>load<u32>(base + 8 + 8 * i);
+      if (kl < 0 || vl < 0 || <i64>p + <i64>kl + <i64>vl + 2 > <i64>size) return false;
+      unchecked(offsets[4 * i] = p);
+      unchecked(offsets[4 * i + 1] = kl);
+      p += kl + 1;
+      unchecked(offsets[4 * i + 2] = p);
+      unchecked(offsets[4 * i + 3] = vl);
+      p += vl + 1;
+    }
+    this.count = n;
+    if (this.decoded.length < n) {
+      this.decoded = new Uint8Array(n + 16);
+      this.strings = new Array<string | null>(n + 16);
+    } else {
+      memory.fill(this.decoded.dataStart, 0, n);
+    }
+    return true;
+  }
+
+  /** For tests and previews: a snapshot of these headers (names and values alternating). */
+  static of(kv: string[]): RequestSnapshot {
+    const s = new RequestSnapshot();
+    s.load(encodePairs(kv));
+    return s;
+  }
+
+  /** Index of the first header called `h`, or -1. */
+  find(h: HeaderName): i32 {
+    const want = h.bytes;
+    const len = want.byteLength;
+    const base = changetype<usize>(this.pairs);
+    const offsets = this.offsets;
+    for (let i = 0; i < this.count; i++) {
+      if (unchecked(offsets[4 * i + 1]) != len) continue;
+      if (memory.compare(base + <usize>unchecked(offsets[4 * i]), changetype<usize>(want), len) == 0) return i;
+    }
+    return -1;
+  }
+
+  has(h: HeaderName): bool { return this.find(h) >= 0; }
+
+  @inline valuePtr(i: i32): usize { return changetype<usize>(this.pairs) + <usize>unchecked(this.offsets[4 * i + 2]); }
+  @inline valueLength(i: i32): i32 { return unchecked(this.offsets[4 * i + 3]); }
+
+  /** The i-th value as a string, decoded on first use. */
+  valueAt(i: i32): string {
+    if (unchecked(this.decoded[i]) == 0) {
+      this.strings[i] = String.UTF8.decodeUnsafe(this.valuePtr(i), <usize>this.valueLength(i));
+      this.decoded[i] = 1;
+    }
+    return this.strings[i]!;
+  }
+
+  /** The value of header `h`, or null when absent. */
+  header(h: HeaderName): string | null {
+    const i = this.find(h);
+    if (i < 0) return null;
+    return this.valueAt(i);
+  }
+
+  /** Whether header `h` is present with a value starting with the bytes of `prefix`. */
+  valueStartsWith(i: i32, prefix: ArrayBuffer): bool {
+    const n = prefix.byteLength;
+    if (this.valueLength(i) < n) return false;
+    return memory.compare(this.valuePtr(i), changetype<usize>(prefix), n) == 0;
+  }
+
+  /** The client address with `trustedHops` XFF hops trusted (see resolveClientIp); null when unknown. */
+  clientIp(trustedHops: i32): IpAddr | null {
+    if (this.ipHops != trustedHops) {
+      this.ipHops = trustedHops;
+      let xff: string | null = null;
+      if (trustedHops > 0) xff = this.header(XFF);
+      this.ipOk = resolveClientIp(this.peer, xff, trustedHops, this.ip);
+    }
+    if (this.ipOk) return this.ip;
+    return null;
+  }
+
+  /** Queues a request-header write; a null value removes the header. Removing an absent header is free. */
+  setRequestHeader(h: HeaderName, value: string | null): void {
+    if (value === null && !this.has(h)) return;
+    this.writeNames.push(h);
+    this.writeValues.push(value);
+  }
+
+  setResponseHeader(h: HeaderName, value: string): void {
+    this.responseNames.push(h);
+    this.responseValues.push(value);
+  }
+}
+
+export const XFF = new HeaderName("x-forwarded-for");
+export const PATH = new HeaderName(":path");
+export const METHOD = new HeaderName(":method");
+export const COOKIE = new HeaderName("cookie");
+export const USER_AGENT = new HeaderName("user-agent");

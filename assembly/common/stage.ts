@@ -1,0 +1,43 @@
+// A stage: one filter's decision over a request snapshot. Stages are pure: the host reaches them only
+// through the snapshot, a StatSink and a SharedStore, so as-pect drives them with in-memory ones.
+import { RequestSnapshot } from "./snapshot";
+
+export const enum Outcome {
+  /** Next stage. */
+  Continue,
+  /** The stage answered locally (RequestSnapshot.reply): the pass ends here. */
+  Reply,
+  /** The stage needs the request body to decide; the pipeline calls onBody when it has it. */
+  NeedBody,
+}
+
+/** A local reply: status, details for the access log, body, and headers as alternating names and values. */
+export class LocalReply {
+  constructor(public status: u32, public details: string, public body: string, public headers: string[]) {}
+}
+
+/** Counters and gauges, declared once per configuration. The host's in Envoy, an array in tests. */
+export abstract class StatSink {
+  abstract counter(name: string): u32;
+  abstract gauge(name: string): u32;
+  abstract inc(id: u32): void;
+  abstract set(id: u32, value: u64): void;
+}
+
+export abstract class Stage {
+  /** Whether the pipeline must fetch source.address before the pass. */
+  needsPeer: bool = false;
+  /** Whether the pipeline must fetch the route_name property before the pass (RequestSnapshot.routeName). */
+  needsRouteName: bool = false;
+  /** Whether the pipeline must read the clock before the pass (RequestSnapshot.nowMs). */
+  needsClock: bool = false;
+  /** The most body bytes this stage wants (NeedBody only); 0 = none. */
+  maxBodyBytes: i32 = 0;
+  /** Tick period this stage wants for upkeep, in ms; 0 = none. */
+  tickMs: u32 = 0;
+
+  abstract onRequest(req: RequestSnapshot, endOfStream: bool): Outcome;
+  /** The body, or null when it was absent or over maxBodyBytes. Continue or Reply. */
+  onBody(req: RequestSnapshot, body: string | null): Outcome { return Outcome.Continue; }
+  onTick(nowMs: i64): void {}
+}

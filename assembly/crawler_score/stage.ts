@@ -1,0 +1,141 @@
+// crawler_score's decision: header signals plus behaviour per client IP (and per account when
+// configured) in shared-data sliding windows, weighted into a score that tags, challenges or blocks.
+import { findCookie, pathOnly } from "../common/http";
+import { ipKey } from "../common/ip";
+import { COOKIE, HeaderName, PATH, RequestSnapshot, USER_AGENT } from "../common/snapshot";
+import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
+import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
+import { CrawlerConfig } from "./config";
+import { ActivityUpdate, ACTIVITY_PAYLOAD, pathFacts, requestHeaderSignals, score, signalList } from "./signals";
+
+const SWEEP_BATCH = 2000;
+
+export class CrawlerStage extends Stage {
+  ipTable: SlotTable;
+  accountTable: SlotTable | null = null;
+  scoreName: HeaderName;
+  signalsName: HeaderName;
+  accountName: HeaderName;
+  activity: ActivityUpdate = new ActivityUpdate();
+  passed: u32;
+  tagged: u32;
+  challenged: u32;
+  blocked: u32;
+  goodBot: u32;
+  /** Output of the last onRequest, for tests: the score and the signal bits. */
+  lastScore: i32 = 0;
+  lastBits: u32 = 0;
+
+  constructor(public cfg: CrawlerConfig, store: SharedStore, public stats: StatSink) {
+    super();
+    this.needsPeer = true;
+    this.needsClock = true;
+    this.tickMs = 10000;
+    const b = cfg.behaviour;
+    // Keep a record at least as long as anything in it matters: two windows, or a honeypot mark.
+    const idle = b.honeypotTtlMs > 2 * b.windowMs ? b.honeypotTtlMs : 2 * b.windowMs;
+    this.ipTable = new SlotTable(store, "cs.ip", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
+    this.ipTable.ensureSlots();
+    if (cfg.accountHeader.length > 0 || cfg.accountCookie.length > 0) {
+      const t = new SlotTable(store, "cs.account", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
+      t.ensureSlots();
+      this.accountTable = t;
+    }
+    this.activity.spec = b;
+    this.scoreName = new HeaderName(cfg.scoreHeader);
+    this.signalsName = new HeaderName(cfg.signalsHeader);
+    this.accountName = new HeaderName(cfg.accountHeader);
+    this.passed = stats.counter("graywall.crawler_score.passed");
+    this.tagged = stats.counter("graywall.crawler_score.tagged");
+    this.challenged = stats.counter("graywall.crawler_score.challenged");
+    this.blocked = stats.counter("graywall.crawler_score.blocked");
+    this.goodBot = stats.counter("graywall.crawler_score.good_bot");
+  }
+
+  onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
+    const cfg = this.cfg;
+    const withSignals = cfg.signalsHeader.length > 0;
+    // Upstreams trust these headers; a client must not be able to send its own.
+    req.setRequestHeader(this.scoreName, null);
+    if (withSignals) req.setRequestHeader(this.signalsName, null);
+
+    const ip = req.clientIp(cfg.xffTrustedHops);
+    if (ip !== null && cfg.goodBots.length > 0) {
+      const ua = req.header(USER_AGENT);
+      if (ua !== null) {
+        const lower = ua.toLowerCase();
+        for (let i = 0; i < cfg.goodBots.length; i++) {
+          const g = cfg.goodBots[i];
+          if (lower.includes(g.agent) && g.cidrs.contains(ip)) {
+            this.stats.inc(this.goodBot);
+            return Outcome.Continue;
+          }
+        }
+      }
+    }
+    let bits = requestHeaderSignals(req, cfg.lists);
+
+    let path = req.header(PATH);
+    if (path === null) path = "/";
+    pathFacts(pathOnly(path), cfg.honeypots, this.activity.facts);
+    const now = req.nowMs;
+    if (ip !== null && this.ipTable.update(ipKey(ip), now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
+    const acctTable = this.accountTable;
+    if (acctTable !== null) {
+      const account = this.accountOf(req);
+      if (account !== null && account.length > 0 && acctTable.update(account, now, this.activity) == UpdateStatus.Updated) {
+        bits |= this.activity.bits;
+      }
+    }
+
+    const s = score(bits, cfg.weights);
+    this.lastScore = s;
+    this.lastBits = bits;
+    let signals = "";
+    if (withSignals) signals = signalList(bits);
+    if (s >= cfg.blockAt) {
+      this.stats.inc(this.blocked);
+      return this.reply(req, cfg.block.status, cfg.block.body, s, signals);
+    }
+    if (s >= cfg.challengeAt) {
+      this.stats.inc(this.challenged);
+      return this.reply(req, cfg.challenge.status, cfg.challenge.body, s, signals);
+    }
+    if (s >= cfg.tagAt) {
+      this.stats.inc(this.tagged);
+      req.setRequestHeader(this.scoreName, s.toString());
+    } else {
+      this.stats.inc(this.passed);
+    }
+    if (withSignals) {
+      req.setRequestHeader(this.signalsName, signals);
+      if (signals.length > 0) req.setResponseHeader(this.signalsName, signals);
+    }
+    return Outcome.Continue;
+  }
+
+  accountOf(req: RequestSnapshot): string | null {
+    const cfg = this.cfg;
+    if (cfg.accountHeader.length > 0) return req.header(this.accountName);
+    const cookies = req.header(COOKIE);
+    if (cookies === null) return null;
+    return findCookie(cookies, cfg.accountCookie);
+  }
+
+  reply(req: RequestSnapshot, status: i32, body: string, s: i32, signals: string): Outcome {
+    const cfg = this.cfg;
+    const headers = ["content-type", "text/plain", cfg.scoreHeader, s.toString()];
+    if (cfg.signalsHeader.length > 0) {
+      headers.push(cfg.signalsHeader);
+      headers.push(signals);
+    }
+    req.reply = new LocalReply(<u32>status, "graywall_crawler_score", body, headers);
+    return Outcome.Reply;
+  }
+
+  onTick(nowMs: i64): void {
+    this.ipTable.sweep(nowMs, SWEEP_BATCH);
+    const acct = this.accountTable;
+    if (acct !== null) acct.sweep(nowMs, SWEEP_BATCH);
+  }
+}

@@ -1,0 +1,111 @@
+// gray_router's decision: the first matching rule's target, or the default, handed to Envoy's route
+// table as a request header. Reads the body only when a rule needs it and no earlier condition failed.
+import { IpAddr } from "../common/ip";
+import { findCookie, findQueryParam } from "../common/http";
+import { isValidJson, lookupJsonPath } from "../common/json";
+import { COOKIE, HeaderName, PATH, RequestSnapshot } from "../common/snapshot";
+import { Outcome, Stage, StatSink } from "../common/stage";
+import { statName } from "../common/stat_name";
+import { GrayConfig } from "./config";
+import { firstMatch, RequestView } from "./matcher";
+
+/** The snapshot as gray rules see it. One per stage: a VM runs one request callback at a time. */
+class SnapshotView extends RequestView {
+  req: RequestSnapshot = new RequestSnapshot();
+  /** False while deciding on headers alone; a body field then sets bodyWanted and reads as absent. */
+  bodyReady: bool = false;
+  bodyWanted: bool = false;
+  body: string | null = null;
+
+  constructor(public cfg: GrayConfig, public names: HeaderName[]) { super(); }
+
+  header(slot: i32, name: string): string | null { return this.req.header(unchecked(this.names[slot])); }
+
+  cookie(name: string): string | null {
+    const h = this.req.header(COOKIE);
+    if (h === null) return null;
+    return findCookie(h, name);
+  }
+
+  query(name: string): string | null {
+    const p = this.req.header(PATH);
+    if (p === null) return null;
+    return findQueryParam(p, name);
+  }
+
+  clientIp(): IpAddr | null { return this.req.clientIp(this.cfg.xffTrustedHops); }
+
+  bodyField(slot: i32, segments: string[]): string | null {
+    if (!this.bodyReady) { this.bodyWanted = true; return null; }
+    const b = this.body;
+    if (b === null) return null;
+    return lookupJsonPath(b, segments);
+  }
+}
+
+export class GrayRouterStage extends Stage {
+  routingName: HeaderName;
+  responseName: HeaderName;
+  view: SnapshotView;
+  // Metric ids: per rule, and per target (index = rule, last = default target).
+  ruleMatched: u32[] = [];
+  targetRouted: u32[] = [];
+
+  constructor(public cfg: GrayConfig, public stats: StatSink) {
+    super();
+    this.needsPeer = cfg.needsClientIp;
+    this.maxBodyBytes = cfg.maxBodyBytes;
+    this.routingName = new HeaderName(cfg.routingHeader);
+    this.responseName = new HeaderName(cfg.responseHeader);
+    const names = new Array<HeaderName>();
+    for (let i = 0; i < cfg.headerNames.length; i++) names.push(new HeaderName(cfg.headerNames[i]));
+    this.view = new SnapshotView(cfg, names);
+    for (let i = 0; i < cfg.rules.length; i++) {
+      const r = cfg.rules[i];
+      this.ruleMatched.push(stats.counter("graywall.gray_router.rule." + statName(r.name) + ".matched"));
+      this.targetRouted.push(stats.counter("graywall.gray_router.target." + statName(r.target) + ".routed"));
+    }
+    this.targetRouted.push(stats.counter("graywall.gray_router.target." + statName(cfg.defaultTarget) + ".routed"));
+  }
+
+  onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
+    const v = this.view;
+    v.req = req;
+    v.body = null;
+    v.bodyWanted = false;
+    // Without a body to come, body fields are simply absent.
+    v.bodyReady = !this.cfg.needsBody || endOfStream;
+    const idx = firstMatch(this.cfg, v);
+    if (v.bodyWanted) return Outcome.NeedBody;
+    this.route(req, idx);
+    return Outcome.Continue;
+  }
+
+  onBody(req: RequestSnapshot, body: string | null): Outcome {
+    const v = this.view;
+    v.req = req;
+    v.bodyReady = true;
+    v.bodyWanted = false;
+    v.body = null;
+    if (body !== null && isValidJson(body)) v.body = body;
+    this.route(req, firstMatch(this.cfg, v));
+    v.body = null;
+    return Outcome.Continue;
+  }
+
+  /** Sets the routing header (overwriting any a client sent: clients must not pick their own target). */
+  route(req: RequestSnapshot, idx: i32): void {
+    const cfg = this.cfg;
+    let target = cfg.defaultTarget;
+    if (idx >= 0) {
+      target = unchecked(cfg.rules[idx]).target;
+      this.stats.inc(unchecked(this.ruleMatched[idx]));
+      this.stats.inc(unchecked(this.targetRouted[idx]));
+    } else {
+      this.stats.inc(unchecked(this.targetRouted[cfg.rules.length]));
+    }
+    // Envoy's wasm host clears the route cache on any request-header change, so the route table sees this.
+    req.setRequestHeader(this.routingName, target);
+    if (cfg.responseHeader.length > 0) req.setResponseHeader(this.responseName, target);
+  }
+}

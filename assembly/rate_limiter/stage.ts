@@ -1,0 +1,178 @@
+// rate_limiter's decision: every rule that applies takes a token from its key's bucket; the first empty
+// bucket of an enforced rule answers 429. Buckets live in shared data (SlotTable), exact across workers.
+import { ipKey } from "../common/ip";
+import { pathOnly } from "../common/http";
+import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/snapshot";
+import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
+import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
+import { statName } from "../common/stat_name";
+import { KeyKind, LimitRule, RateLimitConfig } from "./config";
+import { BucketUpdate, BUCKET_PAYLOAD } from "./bucket_update";
+
+const SWEEP_BATCH = 2000;
+
+export const LIMIT = new HeaderName("ratelimit-limit");
+export const REMAINING = new HeaderName("ratelimit-remaining");
+export const RESET = new HeaderName("ratelimit-reset");
+
+/** One rule with its table, header names and stats, built once per configuration. */
+class RuleState {
+  table: SlotTable;
+  bucket: BucketUpdate = new BucketUpdate();
+  matchNames: HeaderName[] = [];
+  keyNames: Array<HeaderName | null> = [];
+  allowed: u32;
+  limited: u32;
+  shadowLimited: u32;
+  tableFull: u32;
+  limitHeader: string;
+
+  constructor(public rule: LimitRule, maxKeys: i32, store: SharedStore, stats: StatSink) {
+    this.table = new SlotTable(store, "rl." + rule.name, maxKeys, BUCKET_PAYLOAD, rule.idleMs);
+    this.bucket.spec = rule.spec;
+    for (let i = 0; i < rule.headers.length; i++) this.matchNames.push(new HeaderName(rule.headers[i].name));
+    for (let i = 0; i < rule.key.length; i++) {
+      if (rule.key[i].kind == KeyKind.Header) this.keyNames.push(new HeaderName(rule.key[i].name));
+      else this.keyNames.push(null);
+    }
+    const base = "graywall.rate_limiter." + statName(rule.name) + ".";
+    this.allowed = stats.counter(base + "allowed");
+    this.limited = stats.counter(base + "limited");
+    this.shadowLimited = stats.counter(base + "shadow_limited");
+    this.tableFull = stats.counter(base + "table_full");
+    this.limitHeader = (<i64>rule.spec.size).toString();
+  }
+}
+
+/** Whole seconds, rounded up, at least 1 for any wait (HTTP delays are integers). */
+export function seconds(ms: i64): string {
+  if (ms <= 0) return "0";
+  return ((ms + 999) / 1000).toString();
+}
+
+export class RateLimiterStage extends Stage {
+  rules: RuleState[] = [];
+  contended: u32;
+
+  constructor(public cfg: RateLimitConfig, store: SharedStore, public stats: StatSink) {
+    super();
+    for (let i = 0; i < cfg.rules.length; i++) {
+      const rule = cfg.rules[i];
+      this.rules.push(new RuleState(rule, cfg.maxKeys, store, stats));
+      for (let k = 0; k < rule.key.length; k++) {
+        if (rule.key[k].kind == KeyKind.ClientIp) this.needsPeer = true;
+        if (rule.key[k].kind == KeyKind.Route) this.needsRouteName = true;
+      }
+    }
+    this.contended = stats.counter("graywall.rate_limiter.contended");
+    this.needsClock = cfg.rules.length > 0;
+    this.tickMs = <u32>cfg.sweepIntervalMs;
+    for (let i = 0; i < this.rules.length; i++) this.rules[i].table.ensureSlots();
+  }
+
+  applies(rs: RuleState, req: RequestSnapshot): bool {
+    const rule = rs.rule;
+    if (rule.pathPrefix.length > 0) {
+      const i = req.find(PATH);
+      if (i < 0 || !req.valueAt(i).startsWith(rule.pathPrefix)) return false;
+    }
+    if (rule.methods.length > 0) {
+      const m = req.header(METHOD);
+      if (m === null || !rule.methods.includes(m)) return false;
+    }
+    for (let i = 0; i < rule.headers.length; i++) {
+      if (!unchecked(rule.headers[i]).test(req.header(unchecked(rs.matchNames[i])))) return false;
+    }
+    return true;
+  }
+
+  /** The bucket key, or null when a part it needs is absent (the rule then does not apply). */
+  keyFor(rs: RuleState, req: RequestSnapshot): string | null {
+    let key = "";
+    const parts = rs.rule.key;
+    for (let i = 0; i < parts.length; i++) {
+      if (i > 0) key += "|";
+      const kind = unchecked(parts[i]).kind;
+      if (kind == KeyKind.ClientIp) {
+        const ip = req.clientIp(this.cfg.xffTrustedHops);
+        if (ip === null) return null;
+        key += ipKey(ip);
+      } else if (kind == KeyKind.Header) {
+        const v = req.header(unchecked(rs.keyNames[i])!);
+        if (v === null) return null;
+        key += v;
+      } else if (kind == KeyKind.Path) {
+        const p = req.header(PATH);
+        if (p !== null) key += pathOnly(p);
+      } else if (kind == KeyKind.Method) {
+        const m = req.header(METHOD);
+        if (m !== null) key += m;
+      } else {
+        const route = req.routeName;
+        if (route !== null) key += route;
+      }
+    }
+    return key;
+  }
+
+  onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
+    const rules = this.rules;
+    // The tightest allowed outcome, for the response's RateLimit-* headers.
+    let tightest: RuleState | null = null;
+    let remaining: i64 = -1;
+    let reset: i64 = 0;
+    for (let i = 0; i < rules.length; i++) {
+      const rs = unchecked(rules[i]);
+      if (!this.applies(rs, req)) continue;
+      const key = this.keyFor(rs, req);
+      if (key === null) continue;
+      const status = rs.table.update(key, req.nowMs, rs.bucket);
+      const result = rs.bucket.result;
+      if (status == UpdateStatus.Contended) {
+        this.stats.inc(this.contended);
+        continue;
+      }
+      if (status == UpdateStatus.TableFull) {
+        this.stats.inc(rs.tableFull);
+        if (this.cfg.allowWhenFull || rs.rule.shadow) continue;
+        return this.deny(req, rs, 1000, 1000);
+      }
+      if (result.allowed) {
+        this.stats.inc(rs.allowed);
+        if (remaining < 0 || result.remaining < remaining) {
+          tightest = rs;
+          remaining = result.remaining;
+          reset = result.resetMs;
+        }
+        continue;
+      }
+      if (rs.rule.shadow) {
+        this.stats.inc(rs.shadowLimited);
+        continue;
+      }
+      this.stats.inc(rs.limited);
+      return this.deny(req, rs, result.retryAfterMs, result.resetMs);
+    }
+    if (this.cfg.responseHeaders && tightest !== null) {
+      req.setResponseHeader(LIMIT, tightest.limitHeader);
+      req.setResponseHeader(REMAINING, remaining.toString());
+      req.setResponseHeader(RESET, seconds(reset));
+    }
+    return Outcome.Continue;
+  }
+
+  deny(req: RequestSnapshot, rs: RuleState, retryAfterMs: i64, resetMs: i64): Outcome {
+    req.reply = new LocalReply(<u32>this.cfg.status, "graywall_rate_limited", this.cfg.body, [
+      "retry-after", seconds(retryAfterMs),
+      "ratelimit-limit", rs.limitHeader,
+      "ratelimit-remaining", "0",
+      "ratelimit-reset", seconds(resetMs),
+      "content-type", "text/plain",
+    ]);
+    return Outcome.Reply;
+  }
+
+  onTick(nowMs: i64): void {
+    for (let i = 0; i < this.rules.length; i++) this.rules[i].table.sweep(nowMs, SWEEP_BATCH);
+  }
+}
