@@ -1,6 +1,9 @@
-// npm run bench [-- --smoke | --soak] [--duration S] [--connections N] [--only <setup name part>]
-// Runs real Envoy in each setup one after another, drives it from a second core, and reports
-// throughput and latency as ratios to "no filter" measured in the same run, plus Envoy's RSS.
+// npm run bench [-- --smoke | --soak] [--duration S] [--rounds N] [--connections N] [--only <setup name part>]
+// Runs real Envoy (--concurrency 1, pinned to CPU 0) in each setup, drives it with wrk from CPU 1, and
+// reports Envoy's CPU time per request (utime + stime of the Envoy process over the run, divided by the
+// requests served) as the primary figure, with req/s, wrk's p50/p99 and RSS. Setups run interleaved,
+// round after round; figures are medians over the rounds with their spread, ratios against "no filter"
+// measured in the same run.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -8,7 +11,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { build } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../scripts/lib/paths.ts";
-import { FILTERS } from "../scripts/lib/filters.ts";
+import { setupWrk } from "../scripts/setup-tools.ts";
 import { freePort, startEnvoy, type Envoy } from "../tests/e2e/harness.ts";
 import { envoyConfig, setups, type Setup } from "./setups.ts";
 
@@ -19,33 +22,48 @@ const opt = (name: string, def: number) => {
   const i = args.indexOf(name);
   return i >= 0 ? Number(args[i + 1]) : def;
 };
-const DURATION_S = opt("--duration", 10);
+const DURATION_S = smoke ? 1 : opt("--duration", 5);
+const ROUNDS = smoke ? 1 : opt("--rounds", 4);
 const CONNECTIONS = opt("--connections", 16);
-const SMOKE_REQUESTS = 300;
 const SOAK_REQUESTS = 1_000_000;
 const pinned = spawnSync("taskset", ["-c", "0", "true"]).status === 0 && cpus().length >= 2;
+const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+const MODULES = ["graywall", "ip_list", "crawler_score", "rate_limiter", "gray_router", "noop"];
 
-// A browser-like request, so the crawler scorer passes it (and still does all its work).
+// A browser-like request, so the crawler stage passes it (and still does all its work).
 const HEADERS = [
-  "user-agent=Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-  "accept=text/html",
-  "accept-language=en-US",
-  "accept-encoding=gzip",
-  'sec-ch-ua="Chromium";v="131"',
-  "sec-fetch-mode=navigate",
-  "x-user-id=user-42",
+  "user-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  "accept: text/html",
+  "accept-language: en-US",
+  "accept-encoding: gzip",
+  'sec-ch-ua: "Chromium";v="131"',
+  "sec-fetch-mode: navigate",
+  "x-user-id: user-42",
 ];
+
+interface Run {
+  requests: number;
+  rps: number;
+  p50us: number;
+  p99us: number;
+  non2xx: number;
+  cpuUs: number;
+  rssMiB: number;
+}
 
 export interface Result {
   setup: string;
   peer?: string;
+  runs: Run[];
+  /** Medians over the runs. */
+  cpuPerReqUs: number;
+  cpuMinUs: number;
+  cpuMaxUs: number;
   rps: number;
-  p50: number;
-  p99: number;
-  requests: number;
-  non2xx: number;
-  rssStartMiB: number;
-  rssEndMiB: number;
+  p50us: number;
+  p99us: number;
+  rssMiB: number;
+  rss2MiB: number;
 }
 
 function rssMiB(pid: number): number {
@@ -53,10 +71,19 @@ function rssMiB(pid: number): number {
   return m ? Number(m[1]) / 1024 : 0;
 }
 
-/** autocannon as a separate process (on the other core), so the generator never shares Envoy's. */
-function load(url: string, how: string[]): Promise<{ rps: number; p50: number; p99: number; requests: number; non2xx: number }> {
-  const cli = join(ROOT, "node_modules", "autocannon", "autocannon.js");
-  const cmd = [process.execPath, cli, "-j", "-c", String(CONNECTIONS), ...how, ...HEADERS.flatMap((h) => ["-H", h]), url];
+/** utime + stime of a process, in microseconds. */
+function cpuTimeUs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK;
+}
+
+const UNIT: Record<string, number> = { us: 1, ms: 1000, s: 1e6 };
+const micros = (v: string, u: string) => Number(v) * UNIT[u];
+
+/** wrk as a separate process (on the other core), so the generator never shares Envoy's. */
+function wrk(url: string, seconds: number): Promise<Omit<Run, "cpuUs" | "rssMiB">> {
+  const cmd = [setupWrk(), "-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", ...HEADERS.flatMap((h) => ["-H", h]), url];
   const [bin, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
   return new Promise((resolve, reject) => {
     const p = spawn(bin, rest, { stdio: ["ignore", "pipe", "pipe"] });
@@ -65,71 +92,117 @@ function load(url: string, how: string[]): Promise<{ rps: number; p50: number; p
     p.stdout.on("data", (d) => (out += d));
     p.stderr.on("data", (d) => (err += d));
     p.on("exit", (code) => {
-      if (code !== 0) return reject(new Error(`autocannon failed (${code}): ${err}`));
-      const j = JSON.parse(out);
-      resolve({ rps: j.requests.average, p50: j.latency.p50, p99: j.latency.p99, requests: j.requests.total, non2xx: j.non2xx + j.errors });
+      const total = /(\d+) requests in/.exec(out);
+      const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+      const p50 = /\s50%\s+([\d.]+)(us|ms|s)/.exec(out);
+      const p99 = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
+      if (code !== 0 || !total || !rps || !p50 || !p99) return reject(new Error(`wrk failed (${code}): ${err}${out}`));
+      const bad = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+      const errors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+      const non2xx = (bad ? Number(bad[1]) : 0) + (errors ? errors.slice(1).reduce((a, n) => a + Number(n), 0) : 0);
+      resolve({ requests: Number(total[1]), rps: Number(rps[1]), p50us: micros(p50[1], p50[2]), p99us: micros(p99[1], p99[2]), non2xx });
     });
   });
 }
 
-async function runSetup(s: Setup, how: string[], warm: boolean): Promise<Result> {
+async function withEnvoy<T>(s: Setup, concurrency: number, fn: (e: Envoy) => Promise<T>): Promise<T> {
   const [adminPort, listenerPort] = [await freePort(), await freePort()];
   const cfg = stringify(envoyConfig(s, adminPort, listenerPort));
-  let envoy: Envoy | undefined;
+  const envoy = await startEnvoy(cfg, adminPort, listenerPort, { concurrency, cpu: pinned && concurrency == 1 ? "0" : undefined });
   try {
-    envoy = await startEnvoy(cfg, adminPort, listenerPort, { concurrency: 1, cpu: pinned ? "0" : undefined });
-    if (warm) await load(envoy.url("/"), ["-d", "1"]);
-    const rssStartMiB = rssMiB(envoy.proc.pid!);
-    const r = await load(envoy.url("/"), how);
-    const rssEndMiB = rssMiB(envoy.proc.pid!);
-    return { setup: s.name, peer: s.peer, ...r, rssStartMiB, rssEndMiB };
+    return await fn(envoy);
   } finally {
-    await envoy?.stop();
+    await envoy.stop();
   }
 }
 
-const fmt = (n: number, d = 2) => n.toFixed(d);
-
-/** The baseline: "no filter" runs first and last; ratios use the mean, so slow drift cancels out. */
-function baseline(results: Result[]): Result {
-  const runs = results.filter((r) => r.setup === "no filter");
-  const mean = (f: (r: Result) => number) => runs.reduce((a, r) => a + f(r), 0) / runs.length;
-  return { ...runs[0], rps: mean((r) => r.rps), p50: mean((r) => r.p50), p99: mean((r) => r.p99) };
+/** One measured run: warm-up (V8 tiers the module up), then CPU time and RSS around a wrk run. */
+function measure(s: Setup, seconds: number, warm: boolean): Promise<Run> {
+  return withEnvoy(s, 1, async (envoy) => {
+    if (warm) await wrk(envoy.url("/"), 1);
+    const pid = envoy.proc.pid!;
+    const cpu0 = cpuTimeUs(pid);
+    const r = await wrk(envoy.url("/"), seconds);
+    const cpuUs = cpuTimeUs(pid) - cpu0;
+    return { ...r, cpuUs, rssMiB: rssMiB(pid) };
+  });
 }
 
+/** RSS with two workers, each having served requests (so each has its own VM). */
+function rssTwoWorkers(s: Setup): Promise<number> {
+  return withEnvoy(s, 2, async (envoy) => {
+    await wrk(envoy.url("/"), 1);
+    return rssMiB(envoy.proc.pid!);
+  });
+}
+
+const median = (xs: number[]) => {
+  const a = [...xs].sort((x, y) => x - y);
+  const m = a.length >> 1;
+  return a.length % 2 ? a[m] : (a[m - 1] + a[m]) / 2;
+};
+
+function summarise(s: Setup, runs: Run[], rss2MiB: number): Result {
+  const perReq = runs.map((r) => r.cpuUs / r.requests);
+  return {
+    setup: s.name,
+    peer: s.peer,
+    runs,
+    cpuPerReqUs: median(perReq),
+    cpuMinUs: Math.min(...perReq),
+    cpuMaxUs: Math.max(...perReq),
+    rps: median(runs.map((r) => r.rps)),
+    p50us: median(runs.map((r) => r.p50us)),
+    p99us: median(runs.map((r) => r.p99us)),
+    rssMiB: median(runs.map((r) => r.rssMiB)),
+    rss2MiB,
+  };
+}
+
+const f1 = (n: number) => n.toFixed(1);
+const f2 = (n: number) => n.toFixed(2);
+
 function table(results: Result[]): string {
-  const base = baseline(results);
   const byName = new Map(results.map((r) => [r.setup, r]));
+  const base = byName.get("no filter")!;
+  const floor = byName.get("no-op wasm filter");
   const lines = [
-    "| setup | req/s | vs no filter | vs native peer | p50 ms | p99 ms | p99 vs no filter | RSS MiB (start -> end) |",
-    "|---|---|---|---|---|---|---|---|",
+    "| setup | Envoy CPU µs/req (median, min-max) | vs no filter | over no-op floor | vs native peer | req/s | p50 µs | p99 µs | RSS MiB, 1 worker | RSS MiB, 2 workers |",
+    "|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of results) {
     const peer = r.peer ? byName.get(r.peer) : undefined;
+    const overFloor = floor && r.setup !== "no filter" && !r.setup.startsWith("native") ? `${r.cpuPerReqUs >= floor.cpuPerReqUs ? "+" : ""}${f1(r.cpuPerReqUs - floor.cpuPerReqUs)}` : "";
     lines.push(
-      `| ${r.setup} | ${Math.round(r.rps)} | ${fmt(r.rps / base.rps)} | ${peer ? fmt(r.rps / peer.rps) : ""} | ${r.p50} | ${r.p99} | ${base.p99 >= 1 ? fmt(r.p99 / base.p99) : "(<1 ms base)"} | ${fmt(r.rssStartMiB, 1)} -> ${fmt(r.rssEndMiB, 1)} |`,
+      `| ${r.setup} | ${f1(r.cpuPerReqUs)} (${f1(r.cpuMinUs)}-${f1(r.cpuMaxUs)}) | ${f2(r.cpuPerReqUs / base.cpuPerReqUs)} | ${overFloor} | ${peer ? f2(r.cpuPerReqUs / peer.cpuPerReqUs) : ""} | ${Math.round(r.rps)} | ${Math.round(r.p50us)} | ${Math.round(r.p99us)} | ${f1(r.rssMiB)} | ${f1(r.rss2MiB)} |`,
     );
   }
   return lines.join("\n");
 }
 
-function chart(results: Result[]): string {
-  const base = baseline(results);
-  const rowH = 26;
-  const w = 760;
-  const left = 300;
-  const h = 40 + rowH * results.length;
-  const bars = results.map((r, i) => {
-    const ratio = r.rps / base.rps;
-    const y = 30 + i * rowH;
-    const bw = Math.max(1, (w - left - 80) * Math.min(ratio, 1.2) / 1.2);
-    const colour = r.setup.startsWith("native") ? "#7a8ca3" : r.setup === "no filter" ? "#444" : "#d9822b";
-    return `<text x="${left - 8}" y="${y + 16}" text-anchor="end" font-size="13">${r.setup}</text>` +
-      `<rect x="${left}" y="${y + 3}" width="${bw.toFixed(1)}" height="${rowH - 8}" fill="${colour}"/>` +
-      `<text x="${left + bw + 6}" y="${y + 16}" font-size="12">${ratio.toFixed(2)}</text>`;
-  });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${w}" height="${h}" font-family="sans-serif">` +
-    `<text x="10" y="18" font-size="14" font-weight="bold">Throughput relative to Envoy with no filter (same run)</text>${bars.join("")}</svg>\n`;
+/** The issue's targets, each with how far the run is from it. */
+function targets(results: Result[]): string {
+  const byName = new Map(results.map((r) => [r.setup, r]));
+  const base = byName.get("no filter");
+  const floor = byName.get("no-op wasm filter");
+  const all = byName.get("graywall: all four");
+  const chained = byName.get("four modules chained");
+  const out: string[] = [];
+  if (base && all) {
+    const ratio = all.cpuPerReqUs / base.cpuPerReqUs;
+    out.push(`- all four stages in the one module: ${f2(ratio)}x no filter (target <= 1.50x: ${ratio <= 1.5 ? "met" : `missed by ${f2(ratio - 1.5)}x, ${f1((ratio - 1.5) * base.cpuPerReqUs)} µs/req`}; goal 1.35x: ${ratio <= 1.35 ? "met" : `${f1((ratio - 1.35) * base.cpuPerReqUs)} µs/req away`})`);
+  }
+  if (chained && all) out.push(`- the four modules chained: ${f1(chained.cpuPerReqUs)} µs/req; the one module saves ${f1(chained.cpuPerReqUs - all.cpuPerReqUs)} µs/req; RSS with 2 workers ${f1(all.rss2MiB)} vs ${f1(chained.rss2MiB)} MiB`);
+  if (floor) {
+    for (const r of results.filter((x) => x.setup.startsWith("graywall: ") && x.setup !== "graywall: all four")) {
+      const over = r.cpuPerReqUs - floor.cpuPerReqUs;
+      out.push(`- ${r.setup.slice(10)} alone: +${f1(over)} µs over the no-op floor (target <= +4: ${over <= 4 ? "met" : `missed by ${f1(over - 4)} µs`})`);
+    }
+  }
+  const small = byName.get("graywall: ip_list (10 CIDRs)");
+  const big = byName.get("graywall: ip_list (100k CIDRs)");
+  if (small && big) out.push(`- 100k CIDRs vs 10 CIDRs: ${f1(big.cpuPerReqUs)} vs ${f1(small.cpuPerReqUs)} µs/req (${f2(big.cpuPerReqUs / small.cpuPerReqUs)}x)`);
+  return out.join("\n");
 }
 
 function machine(): string {
@@ -138,48 +211,70 @@ function machine(): string {
   return `${cpus().length} x ${cpu}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Envoy ${version}, Node ${process.version}`;
 }
 
+async function runSoak(when: string, setupNote: string): Promise<void> {
+  const all = setups().find((s) => s.name === "graywall: all four")!;
+  console.log(`[bench] soak: ${SOAK_REQUESTS} requests through the one module, all four stages`);
+  const samples: { requests: number; rssMiB: number }[] = [];
+  await withEnvoy(all, 1, async (envoy) => {
+    await wrk(envoy.url("/"), 1);
+    const pid = envoy.proc.pid!;
+    samples.push({ requests: 0, rssMiB: rssMiB(pid) });
+    let total = 0;
+    while (total < SOAK_REQUESTS) {
+      const r = await wrk(envoy.url("/"), 5);
+      if (r.non2xx > 0) throw new Error(`soak: ${r.non2xx} requests failed`);
+      total += r.requests;
+      samples.push({ requests: total, rssMiB: rssMiB(pid) });
+      console.log(`[bench] ${total} requests, RSS ${f1(rssMiB(pid))} MiB`);
+    }
+  });
+  const first = samples[0];
+  const last = samples[samples.length - 1];
+  const report = `# Graywall soak, ${when}\n\n${machine()}\n\n${setupNote}\n\n` +
+    `| requests | Envoy RSS MiB |\n|---|---|\n${samples.map((s) => `| ${s.requests} | ${f1(s.rssMiB)} |`).join("\n")}\n\n` +
+    `RSS ${f1(first.rssMiB)} -> ${f1(last.rssMiB)} MiB over ${last.requests} requests (growth ${f1(last.rssMiB - first.rssMiB)} MiB).\n`;
+  console.log(report);
+  mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
+  writeFileSync(join(ROOT, "bench", "results", "soak.md"), report);
+}
+
 async function main(): Promise<void> {
   build();
-  const sizes = FILTERS.map((f) => `| ${f.name} | ${statSync(wasmPath(f.name)).size} |`).join("\n");
+  setupWrk();
+  const sizes = MODULES.map((m) => `| ${m} | ${statSync(wasmPath(m)).size} |`).join("\n");
   const when = new Date().toISOString().slice(0, 10);
-  const setupNote = `Envoy --concurrency 1${pinned ? " on CPU 0, autocannon on CPU 1" : " (not pinned: fewer than 2 cores or no taskset)"}; ${CONNECTIONS} connections; routes answer with direct_response, so only Envoy and the filters are measured`;
+  const setupNote = `Envoy --concurrency 1${pinned ? " on CPU 0, wrk (1 thread) on CPU 1" : " (not pinned: fewer than 2 cores or no taskset)"}; ${CONNECTIONS} connections; routes answer with direct_response, so only Envoy and the filters are measured`;
+  if (soak) return runSoak(when, setupNote);
 
-  if (soak) {
-    const all = setups().find((s) => s.name === "all four")!;
-    console.log(`[bench] soak: ${SOAK_REQUESTS} requests through all four filters`);
-    const r = await runSetup(all, ["-a", String(SOAK_REQUESTS)], true);
-    const report = `# Graywall soak, ${when}\n\n${machine()}\n\n${setupNote}\n\n` +
-      `| requests | req/s | p99 ms | non-2xx | Envoy RSS MiB at start | at end | growth |\n|---|---|---|---|---|---|---|\n` +
-      `| ${r.requests} | ${Math.round(r.rps)} | ${r.p99} | ${r.non2xx} | ${fmt(r.rssStartMiB, 1)} | ${fmt(r.rssEndMiB, 1)} | ${fmt(r.rssEndMiB - r.rssStartMiB, 1)} MiB |\n`;
-    console.log(report);
-    mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-    writeFileSync(join(ROOT, "bench", "results", "soak.md"), report);
-    return;
-  }
-
-  const how = smoke ? ["-a", String(SMOKE_REQUESTS)] : ["-d", String(DURATION_S)];
-  const results: Result[] = [];
-  // --only <text>: just the setups whose name contains it (plus the baseline).
+  // --only <text>: just the setups whose name contains it (plus the baselines).
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : "";
-  const all = setups().filter((s) => s.name === "no filter" || s.name.includes(only));
-  for (const s of [...all, all[0]]) {
-    process.stdout.write(`[bench] ${s.name} ... `);
-    const r = await runSetup(s, how, !smoke);
-    if (r.non2xx > 0) throw new Error(`${s.name}: ${r.non2xx} requests failed`);
-    results.push(r);
-    console.log(`${Math.round(r.rps)} req/s, p99 ${r.p99} ms`);
+  const chosen = setups().filter((s) => s.name === "no filter" || s.name === "no-op wasm filter" || s.name.includes(only));
+  const runs = new Map<string, Run[]>(chosen.map((s) => [s.name, []]));
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const s of chosen) {
+      process.stdout.write(`[bench] round ${round}/${ROUNDS} ${s.name} ... `);
+      const r = await measure(s, DURATION_S, !smoke);
+      if (r.non2xx > 0) throw new Error(`${s.name}: ${r.non2xx} requests failed`);
+      runs.get(s.name)!.push(r);
+      console.log(`${f1(r.cpuUs / r.requests)} µs/req, ${Math.round(r.rps)} req/s`);
+    }
   }
-  const runs = results.filter((r) => r.setup === "no filter");
-  const drift = `"no filter" ran first (${Math.round(runs[0].rps)} req/s) and last (${Math.round(runs[1].rps)} req/s); ratios use the mean`;
-  const report = `# Graywall benchmark, ${when}${smoke ? " (smoke: not a measurement)" : ""}\n\n${machine()}\n\n${setupNote}; ${smoke ? `${SMOKE_REQUESTS} requests` : `${DURATION_S} s`} per setup. ${drift}.\n\n` +
-    `${table(results)}\n\n| module | .wasm bytes |\n|---|---|\n${sizes}\n`;
+  const results: Result[] = [];
+  for (const s of chosen) {
+    process.stdout.write(`[bench] RSS with 2 workers: ${s.name} ... `);
+    const rss2 = await rssTwoWorkers(s);
+    console.log(`${f1(rss2)} MiB`);
+    results.push(summarise(s, runs.get(s.name)!, rss2));
+  }
+  const report = `# Graywall benchmark, ${when}${smoke ? " (smoke: not a measurement)" : ""}\n\n${machine()}\n\n` +
+    `${setupNote}; ${DURATION_S} s per run after a 1 s warm-up, ${ROUNDS} interleaved round(s). Envoy CPU µs/req = (utime + stime of the Envoy process over the run) / requests served.\n\n` +
+    `${table(results)}\n\nTargets:\n${targets(results)}\n\n| module | .wasm bytes |\n|---|---|\n${sizes}\n`;
   console.log(`\n${report}`);
   if (!smoke && !only) {
     mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
-    writeFileSync(join(ROOT, "bench", "results", "latest.md"), report + "\n![throughput ratios](latest.svg)\n");
-    writeFileSync(join(ROOT, "bench", "results", "latest.svg"), chart(results));
+    writeFileSync(join(ROOT, "bench", "results", "latest.md"), report);
     writeFileSync(join(ROOT, "bench", "results", "latest.json"), JSON.stringify({ date: when, machine: machine(), results }, null, 2) + "\n");
-    console.log("[bench] wrote bench/results/latest.{md,svg,json}");
+    console.log("[bench] wrote bench/results/latest.{md,json}");
   }
 }
 

@@ -1,4 +1,5 @@
-// The Envoy setups the bench compares: no filter, each Graywall filter, all four, and Envoy's native peers.
+// The Envoy setups the bench compares: no filter, the no-op floor, each stage alone in the one graywall
+// module, all four in it, the four separate modules chained, and Envoy's native peers.
 import { join } from "node:path";
 import { ROOT } from "../scripts/lib/paths.ts";
 
@@ -92,26 +93,35 @@ export function nativeLocalRateLimit(tokens: number, fillInterval: string): Json
   };
 }
 
-const rateLimiter = wasm("rate_limiter", {
+const RATE_LIMITER = {
   rules: [{ name: "per-client", key: ["client_ip"], bucket_size: 1_000_000_000, refill_tokens: 1_000_000_000, refill_interval_ms: 1000 }],
-});
-const crawler = wasm("crawler_score", { honeypot_paths: ["/.env", "/wp-admin"], behaviour: { rate_threshold: 1e6 } });
-const gray = wasm("gray_router", grayRules(), { allow_on_headers_stop_iteration: true });
+};
+const CRAWLER = { honeypot_paths: ["/.env", "/wp-admin"], behaviour: { rate_threshold: 1e6 } };
+const BODY_RULES = { allow_on_headers_stop_iteration: true };
+
+/** The one module with only the given sections: a missing section turns its stage off. */
+const graywall = (sections: Record<string, unknown>): Json => wasm("graywall", sections, BODY_RULES);
 
 export function setups(): Setup[] {
   const big = cidrs(100_000);
+  const allFour = { ip_list: { deny: cidrs(10) }, crawler_score: CRAWLER, rate_limiter: RATE_LIMITER, gray_router: grayRules() };
   return [
     { name: "no filter", httpFilters: [] },
-    { name: "gray_router (50 rules)", peer: "native route header matching (50 routes)", httpFilters: [gray] },
+    { name: "no-op wasm filter", httpFilters: [wasm("noop", {})] },
+    { name: "graywall: all four", httpFilters: [graywall(allFour)] },
+    {
+      name: "four modules chained",
+      httpFilters: [wasm("ip_list", allFour.ip_list), wasm("crawler_score", CRAWLER), wasm("rate_limiter", RATE_LIMITER), wasm("gray_router", grayRules(), BODY_RULES)],
+    },
+    { name: "graywall: ip_list (10 CIDRs)", peer: "native RBAC (10 CIDRs)", httpFilters: [graywall({ ip_list: { deny: cidrs(10) } })] },
+    { name: "graywall: ip_list (100k CIDRs)", peer: "native RBAC (100k CIDRs)", httpFilters: [graywall({ ip_list: { deny: big } })] },
+    { name: "graywall: crawler_score", httpFilters: [graywall({ crawler_score: CRAWLER })] },
+    { name: "graywall: rate_limiter", peer: "native local_ratelimit", httpFilters: [graywall({ rate_limiter: RATE_LIMITER })] },
+    { name: "graywall: gray_router (50 rules)", peer: "native route header matching (50 routes)", httpFilters: [graywall({ gray_router: grayRules() })] },
     { name: "native route header matching (50 routes)", httpFilters: [], routes: nativeHeaderRoutes() },
-    { name: "rate_limiter", peer: "native local_ratelimit", httpFilters: [rateLimiter] },
     { name: "native local_ratelimit", httpFilters: [nativeLocalRateLimit(1_000_000_000, "1s")] },
-    { name: "ip_list (10 CIDRs)", peer: "native RBAC (10 CIDRs)", httpFilters: [wasm("ip_list", { deny: cidrs(10) })] },
-    { name: "ip_list (100k CIDRs)", peer: "native RBAC (100k CIDRs)", httpFilters: [wasm("ip_list", { deny: big })] },
     { name: "native RBAC (10 CIDRs)", httpFilters: [rbacDeny(cidrs(10))] },
     { name: "native RBAC (100k CIDRs)", httpFilters: [rbacDeny(big)] },
-    { name: "crawler_score", httpFilters: [crawler] },
-    { name: "all four", httpFilters: [wasm("ip_list", { deny: cidrs(10) }), crawler, rateLimiter, gray] },
   ];
 }
 

@@ -1,24 +1,30 @@
-// Delivers accepted documents to Envoy: one ECDS file per filter in a directory Envoy watches.
-// Each file is replaced atomically, so Envoy swaps the filter config without a restart.
+// Delivers accepted documents to Envoy: graywall's configuration, composed from the current document of
+// every stage, as one ECDS file in a directory Envoy watches. The file is replaced atomically, so Envoy
+// swaps the configuration without a restart.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { ecdsFileName, ecdsResource, wasmTemplates, writeAtomic } from "../scripts/lib/ecds.ts";
-import { FILTERS } from "../scripts/lib/filters.ts";
+import { composeConfig, FILTERS, MODULE } from "../scripts/lib/filters.ts";
 import { ROOT } from "../scripts/lib/paths.ts";
 
 export class Delivery {
-  private templates = wasmTemplates();
+  private template = wasmTemplates().get(MODULE.envoyName);
+  private docs: Record<string, unknown> = {};
 
-  /** `wasmDir`: where Envoy finds the modules (default: the repository's build/, absolute). */
+  /** `wasmDir`: where Envoy finds the module (default: the repository's build/, absolute). */
   constructor(public ecdsDir: string, public wasmDir = join(ROOT, "build")) {
     mkdirSync(ecdsDir, { recursive: true });
+    if (!this.template) throw new Error(`envoy/envoy.yaml has no ${MODULE.envoyName} filter`);
   }
 
+  /** Sets one stage's document; writes the composed configuration once every stage has one. */
   deliver(filter: string, doc: unknown): string {
-    const info = FILTERS.find((f) => f.name === filter);
-    if (!info) throw new Error(`unknown filter ${filter}`);
-    const file = join(this.ecdsDir, ecdsFileName(info.envoyName));
-    writeAtomic(file, ecdsResource(info.envoyName, this.templates.get(info.envoyName), doc, this.wasmDir));
+    if (!FILTERS.some((f) => f.name === filter)) throw new Error(`unknown filter ${filter}`);
+    this.docs[filter] = doc;
+    const file = join(this.ecdsDir, ecdsFileName(MODULE.envoyName));
+    if (FILTERS.every((f) => f.name in this.docs)) {
+      writeAtomic(file, ecdsResource(MODULE.envoyName, this.template, composeConfig(this.docs), this.wasmDir));
+    }
     return file;
   }
 }

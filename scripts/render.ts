@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMap, isSeq, parseDocument, Scalar, stringify, parse } from "yaml";
 import { build } from "./build.ts";
-import { FILTERS } from "./lib/filters.ts";
+import { composeConfig, FILTERS, MODULE } from "./lib/filters.ts";
 import { ROOT, wasmPath } from "./lib/paths.ts";
 import { ecdsFileName } from "./lib/ecds.ts";
 
@@ -19,7 +19,7 @@ export function filterDocs(): Record<string, unknown> {
 
 const pluginJson = (doc: unknown) => JSON.stringify(doc, null, 2) + "\n";
 
-/** envoy/envoy.yaml with each graywall filter's configuration value replaced, comments kept. */
+/** envoy/envoy.yaml with the graywall filter's configuration value replaced, comments kept. */
 function renderEnvoyYaml(docs: Record<string, unknown>): string {
   const doc = parseDocument(readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8"));
   const listeners = doc.getIn(["static_resources", "listeners"]);
@@ -28,10 +28,8 @@ function renderEnvoyYaml(docs: Record<string, unknown>): string {
     const filters = doc.getIn(["static_resources", "listeners", listeners.items.indexOf(l), "filter_chains", 0, "filters", 0, "typed_config", "http_filters"]);
     if (!isSeq(filters)) continue;
     for (const f of filters.items) {
-      if (!isMap(f)) continue;
-      const info = FILTERS.find((x) => x.envoyName === f.get("name"));
-      if (!info) continue;
-      const value = new Scalar(pluginJson(docs[info.name]));
+      if (!isMap(f) || f.get("name") !== MODULE.envoyName) continue;
+      const value = new Scalar(pluginJson(composeConfig(docs)));
       value.type = Scalar.BLOCK_LITERAL;
       f.setIn(["typed_config", "config", "configuration", "value"], value);
     }
@@ -42,26 +40,24 @@ function renderEnvoyYaml(docs: Record<string, unknown>): string {
 const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 function renderWasmPlugins(docs: Record<string, unknown>): string {
-  return GENERATED + FILTERS.map((f) =>
-    stringify({
-      apiVersion: "extensions.istio.io/v1alpha1",
-      kind: "WasmPlugin",
-      metadata: { name: `graywall-${f.name.replaceAll("_", "-")}`, namespace: "istio-system" },
-      spec: {
-        selector: { matchLabels: { istio: "ingressgateway" } },
-        url: `${WASM_URL_BASE}/${f.name}.wasm`,
-        sha256: sha256(wasmPath(f.name)),
-        phase: f.istioPhase,
-        priority: f.istioPriority,
-        pluginName: f.name,
-        failStrategy: "FAIL_CLOSE",
-        pluginConfig: docs[f.name],
-      },
-    }),
-  ).join("---\n");
+  return GENERATED + stringify({
+    apiVersion: "extensions.istio.io/v1alpha1",
+    kind: "WasmPlugin",
+    metadata: { name: MODULE.name, namespace: "istio-system" },
+    spec: {
+      selector: { matchLabels: { istio: "ingressgateway" } },
+      url: `${WASM_URL_BASE}/${MODULE.name}.wasm`,
+      sha256: sha256(wasmPath(MODULE.name)),
+      phase: MODULE.istioPhase,
+      priority: MODULE.istioPriority,
+      pluginName: MODULE.name,
+      failStrategy: "FAIL_CLOSE",
+      pluginConfig: composeConfig(docs),
+    },
+  });
 }
 
-/** The same filters as an EnvoyFilter, for meshes without WasmPlugin (and for gray_router body rules). */
+/** The same module as an EnvoyFilter, for meshes without WasmPlugin (and for gray_router body rules). */
 function renderEnvoyFilter(docs: Record<string, unknown>): string {
   return GENERATED + stringify({
     apiVersion: "networking.istio.io/v1alpha3",
@@ -69,8 +65,7 @@ function renderEnvoyFilter(docs: Record<string, unknown>): string {
     metadata: { name: "graywall", namespace: "istio-system" },
     spec: {
       workloadSelector: { labels: { istio: "ingressgateway" } },
-      // Each patch goes just before the router, so the filters end up in this order.
-      configPatches: FILTERS.map((f) => ({
+      configPatches: [MODULE].map((f) => ({
         applyTo: "HTTP_FILTER",
         match: {
           context: "GATEWAY",
@@ -85,14 +80,14 @@ function renderEnvoyFilter(docs: Record<string, unknown>): string {
               config: {
                 name: f.name,
                 root_id: f.name,
-                ...(f.name === "gray_router" ? { allow_on_headers_stop_iteration: true } : {}),
+                allow_on_headers_stop_iteration: true,
                 vm_config: {
                   vm_id: f.name,
                   runtime: "envoy.wasm.runtime.v8",
                   // Mounted into the gateway pod, e.g. with sidecar.istio.io/userVolume annotations.
                   code: { local: { filename: `/var/lib/graywall/${f.name}.wasm` } },
                 },
-                configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(docs[f.name]) },
+                configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(composeConfig(docs)) },
               },
             },
           },
@@ -125,7 +120,7 @@ function renderEcdsEnvoy(envoyYaml: string): string {
   for (const l of cfg.static_resources.listeners) {
     const hcm = l.filter_chains[0].filters[0].typed_config;
     hcm.http_filters = hcm.http_filters.map((f: any) => {
-      if (!FILTERS.some((x) => x.envoyName === f.name)) return f;
+      if (f.name !== MODULE.envoyName) return f;
       return {
         name: f.name,
         config_discovery: {

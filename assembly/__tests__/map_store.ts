@@ -15,7 +15,9 @@ export class MapStore extends SharedStore {
     return new SharedValue(this.values[i].slice(0), this.cas[i]);
   }
 
-  set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32 {
+  set(key: ArrayBuffer, ptr: usize, size: i32, cas: u32): u32 {
+    const value = new ArrayBuffer(size);
+    memory.copy(changetype<usize>(value), ptr, size);
     const k = String.UTF8.decode(key);
     const i = this.keys.indexOf(k);
     if (i >= 0 && cas != 0 && (cas != this.cas[i] || this.conflicts > 0)) {

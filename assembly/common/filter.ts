@@ -15,6 +15,8 @@ export class StreamFilter {
   onRequestBody(bodySize: u32, endOfStream: bool): DataStatus { return DataStatus.Continue; }
   onResponseHeaders(headerCount: u32, endOfStream: bool): HeadersStatus { return HeadersStatus.Continue; }
   onLog(): void {}
+  /** The stream is gone: give back what it borrowed. */
+  onDelete(): void {}
 }
 
 /** Per-plugin root: parses config once in configure() and creates stream filters. */
@@ -129,6 +131,8 @@ export function proxy_on_log(contextId: u32): void {
 }
 
 export function proxy_on_delete(contextId: u32): void {
-  if (streams.has(contextId)) streams.delete(contextId);
-  else if (roots.has(contextId)) roots.delete(contextId);
+  if (streams.has(contextId)) {
+    streams.get(contextId).onDelete();
+    streams.delete(contextId);
+  } else if (roots.has(contextId)) roots.delete(contextId);
 }

@@ -56,14 +56,29 @@ export function setTickPeriod(ms: u32): void {
   imports.proxy_set_tick_period_milliseconds(ms);
 }
 
+/** A property path ("source.address"), encoded once: the host wants NUL-separated segments. */
+export function propertyPath(path: string): ArrayBuffer {
+  return String.UTF8.encode(path.replaceAll(".", "\0"));
+}
+
 /** A host property as raw bytes, or null when the host has none. */
 export function getPropertyBytes(path: string): ArrayBuffer | null {
-  // Property paths are NUL-separated segments.
-  const buf = String.UTF8.encode(path.replaceAll(".", "\0"));
+  return getPropertyAt(propertyPath(path));
+}
+
+/** The same for a path made by propertyPath. */
+export function getPropertyAt(buf: ArrayBuffer): ArrayBuffer | null {
   store<usize>(outPtr, 0);
   store<usize>(outSize, 0);
   if (imports.proxy_get_property(changetype<usize>(buf), buf.byteLength, outPtr, outSize) != HostResult.Ok) return null;
   return takeBytes();
+}
+
+export function getPropertyStringAt(buf: ArrayBuffer): string | null {
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_property(changetype<usize>(buf), buf.byteLength, outPtr, outSize) != HostResult.Ok) return null;
+  return takeString();
 }
 
 export function getPropertyString(path: string): string | null {
@@ -145,10 +160,15 @@ export function sharedGet(key: ArrayBuffer): SharedValue {
   const r = imports.proxy_get_shared_data(changetype<usize>(key), key.byteLength, outPtr, outSize, outCas);
   if (r != HostResult.Ok) return new SharedValue(null, 0);
   const cas = load<u32>(outCas);
-  return new SharedValue(takeBytes(), cas);
+  const ptr = load<usize>(outPtr);
+  if (ptr == 0) return new SharedValue(new ArrayBuffer(0), cas);
+  // The host wrote into a buffer our malloc made: adopt it instead of copying.
+  const value = new SharedValue(changetype<ArrayBuffer>(ptr), cas);
+  free(ptr);
+  return value;
 }
 
-/** Writes `value` if the stored CAS still equals `cas` (0 = unconditional). Returns a HostResult. */
-export function sharedSet(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32 {
-  return imports.proxy_set_shared_data(changetype<usize>(key), key.byteLength, changetype<usize>(value), value.byteLength, cas);
+/** Writes `size` bytes at `value` if the stored CAS still equals `cas` (0 = unconditional). Returns a HostResult. */
+export function sharedSet(key: ArrayBuffer, value: usize, size: i32, cas: u32): u32 {
+  return imports.proxy_set_shared_data(changetype<usize>(key), key.byteLength, value, size, cas);
 }

@@ -5,7 +5,7 @@ import { SharedStore } from "./slot_table";
 
 class HostStore extends SharedStore {
   get(key: ArrayBuffer): SharedValue { return sharedGet(key); }
-  set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32 { return sharedSet(key, value, cas); }
+  set(key: ArrayBuffer, value: usize, size: i32, cas: u32): u32 { return sharedSet(key, value, size, cas); }
 }
 
 export const hostStore = new HostStore();

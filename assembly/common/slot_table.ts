@@ -16,8 +16,8 @@ const HEADER = 16;
 /** Shared data as the table needs it: the host in Envoy, a map in tests. */
 export abstract class SharedStore {
   abstract get(key: ArrayBuffer): SharedValue;
-  /** Returns 0 on success, 8 on CAS mismatch (proxy-wasm result codes). */
-  abstract set(key: ArrayBuffer, value: ArrayBuffer, cas: u32): u32;
+  /** Stores `size` bytes at `value`. Returns 0 on success, 8 on CAS mismatch (proxy-wasm result codes). */
+  abstract set(key: ArrayBuffer, value: usize, size: i32, cas: u32): u32;
 }
 
 /** What a table's user does to one key's record. No closures in AssemblyScript 0.17, hence a class. */
@@ -31,21 +31,36 @@ export class SlotTable {
   private sweepCursor: i32 = 0;
   private scratch: ArrayBuffer;
   private free: ArrayBuffer;
+  /** The record being written; grown when a longer key needs it, never shrunk. */
+  private out: ArrayBuffer;
+  /** Encoded slot keys, filled as slots are used: a key is built once per VM, not per request. */
+  private slotKeys: Array<ArrayBuffer | null>;
 
   constructor(public store: SharedStore, name: string, public size: i32, public payloadSize: i32, public idleMs: i64) {
     this.prefix = "graywall.t." + name + ".";
     this.scratch = new ArrayBuffer(payloadSize);
     this.free = new ArrayBuffer(HEADER + payloadSize);
+    this.out = new ArrayBuffer(HEADER + payloadSize + 64);
+    this.slotKeys = new Array<ArrayBuffer | null>(size);
   }
 
-  private slotKey(i: i32): ArrayBuffer {
+  private buildKey(i: i32): ArrayBuffer {
     return String.UTF8.encode(this.prefix + i.toString());
+  }
+
+  /** The key of a slot a request uses; cached, since live keys come back. */
+  private slotKey(i: i32): ArrayBuffer {
+    const cached = unchecked(this.slotKeys[i]);
+    if (cached !== null) return cached;
+    const k = this.buildKey(i);
+    this.slotKeys[i] = k;
+    return k;
   }
 
   ensureSlots(): void {
     for (let i = 0; i < this.size; i++) {
-      const k = this.slotKey(i);
-      if (this.store.get(k).data === null) this.store.set(k, this.free, 0);
+      const k = this.buildKey(i);
+      if (this.store.get(k).data === null) this.store.set(k, changetype<usize>(this.free), this.free.byteLength, 0);
     }
   }
 
@@ -69,13 +84,14 @@ export class SlotTable {
         if (mine) memory.copy(payload, d + HEADER, this.payloadSize);
         else memory.fill(payload, 0, this.payloadSize);
         u.apply(payload, !mine, now);
-        const out = new ArrayBuffer(HEADER + this.payloadSize + klen);
-        const o = changetype<usize>(out);
+        const size = HEADER + this.payloadSize + klen;
+        if (this.out.byteLength < size) this.out = new ArrayBuffer(size + 64);
+        const o = changetype<usize>(this.out);
         store<i64>(o, now > touched ? now : touched);
         store<i32>(o, klen, 8);
         memory.copy(o + HEADER, payload, this.payloadSize);
         memory.copy(o + HEADER + this.payloadSize, changetype<usize>(keyBytes), klen);
-        const r = this.store.set(k, out, v.cas);
+        const r = this.store.set(k, o, size, v.cas);
         if (r == 0) return UpdateStatus.Updated;
         if (r != CAS_MISMATCH) return UpdateStatus.Contended;
       }
@@ -87,14 +103,14 @@ export class SlotTable {
   sweep(now: i64, count: i32): i32 {
     let freed = 0;
     for (let n = 0; n < count && n < this.size; n++) {
-      const k = this.slotKey(this.sweepCursor);
+      const k = this.buildKey(this.sweepCursor);
       this.sweepCursor = (this.sweepCursor + 1) % this.size;
       const v = this.store.get(k);
       const data = v.data;
       if (data === null || data.byteLength < HEADER) continue;
       const d = changetype<usize>(data);
       if (load<i32>(d, 8) > 0 && now - load<i64>(d) > this.idleMs) {
-        if (this.store.set(k, this.free, v.cas) == 0) freed++;
+        if (this.store.set(k, changetype<usize>(this.free), this.free.byteLength, v.cas) == 0) freed++;
       }
     }
     return freed;

@@ -39,10 +39,11 @@ export class HeaderName {
 }
 
 const NO_HOPS: i32 = -1;
+const EMPTY = new ArrayBuffer(0);
 
 export class RequestSnapshot {
   /** The host's pair buffer; offsets[4i..4i+3] = name start, name length, value start, value length. */
-  private pairs: ArrayBuffer = new ArrayBuffer(0);
+  private pairs: ArrayBuffer = EMPTY;
   private offsets: Int32Array = new Int32Array(0);
   count: i32 = 0;
   /** Decoded values, filled on first use. */
@@ -68,6 +69,21 @@ export class RequestSnapshot {
   /** Response-header writes, applied when the response headers arrive. */
   responseNames: HeaderName[] = [];
   responseValues: string[] = [];
+
+  /** Forgets the last request, keeping the arrays for the next one. */
+  reset(): void {
+    this.pairs = EMPTY;
+    this.count = 0;
+    this.peer = null;
+    this.routeName = null;
+    this.ipHops = NO_HOPS;
+    this.nowMs = 0;
+    this.reply = null;
+    this.writeNames.length = 0;
+    this.writeValues.length = 0;
+    this.responseNames.length = 0;
+    this.responseValues.length = 0;
+  }
 
   /** Takes a pair buffer (proxy_get_header_map_pairs format). Returns false when it is malformed. */
   load(pairs: ArrayBuffer): bool {

@@ -8,7 +8,7 @@ import { ROOT } from "./paths.ts";
 // deno-lint-ignore no-explicit-any
 type Json = any;
 
-/** The typed_config of each graywall.* HTTP filter in envoy/envoy.yaml, by Envoy filter name. */
+/** The typed_config of each graywall HTTP filter in envoy/envoy.yaml, by Envoy filter name. */
 export function wasmTemplates(envoyYaml = join(ROOT, "envoy", "envoy.yaml")): Map<string, Json> {
   const cfg = parse(readFileSync(envoyYaml, "utf8"));
   const out = new Map<string, Json>();
@@ -16,7 +16,7 @@ export function wasmTemplates(envoyYaml = join(ROOT, "envoy", "envoy.yaml")): Ma
     for (const fc of l.filter_chains ?? []) {
       for (const f of fc.filters ?? []) {
         for (const h of f.typed_config?.http_filters ?? []) {
-          if (typeof h.name === "string" && h.name.startsWith("graywall.") && h.typed_config) out.set(h.name, h.typed_config);
+          if (typeof h.name === "string" && h.name.startsWith("graywall") && h.typed_config) out.set(h.name, h.typed_config);
         }
       }
     }

@@ -1,18 +1,26 @@
-// The filters, in chain order, with where each sits in an Istio proxy. The single list every
-// generated file follows.
+// The stages, in pass order, and the one module that runs them. The single list every generated file
+// and the control service follow.
 export interface FilterInfo {
-  /** Root id, module name (build/<name>.wasm) and config document (config/filters/<name>.json). */
+  /** Stage name: the section of graywall's config, the standalone module's root id and build/<name>.wasm,
+   * and the rule document config/filters/<name>.json. */
   name: string;
-  /** The HTTP filter's name in Envoy configs. */
+  /** The standalone module's HTTP filter name in Envoy configs. */
   envoyName: string;
-  istioPhase: "AUTHN" | "AUTHZ" | "STATS" | "UNSPECIFIED_PHASE";
-  /** Within a phase, higher runs first. */
-  istioPriority: number;
 }
 
 export const FILTERS: FilterInfo[] = [
-  { name: "ip_list", envoyName: "graywall.ip_list", istioPhase: "AUTHN", istioPriority: 100 },
-  { name: "crawler_score", envoyName: "graywall.crawler_score", istioPhase: "AUTHZ", istioPriority: 200 },
-  { name: "rate_limiter", envoyName: "graywall.rate_limiter", istioPhase: "AUTHZ", istioPriority: 100 },
-  { name: "gray_router", envoyName: "graywall.gray_router", istioPhase: "UNSPECIFIED_PHASE", istioPriority: 100 },
+  { name: "ip_list", envoyName: "graywall.ip_list" },
+  { name: "crawler_score", envoyName: "graywall.crawler_score" },
+  { name: "rate_limiter", envoyName: "graywall.rate_limiter" },
+  { name: "gray_router", envoyName: "graywall.gray_router" },
 ];
+
+/** The one module everything shipped uses: root id, vm id, build/graywall.wasm and its Envoy filter name. */
+export const MODULE = { name: "graywall", envoyName: "graywall", istioPhase: "AUTHN" as const, istioPriority: 100 };
+
+/** graywall's configuration from the stage documents: a section per stage, in pass order. */
+export function composeConfig(docs: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const f of FILTERS) if (docs[f.name] !== undefined) out[f.name] = docs[f.name];
+  return out;
+}

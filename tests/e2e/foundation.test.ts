@@ -46,7 +46,7 @@ describe("invalid gray_router configuration", () => {
     });
     await assert.rejects(startEnvoy(cfg, adminPort, listenerPort), (e: unknown) => {
       assert.ok(e instanceof EnvoyExited, String(e));
-      assert.match(e.output, /gray_router: configuration rejected: rules\[0\]\.match\.headers\[0\].*needs exactly one of/);
+      assert.match(e.output, /graywall: configuration rejected: gray_router\.rules\[0\]\.match\.headers\[0\].*needs exactly one of/);
       assert.match(e.output, /rules\[0\]\.match\.headers\[0\]\.equals: unknown field/);
       return true;
     });
@@ -55,10 +55,10 @@ describe("invalid gray_router configuration", () => {
 
 describe("every filter refuses an invalid configuration", () => {
   const bad: Record<string, [unknown, RegExp]> = {
-    "graywall.ip_list": [{ deny: ["not-an-ip"] }, /ip_list: configuration rejected: deny\[0\]: invalid IP or CIDR 'not-an-ip'/],
-    "graywall.crawler_score": [{ thresholds: { tag: 200 } }, /crawler_score: configuration rejected: thresholds\.tag: must be between 1 and 101, got 200/],
-    "graywall.rate_limiter": [{ rules: [{ name: "r", key: ["client_ip"] }] }, /rate_limiter: configuration rejected: rules\[0\]\.bucket_size: is required/],
-    "graywall.gray_router": [{ default_target: "" }, /gray_router: configuration rejected: default_target: must be 1-64 characters/],
+    "graywall.ip_list": [{ deny: ["not-an-ip"] }, /graywall: configuration rejected: ip_list\.deny\[0\]: invalid IP or CIDR 'not-an-ip'/],
+    "graywall.crawler_score": [{ thresholds: { tag: 200 } }, /graywall: configuration rejected: crawler_score\.thresholds\.tag: must be between 1 and 101, got 200/],
+    "graywall.rate_limiter": [{ rules: [{ name: "r", key: ["client_ip"] }] }, /graywall: configuration rejected: rate_limiter\.rules\[0\]\.bucket_size: is required/],
+    "graywall.gray_router": [{ default_target: "" }, /graywall: configuration rejected: gray_router\.default_target: must be 1-64 characters/],
   };
   for (const [filter, [config, message]] of Object.entries(bad)) {
     e2e(`${filter}: Envoy refuses to start and the log names the field`, async () => {

@@ -164,7 +164,7 @@ describe("gray_router hot update through ECDS", () => {
     const failsBefore = await stat("config_fail");
     writeEcds(rig.envoy, FILTER, { rules: [{ name: "bad", target: "canary", match: { client_ip: ["300.0.0.1/8"] } }] });
     await eventually(async () => (await stat("config_fail")) > failsBefore, 5000, "config_fail");
-    assert.match(rig.envoy.log(), /gray_router: configuration rejected: rules\[0\]\.match\.client_ip\[0\]: invalid IP or CIDR '300\.0\.0\.1\/8'/);
+    assert.match(rig.envoy.log(), /graywall: configuration rejected: gray_router\.rules\[0\]\.match\.client_ip\[0\]: invalid IP or CIDR '300\.0\.0\.1\/8'/);
     assert.equal(await routeOf("alpha"), "canary");
     assert.equal(await routeOf("beta"), "stable");
     writeEcds(rig.envoy, FILTER, "this is not json");

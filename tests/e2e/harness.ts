@@ -10,6 +10,7 @@ import { parse, stringify } from "yaml";
 import { ROOT, envoyBinary } from "../../scripts/lib/paths.ts";
 import { ecdsFileName, ecdsResource, writeAtomic } from "../../scripts/lib/ecds.ts";
 import { ECDS_DIR } from "../../scripts/render.ts";
+import { FILTERS, MODULE } from "../../scripts/lib/filters.ts";
 import { buildServer } from "../../control/server.ts";
 import { startUpstream } from "../../scripts/upstream.ts";
 
@@ -90,17 +91,28 @@ export function renderConfig(base: Yaml, o: RenderOptions): Yaml {
   }
   walk(cfg, (n) => {
     if (n.local?.filename && !isAbsolute(n.local.filename)) n.local.filename = join(ROOT, n.local.filename);
-    if (n.name && o.filterConfig && n.name in o.filterConfig && n.typed_config?.config) {
+    if (!n.name || !o.filterConfig || !n.typed_config?.config) return;
+    if (n.name in o.filterConfig) {
       n.typed_config.config.configuration = {
         "@type": "type.googleapis.com/google.protobuf.StringValue",
         value: JSON.stringify(o.filterConfig[n.name]),
       };
+    } else if (n.name === MODULE.envoyName) {
+      // "graywall.<stage>" names a stage of the one module: replace that section, keep the others.
+      const sections = JSON.parse(n.typed_config.config.configuration.value);
+      for (const [key, doc] of Object.entries(o.filterConfig)) {
+        const stage = stageOf(key);
+        if (stage) sections[stage] = doc;
+      }
+      n.typed_config.config.configuration.value = JSON.stringify(sections);
     }
   });
-  for (const name of o.ecds ?? []) {
+  for (const key of o.ecds ?? []) {
+    const name = stageOf(key) ? MODULE.envoyName : key;
     walk(cfg, (n) => {
       if (n.name !== name || !n.typed_config) return;
       ecdsTemplates.set(name, n.typed_config);
+      ecdsSections = JSON.parse(n.typed_config.config.configuration?.value ?? "{}");
       const typeUrl = n.typed_config["@type"];
       delete n.typed_config;
       n.config_discovery = {
@@ -116,10 +128,26 @@ export function renderConfig(base: Yaml, o: RenderOptions): Yaml {
 
 /** The Wasm filter configs that renderConfig moved out to ECDS, by filter name. */
 const ecdsTemplates = new Map<string, Yaml>();
+/** The one module's sections as last served through ECDS. */
+let ecdsSections: Record<string, unknown> = {};
+
+/** The stage a "graywall.<stage>" filter key names, when the shipped configs run the one module. */
+function stageOf(key: string): string | undefined {
+  return FILTERS.find((f) => f.envoyName === key)?.name;
+}
+
+/** The ECDS resource name and plugin configuration for a filter key ("graywall.<stage>" composes). */
+function ecdsPlugin(key: string, pluginConfig: unknown): [string, unknown] {
+  const stage = stageOf(key);
+  if (!stage) return [key, pluginConfig];
+  ecdsSections = { ...ecdsSections, [stage]: pluginConfig };
+  return [MODULE.envoyName, ecdsSections];
+}
 
 /** Replaces a filter's ECDS file atomically (write, then rename), as a control plane would. */
-export function writeEcds(envoy: Envoy, name: string, pluginConfig: unknown): void {
-  writeAtomic(join(envoy.dir, ecdsFileName(name)), ecdsResource(name, ecdsTemplates.get(name), pluginConfig));
+export function writeEcds(envoy: Envoy, key: string, pluginConfig: unknown): void {
+  const [name, pc] = ecdsPlugin(key, pluginConfig);
+  writeAtomic(join(envoy.dir, ecdsFileName(name)), ecdsResource(name, ecdsTemplates.get(name), pc));
 }
 
 /** Polls until fn() holds, or fails after timeoutMs. */
@@ -155,7 +183,10 @@ export interface StartOptions {
 /** Starts Envoy on `config` (object or YAML text) and waits for admin /ready. */
 export async function startEnvoy(config: Yaml, adminPort: number, listenerPort: number, opts: StartOptions = {}): Promise<Envoy> {
   const dir = mkdtempSync(join(tmpdir(), "graywall-e2e-"));
-  for (const [name, pc] of Object.entries(opts.ecdsConfig ?? {})) writeFileSync(join(dir, ecdsFileName(name)), ecdsResource(name, ecdsTemplates.get(name), pc));
+  for (const [key, config] of Object.entries(opts.ecdsConfig ?? {})) {
+    const [name, pc] = ecdsPlugin(key, config);
+    writeFileSync(join(dir, ecdsFileName(name)), ecdsResource(name, ecdsTemplates.get(name), pc));
+  }
   const text = typeof config === "string" ? config : stringify(config);
   const cfgPath = join(dir, "envoy.yaml");
   writeFileSync(cfgPath, text.replaceAll("${DIR}", dir));

@@ -102,7 +102,7 @@ describe("ip_list invalid configuration", () => {
     });
     await assert.rejects(startEnvoy(cfg, adminPort, listenerPort), (e: unknown) => {
       assert.ok(e instanceof EnvoyExited);
-      assert.match(e.output, /ip_list: configuration rejected: deny\[1\]: invalid IP or CIDR '10\.0\.0\.0\/33'/);
+      assert.match(e.output, /graywall: configuration rejected: ip_list\.deny\[1\]: invalid IP or CIDR '10\.0\.0\.0\/33'/);
       return true;
     });
   });

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { setupBrowser } from "../../scripts/setup-browser.ts";
+import { setupBrowser } from "../../scripts/setup-tools.ts";
 import { e2e, eventually, startControlRig, stopControlRig, versionOf, type ControlRig, type Envoy } from "./harness.ts";
 
 
