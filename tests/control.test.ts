@@ -9,6 +9,7 @@ import { parse } from "yaml";
 import { buildServer } from "../control/server.ts";
 import { authorized } from "../control/auth.ts";
 import { diff } from "../control/store.ts";
+import { ROOT } from "../scripts/lib/paths.ts";
 
 const TOKEN = "s3cret-token";
 
@@ -83,11 +84,11 @@ describe("graywall-control API", () => {
         { field: "colour", message: "unknown field" },
       ],
     });
-    const before = readFileSync(join(dir, "ecds", "graywall_gray_router.ecds.yaml"), "utf8");
+    const before = readFileSync(join(dir, "ecds", "graywall.ecds.yaml"), "utf8");
     const r = await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: bad } });
     assert.equal(r.statusCode, 422);
     assert.equal(r.json().errors.length, 2);
-    assert.equal(readFileSync(join(dir, "ecds", "graywall_gray_router.ecds.yaml"), "utf8"), before);
+    assert.equal(readFileSync(join(dir, "ecds", "graywall.ecds.yaml"), "utf8"), before);
     assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().version, 1);
     const rl = await app.inject({ method: "POST", url: "/api/filters/rate_limiter/validate", payload: { doc: { rules: [{ name: "a", key: ["ip"], bucket_size: 1 }] } } });
     assert.equal(rl.json().errors[0].field, "rules[0].key[0]");
@@ -117,15 +118,19 @@ describe("graywall-control API", () => {
     assert.equal((await again.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].target, "v2");
   });
 
-  test("every accepted change is written as an ECDS resource for Envoy, atomically", async () => {
+  test("every accepted change is written, with the other stages' current documents, as the one module's ECDS resource, atomically", async () => {
     const { app, dir } = fresh();
     await app.inject({ method: "PUT", url: "/api/filters/ip_list", headers: { ...auth, "if-match": '"1"' }, payload: { doc: { deny: ["203.0.113.0/24"] } } });
     const files = readdirSync(join(dir, "ecds"));
-    assert.deepEqual(files.filter((f) => f.endsWith(".tmp")), []);
-    const res = parse(readFileSync(join(dir, "ecds", "graywall_ip_list.ecds.yaml"), "utf8")).resources[0];
-    assert.equal(res.name, "graywall.ip_list");
-    assert.equal(res.typed_config.config.root_id, "ip_list");
-    assert.deepEqual(JSON.parse(res.typed_config.config.configuration.value), { deny: ["203.0.113.0/24"] });
+    assert.deepEqual(files, ["graywall.ecds.yaml"]);
+    const res = parse(readFileSync(join(dir, "ecds", "graywall.ecds.yaml"), "utf8")).resources[0];
+    assert.equal(res.name, "graywall");
+    assert.equal(res.typed_config.config.root_id, "graywall");
+    const sections = JSON.parse(res.typed_config.config.configuration.value);
+    assert.deepEqual(Object.keys(sections), ["ip_list", "crawler_score", "rate_limiter", "gray_router"]);
+    assert.deepEqual(sections.ip_list, { deny: ["203.0.113.0/24"] });
+    const shipped = JSON.parse(readFileSync(join(ROOT, "config", "filters", "gray_router.json"), "utf8"));
+    assert.deepEqual(sections.gray_router, shipped);
     assert.ok(existsSync(res.typed_config.config.vm_config.code.local.filename));
   });
 

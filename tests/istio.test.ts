@@ -7,12 +7,12 @@ import { test } from "node:test";
 import { Ajv } from "ajv";
 import { parseAllDocuments } from "yaml";
 import { ROOT } from "../scripts/lib/paths.ts";
-import { FILTERS } from "../scripts/lib/filters.ts";
+import { FILTERS, MODULE } from "../scripts/lib/filters.ts";
 import { loadBindings } from "../scripts/lib/bindings.ts";
 
-// The workspace keeps the CRDs in shared/ beside the repository; GRAYWALL_ISTIO_CRDS overrides.
-const CRDS = process.env.GRAYWALL_ISTIO_CRDS ?? join(ROOT, "..", "shared", "schemas", "istio-crds.yaml");
-if (!existsSync(CRDS)) throw new Error(`Istio CRD schemas not found at ${CRDS}: put shared/ beside the repository or set GRAYWALL_ISTIO_CRDS`);
+// The CRDs are vendored from istio/api (tests/fixtures/istio/README.md); GRAYWALL_ISTIO_CRDS overrides.
+const CRDS = process.env.GRAYWALL_ISTIO_CRDS ?? join(ROOT, "tests", "fixtures", "istio", "istio-crds.yaml");
+if (!existsSync(CRDS)) throw new Error(`Istio CRD schemas not found at ${CRDS}`);
 
 // deno-lint-ignore no-explicit-any
 type Schema = any;
@@ -81,14 +81,16 @@ test("the CRD check catches unknown fields and bad enums", () => {
   assert.equal(validate({ ...wp, spec: { ...wp.spec, sha256: "abc" } }), false);
 });
 
-test("one WasmPlugin per filter, each pluginConfig accepted by the filter's own config compiler", () => {
+test("one WasmPlugin, the graywall module, its pluginConfig accepted by the module's own config compiler", () => {
   const b = loadBindings();
   const plugins = manifests().filter((d) => d.doc.kind === "WasmPlugin").map((d) => d.doc);
-  assert.deepEqual(plugins.map((p) => p.spec.pluginName).sort(), FILTERS.map((f) => f.name).sort());
+  assert.deepEqual(plugins.map((p) => p.spec.pluginName), [MODULE.name]);
+  assert.deepEqual(Object.keys(plugins[0].spec.pluginConfig), FILTERS.map((f) => f.name));
   for (const p of plugins) {
     assert.equal(b.validateFilterConfig(p.spec.pluginName, JSON.stringify(p.spec.pluginConfig)), "", p.spec.pluginName);
   }
   assert.match(b.validateFilterConfig("ip_list", '{"deny": ["nope"]}'), /deny\[0\]: invalid IP or CIDR 'nope'/);
+  assert.match(b.validateFilterConfig("graywall", '{"ip_list": {"deny": ["nope"]}, "rate_limit": {}}'), /rate_limit: unknown field\nip_list\.deny\[0\]: invalid IP or CIDR 'nope'/);
 });
 
 test("the VirtualService routes on the header gray_router writes, to subsets the DestinationRule defines", () => {

@@ -7,28 +7,33 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { drifted, filterDocs } from "../scripts/render.ts";
 import { ROOT } from "../scripts/lib/paths.ts";
-import { FILTERS } from "../scripts/lib/filters.ts";
+import { FILTERS, MODULE } from "../scripts/lib/filters.ts";
 
 test("generated files match config/filters (run `npm run render` after editing a document)", () => {
   assert.deepEqual(drifted(), []);
 });
 
-test("every place carries the same document for each filter", () => {
+test("every place carries the same document for each stage, as a section of the one module's config", () => {
   const docs = filterDocs();
   const fromEnvoy = (file: string) => {
     const cfg = parse(readFileSync(join(ROOT, file), "utf8"));
     const filters = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters;
-    return Object.fromEntries(filters.filter((f: any) => f.name.startsWith("graywall.")).map((f: any) => [f.typed_config.config.root_id, JSON.parse(f.typed_config.config.configuration.value)]));
+    const module = filters.filter((f: any) => f.name.startsWith("graywall"));
+    assert.deepEqual(module.map((f: any) => f.typed_config.config.root_id), [MODULE.name], file);
+    return JSON.parse(module[0].typed_config.config.configuration.value);
   };
   const wasmPlugins = Object.fromEntries(
     parseAllDocuments(readFileSync(join(ROOT, "envoy/istio/wasm-plugins.yaml"), "utf8")).map((d) => d.toJS()).map((p) => [p.spec.pluginName, p.spec.pluginConfig]),
   );
   const envoyFilter = parse(readFileSync(join(ROOT, "envoy/istio/envoy-filter.yaml"), "utf8"));
-  const fromEnvoyFilter = Object.fromEntries(envoyFilter.spec.configPatches.map((p: any) => [p.patch.value.typed_config.config.root_id, JSON.parse(p.patch.value.typed_config.config.configuration.value)]));
+  const patches = envoyFilter.spec.configPatches;
+  assert.deepEqual(patches.map((p: any) => p.patch.value.typed_config.config.root_id), [MODULE.name]);
+  const fromEnvoyFilter = JSON.parse(patches[0].patch.value.typed_config.config.configuration.value);
+  const wasmPlugin = wasmPlugins[MODULE.name];
   for (const f of FILTERS) {
     assert.deepEqual(fromEnvoy("envoy/envoy.yaml")[f.name], docs[f.name], `envoy.yaml ${f.name}`);
     assert.deepEqual(fromEnvoy("envoy/compose/envoy.yaml")[f.name], docs[f.name], `compose ${f.name}`);
-    assert.deepEqual(wasmPlugins[f.name], docs[f.name], `WasmPlugin ${f.name}`);
+    assert.deepEqual(wasmPlugin[f.name], docs[f.name], `WasmPlugin ${f.name}`);
     assert.deepEqual(fromEnvoyFilter[f.name], docs[f.name], `EnvoyFilter ${f.name}`);
   }
 });

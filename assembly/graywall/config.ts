@@ -16,7 +16,16 @@ import { RateLimiterStage } from "../rate_limiter/stage";
 /** The sections, in pass order: a stage that answers locally ends the pass before the later ones. */
 export const SECTIONS: string[] = ["ip_list", "crawler_score", "rate_limiter", "gray_router"];
 
-export function compileGraywallStages(src: string, errors: ConfigErrors, store: SharedStore, stats: StatSink): Stage[] | null {
+/** Each section's compiled config; null where the section is absent (its stage is off). */
+export class GraywallConfig {
+  ipList: IpListConfig | null = null;
+  crawler: CrawlerConfig | null = null;
+  limiter: RateLimitConfig | null = null;
+  gray: GrayConfig | null = null;
+}
+
+/** Compiles every section, so one invalid section reports with the others; null when any is invalid. */
+export function compileGraywallConfig(src: string, errors: ConfigErrors): GraywallConfig | null {
   const r = readConfigRoot(src, errors);
   if (r === null) return null;
   const ipList = r.obj("ip_list");
@@ -24,21 +33,27 @@ export function compileGraywallStages(src: string, errors: ConfigErrors, store: 
   const limiter = r.obj("rate_limiter");
   const gray = r.obj("gray_router");
   r.done();
-  // Compile every section first, so one invalid section reports with the others and builds nothing.
+  const cfg = new GraywallConfig();
   // (if/else, not ternaries: see the ARC note in common/filter.ts)
-  let ipCfg: IpListConfig | null = null;
-  if (ipList !== null) ipCfg = readIpListConfig(ipList);
-  let crawlerCfg: CrawlerConfig | null = null;
-  if (crawler !== null) crawlerCfg = readCrawlerConfig(crawler);
-  let limiterCfg: RateLimitConfig | null = null;
-  if (limiter !== null) limiterCfg = readRateLimitConfig(limiter);
-  let grayCfg: GrayConfig | null = null;
-  if (gray !== null) grayCfg = readGrayConfig(gray);
+  if (ipList !== null) cfg.ipList = readIpListConfig(ipList);
+  if (crawler !== null) cfg.crawler = readCrawlerConfig(crawler);
+  if (limiter !== null) cfg.limiter = readRateLimitConfig(limiter);
+  if (gray !== null) cfg.gray = readGrayConfig(gray);
   if (!errors.ok) return null;
+  return cfg;
+}
+
+export function compileGraywallStages(src: string, errors: ConfigErrors, store: SharedStore, stats: StatSink): Stage[] | null {
+  const cfg = compileGraywallConfig(src, errors);
+  if (cfg === null) return null;
   const stages = new Array<Stage>();
-  if (ipCfg !== null) stages.push(new IpListStage(ipCfg, stats));
-  if (crawlerCfg !== null) stages.push(new CrawlerStage(crawlerCfg, store, stats));
-  if (limiterCfg !== null) stages.push(new RateLimiterStage(limiterCfg, store, stats));
-  if (grayCfg !== null) stages.push(new GrayRouterStage(grayCfg, stats));
+  const ipList = cfg.ipList;
+  if (ipList !== null) stages.push(new IpListStage(ipList, stats));
+  const crawler = cfg.crawler;
+  if (crawler !== null) stages.push(new CrawlerStage(crawler, store, stats));
+  const limiter = cfg.limiter;
+  if (limiter !== null) stages.push(new RateLimiterStage(limiter, store, stats));
+  const gray = cfg.gray;
+  if (gray !== null) stages.push(new GrayRouterStage(gray, stats));
   return stages;
 }

@@ -39,6 +39,7 @@ import { compileGrayConfig } from "../gray_router/config";
 import { compileIpListConfig } from "../ip_list/config";
 import { compileRateLimitConfig } from "../rate_limiter/config";
 import { compileCrawlerConfig } from "../crawler_score/config";
+import { compileGraywallConfig } from "../graywall/config";
 
 /**
  * Validates a plugin configuration with the filter's own compiler: "" when the filter would accept it,
@@ -50,6 +51,7 @@ export function validateFilterConfig(filter: string, json: string): string {
   else if (filter == "ip_list") compileIpListConfig(json, errors);
   else if (filter == "rate_limiter") compileRateLimitConfig(json, errors);
   else if (filter == "crawler_score") compileCrawlerConfig(json, errors);
+  else if (filter == "graywall") compileGraywallConfig(json, errors);
   else errors.add("filter", "unknown filter '" + filter + "'");
   return errors.list.join("\n");
 }
