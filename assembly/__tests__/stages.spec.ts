@@ -1,0 +1,118 @@
+import { ConfigErrors } from "../common/config";
+import { encodePairs, HeaderName, RequestSnapshot, PATH } from "../common/snapshot";
+import { Outcome } from "../common/stage";
+import { compileGraywallConfig, compileGraywallStages } from "../graywall/config";
+import { compileIpListConfig } from "../ip_list/config";
+import { IpListStage } from "../ip_list/stage";
+import { compileRateLimitConfig } from "../rate_limiter/config";
+import { RateLimiterStage } from "../rate_limiter/stage";
+import { compileGrayConfig } from "../gray_router/config";
+import { GrayRouterStage } from "../gray_router/stage";
+import { MapStore } from "./map_store";
+import { MemoryStats } from "./memory_stats";
+
+function request(kv: string[], peer: string): RequestSnapshot {
+  const r = RequestSnapshot.of(kv);
+  r.peer = peer;
+  return r;
+}
+
+describe("request snapshot", () => {
+  it("finds headers by bytes and decodes a value only when asked", () => {
+    const r = RequestSnapshot.of([":path", "/a?b=1", "x-a", "1", "x-a", "2", "x-empty", ""]);
+    expect(r.count).toBe(4);
+    expect(r.header(PATH)).toBe("/a?b=1");
+    expect(r.header(new HeaderName("x-a"))).toBe("1");
+    expect(r.header(new HeaderName("x-empty"))).toBe("");
+    expect(r.header(new HeaderName("x-"))).toBeNull();
+    expect(r.valueStartsWith(r.find(PATH), String.UTF8.encode("/a?"))).toBe(true);
+  });
+  it("refuses a malformed pair buffer and reads as no headers", () => {
+    const bytes = encodePairs(["a", "b"]);
+    store<u32>(changetype<usize>(bytes), 1000);
+    const r = new RequestSnapshot();
+    expect(r.load(bytes)).toBe(false);
+    expect(r.count).toBe(0);
+  });
+  it("resolves the client address once per hop count: peer, or the trusted XFF entry", () => {
+    const r = request(["x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.1"], "10.0.0.1:1234");
+    expect(r.clientIp(0)!.lo).toBe(0x0a000001);
+    expect(r.clientIp(1)!.lo).toBe(0xcb007107);
+    r.reset();
+    expect(r.count).toBe(0);
+    expect(r.clientIp(0)).toBeNull();
+  });
+  it("queues a removal only for a header that is present", () => {
+    const r = RequestSnapshot.of(["x-present", "1"]);
+    r.setRequestHeader(new HeaderName("x-absent"), null);
+    r.setRequestHeader(new HeaderName("x-present"), null);
+    expect(r.writeNames.length).toBe(1);
+  });
+});
+
+describe("stages as pure decisions", () => {
+  it("ip_list: a denied client gets the reply, and each outcome is counted", () => {
+    const errors = new ConfigErrors();
+    const stats = new MemoryStats();
+    const stage = new IpListStage(compileIpListConfig('{"deny": ["10.0.0.0/8"], "paths": ["/admin"]}', errors)!, stats);
+    expect(stage.onRequest(request([":path", "/admin/x"], "10.1.1.1:1"), true)).toBe(Outcome.Reply);
+    expect(stage.onRequest(request([":path", "/admin/x"], "11.1.1.1:1"), true)).toBe(Outcome.Continue);
+    expect(stage.onRequest(request([":path", "/shop"], "10.1.1.1:1"), true)).toBe(Outcome.Continue);
+    expect(stats.value("graywall.ip_list.denied.deny_list")).toBe(1);
+    expect(stats.value("graywall.ip_list.allowed")).toBe(1);
+    expect(stats.value("graywall.ip_list.out_of_scope")).toBe(1);
+  });
+  it("rate_limiter: a burst of bucket_size passes, the next gets 429 with its headers", () => {
+    const errors = new ConfigErrors();
+    const cfg = compileRateLimitConfig('{"rules": [{"name": "r", "key": ["client_ip"], "bucket_size": 2, "refill_tokens": 2, "refill_interval_ms": 1000}]}', errors)!;
+    const stats = new MemoryStats();
+    const stage = new RateLimiterStage(cfg, new MapStore(), stats);
+    for (let i = 0; i < 2; i++) {
+      const r = request([":path", "/"], "1.2.3.4:5");
+      expect(stage.onRequest(r, true)).toBe(Outcome.Continue);
+      expect(r.responseValues[1]).toBe((1 - i).toString());
+    }
+    const denied = request([":path", "/"], "1.2.3.4:5");
+    expect(stage.onRequest(denied, true)).toBe(Outcome.Reply);
+    expect(denied.reply!.status).toBe(429);
+    expect(denied.reply!.headers[1]).toBe("1");
+    expect(stage.onRequest(request([":path", "/"], "1.2.3.5:5"), true)).toBe(Outcome.Continue);
+    expect(stats.value("graywall.rate_limiter.r.limited")).toBe(1);
+  });
+  it("gray_router: waits for the body only when a body rule is reached", () => {
+    const errors = new ConfigErrors();
+    const cfg = compileGrayConfig('{"rules": [{"name": "h", "target": "canary", "match": {"headers": [{"name": "x-g", "exact": "b"}]}}, {"name": "j", "target": "canary", "match": {"body": [{"path": "tier", "exact": "gold"}]}}]}', errors)!;
+    const stage = new GrayRouterStage(cfg, new MemoryStats());
+    const byHeader = request(["x-g", "b"], "");
+    expect(stage.onRequest(byHeader, false)).toBe(Outcome.Continue);
+    expect(byHeader.writeValues[0]).toBe("canary");
+    const byBody = request([], "");
+    expect(stage.onRequest(byBody, false)).toBe(Outcome.NeedBody);
+    expect(byBody.writeNames.length).toBe(0);
+    expect(stage.onBody(byBody, '{"tier": "gold"}')).toBe(Outcome.Continue);
+    expect(byBody.writeValues[0]).toBe("canary");
+    const tooLarge = request([], "");
+    stage.onRequest(tooLarge, false);
+    stage.onBody(tooLarge, null);
+    expect(tooLarge.writeValues[0]).toBe("stable");
+  });
+});
+
+describe("graywall configuration", () => {
+  it("compiles each section with its filter's compiler; errors name the section", () => {
+    const errors = new ConfigErrors();
+    expect(compileGraywallConfig('{"ip_list": {"deny": ["x"]}, "gray_router": {"default_target": ""}, "rate": 1}', errors)).toBeNull();
+    expect(errors.list).toStrictEqual([
+      "rate: unknown field",
+      "ip_list.deny[0]: invalid IP or CIDR 'x'",
+      "gray_router.default_target: must be 1-64 characters of a-z, 0-9, '-', '_', '.'",
+    ]);
+  });
+  it("runs the present sections in pass order; a missing section turns its stage off", () => {
+    const errors = new ConfigErrors();
+    const stages = compileGraywallStages('{"gray_router": {}, "ip_list": {}}', errors, new MapStore(), new MemoryStats())!;
+    expect(stages.length).toBe(2);
+    expect(stages[0] instanceof IpListStage).toBe(true);
+    expect(stages[1] instanceof GrayRouterStage).toBe(true);
+  });
+});

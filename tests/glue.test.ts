@@ -1,0 +1,171 @@
+// The ABI glue of the one module and of each standalone module, on the host emulator: what each pass
+// fetches from the host, what it writes, and in which order the stages decide.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { wasmPath } from "../scripts/lib/paths.ts";
+import { ProxyHost, SharedData } from "./support/proxy_host.ts";
+
+const BROWSER: [string, string][] = [
+  [":method", "GET"],
+  [":path", "/product/shoes"],
+  [":authority", "shop.example"],
+  ["user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"],
+  ["accept", "text/html"],
+  ["accept-language", "en-US"],
+  ["accept-encoding", "gzip"],
+  ["sec-ch-ua", '"Chromium";v="131"'],
+  ["sec-fetch-mode", "navigate"],
+];
+
+const ALL = {
+  ip_list: { deny: ["203.0.113.0/24"] },
+  crawler_score: { signals_header: "x-bot-signals" },
+  rate_limiter: { rules: [{ name: "per-ip", key: ["client_ip"], bucket_size: 3, refill_tokens: 3, refill_interval_ms: 60000 }] },
+  gray_router: {
+    response_header: "x-routed-to",
+    rules: [
+      { name: "beta", target: "canary", match: { headers: [{ name: "x-group", exact: "beta" }] } },
+      { name: "gold", target: "canary", match: { body: [{ path: "user.tier", exact: "gold" }] } },
+    ],
+  },
+};
+
+function graywall(config: unknown = ALL, shared?: SharedData): ProxyHost {
+  const host = new ProxyHost(wasmPath("graywall"), "graywall", shared);
+  assert.ok(host.configure(JSON.stringify(config)), host.logs.join("\n"));
+  return host;
+}
+
+const header = (hs: [string, string][] | undefined, name: string) => hs?.filter(([k]) => k === name).map(([, v]) => v);
+
+describe("graywall: one pass over one snapshot", () => {
+  test("a passing request: all headers in one host call, the client address once, no per-header reads", () => {
+    const host = graywall();
+    const ex = host.request({ headers: [...BROWSER, ["x-group", "beta"]] });
+    assert.equal(ex.headersStatus, 0);
+    assert.equal(ex.calls.proxy_get_header_map_pairs, 1);
+    assert.equal(ex.calls.proxy_get_header_map_value ?? 0, 0);
+    assert.equal(ex.calls.proxy_get_property, 1, "source.address, shared by ip_list, crawler_score and rate_limiter");
+    assert.equal(ex.calls.proxy_get_current_time_nanoseconds, 1);
+    assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-target"), ["canary"]);
+    assert.deepEqual(header(ex.responseHeaders, "x-routed-to"), ["canary"]);
+    assert.deepEqual(header(ex.responseHeaders, "ratelimit-remaining"), ["2"]);
+    // Writes happen once, at the end of the pass: the routing header, the signals header.
+    assert.equal(ex.calls.proxy_replace_header_map_value, 2 + 4, "2 request writes, then 4 response writes");
+    assert.equal(host.metric("graywall.ip_list.allowed"), 1n);
+    assert.equal(host.metric("graywall.crawler_score.passed"), 1n);
+    assert.equal(host.metric("graywall.rate_limiter.per-ip.allowed"), 1n);
+    assert.equal(host.metric("graywall.gray_router.rule.beta.matched"), 1n);
+  });
+
+  test("a client cannot pick its own target or bot score", () => {
+    const host = graywall();
+    const ex = host.request({ headers: [...BROWSER, ["x-graywall-target", "canary"], ["x-graywall-bot-score", "0"]] });
+    assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-target"), ["stable"]);
+    assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-bot-score"), []);
+  });
+
+  test("a stage that answers ends the pass: later stages do not run", () => {
+    const host = graywall();
+    const denied = host.request({ headers: BROWSER, peer: "203.0.113.9:5000" });
+    assert.equal(denied.reply?.status, 403);
+    assert.equal(denied.headersStatus, 1);
+    assert.equal(host.metric("graywall.ip_list.denied.deny_list"), 1n);
+    assert.equal(host.metric("graywall.crawler_score.passed"), 0n);
+    assert.equal(host.metric("graywall.rate_limiter.per-ip.allowed"), 0n);
+    assert.equal(host.metric("graywall.gray_router.target.stable.routed"), 0n);
+    assert.equal(denied.calls.proxy_replace_header_map_value ?? 0, 0);
+
+    const tool = host.request({ headers: [[":method", "GET"], [":path", "/"], ["user-agent", "curl/8.5.0"]] });
+    assert.equal(tool.reply?.status, 429, "crawler_score's challenge");
+    assert.equal(host.metric("graywall.crawler_score.challenged"), 1n);
+    assert.equal(host.metric("graywall.rate_limiter.per-ip.allowed"), 0n);
+  });
+
+  test("rate_limiter answers 429 once the bucket is empty, with its headers", () => {
+    const host = graywall();
+    for (let i = 0; i < 3; i++) assert.equal(host.request({ headers: BROWSER }).reply, undefined);
+    const ex = host.request({ headers: BROWSER });
+    assert.equal(ex.reply?.status, 429);
+    assert.deepEqual(header(ex.reply?.headers, "ratelimit-limit"), ["3"]);
+    assert.deepEqual(header(ex.reply?.headers, "retry-after"), ["20"]);
+    assert.equal(host.metric("graywall.gray_router.target.stable.routed"), 3n);
+  });
+
+  test("two VMs sharing data (two workers) share one bucket", () => {
+    const shared = new SharedData();
+    const [a, b] = [graywall(ALL, shared), graywall(ALL, shared)];
+    const statuses = [a, b, a, b].map((h) => h.request({ headers: BROWSER }).reply?.status ?? 200);
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+  });
+
+  test("a body rule holds the headers, decides on the body, and writes the routing header then", () => {
+    const host = graywall();
+    const ex = host.request({ headers: [...BROWSER, [":method", "POST"]], body: JSON.stringify({ user: { tier: "gold" } }) });
+    assert.equal(ex.headersStatus, 1);
+    assert.equal(ex.bodyStatus, 0);
+    assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-target"), ["canary"]);
+    assert.equal(ex.calls.proxy_get_buffer_bytes, 1);
+    const notJson = host.request({ headers: BROWSER, body: "tier=gold" });
+    assert.deepEqual(header(notJson.upstreamHeaders, "x-graywall-target"), ["stable"]);
+  });
+
+  test("a missing section turns its stage off", () => {
+    const host = graywall({ gray_router: { rules: [] } });
+    const ex = host.request({ headers: BROWSER, peer: "203.0.113.9:5000" });
+    assert.equal(ex.reply, undefined);
+    assert.equal(ex.calls.proxy_get_property ?? 0, 0, "no stage needs the client address");
+    assert.equal(ex.calls.proxy_get_current_time_nanoseconds ?? 0, 0, "no stage needs the clock");
+    assert.equal(host.metric("graywall.ip_list.allowed"), undefined);
+  });
+
+  test("an invalid section rejects the whole configuration, naming the field, and the old one stays in force", () => {
+    const host = graywall();
+    assert.equal(host.configure(JSON.stringify({ ...ALL, rate_limiter: { rules: [{ name: "r", key: ["client_ip"] }] }, extra: 1 })), false);
+    assert.match(host.logs.join("\n"), /graywall: configuration rejected: extra: unknown field; rate_limiter\.rules\[0\]\.bucket_size: is required/);
+    assert.equal(host.request({ headers: BROWSER, peer: "203.0.113.9:5000" }).reply?.status, 403);
+  });
+
+  test("malformed input never crashes the VM", () => {
+    const host = graywall();
+    const odd = host.request({
+      headers: [[":path", "//%zz?%%%"], ["x-forwarded-for", "garbage, ,,"], ["cookie", ";;=;"], ["user-agent", "\u00ff".repeat(3000)]],
+      peer: "not-an-address",
+      body: "\u0000{".repeat(10),
+    });
+    assert.ok(odd.reply === undefined || odd.reply.status >= 400);
+  });
+});
+
+describe("standalone modules, built from the same stages", () => {
+  const one = (name: string, config: unknown) => {
+    const host = new ProxyHost(wasmPath(name), name);
+    assert.ok(host.configure(JSON.stringify(config)), host.logs.join("\n"));
+    return host;
+  };
+
+  test("ip_list denies a listed client", () => {
+    const host = one("ip_list", { deny: ["10.0.0.0/8"] });
+    assert.equal(host.request({ headers: BROWSER, peer: "10.1.2.3:1" }).reply?.status, 403);
+    assert.equal(host.request({ headers: BROWSER }).reply, undefined);
+  });
+
+  test("crawler_score tags a bare client", () => {
+    const host = one("crawler_score", {});
+    // No accept-language, fetch metadata or client hints: 45, over the tag threshold (30), under the challenge (60).
+    const ex = host.request({ headers: [[":path", "/"], ["user-agent", "Mozilla/5.0 Chrome/131.0 Safari/537.36"], ["accept", "*/*"], ["accept-encoding", "gzip"]] });
+    assert.equal(ex.reply, undefined);
+    assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-bot-score"), ["45"]);
+  });
+
+  test("rate_limiter limits per key", () => {
+    const host = one("rate_limiter", { rules: [{ name: "k", key: ["header:x-api-key"], bucket_size: 1, refill_tokens: 1, refill_interval_ms: 60000 }] });
+    const withKey = (k: string) => host.request({ headers: [...BROWSER, ["x-api-key", k]] }).reply?.status ?? 200;
+    assert.deepEqual([withKey("a"), withKey("a"), withKey("b")], [200, 429, 200]);
+  });
+
+  test("gray_router routes by cookie", () => {
+    const host = one("gray_router", { rules: [{ name: "c", target: "canary", match: { cookies: [{ name: "beta", exact: "1" }] } }] });
+    assert.deepEqual(header(host.request({ headers: [...BROWSER, ["cookie", "a=b; beta=1"]] }).upstreamHeaders, "x-graywall-target"), ["canary"]);
+  });
+});

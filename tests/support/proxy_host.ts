@@ -1,0 +1,281 @@
+// A proxy-wasm 0.2.0 host emulator, as the Go SDK's proxytest and Higress's test host are: it loads a
+// built module and drives its exported callbacks the way Envoy does, with request and response headers,
+// properties, a request body, shared data with CAS, metrics, local replies and logs in memory. It counts
+// every host call, so tests can prove what the glue fetches and writes per request.
+import { readFileSync } from "node:fs";
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+export const enum MapType { RequestHeaders = 0, ResponseHeaders = 2 }
+const OK = 0;
+const NOT_FOUND = 1;
+const CAS_MISMATCH = 8;
+
+export interface LocalReply {
+  status: number;
+  details: string;
+  body: string;
+  headers: [string, string][];
+}
+
+export interface RequestSpec {
+  headers: [string, string][];
+  body?: string;
+  /** Defaults to "127.0.0.1:40000". */
+  peer?: string;
+  responseHeaders?: [string, string][];
+}
+
+export interface Exchange {
+  /** What proxy_on_request_headers returned: 0 Continue, 1 StopIteration. */
+  headersStatus: number;
+  bodyStatus?: number;
+  /** The request headers as the upstream would get them (after the filter's writes). */
+  upstreamHeaders: [string, string][];
+  /** The response headers as the client would get them; absent when the filter replied locally. */
+  responseHeaders?: [string, string][];
+  reply?: LocalReply;
+  /** Host calls made for this request, by import name. */
+  calls: Record<string, number>;
+}
+
+/** Serialises pairs the way the host does for proxy_get_header_map_pairs. */
+export function encodePairs(pairs: [string, string][]): Uint8Array {
+  const parts = pairs.map(([k, v]) => [enc.encode(k), enc.encode(v)]);
+  const size = 4 + 8 * pairs.length + parts.reduce((a, [k, v]) => a + k.length + v.length + 2, 0);
+  const out = new Uint8Array(size);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, pairs.length, true);
+  let p = 4 + 8 * pairs.length;
+  parts.forEach(([k, v], i) => {
+    view.setUint32(4 + 8 * i, k.length, true);
+    view.setUint32(8 + 8 * i, v.length, true);
+    out.set(k, p);
+    p += k.length + 1;
+    out.set(v, p);
+    p += v.length + 1;
+  });
+  return out;
+}
+
+function decodePairs(bytes: Uint8Array): [string, string][] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = view.getUint32(0, true);
+  const out: [string, string][] = [];
+  let p = 4 + 8 * n;
+  for (let i = 0; i < n; i++) {
+    const kl = view.getUint32(4 + 8 * i, true);
+    const vl = view.getUint32(8 + 8 * i, true);
+    const k = dec.decode(bytes.subarray(p, p + kl));
+    p += kl + 1;
+    const v = dec.decode(bytes.subarray(p, p + vl));
+    p += vl + 1;
+    out.push([k, v]);
+  }
+  return out;
+}
+
+/** Shared data outlives a VM and is seen by every VM of the same vm_id, as in Envoy: pass one to several hosts. */
+export class SharedData {
+  entries = new Map<string, { value: Uint8Array; cas: number }>();
+  private nextCas = 1;
+  get(key: string) {
+    return this.entries.get(key);
+  }
+  set(key: string, value: Uint8Array, cas: number): number {
+    const cur = this.entries.get(key);
+    if (cur && cas !== 0 && cur.cas !== cas) return CAS_MISMATCH;
+    this.entries.set(key, { value: value.slice(), cas: this.nextCas++ });
+    return OK;
+  }
+}
+
+export class ProxyHost {
+  readonly logs: string[] = [];
+  readonly metrics = new Map<number, { name: string; type: number; value: bigint }>();
+  nowMs = 1_700_000_000_000;
+  tickMs = 0;
+  private memory!: WebAssembly.Memory;
+  private exports!: Record<string, CallableFunction>;
+  private config = "";
+  private requestHeaders: [string, string][] = [];
+  private responseHeaders: [string, string][] = [];
+  private body = new Uint8Array(0);
+  private properties = new Map<string, string>();
+  private reply: LocalReply | undefined;
+  private calls: Record<string, number> = {};
+  private nextContext = 2;
+  private nextMetric = 1;
+
+  constructor(file: string, public rootId: string, public shared = new SharedData()) {
+    const env: Record<string, CallableFunction> = {};
+    for (const [name, fn] of Object.entries(this.imports())) {
+      env[name] = (...a: unknown[]) => {
+        this.calls[name] = (this.calls[name] ?? 0) + 1;
+        return (fn as CallableFunction)(...a);
+      };
+    }
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), {
+      env,
+      wasi_unstable: { proc_exit: (code: number) => { throw new Error(`the module exited (${code}): a VM Envoy would have lost`); } },
+    });
+    this.exports = inst.exports as Record<string, CallableFunction>;
+    this.memory = inst.exports.memory as WebAssembly.Memory;
+  }
+
+  /** Creates the root context and configures it, as Envoy does on load and on each ECDS update. */
+  configure(config: string): boolean {
+    this.config = config;
+    this.properties.set("plugin_root_id", this.rootId);
+    if (!this.rootCreated) {
+      this.exports.proxy_on_context_create(1, 0);
+      this.exports.proxy_on_vm_start(1, 0);
+      this.rootCreated = true;
+    }
+    return this.exports.proxy_on_configure(1, enc.encode(config).length) === 1;
+  }
+  private rootCreated = false;
+
+  tick(): void {
+    this.exports.proxy_on_tick(1);
+  }
+
+  /** One request through the filter: headers, then the body if any, then the response headers. */
+  request(spec: RequestSpec): Exchange {
+    const ctx = this.nextContext++;
+    this.calls = {};
+    this.reply = undefined;
+    this.requestHeaders = spec.headers.map(([k, v]) => [k, v]);
+    this.responseHeaders = (spec.responseHeaders ?? [[":status", "200"]]).map(([k, v]) => [k, v]);
+    this.body = enc.encode(spec.body ?? "");
+    this.properties.set("source.address", spec.peer ?? "127.0.0.1:40000");
+    this.properties.set("route_name", "app");
+    this.exports.proxy_on_context_create(ctx, 1);
+    const ex: Exchange = { headersStatus: 0, upstreamHeaders: [], calls: this.calls };
+    const hasBody = this.body.length > 0;
+    ex.headersStatus = this.exports.proxy_on_request_headers(ctx, this.requestHeaders.length, hasBody ? 0 : 1) as number;
+    if (hasBody && !this.reply) ex.bodyStatus = this.exports.proxy_on_request_body(ctx, this.body.length, 1) as number;
+    if (!this.reply) {
+      ex.upstreamHeaders = this.requestHeaders.map(([k, v]) => [k, v]);
+      this.exports.proxy_on_response_headers(ctx, this.responseHeaders.length, 0);
+      ex.responseHeaders = this.responseHeaders;
+    }
+    this.exports.proxy_on_log(ctx);
+    this.exports.proxy_on_done(ctx);
+    this.exports.proxy_on_delete(ctx);
+    ex.reply = this.reply;
+    return ex;
+  }
+
+  metric(name: string): bigint | undefined {
+    for (const m of this.metrics.values()) if (m.name === name) return m.value;
+    return undefined;
+  }
+
+  // ---- the host side of the ABI ----
+
+  private bytes(ptr: number, len: number): Uint8Array {
+    return new Uint8Array(this.memory.buffer, ptr, len);
+  }
+  private str(ptr: number, len: number): string {
+    return dec.decode(this.bytes(ptr, len));
+  }
+  /** Hands data to the module as Envoy does: in memory from the module's own malloc. */
+  private give(data: Uint8Array, ptrPtr: number, sizePtr: number): number {
+    const p = this.exports.malloc(data.length) as number;
+    this.bytes(p, data.length).set(data);
+    const view = new DataView(this.memory.buffer);
+    view.setUint32(ptrPtr, p, true);
+    view.setUint32(sizePtr, data.length, true);
+    return OK;
+  }
+  private map(type: number): [string, string][] {
+    if (type === MapType.RequestHeaders) return this.requestHeaders;
+    if (type === MapType.ResponseHeaders) return this.responseHeaders;
+    throw new Error(`header map ${type} is not emulated`);
+  }
+
+  private imports(): Record<string, CallableFunction> {
+    return {
+      proxy_log: (_level: number, p: number, n: number) => {
+        this.logs.push(this.str(p, n));
+        return OK;
+      },
+      proxy_get_property: (p: number, n: number, out: number, outSize: number) => {
+        const v = this.properties.get(this.str(p, n).split("\0").join("."));
+        return v === undefined ? NOT_FOUND : this.give(enc.encode(v), out, outSize);
+      },
+      proxy_get_buffer_bytes: (type: number, start: number, len: number, out: number, outSize: number) => {
+        if (type === 7) return this.give(enc.encode(this.config).subarray(start, start + len), out, outSize);
+        if (type === 0) return this.give(this.body.subarray(start, start + len), out, outSize);
+        return NOT_FOUND;
+      },
+      proxy_get_header_map_pairs: (type: number, out: number, outSize: number) => this.give(encodePairs(this.map(type)), out, outSize),
+      proxy_get_header_map_value: (type: number, kp: number, kl: number, out: number, outSize: number) => {
+        const key = this.str(kp, kl);
+        const hit = this.map(type).find(([k]) => k === key);
+        return hit ? this.give(enc.encode(hit[1]), out, outSize) : NOT_FOUND;
+      },
+      proxy_replace_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
+        const key = this.str(kp, kl);
+        const m = this.map(type);
+        const rest = m.filter(([k]) => k !== key);
+        m.length = 0;
+        m.push(...rest, [key, this.str(vp, vl)]);
+        return OK;
+      },
+      proxy_remove_header_map_value: (type: number, kp: number, kl: number) => {
+        const key = this.str(kp, kl);
+        const m = this.map(type);
+        const rest = m.filter(([k]) => k !== key);
+        m.length = 0;
+        m.push(...rest);
+        return OK;
+      },
+      proxy_send_local_response: (status: number, dp: number, dl: number, bp: number, bl: number, hp: number, hl: number) => {
+        this.reply = { status, details: this.str(dp, dl), body: this.str(bp, bl), headers: hl > 0 ? decodePairs(this.bytes(hp, hl).slice()) : [] };
+        return OK;
+      },
+      proxy_define_metric: (type: number, np: number, nl: number, idPtr: number) => {
+        const name = this.str(np, nl);
+        let id = [...this.metrics].find(([, m]) => m.name === name)?.[0];
+        if (id === undefined) {
+          id = this.nextMetric++;
+          this.metrics.set(id, { name, type, value: 0n });
+        }
+        new DataView(this.memory.buffer).setUint32(idPtr, id, true);
+        return OK;
+      },
+      proxy_increment_metric: (id: number, by: bigint) => {
+        const m = this.metrics.get(id);
+        if (!m) return NOT_FOUND;
+        m.value += by;
+        return OK;
+      },
+      proxy_record_metric: (id: number, value: bigint) => {
+        const m = this.metrics.get(id);
+        if (!m) return NOT_FOUND;
+        m.value = value;
+        return OK;
+      },
+      proxy_get_shared_data: (kp: number, kl: number, out: number, outSize: number, casPtr: number) => {
+        const e = this.shared.get(this.str(kp, kl));
+        if (!e) return NOT_FOUND;
+        this.give(e.value, out, outSize);
+        new DataView(this.memory.buffer).setUint32(casPtr, e.cas, true);
+        return OK;
+      },
+      proxy_set_shared_data: (kp: number, kl: number, vp: number, vl: number, cas: number) =>
+        this.shared.set(this.str(kp, kl), this.bytes(vp, vl), cas),
+      proxy_get_current_time_nanoseconds: (out: number) => {
+        new DataView(this.memory.buffer).setBigUint64(out, BigInt(this.nowMs) * 1_000_000n, true);
+        return OK;
+      },
+      proxy_set_tick_period_milliseconds: (ms: number) => {
+        this.tickMs = ms;
+        return OK;
+      },
+    };
+  }
+}
