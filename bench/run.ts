@@ -82,8 +82,11 @@ const UNIT: Record<string, number> = { us: 1, ms: 1000, s: 1e6 };
 const micros = (v: string, u: string) => Number(v) * UNIT[u];
 
 /** wrk as a separate process (on the other core), so the generator never shares Envoy's. */
+let wrkBin = "";
+
 function wrk(url: string, seconds: number): Promise<Omit<Run, "cpuUs" | "rssMiB">> {
-  const cmd = [setupWrk(), "-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", ...HEADERS.flatMap((h) => ["-H", h]), url];
+  wrkBin ||= setupWrk();
+  const cmd = [wrkBin, "-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", ...HEADERS.flatMap((h) => ["-H", h]), url];
   const [bin, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
   return new Promise((resolve, reject) => {
     const p = spawn(bin, rest, { stdio: ["ignore", "pipe", "pipe"] });
