@@ -11,6 +11,15 @@ export function fnv1a(h: u32, s: string): u32 {
   return h;
 }
 
+/** FNV-1a over bytes. */
+export function fnv1aBytes(h: u32, ptr: usize, len: i32): u32 {
+  for (let i = 0; i < len; i++) {
+    h ^= <u32>load<u8>(ptr + <usize>i);
+    h *= 0x01000193;
+  }
+  return h;
+}
+
 /** murmur3's finaliser: spreads FNV's weak low bits before the modulo. */
 export function fmix32(h: u32): u32 {
   h ^= h >> 16;

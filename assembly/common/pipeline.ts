@@ -8,7 +8,7 @@ import {
   BufferType, getBufferString, getHeaderPairs, getPropertyStringAt, MapType, propertyPath, nowMillis, removeHeader, replaceHeader,
   sendLocalResponse, setTickPeriod,
 } from "./host";
-import { RequestSnapshot } from "./snapshot";
+import { RequestSnapshot, RequestSource } from "./snapshot";
 import { Outcome, Stage } from "./stage";
 
 /** Compiles a module's configuration into its stages, in pass order; null (with errors) when invalid. */
@@ -16,7 +16,6 @@ export type StageCompiler = (config: string, errors: ConfigErrors) => Stage[] | 
 
 class PipelineRoot extends RootFilter {
   stages: Stage[] = [];
-  needsPeer: bool = false;
   needsRouteName: bool = false;
   needsClock: bool = false;
 
@@ -26,19 +25,16 @@ class PipelineRoot extends RootFilter {
     const errors = new ConfigErrors();
     const stages = this.compiler(config, errors);
     if (stages === null || !errors.ok) return errors.summary();
-    let peer = false;
     let route = false;
     let clock = false;
     let tick: u32 = 0;
     for (let i = 0; i < stages.length; i++) {
       const s = stages[i];
-      peer = peer || s.needsPeer;
       route = route || s.needsRouteName;
       clock = clock || s.needsClock;
       if (s.tickMs > 0 && (tick == 0 || s.tickMs < tick)) tick = s.tickMs;
     }
     this.stages = stages;
-    this.needsPeer = peer;
     this.needsRouteName = route;
     this.needsClock = clock;
     if (tick > 0) setTickPeriod(tick);
@@ -62,6 +58,13 @@ const pool = new Array<RequestSnapshot>();
 const SOURCE_ADDRESS = propertyPath("source.address");
 const ROUTE_NAME = propertyPath("route_name");
 
+/** The current request's headers and peer, from the host; called at most once each per request. */
+class HostRequest extends RequestSource {
+  headerPairs(): ArrayBuffer | null { return getHeaderPairs(MapType.RequestHeaders); }
+  peerAddress(): string | null { return getPropertyStringAt(SOURCE_ADDRESS); }
+}
+const hostRequest = new HostRequest();
+
 class PipelineStream extends StreamFilter {
   req: RequestSnapshot;
   /** The stage waiting for the body, or -1. */
@@ -82,10 +85,7 @@ class PipelineStream extends StreamFilter {
   onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {
     const root = this.root;
     const req = this.req;
-    const pairs = getHeaderPairs(MapType.RequestHeaders);
-    // A malformed map (never seen from Envoy) reads as a request without headers.
-    if (pairs !== null) req.load(pairs);
-    if (root.needsPeer) req.peer = getPropertyStringAt(SOURCE_ADDRESS);
+    req.attach(hostRequest);
     if (root.needsRouteName) req.routeName = getPropertyStringAt(ROUTE_NAME);
     if (root.needsClock) req.nowMs = nowMillis();
     const o = this.pass(0, endOfStream);

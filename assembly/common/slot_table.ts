@@ -3,7 +3,7 @@
 // table's slots are all created up front (ensureSlots, at configure time) and every later write is a CAS.
 // Memory is bounded by size x (16 bytes + payload + key).
 import { SharedValue } from "./shared";
-import { fmix32, fnv1a, FNV_OFFSET } from "./hash";
+import { fmix32, fnv1aBytes, FNV_OFFSET } from "./hash";
 
 export const enum UpdateStatus { Updated, TableFull, Contended }
 
@@ -67,8 +67,12 @@ export class SlotTable {
   /** Applies `u` to the record of `key`, creating it (zeroed) in a free or idle slot if needed. */
   update(key: string, now: i64, u: RecordUpdate): UpdateStatus {
     const keyBytes = String.UTF8.encode(key);
-    const klen = keyBytes.byteLength;
-    const h = fmix32(fnv1a(FNV_OFFSET, key));
+    return this.updateBytes(changetype<usize>(keyBytes), keyBytes.byteLength, now, u);
+  }
+
+  /** The same for a key given as `klen` bytes at `keyPtr` (e.g. a KeyBuilder's). */
+  updateBytes(keyPtr: usize, klen: i32, now: i64, u: RecordUpdate): UpdateStatus {
+    const h = fmix32(fnv1aBytes(FNV_OFFSET, keyPtr, klen));
     const payload = changetype<usize>(this.scratch);
     for (let p = 0; p < PROBES; p++) {
       const k = this.slotKey(<i32>((h + <u32>p) % <u32>this.size));
@@ -79,7 +83,7 @@ export class SlotTable {
         const d = changetype<usize>(data);
         const touched = load<i64>(d);
         const len = load<i32>(d, 8);
-        const mine = len == klen && len > 0 && memory.compare(d + HEADER + this.payloadSize, changetype<usize>(keyBytes), klen) == 0;
+        const mine = len == klen && len > 0 && memory.compare(d + HEADER + this.payloadSize, keyPtr, klen) == 0;
         if (!mine && len > 0 && now - touched <= this.idleMs) break; // a live key: probe on
         if (mine) memory.copy(payload, d + HEADER, this.payloadSize);
         else memory.fill(payload, 0, this.payloadSize);
@@ -90,7 +94,7 @@ export class SlotTable {
         store<i64>(o, now > touched ? now : touched);
         store<i32>(o, klen, 8);
         memory.copy(o + HEADER, payload, this.payloadSize);
-        memory.copy(o + HEADER + this.payloadSize, changetype<usize>(keyBytes), klen);
+        memory.copy(o + HEADER + this.payloadSize, keyPtr, klen);
         const r = this.store.set(k, o, size, v.cas);
         if (r == 0) return UpdateStatus.Updated;
         if (r != CAS_MISMATCH) return UpdateStatus.Contended;

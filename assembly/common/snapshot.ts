@@ -38,6 +38,12 @@ export class HeaderName {
   }
 }
 
+/** Where a snapshot gets its headers and peer address when it first needs them: the host in Envoy. */
+export abstract class RequestSource {
+  abstract headerPairs(): ArrayBuffer | null;
+  abstract peerAddress(): string | null;
+}
+
 const NO_HOPS: i32 = -1;
 const EMPTY = new ArrayBuffer(0);
 
@@ -50,6 +56,10 @@ export class RequestSnapshot {
   private strings: Array<string | null> = new Array<string | null>(0);
   private decoded: Uint8Array = new Uint8Array(0);
 
+  /** Fetches the headers and the peer on first use, so a pass that needs neither makes no host call. */
+  private source: RequestSource | null = null;
+  private headersPending: bool = false;
+  private peerPending: bool = false;
   /** source.address and route_name as the host gave them (fetched only when a stage needs them), or null. */
   peer: string | null = null;
   routeName: string | null = null;
@@ -74,6 +84,9 @@ export class RequestSnapshot {
   reset(): void {
     this.pairs = EMPTY;
     this.count = 0;
+    this.source = null;
+    this.headersPending = false;
+    this.peerPending = false;
     this.peer = null;
     this.routeName = null;
     this.ipHops = NO_HOPS;
@@ -83,6 +96,22 @@ export class RequestSnapshot {
     this.writeValues.length = 0;
     this.responseNames.length = 0;
     this.responseValues.length = 0;
+  }
+
+  /** Reads headers and peer from `source` when first needed. */
+  attach(source: RequestSource): void {
+    this.source = source;
+    this.headersPending = true;
+    this.peerPending = true;
+  }
+
+  private fetchHeaders(): void {
+    this.headersPending = false;
+    const src = this.source;
+    if (src === null) return;
+    const pairs = src.headerPairs();
+    // A malformed map (never seen from Envoy) reads as a request without headers.
+    if (pairs !== null) this.load(pairs);
   }
 
   /** Takes a pair buffer (proxy_get_header_map_pairs format). Returns false when it is malformed. */
@@ -127,6 +156,7 @@ export class RequestSnapshot {
 
   /** Index of the first header called `h`, or -1. */
   find(h: HeaderName): i32 {
+    if (this.headersPending) this.fetchHeaders();
     const want = h.bytes;
     const len = want.byteLength;
     const base = changetype<usize>(this.pairs);
@@ -168,6 +198,11 @@ export class RequestSnapshot {
 
   /** The client address with `trustedHops` XFF hops trusted (see resolveClientIp); null when unknown. */
   clientIp(trustedHops: i32): IpAddr | null {
+    if (this.peerPending) {
+      this.peerPending = false;
+      const src = this.source;
+      if (src !== null) this.peer = src.peerAddress();
+    }
     if (this.ipHops != trustedHops) {
       this.ipHops = trustedHops;
       let xff: string | null = null;

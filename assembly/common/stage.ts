@@ -25,8 +25,6 @@ export abstract class StatSink {
 }
 
 export abstract class Stage {
-  /** Whether the pipeline must fetch source.address before the pass. */
-  needsPeer: bool = false;
   /** Whether the pipeline must fetch the route_name property before the pass (RequestSnapshot.routeName). */
   needsRouteName: bool = false;
   /** Whether the pipeline must read the clock before the pass (RequestSnapshot.nowMs). */

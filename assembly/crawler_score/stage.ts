@@ -1,7 +1,7 @@
 // crawler_score's decision: header signals plus behaviour per client IP (and per account when
 // configured) in shared-data sliding windows, weighted into a score that tags, challenges or blocks.
 import { findCookie, pathOnly } from "../common/http";
-import { ipKey } from "../common/ip";
+import { KeyBuilder } from "../common/key_builder";
 import { COOKIE, HeaderName, PATH, RequestSnapshot, USER_AGENT } from "../common/snapshot";
 import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
@@ -17,6 +17,7 @@ export class CrawlerStage extends Stage {
   signalsName: HeaderName;
   accountName: HeaderName;
   activity: ActivityUpdate = new ActivityUpdate();
+  key: KeyBuilder = new KeyBuilder();
   passed: u32;
   tagged: u32;
   challenged: u32;
@@ -28,7 +29,6 @@ export class CrawlerStage extends Stage {
 
   constructor(public cfg: CrawlerConfig, store: SharedStore, public stats: StatSink) {
     super();
-    this.needsPeer = true;
     this.needsClock = true;
     this.tickMs = 10000;
     const b = cfg.behaviour;
@@ -79,7 +79,12 @@ export class CrawlerStage extends Stage {
     if (path === null) path = "/";
     pathFacts(pathOnly(path), cfg.honeypots, this.activity.facts);
     const now = req.nowMs;
-    if (ip !== null && this.ipTable.update(ipKey(ip), now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
+    if (ip !== null) {
+      const key = this.key;
+      key.reset();
+      key.addIp(ip);
+      if (this.ipTable.updateBytes(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
+    }
     const acctTable = this.accountTable;
     if (acctTable !== null) {
       const account = this.accountOf(req);

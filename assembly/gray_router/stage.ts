@@ -53,7 +53,6 @@ export class GrayRouterStage extends Stage {
 
   constructor(public cfg: GrayConfig, public stats: StatSink) {
     super();
-    this.needsPeer = cfg.needsClientIp;
     this.maxBodyBytes = cfg.maxBodyBytes;
     this.routingName = new HeaderName(cfg.routingHeader);
     this.responseName = new HeaderName(cfg.responseHeader);

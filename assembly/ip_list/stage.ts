@@ -35,7 +35,6 @@ export class IpListStage extends Stage {
 
   constructor(public cfg: IpListConfig, public stats: StatSink) {
     super();
-    this.needsPeer = true;
     this.allowed = stats.counter("graywall.ip_list.allowed");
     this.deniedByDenyList = stats.counter("graywall.ip_list.denied.deny_list");
     this.notOnAllowList = stats.counter("graywall.ip_list.denied.allow_list");

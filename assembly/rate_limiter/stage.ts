@@ -1,7 +1,6 @@
 // rate_limiter's decision: every rule that applies takes a token from its key's bucket; the first empty
 // bucket of an enforced rule answers 429. Buckets live in shared data (SlotTable), exact across workers.
-import { ipKey } from "../common/ip";
-import { pathOnly } from "../common/http";
+import { KeyBuilder } from "../common/key_builder";
 import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/snapshot";
 import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
@@ -44,6 +43,15 @@ class RuleState {
   }
 }
 
+/** Bytes of a request path before its query string or fragment. */
+function pathLength(ptr: usize, len: i32): i32 {
+  for (let i = 0; i < len; i++) {
+    const c = load<u8>(ptr + <usize>i);
+    if (c == 0x3f || c == 0x23) return i;
+  }
+  return len;
+}
+
 /** Whole seconds, rounded up, at least 1 for any wait (HTTP delays are integers). */
 export function seconds(ms: i64): string {
   if (ms <= 0) return "0";
@@ -52,6 +60,7 @@ export function seconds(ms: i64): string {
 
 export class RateLimiterStage extends Stage {
   rules: RuleState[] = [];
+  key: KeyBuilder = new KeyBuilder();
   contended: u32;
 
   constructor(public cfg: RateLimitConfig, store: SharedStore, public stats: StatSink) {
@@ -60,7 +69,6 @@ export class RateLimiterStage extends Stage {
       const rule = cfg.rules[i];
       this.rules.push(new RuleState(rule, cfg.maxKeys, store, stats));
       for (let k = 0; k < rule.key.length; k++) {
-        if (rule.key[k].kind == KeyKind.ClientIp) this.needsPeer = true;
         if (rule.key[k].kind == KeyKind.Route) this.needsRouteName = true;
       }
     }
@@ -86,33 +94,34 @@ export class RateLimiterStage extends Stage {
     return true;
   }
 
-  /** The bucket key, or null when a part it needs is absent (the rule then does not apply). */
-  keyFor(rs: RuleState, req: RequestSnapshot): string | null {
-    let key = "";
+  /** Builds the bucket key into this.key; false when a part it needs is absent (the rule then does not apply). */
+  keyFor(rs: RuleState, req: RequestSnapshot): bool {
+    const key = this.key;
+    key.reset();
     const parts = rs.rule.key;
     for (let i = 0; i < parts.length; i++) {
-      if (i > 0) key += "|";
+      if (i > 0) key.addByte(0x7c); // '|' between parts
       const kind = unchecked(parts[i]).kind;
       if (kind == KeyKind.ClientIp) {
         const ip = req.clientIp(this.cfg.xffTrustedHops);
-        if (ip === null) return null;
-        key += ipKey(ip);
+        if (ip === null) return false;
+        key.addIp(ip);
       } else if (kind == KeyKind.Header) {
-        const v = req.header(unchecked(rs.keyNames[i])!);
-        if (v === null) return null;
-        key += v;
+        const h = req.find(unchecked(rs.keyNames[i])!);
+        if (h < 0) return false;
+        key.addBytes(req.valuePtr(h), req.valueLength(h));
       } else if (kind == KeyKind.Path) {
-        const p = req.header(PATH);
-        if (p !== null) key += pathOnly(p);
+        const h = req.find(PATH);
+        if (h >= 0) key.addBytes(req.valuePtr(h), pathLength(req.valuePtr(h), req.valueLength(h)));
       } else if (kind == KeyKind.Method) {
-        const m = req.header(METHOD);
-        if (m !== null) key += m;
+        const h = req.find(METHOD);
+        if (h >= 0) key.addBytes(req.valuePtr(h), req.valueLength(h));
       } else {
         const route = req.routeName;
-        if (route !== null) key += route;
+        if (route !== null) key.addString(route);
       }
     }
-    return key;
+    return true;
   }
 
   onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
@@ -124,9 +133,8 @@ export class RateLimiterStage extends Stage {
     for (let i = 0; i < rules.length; i++) {
       const rs = unchecked(rules[i]);
       if (!this.applies(rs, req)) continue;
-      const key = this.keyFor(rs, req);
-      if (key === null) continue;
-      const status = rs.table.update(key, req.nowMs, rs.bucket);
+      if (!this.keyFor(rs, req)) continue;
+      const status = rs.table.updateBytes(this.key.ptr, this.key.length, req.nowMs, rs.bucket);
       const result = rs.bucket.result;
       if (status == UpdateStatus.Contended) {
         this.stats.inc(this.contended);
