@@ -17,9 +17,29 @@ class SnapshotView extends RequestView {
   bodyWanted: bool = false;
   body: string | null = null;
 
-  constructor(public cfg: GrayConfig, public names: HeaderName[]) { super(); }
+  constructor(public cfg: GrayConfig, public names: HeaderName[]) {
+    super();
+    this.found = new Int32Array(names.length);
+  }
 
-  header(slot: i32, name: string): string | null { return this.req.header(unchecked(this.names[slot])); }
+  /** Per slot: -2 = not looked up yet, -1 = absent, else the header's index in the snapshot. */
+  found: Int32Array;
+
+  /** Starts a request: many rules ask for the same few headers, so each is looked up once. */
+  bind(req: RequestSnapshot): void {
+    this.req = req;
+    this.found.fill(-2);
+  }
+
+  header(slot: i32, name: string): string | null {
+    let i = unchecked(this.found[slot]);
+    if (i == -2) {
+      i = this.req.find(unchecked(this.names[slot]));
+      unchecked(this.found[slot] = i);
+    }
+    if (i < 0) return null;
+    return this.req.valueAt(i);
+  }
 
   cookie(name: string): string | null {
     const h = this.req.header(COOKIE);
@@ -69,7 +89,7 @@ export class GrayRouterStage extends Stage {
 
   onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
     const v = this.view;
-    v.req = req;
+    v.bind(req);
     v.body = null;
     v.bodyWanted = false;
     // Without a body to come, body fields are simply absent.
@@ -82,7 +102,7 @@ export class GrayRouterStage extends Stage {
 
   onBody(req: RequestSnapshot, body: string | null): Outcome {
     const v = this.view;
-    v.req = req;
+    v.bind(req);
     v.bodyReady = true;
     v.bodyWanted = false;
     v.body = null;
