@@ -18,7 +18,8 @@ const digest = (s: string) => createHash("sha256").update(s).digest();
 
 /** True when the Authorization header carries the token; constant-time in the token's content. */
 export function authorized(header: string | undefined, token: string): boolean {
-  const m = /^Bearer (.+)$/.exec(header ?? "");
+  // The scheme is case-insensitive (RFC 9110 11.1).
+  const m = /^bearer\s+(\S.*)$/i.exec((header ?? "").trim());
   if (!m) return false;
   return timingSafeEqual(digest(m[1]), digest(token));
 }

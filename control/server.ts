@@ -27,6 +27,24 @@ const filterParam = {
 } as const;
 const etag = (v: number) => `"${v}"`;
 
+/** Writes carry whole documents (a 100k-entry ip_list is about 2.5 MB); the open endpoints carry less. */
+const WRITE_BODY_LIMIT = 16 * 1024 * 1024;
+export const VALIDATE_BODY_LIMIT = 4 * 1024 * 1024;
+export const PREVIEW_BODY_LIMIT = 256 * 1024;
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether a parsed JSON value nests deeper than `max` (iterative: a hostile body cannot blow the stack). */
+function depthOver(value: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, d] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (d > max) return true;
+    for (const child of Object.values(v as Record<string, unknown>)) stack.push([child, d + 1]);
+  }
+  return false;
+}
+
 /** If-Match as a version number; undefined when absent or not one of ours. */
 function ifMatch(req: FastifyRequest): number | undefined {
   const h = req.headers["if-match"];
@@ -50,7 +68,14 @@ function fieldErrors(text: string) {
 }
 
 export function buildServer(opts: ControlOptions): FastifyInstance {
-  const app = Fastify({ logger: false, bodyLimit: 16 * 1024 * 1024 });
+  // Unknown fields are refused, not silently dropped (Fastify's default strips them): {"doc", "dryRun"}
+  // must not publish as if dryRun meant something.
+  const app = Fastify({ logger: false, bodyLimit: WRITE_BODY_LIMIT, ajv: { customOptions: { removeAdditional: false } } });
+  app.addHook("preValidation", async (req, reply) => {
+    if (req.body !== undefined && depthOver(req.body, MAX_JSON_DEPTH)) {
+      return reply.code(400).send({ error: `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels` });
+    }
+  });
   const store = new Store(opts.dataDir, NAMES);
   const delivery = new Delivery(opts.ecdsDir, opts.wasmDir);
   const bindings = loadBindings();
@@ -102,7 +127,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
 
   app.post<{ Params: { filter: string }; Body: { doc: unknown } }>(
     "/api/filters/:filter/validate",
-    { schema: { params: filterParam, body: { type: "object", required: ["doc"], properties: { doc: {} } } } },
+    { bodyLimit: VALIDATE_BODY_LIMIT, schema: { params: filterParam, body: { type: "object", required: ["doc"], additionalProperties: false, properties: { doc: {} } } } },
     async (req) => {
       const errors = validate(req.params.filter, req.body.doc);
       return { ok: errors.length === 0, errors };
@@ -151,7 +176,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
 
   app.post<{ Body: { doc?: unknown; request: unknown } }>(
     "/api/preview",
-    { schema: { body: { type: "object", required: ["request"], properties: { doc: { type: "object" }, request: { type: "object" } } } } },
+    { bodyLimit: PREVIEW_BODY_LIMIT, schema: { body: { type: "object", required: ["request"], additionalProperties: false, properties: { doc: { type: "object" }, request: { type: "object" } } } } },
     async (req) => bindings.grayPreview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request),
   );
 

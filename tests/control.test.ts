@@ -153,6 +153,37 @@ describe("graywall-control API", () => {
     assert.match((await ask({ ip: "999.1.1.1" })).error, /invalid address/);
   });
 
+  test("hostile input: unknown fields, deep nesting and oversized open bodies get 400/413; nothing is published", async () => {
+    const { app } = fresh();
+    const put = (payload: unknown) => app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: payload as object });
+    const dry = await put({ doc: grayDoc("canary"), dryRun: true });
+    assert.equal(dry.statusCode, 400);
+    assert.match(dry.json().message, /additional properties/);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().version, 1);
+    let deep: unknown = {};
+    for (let i = 0; i < 10_000; i++) deep = { a: deep };
+    for (const [method, url, body] of [
+      ["PUT", "/api/filters/gray_router", { doc: deep }],
+      ["POST", "/api/filters/gray_router/validate", { doc: deep }],
+      ["POST", "/api/preview", { request: deep }],
+    ] as const) {
+      const r = await app.inject({ method, url, headers: { ...auth, "if-match": '"1"' }, payload: body as object });
+      assert.equal(r.statusCode, 400, `${url}: ${r.body}`);
+      assert.match(r.json().error, /nested deeper than 64 levels/);
+    }
+    const big = { doc: { deny: Array.from({ length: 300_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`) } };
+    assert.equal((await app.inject({ method: "POST", url: "/api/filters/ip_list/validate", payload: big })).statusCode, 413);
+    assert.equal((await app.inject({ method: "POST", url: "/api/preview", payload: { request: { path: "x".repeat(300_000) } } })).statusCode, 413);
+    assert.equal((await app.inject({ method: "POST", url: "/api/preview", payload: { request: {}, extra: 1 } })).statusCode, 400);
+  });
+
+  test("the bearer scheme is case-insensitive", async () => {
+    assert.equal(authorized(`bearer ${TOKEN}`, TOKEN), true);
+    assert.equal(authorized(`BEARER  ${TOKEN}`, TOKEN), true);
+    assert.equal(authorized(`Basic ${TOKEN}`, TOKEN), false);
+    assert.equal(authorized(`bearer x${TOKEN}`, TOKEN), false);
+  });
+
   test("diff names changed paths", () => {
     assert.deepEqual(diff({ a: 1, b: [1, 2] }, { a: 1, b: [1, 3], c: true }), [
       { path: "b[1]", before: 2, after: 3 },

@@ -207,7 +207,20 @@ describe("gray_router config validation", () => {
     expectRejects('{"rules": [{"name": "r", "target": "a", "match": {}}, {"name": "r", "target": "b", "match": {}}]}', "duplicate rule name");
     expectRejects('{"routing_header": "bad header"}', "routing_header: not a valid header name");
     expectRejects('{"max_body_bytes": 99999999}', "max_body_bytes: must be between");
+    // Headers whose overwrite breaks all traffic, the connection, or what Envoy trusts.
+    const reserved = ["content-length", "host", "transfer-encoding", "connection", "set-cookie", "x-forwarded-for", "x-envoy-upstream-rq-timeout-ms"];
+    for (let i = 0; i < reserved.length; i++) {
+      expectRejects('{"routing_header": "' + reserved[i] + '"}', "routing_header: '" + reserved[i] + "'");
+      expectRejects('{"response_header": "' + reserved[i].toUpperCase() + '"}', "response_header: '" + reserved[i] + "'");
+    }
+    expectRejects('{"routing_header": ":authority"}', "routing_header: not a valid header name");
     expectRejects('{"colour": "blue"}', "colour: unknown field");
+  });
+
+  it("lower-cases targets: the route table matches them in lower case", () => {
+    const cfg = compile('{"default_target": "Stable", "rules": [{"name": "r", "target": "Canary", "match": {}}]}');
+    expect(cfg.defaultTarget).toBe("stable");
+    expect(cfg.rules[0].target).toBe("canary");
   });
 
   it("shares header slots between rules", () => {

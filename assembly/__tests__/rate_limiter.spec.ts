@@ -4,6 +4,7 @@ import { compileRateLimitConfig } from "../rate_limiter/config";
 import { SlotTable, UpdateStatus } from "../common/slot_table";
 import { BucketUpdate, BUCKET_PAYLOAD } from "../rate_limiter/bucket_update";
 import { MapStore } from "./map_store";
+import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
 
 const out = new TakeResult();
 
@@ -88,8 +89,28 @@ describe("slot table with token buckets", () => {
     store.conflicts = 5;
     expect(t.update("k", 0, u)).toBe(UpdateStatus.Updated);
     expect(u.result.remaining).toBe(1);
+    // Losing every CAS is contention, never a full table (which when_full: deny would answer with 429).
     store.conflicts = 1000;
-    expect(t.update("k", 0, u)).toBe(UpdateStatus.TableFull);
+    expect(t.update("k", 0, u)).toBe(UpdateStatus.Contended);
+  });
+
+  it("a key keeps its one record when a slot probed before its own is freed: no second bucket", () => {
+    const slots = 8;
+    const home = (k: string): u32 => fmix32(fnv1a(FNV_OFFSET, k)) % <u32>slots;
+    // b's home slot is a's, so b lives one probe further on.
+    let b = "";
+    for (let i = 0; b.length == 0; i++) if (home("b" + i.toString()) == home("a")) b = "b" + i.toString();
+    const store = new MapStore();
+    const t = table(store, 1, 5000, slots);
+    t.ensureSlots();
+    const u = new BucketUpdate();
+    u.spec = new BucketSpec(1, 1, 60000); // one token a minute
+    expect(t.update("a", 0, u)).toBe(UpdateStatus.Updated);
+    expect(t.update(b, 4000, u)).toBe(UpdateStatus.Updated);
+    expect(u.result.allowed).toBe(true);
+    expect(t.sweep(6000, slots)).toBe(1); // frees a's slot, the first one b probes
+    expect(t.update(b, 6000, u)).toBe(UpdateStatus.Updated);
+    expect(u.result.allowed).toBe(false); // b's bucket is still empty, not a fresh one in a's old slot
   });
 
   it("is full when every probed slot holds a live key, and reclaims idle ones", () => {

@@ -70,37 +70,53 @@ export class SlotTable {
     return this.updateBytes(changetype<usize>(keyBytes), keyBytes.byteLength, now, u);
   }
 
-  /** The same for a key given as `klen` bytes at `keyPtr` (e.g. a KeyBuilder's). */
+  /**
+   * The same for a key given as `klen` bytes at `keyPtr` (e.g. a KeyBuilder's). Each attempt reads the
+   * key's probe slots and writes, by CAS, the one that holds the key, else the first free or idle one:
+   * so a key never has two records, even when a slot before its own was freed meanwhile. A CAS lost
+   * CAS_ATTEMPTS times in a row is contention, reported as such (never as a full table).
+   */
   updateBytes(keyPtr: usize, klen: i32, now: i64, u: RecordUpdate): UpdateStatus {
     const h = fmix32(fnv1aBytes(FNV_OFFSET, keyPtr, klen));
     const payload = changetype<usize>(this.scratch);
-    for (let p = 0; p < PROBES; p++) {
-      const k = this.slotKey(<i32>((h + <u32>p) % <u32>this.size));
-      for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+    for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
+      let target: ArrayBuffer | null = null;
+      let targetValue: SharedValue | null = null;
+      let mine = false;
+      for (let p = 0; p < PROBES && !mine; p++) {
+        const k = this.slotKey(<i32>((h + <u32>p) % <u32>this.size));
         const v = this.store.get(k);
         const data = v.data;
         if (data === null || data.byteLength < HEADER + this.payloadSize) return UpdateStatus.Contended;
         const d = changetype<usize>(data);
-        const touched = load<i64>(d);
         const len = load<i32>(d, 8);
-        const mine = len == klen && len > 0 && memory.compare(d + HEADER + this.payloadSize, keyPtr, klen) == 0;
-        if (!mine && len > 0 && now - touched <= this.idleMs) break; // a live key: probe on
-        if (mine) memory.copy(payload, d + HEADER, this.payloadSize);
-        else memory.fill(payload, 0, this.payloadSize);
-        u.apply(payload, !mine, now);
-        const size = HEADER + this.payloadSize + klen;
-        if (this.out.byteLength < size) this.out = new ArrayBuffer(size + 64);
-        const o = changetype<usize>(this.out);
-        store<i64>(o, now > touched ? now : touched);
-        store<i32>(o, klen, 8);
-        memory.copy(o + HEADER, payload, this.payloadSize);
-        memory.copy(o + HEADER + this.payloadSize, keyPtr, klen);
-        const r = this.store.set(k, o, size, v.cas);
-        if (r == 0) return UpdateStatus.Updated;
-        if (r != CAS_MISMATCH) return UpdateStatus.Contended;
+        if (len == klen && len > 0 && memory.compare(d + HEADER + this.payloadSize, keyPtr, klen) == 0) {
+          mine = true;
+          target = k;
+          targetValue = v;
+        } else if (target === null && (len == 0 || now - load<i64>(d) > this.idleMs)) {
+          target = k; // free or idle: taken only if the key has no record of its own
+          targetValue = v;
+        }
       }
+      if (target === null || targetValue === null) return UpdateStatus.TableFull;
+      const d = changetype<usize>(targetValue.data!);
+      const touched = load<i64>(d);
+      if (mine) memory.copy(payload, d + HEADER, this.payloadSize);
+      else memory.fill(payload, 0, this.payloadSize);
+      u.apply(payload, !mine, now);
+      const size = HEADER + this.payloadSize + klen;
+      if (this.out.byteLength < size) this.out = new ArrayBuffer(size + 64);
+      const o = changetype<usize>(this.out);
+      store<i64>(o, now > touched ? now : touched);
+      store<i32>(o, klen, 8);
+      memory.copy(o + HEADER, payload, this.payloadSize);
+      memory.copy(o + HEADER + this.payloadSize, keyPtr, klen);
+      const r = this.store.set(target, o, size, targetValue.cas);
+      if (r == 0) return UpdateStatus.Updated;
+      if (r != CAS_MISMATCH) return UpdateStatus.Contended;
     }
-    return UpdateStatus.TableFull;
+    return UpdateStatus.Contended;
   }
 
   /** Frees up to `count` idle slots, resuming where the last sweep stopped. Returns how many it freed. */

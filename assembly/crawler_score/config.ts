@@ -1,7 +1,7 @@
 // crawler_score configuration, validated and compiled once.
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
-import { isHeaderName } from "../gray_router/config";
+import { writableHeaderProblem } from "../common/header_names";
 import { AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
 
 export class GoodBot {
@@ -115,9 +115,11 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     cfg.goodBots.push(g);
   }
   cfg.scoreHeader = r.str("score_header", cfg.scoreHeader).toLowerCase();
-  if (!isHeaderName(cfg.scoreHeader)) errors.add(r.at("score_header"), "not a valid header name");
+  const score = writableHeaderProblem(cfg.scoreHeader);
+  if (score.length > 0) errors.add(r.at("score_header"), score);
   cfg.signalsHeader = r.str("signals_header", "").toLowerCase();
-  if (cfg.signalsHeader.length > 0 && !isHeaderName(cfg.signalsHeader)) errors.add(r.at("signals_header"), "not a valid header name");
+  const signals = writableHeaderProblem(cfg.signalsHeader);
+  if (cfg.signalsHeader.length > 0 && signals.length > 0) errors.add(r.at("signals_header"), signals);
   cfg.challenge = readReply(r.obj("challenge"), 429, "too many requests: please slow down\n");
   cfg.block = readReply(r.obj("block"), 403, "forbidden\n");
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);

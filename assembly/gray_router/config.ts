@@ -2,6 +2,7 @@
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
 import { readStringMatch, StringMatch } from "../common/string_match";
+import { isHeaderName, writableHeaderProblem } from "../common/header_names";
 
 export const enum HashOn { Header, Cookie, ClientIp }
 
@@ -49,17 +50,6 @@ export class GrayConfig {
   bodyPaths: string[] = [];
 }
 
-/** Header names a target or routing header may use: RFC 7230 token characters, lower case. */
-export function isHeaderName(s: string): bool {
-  if (s.length == 0) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c == 0x2d || c == 0x5f || c == 0x2e;
-    if (!ok) return false;
-  }
-  return true;
-}
-
 function isTargetName(s: string): bool {
   return s.length > 0 && s.length <= 64 && isHeaderName(s.toLowerCase());
 }
@@ -80,7 +70,8 @@ function slotOf(list: string[], s: string): i32 {
 function readRule(r: ObjReader, cfg: GrayConfig, names: string[]): Rule {
   const rule = new Rule();
   rule.name = r.requiredStr("name");
-  rule.target = r.requiredStr("target");
+  // Targets are matched by the route table in lower case: "Canary" and "canary" are one target.
+  rule.target = r.requiredStr("target").toLowerCase();
   if (rule.target.length > 0 && !isTargetName(rule.target)) r.errors.add(r.at("target"), "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
   if (rule.name.length > 0) {
     if (names.includes(rule.name)) r.errors.add(r.at("name"), "duplicate rule name '" + rule.name + "'");
@@ -162,10 +153,12 @@ export function readGrayConfig(r: ObjReader): GrayConfig | null {
   const errors = r.errors;
   const cfg = new GrayConfig();
   cfg.routingHeader = r.str("routing_header", cfg.routingHeader).toLowerCase();
-  if (!isHeaderName(cfg.routingHeader)) errors.add(r.at("routing_header"), "not a valid header name");
+  const routing = writableHeaderProblem(cfg.routingHeader);
+  if (routing.length > 0) errors.add(r.at("routing_header"), routing);
   cfg.responseHeader = r.str("response_header", "").toLowerCase();
-  if (cfg.responseHeader.length > 0 && !isHeaderName(cfg.responseHeader)) errors.add(r.at("response_header"), "not a valid header name");
-  cfg.defaultTarget = r.str("default_target", cfg.defaultTarget);
+  const response = writableHeaderProblem(cfg.responseHeader);
+  if (cfg.responseHeader.length > 0 && response.length > 0) errors.add(r.at("response_header"), response);
+  cfg.defaultTarget = r.str("default_target", cfg.defaultTarget).toLowerCase();
   if (!isTargetName(cfg.defaultTarget)) errors.add(r.at("default_target"), "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
   // Above Envoy's default per-connection buffer limit (1 MiB) Envoy itself would answer 413.

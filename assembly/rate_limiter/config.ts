@@ -2,7 +2,7 @@
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { readStringMatch, StringMatch } from "../common/string_match";
 import { BucketSpec } from "../common/token_bucket";
-import { isHeaderName } from "../gray_router/config";
+import { isHeaderName } from "../common/header_names";
 
 export const enum KeyKind { ClientIp, Header, Path, Route, Method }
 
