@@ -1,5 +1,6 @@
 // The demo gateway: sets up Envoy if needed, builds, starts two upstreams and Envoy with envoy/envoy.yaml.
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createServer } from "node:net";
 import { setupEnvoy } from "./setup-envoy.ts";
 import { build } from "./build.ts";
 import { ROOT } from "./lib/paths.ts";
@@ -8,6 +9,41 @@ import { startControl } from "../control/main.ts";
 
 const STABLE_PORT = 18081;
 const CANARY_PORT = 18082;
+const CONTROL_PORT = Number(process.env.GRAYWALL_CONTROL_PORT ?? 8080);
+/** Every port the demo binds, with what binds it (Envoy's two come from envoy/envoy-ecds.yaml). */
+const PORTS: [number, string][] = [
+  [STABLE_PORT, "the stable demo upstream"],
+  [CANARY_PORT, "the canary demo upstream"],
+  [CONTROL_PORT, "graywall-control"],
+  [10000, "Envoy's listener"],
+  [9901, "Envoy's admin"],
+];
+
+/** Who listens on a TCP port, from ss(8): "envoy (pid 123)", or "" when unknown. */
+export function portHolder(port: number): string {
+  const r = spawnSync("ss", ["-ltnpH", `sport = :${port}`], { encoding: "utf8" });
+  const m = /users:\(\("([^"]+)",pid=(\d+)/.exec(r.stdout ?? "");
+  return m ? `${m[1]} (pid ${m[2]})` : "";
+}
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.once("error", () => resolve(false));
+    s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+  });
+}
+
+/** Refuses to start over a port already taken (e.g. an Envoy left from an earlier run), naming its holder. */
+async function checkPorts(): Promise<void> {
+  const taken: string[] = [];
+  for (const [port, what] of PORTS) {
+    if (await portFree(port)) continue;
+    const holder = portHolder(port);
+    taken.push(`port ${port} (${what}) is taken${holder ? ` by ${holder}` : ""}`);
+  }
+  if (taken.length > 0) throw new Error(`${taken.join("; ")}. Stop it, or set GRAYWALL_CONTROL_PORT for the control service.`);
+}
 
 async function waitReady(adminPort: number, child: ChildProcess): Promise<void> {
   for (let i = 0; i < 200; i++) {
@@ -25,13 +61,14 @@ async function waitReady(adminPort: number, child: ChildProcess): Promise<void> 
 async function main(): Promise<void> {
   const envoyBin = setupEnvoy();
   build();
+  await checkPorts();
   const upstreams = [
     await startUpstream({ name: "stable", port: STABLE_PORT }),
     await startUpstream({ name: "canary", port: CANARY_PORT }),
   ];
   console.log(`[start] upstreams: stable on :${STABLE_PORT}, canary on :${CANARY_PORT}`);
   // The control service writes every filter's current document to .graywall/ecds/ before Envoy reads it.
-  const control = await startControl();
+  const control = await startControl(CONTROL_PORT);
   const envoy = spawn(envoyBin, ["-c", "envoy/envoy-ecds.yaml", "--log-level", "warn", "--disable-hot-restart"], { cwd: ROOT, stdio: "inherit" });
 
   let stopping = false;
@@ -54,6 +91,14 @@ async function main(): Promise<void> {
   };
   process.on("SIGINT", () => stop(0));
   process.on("SIGTERM", () => stop(0));
+  // The upstreams and the control service run in this process: if one fails, stop everything, Envoy
+  // included, and say why, rather than leave an orphaned Envoy answering on the demo's ports.
+  const fail = (e: unknown) => {
+    console.error(`[start] stopping the demo: ${(e as Error)?.stack ?? String(e)}`);
+    stop(1);
+  };
+  process.on("uncaughtException", fail);
+  process.on("unhandledRejection", fail);
   envoy.once("exit", (code) => {
     if (!stopping) {
       console.error(`[start] Envoy exited (${code})`);
@@ -75,7 +120,9 @@ Rule changes there reach Envoy in about a second, without a restart.
 Ctrl-C stops everything.`);
 }
 
-main().catch((e) => {
-  console.error(`[start] ${(e as Error).message}`);
-  process.exit(1);
-});
+if (import.meta.url === `file://${process.argv[1]}`) {
+  main().catch((e) => {
+    console.error(`[start] ${(e as Error).message}`);
+    process.exit(1);
+  });
+}

@@ -9,11 +9,17 @@ export interface UpstreamOptions {
   status?: number;
 }
 
+function queryOf(url: string | undefined): URLSearchParams {
+  const at = (url ?? "").indexOf("?");
+  return new URLSearchParams(at < 0 ? "" : url!.slice(at + 1));
+}
+
 export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStatus(s: number): void }> {
   let status = opts.status ?? 200;
   const server = createServer((req, res) => {
-    // Test hooks: ?delay=<ms> answers late, ?status=<code> answers with that status.
-    const q = new URL(req.url ?? "/", "http://x").searchParams;
+    // Test hooks: ?delay=<ms> answers late, ?status=<code> answers with that status. Parsed without
+    // URL(), which throws on paths like "//" or "//%zz": any request must get an answer.
+    const q = queryOf(req.url);
     const delay = Number(q.get("delay") ?? 0);
     const forced = Number(q.get("status") ?? 0);
     const chunks: Buffer[] = [];

@@ -56,6 +56,11 @@ function table(store: MapStore, size: f64, idleMs: i64, slots: i32): SlotTable {
   return new SlotTable(store, "t", slots, BUCKET_PAYLOAD, idleMs);
 }
 
+/** The first slot a key probes (keys here are ASCII, so UTF-16 and UTF-8 hashes agree). */
+function homeSlot(k: string, slots: i32): u32 {
+  return fmix32(fnv1a(FNV_OFFSET, k)) % <u32>slots;
+}
+
 function bucket(size: f64): BucketUpdate {
   const u = new BucketUpdate();
   u.spec = new BucketSpec(size, size, 1000);
@@ -96,10 +101,9 @@ describe("slot table with token buckets", () => {
 
   it("a key keeps its one record when a slot probed before its own is freed: no second bucket", () => {
     const slots = 8;
-    const home = (k: string): u32 => fmix32(fnv1a(FNV_OFFSET, k)) % <u32>slots;
     // b's home slot is a's, so b lives one probe further on.
     let b = "";
-    for (let i = 0; b.length == 0; i++) if (home("b" + i.toString()) == home("a")) b = "b" + i.toString();
+    for (let i = 0; b.length == 0; i++) if (homeSlot("b" + i.toString(), slots) == homeSlot("a", slots)) b = "b" + i.toString();
     const store = new MapStore();
     const t = table(store, 1, 5000, slots);
     t.ensureSlots();

@@ -1,5 +1,6 @@
-// The shipped envoy/envoy.yaml, the built gray_router.wasm, real Envoy and real upstreams.
+// The shipped envoy/envoy.yaml, the built graywall.wasm, real Envoy and real upstreams.
 import assert from "node:assert/strict";
+import { connect } from "node:net";
 import { after, before, describe } from "node:test";
 import { e2e, EnvoyExited, freePort, loadYaml, renderConfig, request, startEnvoy, startRig, stopRig, versionOf, type Rig } from "./harness.ts";
 
@@ -26,6 +27,20 @@ describe("shipped envoy.yaml with gray_router", () => {
     const r = await request(rig.envoy.url("/"), { headers: { "x-graywall-target": "canary" } });
     assert.equal(r.json?.version, "stable");
     assert.equal(r.json?.headers["x-graywall-target"], "stable");
+  });
+
+  e2e("HTTP/1.0 clients (ApacheBench, HAProxy health checks) are served, with or without Host", async () => {
+    for (const head of ["GET /health HTTP/1.0\r\n\r\n", "GET /health HTTP/1.0\r\nHost: gw\r\n\r\n"]) {
+      const reply = await new Promise<string>((resolve, reject) => {
+        const s = connect(rig.envoy.port, "127.0.0.1", () => s.write(head));
+        let out = "";
+        s.on("data", (d) => (out += d));
+        s.on("end", () => resolve(out));
+        s.on("error", reject);
+      });
+      assert.match(reply, /^HTTP\/1\.[01] 200 /, reply.slice(0, 200));
+      assert.match(reply, /"version":"stable"/);
+    }
   });
 
   e2e("routing is counted in Envoy's stats", async () => {
