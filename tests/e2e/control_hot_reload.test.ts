@@ -2,7 +2,7 @@
 // 2 seconds, with zero failed requests during the swap; counters come from Envoy's admin.
 import assert from "node:assert/strict";
 import { after, before, describe } from "node:test";
-import { e2e, request, sleep, startControlRig, stopControlRig, type ControlRig, type Envoy } from "./harness.ts";
+import { e2e, eventually, request, startControlRig, stopControlRig, type ControlRig, type Envoy } from "./harness.ts";
 
 
 const TOKEN = "hot-reload-token";
@@ -41,13 +41,14 @@ describe("hot reload through graywall-control", () => {
       }
     };
     const workers = Array.from({ length: 8 }, worker);
-    await sleep(1000);
-    assert.ok(seen.length > 50 && seen.every((s) => s.version === "stable"), "before: everyone on stable");
+    await eventually(async () => seen.length > 50, 10000, "50 requests before the change");
+    assert.ok(seen.every((s) => s.version === "stable"), "before: everyone on stable");
 
     const t0 = Date.now();
     const r = await put("gray_router", { rules: [{ name: "gamma", target: "canary", match: { headers: [{ name: "x-user-group", exact: "gamma" }] } }] });
     assert.equal(r.status, 200, await r.text());
-    await sleep(3000);
+    // Until 50 requests have been answered more than 2 s after the change.
+    await eventually(async () => seen.filter((s) => s.t >= t0 + 2000).length > 50, 20000, "50 requests 2 s after the change");
     running = false;
     await Promise.all(workers);
 
@@ -75,12 +76,8 @@ describe("hot reload through graywall-control", () => {
     };
     assert.equal(await fails(), 0);
     assert.equal((await put("rate_limiter", { rules: [{ name: "hot", key: ["client_ip"], bucket_size: 1, refill_interval_ms: 60000 }] })).status, 200);
-    let limited = false;
-    for (let i = 0; i < 40 && !limited; i++) {
-      limited = (await request(envoy.url("/"), { headers: { connection: "close" } })).status === 429;
-      await sleep(50);
-    }
-    assert.ok(limited, "the new rate limit took effect");
+    // One token a minute: once the new config is in force, the second request of a client gets 429.
+    await eventually(async () => (await request(envoy.url("/"), { headers: { connection: "close" } })).status === 429, 5000, "the new rate limit");
     assert.equal(await fails(), 0);
   });
 });

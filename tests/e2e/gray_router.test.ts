@@ -87,12 +87,25 @@ describe("gray_router match kinds in Envoy", () => {
     assert.equal(r.headers.get("x-graywall-routed-to"), "stable");
   });
 
-  e2e("per-rule and per-target counters", async () => {
-    const s = await rig.envoy.stats();
-    for (const rule of ["hdr-prefix", "cookie", "query", "body-tier", "sticky"]) {
-      assert.ok(s[`wasmcustom.graywall.gray_router.rule.${rule}.matched`] >= 1, rule);
-    }
-    assert.ok(s["wasmcustom.graywall.gray_router.target.canary.routed"] >= 5);
+  e2e("per-rule and per-target counters count exactly the requests each rule routed", async () => {
+    const counters = async () => {
+      const s = await rig.envoy.stats();
+      const out: Record<string, number> = {};
+      for (const k of ["hdr-prefix", "cookie", "query", "body-tier", "sticky"]) out[k] = s[`wasmcustom.graywall.gray_router.rule.${k}.matched`] ?? 0;
+      out.canary = s["wasmcustom.graywall.gray_router.target.canary.routed"] ?? 0;
+      out.stable = s["wasmcustom.graywall.gray_router.target.stable.routed"] ?? 0;
+      return out;
+    };
+    const before = await counters();
+    await request(rig.envoy.url("/"), { headers: { "x-build": "nightly-1" } });
+    await request(rig.envoy.url("/"), { headers: { cookie: "beta=yes" } });
+    await request(rig.envoy.url("/?canary=1"));
+    await request(rig.envoy.url("/?canary=1"));
+    await request(rig.envoy.url("/order"), { method: "POST", body: JSON.stringify({ user: { tier: "gold" } }) });
+    await request(rig.envoy.url("/"));
+    const after = await counters();
+    const delta = Object.fromEntries(Object.keys(after).map((k) => [k, after[k] - before[k]]));
+    assert.deepEqual(delta, { "hdr-prefix": 1, cookie: 1, query: 2, "body-tier": 1, sticky: 0, canary: 5, stable: 1 });
   });
 });
 
