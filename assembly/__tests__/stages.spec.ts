@@ -91,6 +91,12 @@ describe("stages as pure decisions", () => {
     expect(byBody.writeNames.length).toBe(0);
     expect(stage.onBody(byBody, '{"tier": "gold"}')).toBe(Outcome.Continue);
     expect(byBody.writeValues[0]).toBe("canary");
+    // A body announced over max_body_bytes is not waited for: Envoy would buffer it into a 413.
+    const announced = request(["content-length", "65537"], "");
+    expect(stage.onRequest(announced, false)).toBe(Outcome.Continue);
+    expect(announced.writeValues[0]).toBe("stable");
+    const within = request(["content-length", "65536"], "");
+    expect(stage.onRequest(within, false)).toBe(Outcome.NeedBody);
     const tooLarge = request([], "");
     stage.onRequest(tooLarge, false);
     stage.onBody(tooLarge, null);

@@ -116,6 +116,9 @@ class PipelineStream extends StreamFilter {
     if (at < 0) return DataStatus.Continue;
     const stage = this.root.stages[at];
     const tooLarge = <i64>bodySize > <i64>stage.maxBodyBytes;
+    // Envoy answers 413 once what a filter buffers passes its buffer limit (1 MiB by default), so a stage's
+    // limit stays well under it (gray_router: at most 512 KiB): a larger body is decided on as too large
+    // and passed on whole. (StopIterationAndWatermark would not do: the host then shows each chunk alone.)
     if (!endOfStream && !tooLarge) return DataStatus.StopIterationAndBuffer;
     this.waiting = -1;
     let body: string | null = null;

@@ -161,8 +161,9 @@ export function readGrayConfig(r: ObjReader): GrayConfig | null {
   cfg.defaultTarget = r.str("default_target", cfg.defaultTarget).toLowerCase();
   if (!isTargetName(cfg.defaultTarget)) errors.add(r.at("default_target"), "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
-  // Above Envoy's default per-connection buffer limit (1 MiB) Envoy itself would answer 413.
-  cfg.maxBodyBytes = <i32>r.int("max_body_bytes", 65536, 0, 1024 * 1024);
+  // The body is buffered with flow control up to Envoy's per-connection buffer limit (1 MiB by default);
+  // reading stops there, so the limit must leave room for the read that crosses it: half of it.
+  cfg.maxBodyBytes = <i32>r.int("max_body_bytes", 65536, 0, 512 * 1024);
   const names = new Array<string>();
   const rules = r.objList("rules");
   for (let i = 0; i < rules.length; i++) cfg.rules.push(readRule(rules[i], cfg, names));

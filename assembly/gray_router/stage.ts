@@ -63,6 +63,24 @@ class SnapshotView extends RequestView {
   }
 }
 
+const CONTENT_LENGTH = new HeaderName("content-length");
+
+/** The announced body length, or -1 when absent or not a number (a chunked body). */
+export function contentLength(req: RequestSnapshot): i64 {
+  const i = req.find(CONTENT_LENGTH);
+  if (i < 0) return -1;
+  const p = req.valuePtr(i);
+  const n = req.valueLength(i);
+  if (n == 0 || n > 18) return -1;
+  let v: i64 = 0;
+  for (let k = 0; k < n; k++) {
+    const c = <i32>load<u8>(p + <usize>k);
+    if (c < 0x30 || c > 0x39) return -1;
+    v = v * 10 + (c - 0x30);
+  }
+  return v;
+}
+
 export class GrayRouterStage extends Stage {
   routingName: HeaderName;
   responseName: HeaderName;
@@ -92,8 +110,10 @@ export class GrayRouterStage extends Stage {
     v.bind(req);
     v.body = null;
     v.bodyWanted = false;
-    // Without a body to come, body fields are simply absent.
-    v.bodyReady = !this.cfg.needsBody || endOfStream;
+    // Without a body to come, or with one announced over max_body_bytes, body fields are simply absent.
+    // Deciding at once matters for the large ones: while the headers are held, Envoy buffers the body
+    // itself and answers 413 past its buffer limit before the filter sees a byte.
+    v.bodyReady = !this.cfg.needsBody || endOfStream || contentLength(req) > <i64>this.cfg.maxBodyBytes;
     const idx = firstMatch(this.cfg, v);
     if (v.bodyWanted) return Outcome.NeedBody;
     this.route(req, idx);

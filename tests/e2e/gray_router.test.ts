@@ -185,3 +185,23 @@ describe("gray_router hot update through ECDS", () => {
     assert.equal(await routeOf("alpha"), "canary");
   });
 });
+
+describe("gray_router with bodies past Envoy's buffer limit", () => {
+  let rig: Rig;
+  before(async () => {
+    rig = await startRig("envoy/envoy.yaml", { [FILTER]: { ...rules, max_body_bytes: 524288 } });
+  });
+  after(() => stopRig(rig));
+
+  e2e("2 MB and 20 MB JSON bodies are never failed: decided as too large, passed on whole", async () => {
+    for (const size of [2 * 1024 * 1024, 20 * 1024 * 1024, 2 * 1024 * 1024]) {
+      const big = JSON.stringify({ user: { tier: "gold" }, pad: "x".repeat(size) });
+      const r = await request(rig.envoy.url("/order"), { method: "POST", body: big, headers: { "content-type": "application/json" } });
+      assert.equal(r.status, 200, `${size}: ${r.body.slice(0, 200)}`);
+      assert.equal(r.json?.version, "stable");
+      assert.equal(r.json?.bodyBytes, Buffer.byteLength(big));
+    }
+    const small = JSON.stringify({ user: { tier: "gold" }, pad: "x".repeat(500_000) }); // under 512 KiB: read and matched
+    assert.equal((await request(rig.envoy.url("/order"), { method: "POST", body: small })).json?.version, "canary");
+  });
+});
