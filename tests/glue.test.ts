@@ -126,6 +126,15 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(host.request({ headers: BROWSER, peer: "203.0.113.9:5000" }).reply?.status, 403);
   });
 
+  test("VM memory stays flat over 30,000 requests that decode headers in every stage", () => {
+    const host = graywall({ ...ALL, rate_limiter: { rules: [{ name: "big", key: ["client_ip", "header:x-user-id"], bucket_size: 1e9, refill_tokens: 1e9, refill_interval_ms: 1000 }] } });
+    const req = { headers: [...BROWSER, ["x-user-id", "user-42"], ["cookie", "a=b"], ["x-group", "beta"]] as [string, string][] };
+    for (let i = 0; i < 2000; i++) host.request(req);
+    const before = host.memoryBytes();
+    for (let i = 0; i < 30_000; i++) host.request(req);
+    assert.equal(host.memoryBytes(), before);
+  });
+
   test("malformed input never crashes the VM", () => {
     const host = graywall();
     const odd = host.request({

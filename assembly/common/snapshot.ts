@@ -176,10 +176,15 @@ export class RequestSnapshot {
   /** The i-th value as a string, decoded on first use. */
   valueAt(i: i32): string {
     if (unchecked(this.decoded[i]) == 0) {
-      this.strings[i] = String.UTF8.decodeUnsafe(this.valuePtr(i), <usize>this.valueLength(i));
+      const s = String.UTF8.decodeUnsafe(this.valuePtr(i), <usize>this.valueLength(i));
+      this.strings[i] = s;
       this.decoded[i] = 1;
+      return s;
     }
-    return this.strings[i]!;
+    // Not `this.strings[i]!`: AssemblyScript 0.17 leaks a reference through `!` on an array element.
+    const cached = this.strings[i];
+    if (cached === null) return "";
+    return cached;
   }
 
   /** The value of header `h`, or null when absent. */

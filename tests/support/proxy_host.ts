@@ -168,6 +168,11 @@ export class ProxyHost {
     return ex;
   }
 
+  /** The VM's linear memory in bytes (it only grows: a leak shows as growth). */
+  memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
   metric(name: string): bigint | undefined {
     for (const m of this.metrics.values()) if (m.name === name) return m.value;
     return undefined;
