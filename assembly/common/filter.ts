@@ -1,6 +1,8 @@
 // NOTE for all of assembly/: AssemblyScript 0.17 releases twice a ternary whose branches mix a
 // borrowed reference (a local, parameter or field) with a temporary, e.g. `c ? local : a + b`.
 // Write such choices over strings and objects as if/else; ternaries over numbers are fine.
+// It also leaks what `arr[i]!` reads (a non-null assertion on an array element): read into a local, test
+// for null.
 //
 // Minimal proxy-wasm 0.2.0 dispatch. It replaces the runtime's, which builds debug-log
 // strings (including a join over every live context) on each request and throws on host misses.
