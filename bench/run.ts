@@ -10,7 +10,7 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
 import { build } from "../scripts/build.ts";
-import { envoyBinary, ROOT, wasmPath } from "../scripts/lib/paths.ts";
+import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
 import { setupWrk } from "../scripts/setup-tools.ts";
 import { freePort, startEnvoy, type Envoy } from "../tests/e2e/harness.ts";
 import { envoyConfig, setups, type Setup } from "./setups.ts";

@@ -1,7 +1,7 @@
 // The Envoy setups the bench compares: no filter, the no-op floor, each stage alone in the one graywall
 // module, all four in it, the four separate modules chained, and Envoy's native peers.
 import { join } from "node:path";
-import { ROOT } from "../scripts/lib/paths.ts";
+import { ROOT } from "../runtime/paths.ts";
 
 // deno-lint-ignore no-explicit-any
 type Json = any;

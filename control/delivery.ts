@@ -3,9 +3,9 @@
 // swaps the configuration without a restart.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ecdsFileName, ecdsResource, wasmTemplates, writeAtomic } from "../scripts/lib/ecds.ts";
-import { composeConfig, FILTERS, MODULE } from "../scripts/lib/filters.ts";
-import { ROOT } from "../scripts/lib/paths.ts";
+import { ecdsFileName, ecdsResource, wasmTemplates, writeAtomic } from "../runtime/ecds.ts";
+import { composeConfig, FILTERS, MODULE } from "../runtime/filters.ts";
+import { ROOT } from "../runtime/paths.ts";
 
 export class Delivery {
   private template = wasmTemplates().get(MODULE.envoyName);

@@ -1,6 +1,6 @@
 // Runs graywall-control on its own: npm run control
 import { join } from "node:path";
-import { ROOT } from "../scripts/lib/paths.ts";
+import { ROOT } from "../runtime/paths.ts";
 import { loadToken } from "./auth.ts";
 import { buildServer } from "./server.ts";
 

@@ -2,9 +2,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
-import { FILTERS } from "../scripts/lib/filters.ts";
-import { ROOT } from "../scripts/lib/paths.ts";
-import { loadBindings } from "../scripts/lib/bindings.ts";
+import { FILTERS } from "../runtime/filters.ts";
+import { ROOT } from "../runtime/paths.ts";
+import { loadBindings } from "../runtime/bindings.ts";
 import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version } from "./store.ts";

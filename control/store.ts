@@ -2,7 +2,7 @@
 // keeps every version, and a crash mid-write leaves the previous file whole.
 import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeAtomic } from "../scripts/lib/ecds.ts";
+import { writeAtomic } from "../runtime/ecds.ts";
 
 export interface Change {
   path: string;

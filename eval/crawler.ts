@@ -3,8 +3,8 @@
 // Usage: npm run eval:crawler [-- --json]
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ROOT } from "../scripts/lib/paths.ts";
-import { loadBindings } from "../scripts/lib/bindings.ts";
+import { ROOT } from "../runtime/paths.ts";
+import { loadBindings } from "../runtime/bindings.ts";
 
 interface Sample {
   label: "bot" | "human";

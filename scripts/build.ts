@@ -4,7 +4,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { BUILD_DIR, ROOT, filterNames, wasmPath } from "./lib/paths.ts";
+import { BUILD_DIR, NODE_BINDINGS, ROOT, wasmPath } from "../runtime/paths.ts";
+import { MODULES } from "../runtime/filters.ts";
 
 function newestSource(dir: string): number {
   let newest = 0;
@@ -20,7 +21,7 @@ export function build(force = false): string[] {
   mkdirSync(BUILD_DIR, { recursive: true });
   const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
   const built: string[] = [];
-  for (const name of filterNames()) {
+  for (const name of MODULES) {
     const out = wasmPath(name);
     if (!force && existsSync(out) && statSync(out).mtimeMs >= sources) continue;
     const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
@@ -34,16 +35,16 @@ export function build(force = false): string[] {
     built.push(name);
     console.log(`[build] ${name} -> build/${name}.wasm (${statSync(out).size} bytes)`);
   }
-  if (built.length === 0) console.log("[build] all filters up to date");
+  if (built.length === 0) console.log("[build] all modules up to date");
+  buildNodeBindings(force);
   return built;
 }
 
-export const NODE_BINDINGS = join(BUILD_DIR, "node", "graywall.wasm");
 
 /** Compiles assembly/node/bindings.ts (the filters' pure logic, for Node) if it is out of date. */
-export function buildNodeBindings(): string {
+function buildNodeBindings(force = false): string {
   const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
-  if (existsSync(NODE_BINDINGS) && statSync(NODE_BINDINGS).mtimeMs >= sources) return NODE_BINDINGS;
+  if (!force && existsSync(NODE_BINDINGS) && statSync(NODE_BINDINGS).mtimeMs >= sources) return NODE_BINDINGS;
   mkdirSync(join(BUILD_DIR, "node"), { recursive: true });
   const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
   const r = spawnSync(process.execPath, [asc, "assembly/node/bindings.ts", "--config", "asconfig.json", "--target", "release", "-b", NODE_BINDINGS], {
@@ -58,7 +59,6 @@ export function buildNodeBindings(): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     build(process.argv.includes("--force"));
-    buildNodeBindings();
   } catch (e) {
     console.error(`[build] ${(e as Error).message}`);
     process.exit(1);

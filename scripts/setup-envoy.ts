@@ -2,7 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { ENVOY_VENV, ENVOY_VERSION, envoyBinary } from "./lib/paths.ts";
+import { ENVOY_VENV, ENVOY_VERSION, envoyBinary } from "../runtime/paths.ts";
 
 function run(cmd: string, args: string[], what: string): string {
   const r = spawnSync(cmd, args, { encoding: "utf8" });

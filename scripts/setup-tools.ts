@@ -1,6 +1,6 @@
 // Tools the tests need from Debian's packages: chromium (the UI tests drive it with playwright-core,
 // never a browser download) and wrk (the benchmark's load generator).
-import { ensureDebianTool } from "./lib/debian.ts";
+import { ensureDebianTool } from "./debian.ts";
 
 export const CHROMIUM = process.env.GRAYWALL_CHROMIUM ?? "/usr/bin/chromium";
 export const WRK = process.env.GRAYWALL_WRK ?? "/usr/bin/wrk";

@@ -3,7 +3,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createServer } from "node:net";
 import { setupEnvoy } from "./setup-envoy.ts";
 import { build } from "./build.ts";
-import { ROOT } from "./lib/paths.ts";
+import { ROOT } from "../runtime/paths.ts";
 import { startUpstream } from "./upstream.ts";
 import { startControl } from "../control/main.ts";
 

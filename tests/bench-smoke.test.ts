@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { test } from "node:test";
-import { ROOT } from "../scripts/lib/paths.ts";
+import { ROOT } from "../runtime/paths.ts";
 import { setups } from "../bench/setups.ts";
 
 test("npm run bench -- --smoke runs every setup", () => {

@@ -4,8 +4,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { test } from "node:test";
 import { parse } from "yaml";
-import { ROOT } from "../scripts/lib/paths.ts";
-import { FILTERS } from "../scripts/lib/filters.ts";
+import { ROOT } from "../runtime/paths.ts";
+import { FILTERS } from "../runtime/filters.ts";
 
 const composeFile = join(ROOT, "envoy", "docker-compose.yaml");
 const compose = parse(readFileSync(composeFile, "utf8"));

@@ -9,7 +9,7 @@ import { parse } from "yaml";
 import { buildServer } from "../control/server.ts";
 import { authorized } from "../control/auth.ts";
 import { diff } from "../control/store.ts";
-import { ROOT } from "../scripts/lib/paths.ts";
+import { ROOT } from "../runtime/paths.ts";
 
 const TOKEN = "s3cret-token";
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { connect, createServer, type Server } from "node:net";
 import { after, test } from "node:test";
-import { ROOT } from "../scripts/lib/paths.ts";
+import { ROOT } from "../runtime/paths.ts";
 import { startUpstream } from "../scripts/upstream.ts";
 import { freePort } from "./e2e/harness.ts";
 

@@ -2,7 +2,7 @@
 // fetches from the host, what it writes, and in which order the stages decide.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { wasmPath } from "../scripts/lib/paths.ts";
+import { wasmPath } from "../runtime/paths.ts";
 import { ProxyHost, SharedData } from "./support/proxy_host.ts";
 
 const BROWSER: [string, string][] = [

@@ -6,9 +6,9 @@ import { join } from "node:path";
 import { test } from "node:test";
 import { Ajv } from "ajv";
 import { parseAllDocuments } from "yaml";
-import { ROOT } from "../scripts/lib/paths.ts";
-import { FILTERS, MODULE } from "../scripts/lib/filters.ts";
-import { loadBindings } from "../scripts/lib/bindings.ts";
+import { ROOT } from "../runtime/paths.ts";
+import { FILTERS, MODULE } from "../runtime/filters.ts";
+import { loadBindings } from "../runtime/bindings.ts";
 
 // The CRDs are vendored from istio/api (tests/fixtures/istio/README.md); GRAYWALL_ISTIO_CRDS overrides.
 const CRDS = process.env.GRAYWALL_ISTIO_CRDS ?? join(ROOT, "tests", "fixtures", "istio", "istio-crds.yaml");

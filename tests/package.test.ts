@@ -5,7 +5,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { join } from "node:path";
 import { test } from "node:test";
-import { ROOT } from "../scripts/lib/paths.ts";
+import { ROOT } from "../runtime/paths.ts";
 
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 
@@ -23,11 +23,17 @@ function imports(dir: string): Set<string> {
 }
 
 test("everything graywall-control imports at run time is a dependency, not a dev one", () => {
-  const runtime = new Set([...imports("control"), ...imports("scripts/lib")]);
+  const runtime = new Set([...imports("control"), ...imports("runtime")]);
   assert.ok(runtime.has("fastify"));
   for (const name of runtime) assert.ok(name in pkg.dependencies, `${name} is imported at run time but not in dependencies`);
   // The control service is run with tsx.
   assert.ok("tsx" in pkg.dependencies);
+});
+
+test("the control service imports nothing from scripts/ (runtime code lives in runtime/)", () => {
+  for (const f of readdirSync(join(ROOT, "control")).filter((n) => n.endsWith(".ts"))) {
+    assert.doesNotMatch(readFileSync(join(ROOT, "control", f), "utf8"), /from "\.\.\/scripts\//, f);
+  }
 });
 
 test("no locked package requires a newer Node than the README's 20", () => {

@@ -6,8 +6,8 @@ import { parse, parseAllDocuments } from "yaml";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { drifted, filterDocs } from "../scripts/render.ts";
-import { ROOT } from "../scripts/lib/paths.ts";
-import { FILTERS, MODULE } from "../scripts/lib/filters.ts";
+import { ROOT } from "../runtime/paths.ts";
+import { FILTERS, MODULE } from "../runtime/filters.ts";
 
 test("generated files match config/filters (run `npm run render` after editing a document)", () => {
   assert.deepEqual(drifted(), []);

@@ -5,10 +5,10 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { Delivery } from "../control/delivery.ts";
 import { ECDS_DIR } from "../scripts/render.ts";
-import { FILTERS } from "../scripts/lib/filters.ts";
+import { FILTERS } from "../runtime/filters.ts";
 import { join, relative } from "node:path";
 import { test } from "node:test";
-import { ROOT, envoyBinary } from "../scripts/lib/paths.ts";
+import { ROOT, envoyBinary } from "../runtime/paths.ts";
 
 /** Envoy bootstrap configs: YAML under envoy/ with a static_resources or dynamic_resources section. */
 export function shippedEnvoyConfigs(): string[] {

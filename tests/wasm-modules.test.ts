@@ -1,14 +1,17 @@
 // Each built module is a proxy-wasm 0.2.0 module that answers to its own root id and no other.
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
-import { filterNames, wasmPath } from "../scripts/lib/paths.ts";
+import { ROOT, wasmPath } from "../runtime/paths.ts";
+import { MODULES } from "../runtime/filters.ts";
 import { ProxyHost } from "./support/proxy_host.ts";
 
-const names = filterNames();
+const names = MODULES;
 
 test("the one module, the four standalone ones and the no-op floor are built", () => {
-  assert.deepEqual(names, ["crawler_score", "gray_router", "graywall", "ip_list", "noop", "rate_limiter"]);
+  assert.deepEqual([...names].sort(), ["crawler_score", "gray_router", "graywall", "ip_list", "noop", "rate_limiter"]);
+  for (const name of names) assert.ok(existsSync(join(ROOT, "assembly", name, "index.ts")), name);
 });
 
 for (const name of names) {

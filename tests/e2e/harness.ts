@@ -7,10 +7,10 @@ import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { test, after } from "node:test";
 import { parse, stringify } from "yaml";
-import { ROOT, envoyBinary } from "../../scripts/lib/paths.ts";
-import { ecdsFileName, ecdsResource, writeAtomic } from "../../scripts/lib/ecds.ts";
+import { ROOT, envoyBinary } from "../../runtime/paths.ts";
+import { ecdsFileName, ecdsResource, writeAtomic } from "../../runtime/ecds.ts";
 import { ECDS_DIR } from "../../scripts/render.ts";
-import { FILTERS, MODULE } from "../../scripts/lib/filters.ts";
+import { FILTERS, MODULE } from "../../runtime/filters.ts";
 import { buildServer } from "../../control/server.ts";
 import { startUpstream } from "../../scripts/upstream.ts";
 

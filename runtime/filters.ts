@@ -15,6 +15,9 @@ export const FILTERS: FilterInfo[] = [
   { name: "gray_router", envoyName: "graywall.gray_router" },
 ];
 
+/** Every module `npm run build` makes: the one module, each stage alone, and the benchmark's no-op floor. */
+export const MODULES: string[] = ["graywall", ...FILTERS.map((f) => f.name), "noop"];
+
 /** The one module everything shipped uses: root id, vm id, build/graywall.wasm and its Envoy filter name. */
 export const MODULE = { name: "graywall", envoyName: "graywall", istioPhase: "AUTHN" as const, istioPriority: 100 };
 

@@ -1,21 +1,15 @@
-// Where things live, for every script and test.
+// Where things live, for the control service, every script and test.
 import { existsSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 export const BUILD_DIR = join(ROOT, "build");
+/** The stages' pure logic compiled for Node (assembly/node/bindings.ts), built by `npm run build`. */
+export const NODE_BINDINGS = join(BUILD_DIR, "node", "graywall.wasm");
 export const ENVOY_VENV = join(ROOT, ".envoy");
 export const ENVOY_VERSION = "1.40.0";
 
-/** Filters are the folders under assembly/ that have an index.ts. */
-export function filterNames(): string[] {
-  const dir = join(ROOT, "assembly");
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(join(dir, d.name, "index.ts")))
-    .map((d) => d.name)
-    .sort();
-}
 
 export function wasmPath(filter: string): string {
   return join(BUILD_DIR, `${filter}.wasm`);

@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 // @ts-expect-error: the 0.17 loader ships plain JS
 import { instantiateSync } from "assemblyscript/lib/loader";
-import { buildNodeBindings } from "../build.ts";
+import { existsSync } from "node:fs";
+import { NODE_BINDINGS } from "./paths.ts";
 
 export interface Bindings {
   crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string): number;
@@ -15,7 +16,9 @@ export interface Bindings {
 }
 
 export function loadBindings(): Bindings {
-  const { exports: e } = instantiateSync(readFileSync(buildNodeBindings()), { env: { abort: () => { throw new Error("abort in graywall bindings"); } } });
+  // Built by `npm run build` (npm start and npm test run it); never compiled at start-up.
+  if (!existsSync(NODE_BINDINGS)) throw new Error(`${NODE_BINDINGS} is missing: run 'npm run build'`);
+  const { exports: e } = instantiateSync(readFileSync(NODE_BINDINGS), { env: { abort: () => { throw new Error("abort in graywall bindings"); } } });
   const str = (s: string) => e.__retain(e.__newString(s));
   const withStrings = <T>(args: string[], fn: (...ptrs: number[]) => T): T => {
     const ptrs = args.map(str);
