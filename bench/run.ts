@@ -111,7 +111,7 @@ function wrk(url: string, seconds: number): Promise<Omit<Run, "cpuUs" | "rssMiB"
 async function withEnvoy<T>(s: Setup, concurrency: number, fn: (e: Envoy) => Promise<T>): Promise<T> {
   const [adminPort, listenerPort] = [await freePort(), await freePort()];
   const cfg = stringify(envoyConfig(s, adminPort, listenerPort));
-  const envoy = await startEnvoy(cfg, adminPort, listenerPort, { concurrency, cpu: pinned && concurrency == 1 ? "0" : undefined });
+  const envoy = await startEnvoy(cfg, adminPort, listenerPort, { concurrency, cpu: pinned && concurrency === 1 ? "0" : undefined });
   try {
     return await fn(envoy);
   } finally {
@@ -175,7 +175,10 @@ function table(results: Result[]): string {
   ];
   for (const r of results) {
     const peer = r.peer ? byName.get(r.peer) : undefined;
-    const overFloor = floor && r.setup !== "no filter" && !r.setup.startsWith("native") ? `${r.cpuPerReqUs >= floor.cpuPerReqUs ? "+" : ""}${f1(r.cpuPerReqUs - floor.cpuPerReqUs)}` : "";
+    const overFloor =
+      floor && r.setup !== "no filter" && !r.setup.startsWith("native")
+        ? `${r.cpuPerReqUs >= floor.cpuPerReqUs ? "+" : ""}${f1(r.cpuPerReqUs - floor.cpuPerReqUs)}`
+        : "";
     lines.push(
       `| ${r.setup} | ${f1(r.cpuPerReqUs)} (${f1(r.cpuMinUs)}-${f1(r.cpuMaxUs)}) | ${f2(r.cpuPerReqUs / base.cpuPerReqUs)} | ${overFloor} | ${peer ? f2(r.cpuPerReqUs / peer.cpuPerReqUs) : ""} | ${Math.round(r.rps)} | ${Math.round(r.p50us)} | ${Math.round(r.p99us)} | ${f1(r.rssMiB)} | ${f1(r.rss2MiB)} |`,
     );
@@ -193,9 +196,14 @@ function targets(results: Result[]): string {
   const out: string[] = [];
   if (base && all) {
     const ratio = all.cpuPerReqUs / base.cpuPerReqUs;
-    out.push(`- all four stages in the one module: ${f2(ratio)}x no filter (target <= 1.50x: ${ratio <= 1.5 ? "met" : `missed by ${f2(ratio - 1.5)}x, ${f1((ratio - 1.5) * base.cpuPerReqUs)} µs/req`}; goal 1.35x: ${ratio <= 1.35 ? "met" : `${f1((ratio - 1.35) * base.cpuPerReqUs)} µs/req away`})`);
+    out.push(
+      `- all four stages in the one module: ${f2(ratio)}x no filter (target <= 1.50x: ${ratio <= 1.5 ? "met" : `missed by ${f2(ratio - 1.5)}x, ${f1((ratio - 1.5) * base.cpuPerReqUs)} µs/req`}; goal 1.35x: ${ratio <= 1.35 ? "met" : `${f1((ratio - 1.35) * base.cpuPerReqUs)} µs/req away`})`,
+    );
   }
-  if (chained && all) out.push(`- the four modules chained: ${f1(chained.cpuPerReqUs)} µs/req; the one module saves ${f1(chained.cpuPerReqUs - all.cpuPerReqUs)} µs/req; RSS with 2 workers ${f1(all.rss2MiB)} vs ${f1(chained.rss2MiB)} MiB`);
+  if (chained && all)
+    out.push(
+      `- the four modules chained: ${f1(chained.cpuPerReqUs)} µs/req; the one module saves ${f1(chained.cpuPerReqUs - all.cpuPerReqUs)} µs/req; RSS with 2 workers ${f1(all.rss2MiB)} vs ${f1(chained.rss2MiB)} MiB`,
+    );
   if (floor) {
     for (const r of results.filter((x) => x.setup.startsWith("graywall: ") && x.setup !== "graywall: all four")) {
       const over = r.cpuPerReqUs - floor.cpuPerReqUs;
@@ -204,7 +212,8 @@ function targets(results: Result[]): string {
   }
   const small = byName.get("graywall: ip_list (10 CIDRs)");
   const big = byName.get("graywall: ip_list (100k CIDRs)");
-  if (small && big) out.push(`- 100k CIDRs vs 10 CIDRs: ${f1(big.cpuPerReqUs)} vs ${f1(small.cpuPerReqUs)} µs/req (${f2(big.cpuPerReqUs / small.cpuPerReqUs)}x)`);
+  if (small && big)
+    out.push(`- 100k CIDRs vs 10 CIDRs: ${f1(big.cpuPerReqUs)} vs ${f1(small.cpuPerReqUs)} µs/req (${f2(big.cpuPerReqUs / small.cpuPerReqUs)}x)`);
   return out.join("\n");
 }
 
@@ -233,7 +242,8 @@ async function runSoak(when: string, setupNote: string): Promise<void> {
   });
   const first = samples[0];
   const last = samples[samples.length - 1];
-  const report = `# Graywall soak, ${when}\n\n${machine()}\n\n${setupNote}\n\n` +
+  const report =
+    `# Graywall soak, ${when}\n\n${machine()}\n\n${setupNote}\n\n` +
     `| requests | Envoy RSS MiB |\n|---|---|\n${samples.map((s) => `| ${s.requests} | ${f1(s.rssMiB)} |`).join("\n")}\n\n` +
     `RSS ${f1(first.rssMiB)} -> ${f1(last.rssMiB)} MiB over ${last.requests} requests (growth ${f1(last.rssMiB - first.rssMiB)} MiB).\n`;
   console.log(report);
@@ -269,14 +279,15 @@ async function main(): Promise<void> {
     console.log(`${f1(rss2)} MiB`);
     results.push(summarise(s, runs.get(s.name)!, rss2));
   }
-  const report = `# Graywall benchmark, ${when}${smoke ? " (smoke: not a measurement)" : ""}\n\n${machine()}\n\n` +
+  const report =
+    `# Graywall benchmark, ${when}${smoke ? " (smoke: not a measurement)" : ""}\n\n${machine()}\n\n` +
     `${setupNote}; ${DURATION_S} s per run after a 1 s warm-up, ${ROUNDS} interleaved round(s). Envoy CPU µs/req = (utime + stime of the Envoy process over the run) / requests served.\n\n` +
     `${table(results)}\n\nTargets:\n${targets(results)}\n\n| module | .wasm bytes |\n|---|---|\n${sizes}\n`;
   console.log(`\n${report}`);
   if (!smoke && !only) {
     mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
     writeFileSync(join(ROOT, "bench", "results", "latest.md"), report);
-    writeFileSync(join(ROOT, "bench", "results", "latest.json"), JSON.stringify({ date: when, machine: machine(), results }, null, 2) + "\n");
+    writeFileSync(join(ROOT, "bench", "results", "latest.json"), `${JSON.stringify({ date: when, machine: machine(), results }, null, 2)}\n`);
     console.log("[bench] wrote bench/results/latest.{md,json}");
   }
 }

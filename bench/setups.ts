@@ -3,7 +3,7 @@
 import { join } from "node:path";
 import { ROOT } from "../runtime/paths.ts";
 
-// deno-lint-ignore no-explicit-any
+// Parsed YAML and JSON trees are untyped.
 type Json = any;
 
 export interface Setup {
@@ -111,7 +111,12 @@ export function setups(): Setup[] {
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },
     {
       name: "four modules chained",
-      httpFilters: [wasm("ip_list", allFour.ip_list), wasm("crawler_score", CRAWLER), wasm("rate_limiter", RATE_LIMITER), wasm("gray_router", grayRules(), BODY_RULES)],
+      httpFilters: [
+        wasm("ip_list", allFour.ip_list),
+        wasm("crawler_score", CRAWLER),
+        wasm("rate_limiter", RATE_LIMITER),
+        wasm("gray_router", grayRules(), BODY_RULES),
+      ],
     },
     { name: "graywall: ip_list (10 CIDRs)", peer: "native RBAC (10 CIDRs)", httpFilters: [graywall({ ip_list: { deny: cidrs(10) } })] },
     { name: "graywall: ip_list (100k CIDRs)", peer: "native RBAC (100k CIDRs)", httpFilters: [graywall({ ip_list: { deny: big } })] },

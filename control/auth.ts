@@ -9,7 +9,7 @@ export function loadToken(dataDir: string): string {
   if (process.env.GRAYWALL_TOKEN_FILE) return readFileSync(process.env.GRAYWALL_TOKEN_FILE, "utf8").trim();
   mkdirSync(dataDir, { recursive: true });
   const file = join(dataDir, "token");
-  if (!existsSync(file)) writeFileSync(file, randomBytes(24).toString("base64url") + "\n", { mode: 0o600 });
+  if (!existsSync(file)) writeFileSync(file, `${randomBytes(24).toString("base64url")}\n`, { mode: 0o600 });
   return readFileSync(file, "utf8").trim();
 }
 

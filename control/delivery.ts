@@ -12,7 +12,10 @@ export class Delivery {
   private docs: Record<string, unknown> = {};
 
   /** `wasmDir`: where Envoy finds the module (default: the repository's build/, absolute). */
-  constructor(public ecdsDir: string, public wasmDir = join(ROOT, "build")) {
+  constructor(
+    public ecdsDir: string,
+    public wasmDir = join(ROOT, "build"),
+  ) {
     mkdirSync(ecdsDir, { recursive: true });
     if (!this.template) throw new Error(`envoy/envoy.yaml has no ${MODULE.envoyName} filter`);
   }

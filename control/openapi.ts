@@ -14,7 +14,13 @@ export function openapi(filters: string[]) {
         FieldError: { type: "object", properties: { field: { type: "string" }, message: { type: "string" } } },
         Version: {
           type: "object",
-          properties: { version: { type: "integer" }, author: { type: "string" }, time: { type: "string", format: "date-time" }, diff: { type: "array", items: { type: "object" } }, restoredFrom: { type: "integer" } },
+          properties: {
+            version: { type: "integer" },
+            author: { type: "string" },
+            time: { type: "string", format: "date-time" },
+            diff: { type: "array", items: { type: "object" } },
+            restoredFrom: { type: "integer" },
+          },
         },
       },
     },
@@ -26,7 +32,12 @@ export function openapi(filters: string[]) {
           summary: "Replace the document; a new version",
           security: auth,
           parameters: [filter, ifMatch],
-          requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["doc"], properties: { doc: { type: "object" }, author: { type: "string" } } } } } },
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": { schema: { type: "object", required: ["doc"], properties: { doc: { type: "object" }, author: { type: "string" } } } },
+            },
+          },
           responses: {
             200: { description: "the new version", content: { "application/json": { schema: { $ref: "#/components/schemas/Version" } } } },
             401: err("no or wrong bearer token"),
@@ -39,23 +50,41 @@ export function openapi(filters: string[]) {
       "/api/filters/{filter}/validate": {
         post: { summary: "Check a document with the filter's own validation", parameters: [filter], responses: { 200: { description: "{ok, errors}" } } },
       },
-      "/api/filters/{filter}/versions": { get: { summary: "Version history, newest first, with diffs", parameters: [filter], responses: { 200: { description: "versions" } } } },
+      "/api/filters/{filter}/versions": {
+        get: { summary: "Version history, newest first, with diffs", parameters: [filter], responses: { 200: { description: "versions" } } },
+      },
       "/api/filters/{filter}/versions/{version}": {
-        get: { summary: "One earlier version", parameters: [filter, { name: "version", in: "path", required: true, schema: { type: "integer" } }], responses: { 200: { description: "version" }, 404: err("no such version") } },
+        get: {
+          summary: "One earlier version",
+          parameters: [filter, { name: "version", in: "path", required: true, schema: { type: "integer" } }],
+          responses: { 200: { description: "version" }, 404: err("no such version") },
+        },
       },
       "/api/filters/{filter}/rollback": {
         post: {
           summary: "Restore an earlier version as a new version",
           security: auth,
           parameters: [filter, ifMatch],
-          requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["version"], properties: { version: { type: "integer" }, author: { type: "string" } } } } } },
+          requestBody: {
+            required: true,
+            content: {
+              "application/json": {
+                schema: { type: "object", required: ["version"], properties: { version: { type: "integer" }, author: { type: "string" } } },
+              },
+            },
+          },
           responses: { 200: { description: "the new version" }, 401: err("unauthorized"), 404: err("no such version"), 409: err("stale If-Match") },
         },
       },
       "/api/preview": {
-        post: { summary: "Which target gray_router would pick for a sample request (the filter's own matcher)", responses: { 200: { description: "{target, rule} or {error}" } } },
+        post: {
+          summary: "Which target gray_router would pick for a sample request (the filter's own matcher)",
+          responses: { 200: { description: "{target, rule} or {error}" } },
+        },
       },
-      "/api/stats": { get: { summary: "Live graywall counters from Envoy's admin", responses: { 200: { description: "name -> value" }, 502: err("Envoy unreachable") } } },
+      "/api/stats": {
+        get: { summary: "Live graywall counters from Envoy's admin", responses: { 200: { description: "name -> value" }, 502: err("Envoy unreachable") } },
+      },
     },
   };
 }

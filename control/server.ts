@@ -117,7 +117,11 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
 
   app.get<{ Params: { filter: string; version: number } }>(
     "/api/filters/:filter/versions/:version",
-    { schema: { params: { ...filterParam, required: ["filter", "version"], properties: { ...filterParam.properties, version: { type: "integer", minimum: 1 } } } } },
+    {
+      schema: {
+        params: { ...filterParam, required: ["filter", "version"], properties: { ...filterParam.properties, version: { type: "integer", minimum: 1 } } },
+      },
+    },
     async (req, reply) => {
       const v = store.versions(req.params.filter).find((x) => x.version === req.params.version);
       if (!v) return reply.code(404).send({ error: `no version ${req.params.version}` });
@@ -127,7 +131,10 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
 
   app.post<{ Params: { filter: string }; Body: { doc: unknown } }>(
     "/api/filters/:filter/validate",
-    { bodyLimit: VALIDATE_BODY_LIMIT, schema: { params: filterParam, body: { type: "object", required: ["doc"], additionalProperties: false, properties: { doc: {} } } } },
+    {
+      bodyLimit: VALIDATE_BODY_LIMIT,
+      schema: { params: filterParam, body: { type: "object", required: ["doc"], additionalProperties: false, properties: { doc: {} } } },
+    },
     async (req) => {
       const errors = validate(req.params.filter, req.body.doc);
       return { ok: errors.length === 0, errors };
@@ -156,7 +163,15 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     "/api/filters/:filter",
     {
       preHandler: requireToken,
-      schema: { params: filterParam, body: { type: "object", required: ["doc"], additionalProperties: false, properties: { doc: { type: "object" }, author: { type: "string", maxLength: 200 } } } },
+      schema: {
+        params: filterParam,
+        body: {
+          type: "object",
+          required: ["doc"],
+          additionalProperties: false,
+          properties: { doc: { type: "object" }, author: { type: "string", maxLength: 200 } },
+        },
+      },
     },
     async (req, reply) => change(reply, req.params.filter, req, req.body.doc, req.body.author ?? "api"),
   );
@@ -165,7 +180,15 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     "/api/filters/:filter/rollback",
     {
       preHandler: requireToken,
-      schema: { params: filterParam, body: { type: "object", required: ["version"], additionalProperties: false, properties: { version: { type: "integer", minimum: 1 }, author: { type: "string", maxLength: 200 } } } },
+      schema: {
+        params: filterParam,
+        body: {
+          type: "object",
+          required: ["version"],
+          additionalProperties: false,
+          properties: { version: { type: "integer", minimum: 1 }, author: { type: "string", maxLength: 200 } },
+        },
+      },
     },
     async (req, reply) => {
       const old = store.versions(req.params.filter).find((v) => v.version === req.body.version);
@@ -176,7 +199,12 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
 
   app.post<{ Body: { doc?: unknown; request: unknown } }>(
     "/api/preview",
-    { bodyLimit: PREVIEW_BODY_LIMIT, schema: { body: { type: "object", required: ["request"], additionalProperties: false, properties: { doc: { type: "object" }, request: { type: "object" } } } } },
+    {
+      bodyLimit: PREVIEW_BODY_LIMIT,
+      schema: {
+        body: { type: "object", required: ["request"], additionalProperties: false, properties: { doc: { type: "object" }, request: { type: "object" } } },
+      },
+    },
     async (req) => bindings.grayPreview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request),
   );
 

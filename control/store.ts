@@ -51,7 +51,10 @@ export function diff(before: unknown, after: unknown, path = ""): Change[] {
 export class Store {
   private cache = new Map<string, Version[]>();
 
-  constructor(public dir: string, public filters: string[]) {
+  constructor(
+    public dir: string,
+    public filters: string[],
+  ) {
     mkdirSync(dir, { recursive: true });
   }
 

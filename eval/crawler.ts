@@ -24,7 +24,11 @@ export interface EvalRow {
 }
 
 // The demo/default thresholds of crawler_score.
-const THRESHOLDS: [string, number][] = [["tag", 30], ["challenge", 60], ["block", 85]];
+const THRESHOLDS: [string, number][] = [
+  ["tag", 30],
+  ["challenge", 60],
+  ["block", 85],
+];
 
 export function evaluate(): { rows: EvalRow[]; scored: { sample: Sample; score: number; signals: string }[] } {
   const b = loadBindings();
@@ -35,7 +39,10 @@ export function evaluate(): { rows: EvalRow[]; scored: { sample: Sample; score: 
     return { sample: s, score: b.crawlerScore(bits), signals: b.crawlerSignalNames(bits) };
   });
   const rows = THRESHOLDS.map(([threshold, at]) => {
-    let tp = 0, fp = 0, fn = 0, tn = 0;
+    let tp = 0,
+      fp = 0,
+      fn = 0,
+      tn = 0;
     for (const { sample, score } of scored) {
       const flagged = score >= at;
       if (sample.label === "bot") flagged ? tp++ : fn++;
@@ -55,7 +62,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(`crawler_score header signals over ${scored.length} labelled samples (${bots} bots, ${scored.length - bots} humans), default weights\n`);
     console.log("| flagged when score >= | precision | recall | TP | FP | FN | TN |");
     console.log("|---|---|---|---|---|---|---|");
-    for (const r of rows) console.log(`| ${r.threshold} (${r.at}) | ${r.precision.toFixed(3)} | ${r.recall.toFixed(3)} | ${r.tp} | ${r.fp} | ${r.fn} | ${r.tn} |`);
+    for (const r of rows)
+      console.log(`| ${r.threshold} (${r.at}) | ${r.precision.toFixed(3)} | ${r.recall.toFixed(3)} | ${r.tp} | ${r.fp} | ${r.fn} | ${r.tn} |`);
     console.log("\nMisses at tag and human scores above 0:");
     for (const { sample, score, signals } of scored) {
       if ((sample.label === "bot" && score < 30) || (sample.label === "human" && score > 0)) {

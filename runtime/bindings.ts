@@ -1,9 +1,20 @@
 // Loads build/node/graywall.wasm: the filters' own AssemblyScript logic, callable from Node.
-import { readFileSync } from "node:fs";
-// @ts-expect-error: the 0.17 loader ships plain JS
+import { existsSync, readFileSync } from "node:fs";
 import { instantiateSync } from "assemblyscript/lib/loader";
-import { existsSync } from "node:fs";
 import { NODE_BINDINGS } from "./paths.ts";
+
+/** What assembly/node/bindings.ts exports, as the loader hands it over (strings are pointers). */
+interface NodeExports {
+  __newString(s: string): number;
+  __getString(ptr: number): string;
+  __retain(ptr: number): number;
+  __release(ptr: number): void;
+  crawlerHeaderSignals(...ptrs: number[]): number;
+  crawlerScore(bits: number): number;
+  crawlerSignalNames(bits: number): number;
+  validateFilterConfig(filter: number, json: number): number;
+  grayPreview(config: number, request: number): number;
+}
 
 export interface Bindings {
   crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string): number;
@@ -18,14 +29,17 @@ export interface Bindings {
 export function loadBindings(): Bindings {
   // Built by `npm run build` (npm start and npm test run it); never compiled at start-up.
   if (!existsSync(NODE_BINDINGS)) throw new Error(`${NODE_BINDINGS} is missing: run 'npm run build'`);
-  const { exports: e } = instantiateSync(readFileSync(NODE_BINDINGS), { env: { abort: () => { throw new Error("abort in graywall bindings"); } } });
+  const abort = () => {
+    throw new Error("abort in graywall bindings");
+  };
+  const e = instantiateSync(readFileSync(NODE_BINDINGS), { env: { abort } }).exports as unknown as NodeExports;
   const str = (s: string) => e.__retain(e.__newString(s));
   const withStrings = <T>(args: string[], fn: (...ptrs: number[]) => T): T => {
     const ptrs = args.map(str);
     try {
       return fn(...ptrs);
     } finally {
-      ptrs.forEach((p) => e.__release(p));
+      for (const p of ptrs) e.__release(p);
     }
   };
   const takeString = (ptr: number) => {
@@ -38,7 +52,6 @@ export function loadBindings(): Bindings {
     crawlerScore: (bits) => e.crawlerScore(bits),
     crawlerSignalNames: (bits) => takeString(e.crawlerSignalNames(bits)),
     validateFilterConfig: (filter, json) => withStrings([filter, json], (f, j) => takeString(e.validateFilterConfig(f, j))),
-    grayPreview: (config, request) =>
-      JSON.parse(withStrings([JSON.stringify(config), JSON.stringify(request)], (c, r) => takeString(e.grayPreview(c, r)))),
+    grayPreview: (config, request) => JSON.parse(withStrings([JSON.stringify(config), JSON.stringify(request)], (c, r) => takeString(e.grayPreview(c, r)))),
   };
 }

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { ROOT } from "./paths.ts";
 
-// deno-lint-ignore no-explicit-any
+// Parsed YAML and JSON trees are untyped.
 type Json = any;
 
 /** The typed_config of each graywall HTTP filter in envoy/envoy.yaml, by Envoy filter name. */

@@ -10,7 +10,6 @@ export const NODE_BINDINGS = join(BUILD_DIR, "node", "graywall.wasm");
 export const ENVOY_VENV = join(ROOT, ".envoy");
 export const ENVOY_VERSION = "1.40.0";
 
-
 export function wasmPath(filter: string): string {
   return join(BUILD_DIR, `${filter}.wasm`);
 }

@@ -25,10 +25,14 @@ export function build(force = false): string[] {
     const out = wasmPath(name);
     if (!force && existsSync(out) && statSync(out).mtimeMs >= sources) continue;
     const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
-    const r = spawnSync(process.execPath, [asc, `assembly/${name}/index.ts`, "--config", "asconfig.json", "--target", "release", "--use", "abort=abort_proc_exit", "-b", out], {
-      cwd: ROOT,
-      encoding: "utf8",
-    });
+    const r = spawnSync(
+      process.execPath,
+      [asc, `assembly/${name}/index.ts`, "--config", "asconfig.json", "--target", "release", "--use", "abort=abort_proc_exit", "-b", out],
+      {
+        cwd: ROOT,
+        encoding: "utf8",
+      },
+    );
     if (r.status !== 0) {
       throw new Error(`asc failed for ${name}:\n${r.stderr}${r.stdout}`);
     }
@@ -39,7 +43,6 @@ export function build(force = false): string[] {
   buildNodeBindings(force);
   return built;
 }
-
 
 /** Compiles assembly/node/bindings.ts (the filters' pure logic, for Node) if it is out of date. */
 function buildNodeBindings(force = false): string {

@@ -15,7 +15,12 @@ export function ensureDebianTool(binary: string, pkg: string, why: string): stri
     throw new Error(`${binary} not found (${why}): install Debian's package with 'sudo apt-get install ${pkg}'`);
   }
   console.log(`[setup] installing Debian's ${pkg} with apt-get (${why})`);
-  const steps = updated ? [["install", "-y", "-qq", pkg]] : [["update", "-qq"], ["install", "-y", "-qq", pkg]];
+  const steps = updated
+    ? [["install", "-y", "-qq", pkg]]
+    : [
+        ["update", "-qq"],
+        ["install", "-y", "-qq", pkg],
+      ];
   for (const args of steps) {
     const r = spawnSync("apt-get", args, { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
     if (r.status !== 0) throw new Error(`apt-get ${args.join(" ")} failed: ${r.stderr.trim().split("\n").slice(-3).join("\n")}`);

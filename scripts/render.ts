@@ -17,7 +17,7 @@ export function filterDocs(): Record<string, unknown> {
   return Object.fromEntries(FILTERS.map((f) => [f.name, JSON.parse(readFileSync(join(ROOT, "config", "filters", `${f.name}.json`), "utf8"))]));
 }
 
-const pluginJson = (doc: unknown) => JSON.stringify(doc, null, 2) + "\n";
+const pluginJson = (doc: unknown) => `${JSON.stringify(doc, null, 2)}\n`;
 
 /** envoy/envoy.yaml with the graywall filter's configuration value replaced, comments kept. */
 function renderEnvoyYaml(docs: Record<string, unknown>): string {
@@ -40,61 +40,67 @@ function renderEnvoyYaml(docs: Record<string, unknown>): string {
 const sha256 = (file: string) => createHash("sha256").update(readFileSync(file)).digest("hex");
 
 function renderWasmPlugins(docs: Record<string, unknown>): string {
-  return GENERATED + stringify({
-    apiVersion: "extensions.istio.io/v1alpha1",
-    kind: "WasmPlugin",
-    metadata: { name: MODULE.name, namespace: "istio-system" },
-    spec: {
-      selector: { matchLabels: { istio: "ingressgateway" } },
-      url: `${WASM_URL_BASE}/${MODULE.name}.wasm`,
-      sha256: sha256(wasmPath(MODULE.name)),
-      phase: MODULE.istioPhase,
-      priority: MODULE.istioPriority,
-      pluginName: MODULE.name,
-      failStrategy: "FAIL_CLOSE",
-      pluginConfig: composeConfig(docs),
-    },
-  });
+  return (
+    GENERATED +
+    stringify({
+      apiVersion: "extensions.istio.io/v1alpha1",
+      kind: "WasmPlugin",
+      metadata: { name: MODULE.name, namespace: "istio-system" },
+      spec: {
+        selector: { matchLabels: { istio: "ingressgateway" } },
+        url: `${WASM_URL_BASE}/${MODULE.name}.wasm`,
+        sha256: sha256(wasmPath(MODULE.name)),
+        phase: MODULE.istioPhase,
+        priority: MODULE.istioPriority,
+        pluginName: MODULE.name,
+        failStrategy: "FAIL_CLOSE",
+        pluginConfig: composeConfig(docs),
+      },
+    })
+  );
 }
 
 /** The same module as an EnvoyFilter, for meshes without WasmPlugin (and for gray_router body rules). */
 function renderEnvoyFilter(docs: Record<string, unknown>): string {
-  return GENERATED + stringify({
-    apiVersion: "networking.istio.io/v1alpha3",
-    kind: "EnvoyFilter",
-    metadata: { name: "graywall", namespace: "istio-system" },
-    spec: {
-      workloadSelector: { labels: { istio: "ingressgateway" } },
-      configPatches: [MODULE].map((f) => ({
-        applyTo: "HTTP_FILTER",
-        match: {
-          context: "GATEWAY",
-          listener: { filterChain: { filter: { name: "envoy.filters.network.http_connection_manager", subFilter: { name: "envoy.filters.http.router" } } } },
-        },
-        patch: {
-          operation: "INSERT_BEFORE",
-          value: {
-            name: f.envoyName,
-            typed_config: {
-              "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
-              config: {
-                name: f.name,
-                root_id: f.name,
-                allow_on_headers_stop_iteration: true,
-                vm_config: {
-                  vm_id: f.name,
-                  runtime: "envoy.wasm.runtime.v8",
-                  // Mounted into the gateway pod, e.g. with sidecar.istio.io/userVolume annotations.
-                  code: { local: { filename: `/var/lib/graywall/${f.name}.wasm` } },
+  return (
+    GENERATED +
+    stringify({
+      apiVersion: "networking.istio.io/v1alpha3",
+      kind: "EnvoyFilter",
+      metadata: { name: "graywall", namespace: "istio-system" },
+      spec: {
+        workloadSelector: { labels: { istio: "ingressgateway" } },
+        configPatches: [MODULE].map((f) => ({
+          applyTo: "HTTP_FILTER",
+          match: {
+            context: "GATEWAY",
+            listener: { filterChain: { filter: { name: "envoy.filters.network.http_connection_manager", subFilter: { name: "envoy.filters.http.router" } } } },
+          },
+          patch: {
+            operation: "INSERT_BEFORE",
+            value: {
+              name: f.envoyName,
+              typed_config: {
+                "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
+                config: {
+                  name: f.name,
+                  root_id: f.name,
+                  allow_on_headers_stop_iteration: true,
+                  vm_config: {
+                    vm_id: f.name,
+                    runtime: "envoy.wasm.runtime.v8",
+                    // Mounted into the gateway pod, e.g. with sidecar.istio.io/userVolume annotations.
+                    code: { local: { filename: `/var/lib/graywall/${f.name}.wasm` } },
+                  },
+                  configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(composeConfig(docs)) },
                 },
-                configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(composeConfig(docs)) },
               },
             },
           },
-        },
-      })),
-    },
-  });
+        })),
+      },
+    })
+  );
 }
 
 /** envoy.yaml for docker compose: upstreams are the compose services, listeners on all interfaces. */
@@ -109,7 +115,7 @@ function renderComposeEnvoy(envoyYaml: string): string {
       for (const lb of e.lb_endpoints) lb.endpoint.address.socket_address = { address: c.name, port_value: 8080 };
     }
   }
-  return GENERATED + "# Envoy runs with working_dir /etc/graywall, where ../build is mounted as build/.\n" + stringify(cfg, { aliasDuplicateObjects: false });
+  return `${GENERATED}# Envoy runs with working_dir /etc/graywall, where ../build is mounted as build/.\n${stringify(cfg, { aliasDuplicateObjects: false })}`;
 }
 
 export const ECDS_DIR = ".graywall/ecds";
@@ -130,8 +136,11 @@ function renderEcdsEnvoy(envoyYaml: string): string {
       };
     });
   }
-  return GENERATED + "# Filter configs come from .graywall/ecds/, written atomically by graywall-control (npm start).\n" +
-    stringify(cfg, { aliasDuplicateObjects: false });
+  return (
+    GENERATED +
+    "# Filter configs come from .graywall/ecds/, written atomically by graywall-control (npm start).\n" +
+    stringify(cfg, { aliasDuplicateObjects: false })
+  );
 }
 
 export function renderAll(): Record<string, string> {

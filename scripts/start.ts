@@ -62,10 +62,7 @@ async function main(): Promise<void> {
   const envoyBin = setupEnvoy();
   build();
   await checkPorts();
-  const upstreams = [
-    await startUpstream({ name: "stable", port: STABLE_PORT }),
-    await startUpstream({ name: "canary", port: CANARY_PORT }),
-  ];
+  const upstreams = [await startUpstream({ name: "stable", port: STABLE_PORT }), await startUpstream({ name: "canary", port: CANARY_PORT })];
   console.log(`[start] upstreams: stable on :${STABLE_PORT}, canary on :${CANARY_PORT}`);
   // The control service writes every filter's current document to .graywall/ecds/ before Envoy reads it.
   const control = await startControl(CONTROL_PORT);

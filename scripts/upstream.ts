@@ -41,7 +41,9 @@ export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStat
     });
   });
   const s = server as Server & { setStatus(s: number): void };
-  s.setStatus = (v: number) => { status = v; };
+  s.setStatus = (v: number) => {
+    status = v;
+  };
   return new Promise((resolve, reject) => {
     server.once("error", reject);
     server.listen(opts.port, "127.0.0.1", () => resolve(s));

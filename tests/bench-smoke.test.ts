@@ -10,7 +10,12 @@ test("npm run bench -- --smoke runs every setup", () => {
   const r = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "--smoke"], { cwd: ROOT, encoding: "utf8", timeout: 600_000 });
   assert.equal(r.status, 0, r.stderr + r.stdout);
   // Every setup has its CPU time per request (median and spread) and both RSS figures.
-  for (const s of setups()) assert.match(r.stdout, new RegExp(`\\| ${s.name.replace(/[()]/g, "\\$&")} \\| [\\d.]+ \\([\\d.]+-[\\d.]+\\) \\|.*\\| [\\d.]+ \\| [\\d.]+ \\|$`, "m"), s.name);
+  for (const s of setups())
+    assert.match(
+      r.stdout,
+      new RegExp(`\\| ${s.name.replace(/[()]/g, "\\$&")} \\| [\\d.]+ \\([\\d.]+-[\\d.]+\\) \\|.*\\| [\\d.]+ \\| [\\d.]+ \\|$`, "m"),
+      s.name,
+    );
   assert.match(r.stdout, /all four stages in the one module: [\d.]+x no filter/, "reports the targets");
   assert.match(r.stdout, /\| graywall \| \d+ \|/, "reports .wasm sizes");
 });

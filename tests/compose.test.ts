@@ -27,7 +27,10 @@ test("every mounted file or directory exists, and every filter module is in the 
   assert.ok(buildMount, "build/ is mounted under the working directory");
   for (const f of FILTERS) assert.ok(existsSync(join(buildMount[0], `${f.name}.wasm`)), f.name);
   const paths: string[] = [];
-  JSON.stringify(envoyCfg, (k, v) => (k === "filename" && paths.push(v), v));
+  JSON.stringify(envoyCfg, (k, v) => {
+    if (k === "filename") paths.push(v);
+    return v;
+  });
   for (const p of paths) assert.ok(existsSync(join(buildMount[0], "..", p)), `envoy.yaml loads ${p}`);
 });
 
@@ -40,8 +43,14 @@ test("ports and cluster names agree with the Envoy config", () => {
     assert.ok(svc, `cluster ${c.name} has a compose service`);
     const addr = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
     assert.equal(addr.address, c.name);
-    assert.ok(svc.command.some((a: string) => a === `-listen=:${addr.port_value}`), `${c.name} listens on ${addr.port_value}`);
+    assert.ok(
+      svc.command.some((a: string) => a === `-listen=:${addr.port_value}`),
+      `${c.name} listens on ${addr.port_value}`,
+    );
   }
   const shipped = parse(readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8"));
-  assert.deepEqual(envoyCfg.static_resources.clusters.map((c: any) => c.name), shipped.static_resources.clusters.map((c: any) => c.name));
+  assert.deepEqual(
+    envoyCfg.static_resources.clusters.map((c: any) => c.name),
+    shipped.static_resources.clusters.map((c: any) => c.name),
+  );
 });

@@ -46,16 +46,27 @@ describe("graywall-control API", () => {
 
   test("an update is a new version with author, time and diff; any version can be read", async () => {
     const { app } = fresh();
-    const r = await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: grayDoc("v2"), author: "ana" } });
+    const r = await app.inject({
+      method: "PUT",
+      url: "/api/filters/gray_router",
+      headers: { ...auth, "if-match": '"1"' },
+      payload: { doc: grayDoc("v2"), author: "ana" },
+    });
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers.etag, '"2"');
     const v = r.json();
     assert.equal(v.version, 2);
     assert.equal(v.author, "ana");
     assert.ok(Date.now() - Date.parse(v.time) < 60000);
-    assert.ok(v.diff.some((c: any) => c.path === "rules[0].target" && c.before === "canary" && c.after === "v2"), JSON.stringify(v.diff));
+    assert.ok(
+      v.diff.some((c: any) => c.path === "rules[0].target" && c.before === "canary" && c.after === "v2"),
+      JSON.stringify(v.diff),
+    );
     const history = (await app.inject({ url: "/api/filters/gray_router/versions" })).json();
-    assert.deepEqual(history.map((h: any) => h.version), [2, 1]);
+    assert.deepEqual(
+      history.map((h: any) => h.version),
+      [2, 1],
+    );
     assert.equal((await app.inject({ url: "/api/filters/gray_router/versions/1" })).json().doc.rules[0].name, "beta-header");
     assert.equal((await app.inject({ url: "/api/filters/gray_router/versions/9" })).statusCode, 404);
   });
@@ -63,7 +74,12 @@ describe("graywall-control API", () => {
   test("a stale If-Match gets 409 and loses nothing; a missing one gets 428", async () => {
     const { app } = fresh();
     const put = (ifMatch: string | undefined, target: string) =>
-      app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, ...(ifMatch ? { "if-match": ifMatch } : {}) }, payload: { doc: grayDoc(target) } });
+      app.inject({
+        method: "PUT",
+        url: "/api/filters/gray_router",
+        headers: { ...auth, ...(ifMatch ? { "if-match": ifMatch } : {}) },
+        payload: { doc: grayDoc(target) },
+      });
     assert.equal((await put('"1"', "first")).statusCode, 200);
     const stale = await put('"1"', "second");
     assert.equal(stale.statusCode, 409);
@@ -90,7 +106,11 @@ describe("graywall-control API", () => {
     assert.equal(r.json().errors.length, 2);
     assert.equal(readFileSync(join(dir, "ecds", "graywall.ecds.yaml"), "utf8"), before);
     assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().version, 1);
-    const rl = await app.inject({ method: "POST", url: "/api/filters/rate_limiter/validate", payload: { doc: { rules: [{ name: "a", key: ["ip"], bucket_size: 1 }] } } });
+    const rl = await app.inject({
+      method: "POST",
+      url: "/api/filters/rate_limiter/validate",
+      payload: { doc: { rules: [{ name: "a", key: ["ip"], bucket_size: 1 }] } },
+    });
     assert.equal(rl.json().errors[0].field, "rules[0].key[0]");
   });
 
@@ -114,7 +134,10 @@ describe("graywall-control API", () => {
     writeFileSync(join(dir, "data", `.gray_router.versions.json.99999.tmp`), '[{"version": 1, "doc": {"rul');
     const again = fresh(dir).app;
     const history = (await again.inject({ url: "/api/filters/gray_router/versions" })).json();
-    assert.deepEqual(history.map((h: any) => h.version), [2, 1]);
+    assert.deepEqual(
+      history.map((h: any) => h.version),
+      [2, 1],
+    );
     assert.equal((await again.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].target, "v2");
   });
 
@@ -155,13 +178,14 @@ describe("graywall-control API", () => {
 
   test("hostile input: unknown fields, deep nesting and oversized open bodies get 400/413; nothing is published", async () => {
     const { app } = fresh();
-    const put = (payload: unknown) => app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: payload as object });
+    const put = (payload: unknown) =>
+      app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: payload as object });
     const dry = await put({ doc: grayDoc("canary"), dryRun: true });
     assert.equal(dry.statusCode, 400);
     assert.match(dry.json().message, /additional properties/);
     assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().version, 1);
     // As a client would send it: 10,000 levels of JSON text (JSON.stringify itself fails on such a value).
-    const deep = '{"a":'.repeat(10_000) + "{}" + "}".repeat(10_000);
+    const deep = `${'{"a":'.repeat(10_000)}{}${"}".repeat(10_000)}`;
     for (const [method, url, body] of [
       ["PUT", "/api/filters/gray_router", `{"doc":${deep}}`],
       ["POST", "/api/filters/gray_router/validate", `{"doc":${deep}}`],

@@ -76,7 +76,13 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(host.metric("graywall.gray_router.target.stable.routed"), 0n);
     assert.equal(denied.calls.proxy_replace_header_map_value ?? 0, 0);
 
-    const tool = host.request({ headers: [[":method", "GET"], [":path", "/"], ["user-agent", "curl/8.5.0"]] });
+    const tool = host.request({
+      headers: [
+        [":method", "GET"],
+        [":path", "/"],
+        ["user-agent", "curl/8.5.0"],
+      ],
+    });
     assert.equal(tool.reply?.status, 429, "crawler_score's challenge");
     assert.equal(host.metric("graywall.crawler_score.challenged"), 1n);
     assert.equal(host.metric("graywall.rate_limiter.per-ip.allowed"), 0n);
@@ -127,7 +133,10 @@ describe("graywall: one pass over one snapshot", () => {
   });
 
   test("VM memory stays flat over 30,000 requests that decode headers in every stage", () => {
-    const host = graywall({ ...ALL, rate_limiter: { rules: [{ name: "big", key: ["client_ip", "header:x-user-id"], bucket_size: 1e9, refill_tokens: 1e9, refill_interval_ms: 1000 }] } });
+    const host = graywall({
+      ...ALL,
+      rate_limiter: { rules: [{ name: "big", key: ["client_ip", "header:x-user-id"], bucket_size: 1e9, refill_tokens: 1e9, refill_interval_ms: 1000 }] },
+    });
     const req = { headers: [...BROWSER, ["x-user-id", "user-42"], ["cookie", "a=b"], ["x-group", "beta"]] as [string, string][] };
     for (let i = 0; i < 2000; i++) host.request(req);
     const before = host.memoryBytes();
@@ -138,7 +147,12 @@ describe("graywall: one pass over one snapshot", () => {
   test("malformed input never crashes the VM", () => {
     const host = graywall();
     const odd = host.request({
-      headers: [[":path", "//%zz?%%%"], ["x-forwarded-for", "garbage, ,,"], ["cookie", ";;=;"], ["user-agent", "\u00ff".repeat(3000)]],
+      headers: [
+        [":path", "//%zz?%%%"],
+        ["x-forwarded-for", "garbage, ,,"],
+        ["cookie", ";;=;"],
+        ["user-agent", "\u00ff".repeat(3000)],
+      ],
       peer: "not-an-address",
       body: "\u0000{".repeat(10),
     });
@@ -162,7 +176,14 @@ describe("standalone modules, built from the same stages", () => {
   test("crawler_score tags a bare client", () => {
     const host = one("crawler_score", {});
     // No accept-language, fetch metadata or client hints: 45, over the tag threshold (30), under the challenge (60).
-    const ex = host.request({ headers: [[":path", "/"], ["user-agent", "Mozilla/5.0 Chrome/131.0 Safari/537.36"], ["accept", "*/*"], ["accept-encoding", "gzip"]] });
+    const ex = host.request({
+      headers: [
+        [":path", "/"],
+        ["user-agent", "Mozilla/5.0 Chrome/131.0 Safari/537.36"],
+        ["accept", "*/*"],
+        ["accept-encoding", "gzip"],
+      ],
+    });
     assert.equal(ex.reply, undefined);
     assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-bot-score"), ["45"]);
   });

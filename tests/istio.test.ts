@@ -14,7 +14,7 @@ import { loadBindings } from "../runtime/bindings.ts";
 const CRDS = process.env.GRAYWALL_ISTIO_CRDS ?? join(ROOT, "tests", "fixtures", "istio", "istio-crds.yaml");
 if (!existsSync(CRDS)) throw new Error(`Istio CRD schemas not found at ${CRDS}`);
 
-// deno-lint-ignore no-explicit-any
+// Parsed YAML and JSON trees are untyped.
 type Schema = any;
 
 /** Kubernetes prunes unknown fields; we want them as errors, so close every object that lists its properties. */
@@ -83,14 +83,25 @@ test("the CRD check catches unknown fields and bad enums", () => {
 
 test("one WasmPlugin, the graywall module, its pluginConfig accepted by the module's own config compiler", () => {
   const b = loadBindings();
-  const plugins = manifests().filter((d) => d.doc.kind === "WasmPlugin").map((d) => d.doc);
-  assert.deepEqual(plugins.map((p) => p.spec.pluginName), [MODULE.name]);
-  assert.deepEqual(Object.keys(plugins[0].spec.pluginConfig), FILTERS.map((f) => f.name));
+  const plugins = manifests()
+    .filter((d) => d.doc.kind === "WasmPlugin")
+    .map((d) => d.doc);
+  assert.deepEqual(
+    plugins.map((p) => p.spec.pluginName),
+    [MODULE.name],
+  );
+  assert.deepEqual(
+    Object.keys(plugins[0].spec.pluginConfig),
+    FILTERS.map((f) => f.name),
+  );
   for (const p of plugins) {
     assert.equal(b.validateFilterConfig(p.spec.pluginName, JSON.stringify(p.spec.pluginConfig)), "", p.spec.pluginName);
   }
   assert.match(b.validateFilterConfig("ip_list", '{"deny": ["nope"]}'), /deny\[0\]: invalid IP or CIDR 'nope'/);
-  assert.match(b.validateFilterConfig("graywall", '{"ip_list": {"deny": ["nope"]}, "rate_limit": {}}'), /rate_limit: unknown field\nip_list\.deny\[0\]: invalid IP or CIDR 'nope'/);
+  assert.match(
+    b.validateFilterConfig("graywall", '{"ip_list": {"deny": ["nope"]}, "rate_limit": {}}'),
+    /rate_limit: unknown field\nip_list\.deny\[0\]: invalid IP or CIDR 'nope'/,
+  );
 });
 
 test("the VirtualService routes on the header gray_router writes, to subsets the DestinationRule defines", () => {

@@ -19,15 +19,24 @@ test("every place carries the same document for each stage, as a section of the 
     const cfg = parse(readFileSync(join(ROOT, file), "utf8"));
     const filters = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters;
     const module = filters.filter((f: any) => f.name.startsWith("graywall"));
-    assert.deepEqual(module.map((f: any) => f.typed_config.config.root_id), [MODULE.name], file);
+    assert.deepEqual(
+      module.map((f: any) => f.typed_config.config.root_id),
+      [MODULE.name],
+      file,
+    );
     return JSON.parse(module[0].typed_config.config.configuration.value);
   };
   const wasmPlugins = Object.fromEntries(
-    parseAllDocuments(readFileSync(join(ROOT, "envoy/istio/wasm-plugins.yaml"), "utf8")).map((d) => d.toJS()).map((p) => [p.spec.pluginName, p.spec.pluginConfig]),
+    parseAllDocuments(readFileSync(join(ROOT, "envoy/istio/wasm-plugins.yaml"), "utf8"))
+      .map((d) => d.toJS())
+      .map((p) => [p.spec.pluginName, p.spec.pluginConfig]),
   );
   const envoyFilter = parse(readFileSync(join(ROOT, "envoy/istio/envoy-filter.yaml"), "utf8"));
   const patches = envoyFilter.spec.configPatches;
-  assert.deepEqual(patches.map((p: any) => p.patch.value.typed_config.config.root_id), [MODULE.name]);
+  assert.deepEqual(
+    patches.map((p: any) => p.patch.value.typed_config.config.root_id),
+    [MODULE.name],
+  );
   const fromEnvoyFilter = JSON.parse(patches[0].patch.value.typed_config.config.configuration.value);
   const wasmPlugin = wasmPlugins[MODULE.name];
   for (const f of FILTERS) {

@@ -1,6 +1,5 @@
 // graywall-control UI: plain DOM, no build step. Gray rules are edited as forms; the API validates
 // every document with the filter's own compiler before it is published.
-"use strict";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -111,7 +110,11 @@ function readCondition(row, match) {
   const kind = $(".c-kind", row).value;
   const name = $(".c-name", row).value.trim();
   const value = $(".c-value", row).value;
-  const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
+  const list = (s) =>
+    s
+      .split(",")
+      .map((x) => x.trim())
+      .filter(Boolean);
   if (kind === "client_ip") {
     match.client_ip = [...(match.client_ip || []), ...list(value)];
     return;
@@ -128,7 +131,8 @@ function readCondition(row, match) {
   if (op === "present" || op === "absent") test.present = op === "present";
   else if (op === "one_of") test.one_of = list(value);
   else test[op] = value;
-  (match[kind] = match[kind] || []).push(test);
+  match[kind] = match[kind] || [];
+  match[kind].push(test);
 }
 
 function formDoc() {
@@ -142,7 +146,7 @@ function formDoc() {
 }
 
 function markInvalid(errors) {
-  $$(".rule").forEach((c) => c.classList.remove("invalid"));
+  for (const c of $$(".rule")) c.classList.remove("invalid");
   for (const e of errors) {
     const m = /^rules\[(\d+)\]/.exec(e.field || "");
     if (m) $$(".rule")[Number(m[1])]?.classList.add("invalid");
@@ -182,7 +186,9 @@ async function preview() {
   const request = { headers, cookie: $("#pv-cookie").value, path: $("#pv-path").value || "/", ip: $("#pv-ip").value.trim(), body: $("#pv-body").value };
   try {
     const r = await api("POST", "/api/preview", { doc: formDoc(), request });
-    $("#pv-result").textContent = r.error ? `Rules have an error: ${r.error}` : `→ ${r.target}${r.rule ? ` (rule "${r.rule}")` : " (no rule matched: default)"}`;
+    $("#pv-result").textContent = r.error
+      ? `Rules have an error: ${r.error}`
+      : `→ ${r.target}${r.rule ? ` (rule "${r.rule}")` : " (no rule matched: default)"}`;
   } catch (e) {
     $("#pv-result").textContent = e.message;
   }
@@ -240,11 +246,13 @@ async function loadHistory() {
 async function loadCounters() {
   try {
     const stats = await api("GET", "/api/stats");
-    const rows = Object.entries(stats).sort().map(([k, v]) => {
-      const tr = document.createElement("tr");
-      tr.append(Object.assign(document.createElement("td"), { textContent: k }), Object.assign(document.createElement("td"), { textContent: String(v) }));
-      return tr;
-    });
+    const rows = Object.entries(stats)
+      .sort()
+      .map(([k, v]) => {
+        const tr = document.createElement("tr");
+        tr.append(Object.assign(document.createElement("td"), { textContent: k }), Object.assign(document.createElement("td"), { textContent: String(v) }));
+        return tr;
+      });
     $("#counters tbody").replaceChildren(...rows);
   } catch (e) {
     $("#counters tbody").replaceChildren(Object.assign(document.createElement("tr"), { textContent: e.message }));
@@ -288,15 +296,15 @@ async function start() {
     $("#whoami").textContent = token ? "signed in" : "read-only until you sign in";
     say("Signed in.");
   });
-  $$("nav button").forEach((b) =>
+  for (const b of $$("nav button")) {
     b.addEventListener("click", async () => {
-      $$("nav button").forEach((x) => x.classList.toggle("active", x === b));
-      $$("main > section").forEach((s) => (s.hidden = s.id !== `tab-${b.dataset.tab}`));
+      for (const x of $$("nav button")) x.classList.toggle("active", x === b);
+      for (const s of $$("main > section")) s.hidden = s.id !== `tab-${b.dataset.tab}`;
       if (b.dataset.tab === "history") await loadHistory();
       if (b.dataset.tab === "counters") await loadCounters();
       if (b.dataset.tab === "filters") await loadRaw();
-    }),
-  );
+    });
+  }
   $("#add-rule").addEventListener("click", () => $("#rules").append(ruleCard({ name: "", target: "canary", match: { headers: [{ name: "", exact: "" }] } })));
   $("#save-rules").addEventListener("click", saveGray);
   $("#reload-rules").addEventListener("click", loadGray);

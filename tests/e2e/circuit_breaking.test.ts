@@ -27,7 +27,13 @@ async function stop(f: Faults): Promise<void> {
 
 const fastOutlier = (c: Record<string, any>) => {
   for (const name of ["stable", "canary"]) {
-    c[name].outlier_detection = { ...c[name].outlier_detection, consecutive_5xx: 3, consecutive_gateway_failure: 3, interval: "0.5s", base_ejection_time: "2s" };
+    c[name].outlier_detection = {
+      ...c[name].outlier_detection,
+      consecutive_5xx: 3,
+      consecutive_gateway_failure: 3,
+      interval: "0.5s",
+      base_ejection_time: "2s",
+    };
   }
 };
 
@@ -48,7 +54,10 @@ describe("outlier detection on the canary", () => {
       // asynchronously, so up to 2 more requests can still reach the canary.
       const errors = seen.filter((s) => s === 503).length;
       assert.ok(errors >= 3 && errors <= 5, `clients saw ${errors} errors: ${seen}`);
-      assert.ok(seen.slice(errors).every((v) => v === "stable"), `after ejection: ${seen}`);
+      assert.ok(
+        seen.slice(errors).every((v) => v === "stable"),
+        `after ejection: ${seen}`,
+      );
 
       const stats = await f.envoy.stats();
       assert.equal(stats["cluster.canary.outlier_detection.ejections_active"], 1);
@@ -75,7 +84,10 @@ describe("outlier detection on the canary", () => {
       }
       const errors = seen.filter((s) => typeof s === "number").length;
       assert.ok(errors <= 3, `clients saw ${errors} errors: ${seen}`);
-      assert.ok(seen.slice(-10).every((v) => v === "stable"), `${seen}`);
+      assert.ok(
+        seen.slice(-10).every((v) => v === "stable"),
+        `${seen}`,
+      );
       const stats = await f.envoy.stats();
       assert.ok(stats["cluster.canary.upstream_cx_connect_fail"] >= 1);
       assert.equal(stats["cluster.canary.outlier_detection.ejections_active"], 1);

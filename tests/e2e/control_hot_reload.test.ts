@@ -4,7 +4,6 @@ import assert from "node:assert/strict";
 import { after, before, describe } from "node:test";
 import { e2e, eventually, request, startControlRig, stopControlRig, type ControlRig, type Envoy } from "./harness.ts";
 
-
 const TOKEN = "hot-reload-token";
 
 describe("hot reload through graywall-control", () => {
@@ -35,14 +34,17 @@ describe("hot reload through graywall-control", () => {
         try {
           const r = await request(envoy.url("/"), { headers: { "x-user-group": "gamma" } });
           seen.push({ t: Date.now(), status: r.status, version: r.json?.version });
-        } catch (e) {
+        } catch (_e) {
           seen.push({ t: Date.now(), status: 0 });
         }
       }
     };
     const workers = Array.from({ length: 8 }, worker);
     await eventually(async () => seen.length > 50, 10000, "50 requests before the change");
-    assert.ok(seen.every((s) => s.version === "stable"), "before: everyone on stable");
+    assert.ok(
+      seen.every((s) => s.version === "stable"),
+      "before: everyone on stable",
+    );
 
     const t0 = Date.now();
     const r = await put("gray_router", { rules: [{ name: "gamma", target: "canary", match: { headers: [{ name: "x-user-group", exact: "gamma" }] } }] });
@@ -72,7 +74,9 @@ describe("hot reload through graywall-control", () => {
   e2e("every filter's document, delivered through ECDS, is accepted by Envoy", async () => {
     const fails = async () => {
       const s = await envoy.stats();
-      return Object.entries(s).filter(([k]) => k.startsWith("extension_config_discovery.") && k.endsWith(".config_fail")).reduce((a, [, v]) => a + v, 0);
+      return Object.entries(s)
+        .filter(([k]) => k.startsWith("extension_config_discovery.") && k.endsWith(".config_fail"))
+        .reduce((a, [, v]) => a + v, 0);
     };
     assert.equal(await fails(), 0);
     assert.equal((await put("rate_limiter", { rules: [{ name: "hot", key: ["client_ip"], bucket_size: 1, refill_interval_ms: 60000 }] })).status, 200);

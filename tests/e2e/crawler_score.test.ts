@@ -41,7 +41,8 @@ describe("crawler_score", () => {
       const s = await rig.envoy.stats();
       assert.equal(s["wasmcustom.graywall.crawler_score.challenged"], 3);
       assert.ok(s["wasmcustom.graywall.crawler_score.blocked"] >= 5);
-    }));
+    }),
+  );
 
   e2e("a browser with full headers at a human rate is never challenged", () =>
     withRig(config, async (rig) => {
@@ -53,7 +54,8 @@ describe("crawler_score", () => {
         await sleep(250);
       }
       assert.equal((await rig.envoy.stats())["wasmcustom.graywall.crawler_score.passed"], pages.length);
-    }));
+    }),
+  );
 
   e2e("a declared good bot from its listed network passes; the same user agent elsewhere does not", async () => {
     await withRig(config, async (rig) => {
@@ -75,7 +77,8 @@ describe("crawler_score", () => {
       assert.equal((await request(rig.envoy.url("/"), { headers: CHROME_HEADERS })).status, 200);
       assert.equal((await request(rig.envoy.url("/wp-admin/setup.php"), { headers: CHROME_HEADERS })).status, 403);
       assert.equal((await request(rig.envoy.url("/"), { headers: CHROME_HEADERS })).status, 403);
-    }));
+    }),
+  );
 
   e2e("a burst over the rate threshold is tagged upstream; a client cannot send its own score", () =>
     withRig(config, async (rig) => {
@@ -85,7 +88,8 @@ describe("crawler_score", () => {
       const scores = rs.map((r) => r.json?.headers["x-graywall-bot-score"]);
       assert.ok(scores.includes("30"), `some requests tagged with high_rate: ${scores}`);
       assert.ok(!scores.includes("0"), "the client's own score header never reaches the upstream");
-    }));
+    }),
+  );
 
   e2e("an account key tracks a user across rotating IPs", () =>
     withRig({ ...config, xff_trusted_hops: 1, account: { header: "x-user-id" } }, async (rig) => {
@@ -101,5 +105,6 @@ describe("crawler_score", () => {
       assert.equal(r.status, 200);
       assert.equal(r.json?.headers["x-graywall-bot-signals"], "id_enumeration");
       assert.ok(statuses.every((s) => s === 200));
-    }));
+    }),
+  );
 });

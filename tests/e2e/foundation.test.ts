@@ -76,8 +76,14 @@ describe("invalid gray_router configuration", () => {
 describe("every filter refuses an invalid configuration", () => {
   const bad: Record<string, [unknown, RegExp]> = {
     "graywall.ip_list": [{ deny: ["not-an-ip"] }, /graywall: configuration rejected: ip_list\.deny\[0\]: invalid IP or CIDR 'not-an-ip'/],
-    "graywall.crawler_score": [{ thresholds: { tag: 200 } }, /graywall: configuration rejected: crawler_score\.thresholds\.tag: must be between 1 and 101, got 200/],
-    "graywall.rate_limiter": [{ rules: [{ name: "r", key: ["client_ip"] }] }, /graywall: configuration rejected: rate_limiter\.rules\[0\]\.bucket_size: is required/],
+    "graywall.crawler_score": [
+      { thresholds: { tag: 200 } },
+      /graywall: configuration rejected: crawler_score\.thresholds\.tag: must be between 1 and 101, got 200/,
+    ],
+    "graywall.rate_limiter": [
+      { rules: [{ name: "r", key: ["client_ip"] }] },
+      /graywall: configuration rejected: rate_limiter\.rules\[0\]\.bucket_size: is required/,
+    ],
     "graywall.gray_router": [{ default_target: "" }, /graywall: configuration rejected: gray_router\.default_target: must be 1-64 characters/],
   };
   for (const [filter, [config, message]] of Object.entries(bad)) {
@@ -107,6 +113,9 @@ describe("multiple workers", () => {
         versionOf(rig.envoy.url(`/page-${String.fromCharCode(97 + (i % 26))}`), { headers: i % 2 ? { "x-user-group": "beta" } : {} }),
       ),
     );
-    results.forEach((v, i) => assert.equal(v, i % 2 ? "canary" : "stable"));
+    assert.deepEqual(
+      results,
+      results.map((_, i) => (i % 2 ? "canary" : "stable")),
+    );
   });
 });

@@ -45,7 +45,7 @@ export function stopUpstream(u: Upstream): Promise<void> {
   return new Promise((r) => u.close(() => r()));
 }
 
-// deno-lint-ignore no-explicit-any
+// Parsed YAML and JSON trees are untyped.
 type Yaml = any;
 
 export function loadYaml(path: string): Yaml {
@@ -67,10 +67,11 @@ export interface RenderOptions {
 
 /** Walks every object in a config tree. */
 function walk(node: Yaml, fn: (o: Yaml) => void): void {
-  if (Array.isArray(node)) node.forEach((n) => walk(n, fn));
-  else if (node && typeof node === "object") {
+  if (Array.isArray(node)) {
+    for (const n of node) walk(n, fn);
+  } else if (node && typeof node === "object") {
     fn(node);
-    Object.values(node).forEach((n) => walk(n, fn));
+    for (const n of Object.values(node)) walk(n, fn);
   }
 }
 
@@ -226,7 +227,10 @@ export async function startEnvoy(config: Yaml, adminPort: number, listenerPort: 
 }
 
 export class EnvoyExited extends Error {
-  constructor(public code: number, public output: string) {
+  constructor(
+    public code: number,
+    public output: string,
+  ) {
     super(`Envoy exited with code ${code}. Log:\n${output.slice(-4000)}`);
   }
 }

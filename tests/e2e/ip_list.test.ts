@@ -16,7 +16,8 @@ describe("ip_list by peer address", () => {
       assert.equal(r.status, 403);
       assert.equal(r.body, "go away\n");
       assert.equal((await rig.envoy.stats())["wasmcustom.graywall.ip_list.denied.deny_list"], 1);
-    }));
+    }),
+  );
 
   e2e("an allow list admits only its members", async () => {
     await withRig({ allow: ["10.0.0.0/8"] }, async (rig) => assert.equal(await status(rig), 403));
@@ -26,19 +27,20 @@ describe("ip_list by peer address", () => {
     });
   });
 
-  e2e("deny wins over allow", () =>
-    withRig({ allow: ["0.0.0.0/0"], deny: ["127.0.0.0/8"] }, async (rig) => assert.equal(await status(rig), 403)));
+  e2e("deny wins over allow", () => withRig({ allow: ["0.0.0.0/0"], deny: ["127.0.0.0/8"] }, async (rig) => assert.equal(await status(rig), 403)));
 
   e2e("client-sent XFF is ignored without trusted hops", () =>
     withRig({ deny: ["203.0.113.0/24"] }, async (rig) => {
       assert.equal(await status(rig, "/", { "x-forwarded-for": "203.0.113.9" }), 200);
-    }));
+    }),
+  );
 
   e2e("path scope: only listed prefixes are checked", () =>
     withRig({ deny: ["0.0.0.0/0"], paths: ["/admin"] }, async (rig) => {
       assert.equal(await status(rig, "/admin/panel"), 403);
       assert.equal(await status(rig, "/shop"), 200);
-    }));
+    }),
+  );
 
   e2e("an IPv6 peer is matched against IPv6 entries", async () => {
     await withRig({ deny: ["::1/128"] }, async (rig) => assert.equal(await status(rig), 403), "::1");

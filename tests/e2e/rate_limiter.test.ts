@@ -11,9 +11,7 @@ const withRig = (cfg: unknown, fn: (rig: Rig) => Promise<void>) => rigWith(FILTE
 
 /** Fires n requests at once over fresh connections, so both workers take part; returns the statuses. */
 async function burst(url: string, n: number, headers: Record<string, string> = {}): Promise<number[]> {
-  const rs = await Promise.all(
-    Array.from({ length: n }, () => request(url, { headers: { connection: "close", ...headers } })),
-  );
+  const rs = await Promise.all(Array.from({ length: n }, () => request(url, { headers: { connection: "close", ...headers } })));
   return rs.map((r) => r.status);
 }
 
@@ -39,10 +37,14 @@ describe("rate_limiter with two workers", () => {
       const stats = await rig.envoy.stats();
       const workers = await perWorker(stats);
       assert.equal(workers.length, 2);
-      assert.ok(workers.every((n) => n > 0), `both workers served: ${workers}`);
+      assert.ok(
+        workers.every((n) => n > 0),
+        `both workers served: ${workers}`,
+      );
       assert.equal(stats["wasmcustom.graywall.rate_limiter.burst.allowed"], 20);
       assert.equal(stats["wasmcustom.graywall.rate_limiter.burst.limited"], 40);
-    }));
+    }),
+  );
 
   e2e("the bucket refills after the interval", () =>
     withRig({ rules: [{ name: "r", key: ["client_ip"], bucket_size: 2, refill_tokens: 2, refill_interval_ms: 1000 }] }, async (rig) => {
@@ -52,7 +54,8 @@ describe("rate_limiter with two workers", () => {
       const t0 = Date.now();
       await eventually(async () => (await request(rig.envoy.url("/"))).status === 200, 5000, "a refilled token");
       assert.ok(Date.now() - t0 >= 300, `admitted again after ${Date.now() - t0} ms`);
-    }));
+    }),
+  );
 
   e2e("keys are isolated", () =>
     withRig({ rules: [{ name: "per-key", key: ["header:x-api-key"], bucket_size: 3, refill_tokens: 3, refill_interval_ms: 60000 }] }, async (rig) => {
@@ -60,15 +63,20 @@ describe("rate_limiter with two workers", () => {
       assert.equal(count(await burst(rig.envoy.url("/"), 6, { "x-api-key": "bob" }), 200), 3);
       // No key header: the rule does not apply.
       assert.equal(count(await burst(rig.envoy.url("/"), 6), 200), 6);
-    }));
+    }),
+  );
 
   e2e("match conditions scope a rule", () =>
-    withRig({ rules: [{ name: "posts", match: { path_prefix: "/api", methods: ["POST"] }, key: ["client_ip"], bucket_size: 1, refill_interval_ms: 60000 }] }, async (rig) => {
-      assert.equal((await request(rig.envoy.url("/api/x"), { method: "POST", body: "" })).status, 200);
-      assert.equal((await request(rig.envoy.url("/api/x"), { method: "POST", body: "" })).status, 429);
-      assert.equal((await request(rig.envoy.url("/api/x"))).status, 200);
-      assert.equal((await request(rig.envoy.url("/other"), { method: "POST", body: "" })).status, 200);
-    }));
+    withRig(
+      { rules: [{ name: "posts", match: { path_prefix: "/api", methods: ["POST"] }, key: ["client_ip"], bucket_size: 1, refill_interval_ms: 60000 }] },
+      async (rig) => {
+        assert.equal((await request(rig.envoy.url("/api/x"), { method: "POST", body: "" })).status, 200);
+        assert.equal((await request(rig.envoy.url("/api/x"), { method: "POST", body: "" })).status, 429);
+        assert.equal((await request(rig.envoy.url("/api/x"))).status, 200);
+        assert.equal((await request(rig.envoy.url("/other"), { method: "POST", body: "" })).status, 200);
+      },
+    ),
+  );
 
   e2e("shadow mode passes all traffic and counts what it would have limited", () =>
     withRig(oneMinuteBucket(5, { mode: "shadow" }), async (rig) => {
@@ -77,7 +85,8 @@ describe("rate_limiter with two workers", () => {
       assert.equal(s["wasmcustom.graywall.rate_limiter.burst.allowed"], 5);
       assert.equal(s["wasmcustom.graywall.rate_limiter.burst.shadow_limited"], 7);
       assert.equal(s["wasmcustom.graywall.rate_limiter.burst.limited"] ?? 0, 0);
-    }));
+    }),
+  );
 
   e2e("429 carries Retry-After and RateLimit-* headers; allowed responses carry the remaining count", () =>
     withRig({ ...oneMinuteBucket(2), body: "slow down\n" }, async (rig) => {
@@ -95,7 +104,8 @@ describe("rate_limiter with two workers", () => {
       const retry = Number(c.headers.get("retry-after"));
       assert.ok(retry >= 29 && retry <= 30, `retry-after ${retry}`);
       assert.equal(c.headers.get("ratelimit-reset"), "60");
-    }));
+    }),
+  );
 
   e2e("at max_keys: new keys pass by default (when_full: allow), or get 429 (when_full: deny)", async () => {
     const cfg = (whenFull: string) => ({

@@ -8,7 +8,6 @@ import { chromium, type Browser, type Page } from "playwright-core";
 import { setupBrowser } from "../../scripts/setup-tools.ts";
 import { e2e, eventually, startControlRig, stopControlRig, versionOf, type ControlRig, type Envoy } from "./harness.ts";
 
-
 const TOKEN = "ui-test-token";
 
 describe("web UI", () => {

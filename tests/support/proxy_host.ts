@@ -7,7 +7,10 @@ import { readFileSync } from "node:fs";
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
-export const enum MapType { RequestHeaders = 0, ResponseHeaders = 2 }
+export enum MapType {
+  RequestHeaders = 0,
+  ResponseHeaders = 2,
+}
 const OK = 0;
 const NOT_FOUND = 1;
 const CAS_MISMATCH = 8;
@@ -108,7 +111,11 @@ export class ProxyHost {
   private nextContext = 2;
   private nextMetric = 1;
 
-  constructor(file: string, public rootId: string, public shared = new SharedData()) {
+  constructor(
+    file: string,
+    public rootId: string,
+    public shared = new SharedData(),
+  ) {
     const env: Record<string, CallableFunction> = {};
     for (const [name, fn] of Object.entries(this.imports())) {
       env[name] = (...a: unknown[]) => {
@@ -118,7 +125,11 @@ export class ProxyHost {
     }
     const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), {
       env,
-      wasi_unstable: { proc_exit: (code: number) => { throw new Error(`the module exited (${code}): a VM Envoy would have lost`); } },
+      wasi_unstable: {
+        proc_exit: (code: number) => {
+          throw new Error(`the module exited (${code}): a VM Envoy would have lost`);
+        },
+      },
     });
     this.exports = inst.exports as Record<string, CallableFunction>;
     this.memory = inst.exports.memory as WebAssembly.Memory;
@@ -271,8 +282,7 @@ export class ProxyHost {
         new DataView(this.memory.buffer).setUint32(casPtr, e.cas, true);
         return OK;
       },
-      proxy_set_shared_data: (kp: number, kl: number, vp: number, vl: number, cas: number) =>
-        this.shared.set(this.str(kp, kl), this.bytes(vp, vl), cas),
+      proxy_set_shared_data: (kp: number, kl: number, vp: number, vl: number, cas: number) => this.shared.set(this.str(kp, kl), this.bytes(vp, vl), cas),
       proxy_get_current_time_nanoseconds: (out: number) => {
         new DataView(this.memory.buffer).setBigUint64(out, BigInt(this.nowMs) * 1_000_000n, true);
         return OK;
