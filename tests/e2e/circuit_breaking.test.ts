@@ -73,7 +73,7 @@ describe("outlier detection on the canary", () => {
     }
   });
 
-  e2e("a canary that is killed outright: connect failures are retried, then it is ejected", async () => {
+  e2e("a canary that is killed outright costs its users no failed request: the retry goes to stable", async () => {
     const f = await start(fastOutlier);
     try {
       await stopUpstream(f.canary);
@@ -83,7 +83,7 @@ describe("outlier detection on the canary", () => {
         seen.push(r.status === 200 ? r.json!.version : r.status);
       }
       const errors = seen.filter((s) => typeof s === "number").length;
-      assert.ok(errors <= 3, `clients saw ${errors} errors: ${seen}`);
+      assert.equal(errors, 0, `clients saw ${errors} errors: ${seen}`);
       assert.ok(
         seen.slice(-10).every((v) => v === "stable"),
         `${seen}`,
