@@ -14,7 +14,10 @@ export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PO
   const dataDir = process.env.GRAYWALL_DATA ?? join(ROOT, ".graywall", "data");
   const ecdsDir = process.env.GRAYWALL_ECDS_DIR ?? join(ROOT, ".graywall", "ecds");
   const token = loadToken(dataDir.replace(/\/$/, ""));
-  const app = buildServer({ dataDir, ecdsDir, token, envoyAdmin: process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901" });
+  const retention = process.env.GRAYWALL_RETENTION ? Number(process.env.GRAYWALL_RETENTION) : undefined;
+  if (retention !== undefined && !(Number.isInteger(retention) && retention >= 1))
+    throw new Error(`GRAYWALL_RETENTION must be a whole number >= 1, got '${process.env.GRAYWALL_RETENTION}'`);
+  const app = buildServer({ dataDir, ecdsDir, token, retention, envoyAdmin: process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901" });
   await app.listen({ host: "127.0.0.1", port });
   return { url: `http://127.0.0.1:${port}`, token, close: () => app.close() };
 }

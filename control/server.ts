@@ -17,6 +17,8 @@ export interface ControlOptions {
   /** Envoy's admin address for live counters, e.g. http://127.0.0.1:9901 */
   envoyAdmin?: string;
   wasmDir?: string;
+  /** Versions kept per filter (default DEFAULT_RETENTION); older ones are removed. */
+  retention?: number;
 }
 
 const NAMES = FILTERS.map((f) => f.name);
@@ -76,7 +78,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       return reply.code(400).send({ error: `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels` });
     }
   });
-  const store = new Store(opts.dataDir, NAMES);
+  const store = new Store(opts.dataDir, NAMES, opts.retention);
   const delivery = new Delivery(opts.ecdsDir, opts.wasmDir);
   const bindings = loadBindings();
 
@@ -123,7 +125,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       },
     },
     async (req, reply) => {
-      const v = store.versions(req.params.filter).find((x) => x.version === req.params.version);
+      const v = store.version(req.params.filter, req.params.version);
       if (!v) return reply.code(404).send({ error: `no version ${req.params.version}` });
       return { ...summary(v), doc: v.doc };
     },
@@ -191,7 +193,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       },
     },
     async (req, reply) => {
-      const old = store.versions(req.params.filter).find((v) => v.version === req.body.version);
+      const old = store.version(req.params.filter, req.body.version);
       if (!old) return reply.code(404).send({ error: `no version ${req.body.version}` });
       return change(reply, req.params.filter, req, old.doc, req.body.author ?? "api", old.version);
     },

@@ -1,7 +1,7 @@
 // graywall-control's API: versions, optimistic concurrency, auth, validation by the filters' own code,
 // atomic persistence, and ECDS delivery.
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -13,8 +13,8 @@ import { ROOT } from "../runtime/paths.ts";
 
 const TOKEN = "s3cret-token";
 
-function fresh(dir = mkdtempSync(join(tmpdir(), "graywall-control-"))) {
-  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN });
+function fresh(dir = mkdtempSync(join(tmpdir(), "graywall-control-")), retention?: number) {
+  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN, retention });
   return { app, dir };
 }
 
@@ -131,7 +131,7 @@ describe("graywall-control API", () => {
     await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: grayDoc("v2") } });
     await app.close();
     // What a crash between write and rename leaves behind: a half-written temp file.
-    writeFileSync(join(dir, "data", `.gray_router.versions.json.99999.tmp`), '[{"version": 1, "doc": {"rul');
+    writeFileSync(join(dir, "data", "gray_router", ".3.json.99999.tmp"), '{"version": 3, "doc": {"rul');
     const again = fresh(dir).app;
     const history = (await again.inject({ url: "/api/filters/gray_router/versions" })).json();
     assert.deepEqual(
@@ -199,6 +199,54 @@ describe("graywall-control API", () => {
     assert.equal((await app.inject({ method: "POST", url: "/api/filters/ip_list/validate", payload: big })).statusCode, 413);
     assert.equal((await app.inject({ method: "POST", url: "/api/preview", payload: { request: { path: "x".repeat(300_000) } } })).statusCode, 413);
     assert.equal((await app.inject({ method: "POST", url: "/api/preview", payload: { request: {}, extra: 1 } })).statusCode, 400);
+  });
+
+  test("a change that changes nothing, or a rollback to the current document, adds no version", async () => {
+    const { app } = fresh();
+    const shipped = (await app.inject({ url: "/api/filters/gray_router" })).json().doc;
+    const same = await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: shipped } });
+    assert.equal(same.statusCode, 200);
+    assert.equal(same.json().version, 1);
+    const back = await app.inject({
+      method: "POST",
+      url: "/api/filters/gray_router/rollback",
+      headers: { ...auth, "if-match": '"1"' },
+      payload: { version: 1 },
+    });
+    assert.equal(back.json().version, 1);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router/versions" })).json().length, 1);
+  });
+
+  test("history is one file per version with bounded retention: writes and restarts do not grow with it", async () => {
+    const { app, dir } = fresh(undefined, 20);
+    // 2 MB documents: one history file holding them all would pass 200 MB.
+    const pad = "x".repeat(2 * 1024 * 1024);
+    for (let v = 1; v <= 100; v++) {
+      const doc = { rules: [{ name: `r${v}`, target: "canary", match: { headers: [{ name: "x-pad", exact: pad }] } }] };
+      const r = await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": `"${v}"` }, payload: { doc } });
+      assert.equal(r.statusCode, 200, r.body);
+    }
+    const files = readdirSync(join(dir, "data", "gray_router"));
+    assert.deepEqual(files.length, 20);
+    const history = (await app.inject({ url: "/api/filters/gray_router/versions" })).json();
+    assert.deepEqual(
+      history.map((h: any) => h.version),
+      Array.from({ length: 20 }, (_, i) => 101 - i),
+    );
+    await app.close();
+    const again = fresh(dir, 20).app;
+    assert.equal((await again.inject({ url: "/api/filters/gray_router" })).json().version, 101);
+    assert.equal((await again.inject({ url: "/api/filters/gray_router/versions/50" })).statusCode, 404);
+  });
+
+  test("a history file of an earlier release is split into version files once", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "graywall-control-"));
+    const old = [1, 2, 3].map((version) => ({ version, author: "old", time: "2026-11-01T00:00:00.000Z", doc: grayDoc(`t${version}`), diff: [] }));
+    mkdirSync(join(dir, "data"), { recursive: true });
+    writeFileSync(join(dir, "data", "gray_router.versions.json"), JSON.stringify(old));
+    const { app } = fresh(dir);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].target, "t3");
+    assert.equal((await app.inject({ url: "/api/filters/gray_router/versions" })).json().length, 3);
   });
 
   test("the bearer scheme is case-insensitive", async () => {
