@@ -17,7 +17,10 @@ export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PO
   const retention = process.env.GRAYWALL_RETENTION ? Number(process.env.GRAYWALL_RETENTION) : undefined;
   if (retention !== undefined && !(Number.isInteger(retention) && retention >= 1))
     throw new Error(`GRAYWALL_RETENTION must be a whole number >= 1, got '${process.env.GRAYWALL_RETENTION}'`);
-  const app = buildServer({ dataDir, ecdsDir, token, retention, envoyAdmin: process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901" });
+  const targets = process.env.GRAYWALL_TARGETS?.split(",")
+    .map((t) => t.trim().toLowerCase())
+    .filter(Boolean);
+  const app = buildServer({ dataDir, ecdsDir, token, retention, targets, envoyAdmin: process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901" });
   await app.listen({ host: "127.0.0.1", port });
   return { url: `http://127.0.0.1:${port}`, token, close: () => app.close() };
 }

@@ -9,6 +9,7 @@ import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version } from "./store.ts";
 import { openapi } from "./openapi.ts";
+import { unroutedTargets } from "../runtime/targets.ts";
 
 export interface ControlOptions {
   dataDir: string;
@@ -17,6 +18,8 @@ export interface ControlOptions {
   /** Envoy's admin address for live counters, e.g. http://127.0.0.1:9901 */
   envoyAdmin?: string;
   wasmDir?: string;
+  /** The gray targets the gateway routes; default: those envoy/envoy.yaml's routes match on. */
+  targets?: string[];
   /** Versions kept per filter (default DEFAULT_RETENTION); older ones are removed. */
   retention?: number;
 }
@@ -96,7 +99,12 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       reply.code(401).header("www-authenticate", "Bearer").send({ error: "a valid bearer token is required for changes" });
     }
   };
-  const validate = (filter: string, doc: unknown) => fieldErrors(bindings.validateFilterConfig(filter, JSON.stringify(doc)));
+  // The filter's own compiler first; then, for gray rules, whether the gateway routes each target.
+  const validate = (filter: string, doc: unknown) => {
+    const errors = fieldErrors(bindings.validateFilterConfig(filter, JSON.stringify(doc)));
+    if (errors.length === 0 && filter === "gray_router") errors.push(...unroutedTargets(doc, opts.targets));
+    return errors;
+  };
 
   app.get("/openapi.json", async () => openapi(NAMES));
 

@@ -13,8 +13,9 @@ import { ROOT } from "../runtime/paths.ts";
 
 const TOKEN = "s3cret-token";
 
+/** A control service for a gateway that routes "canary" and "v2" (a configured target list). */
 function fresh(dir = mkdtempSync(join(tmpdir(), "graywall-control-")), retention?: number) {
-  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN, retention });
+  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN, retention, targets: ["canary", "v2"] });
   return { app, dir };
 }
 
@@ -80,12 +81,12 @@ describe("graywall-control API", () => {
         headers: { ...auth, ...(ifMatch ? { "if-match": ifMatch } : {}) },
         payload: { doc: grayDoc(target) },
       });
-    assert.equal((await put('"1"', "first")).statusCode, 200);
-    const stale = await put('"1"', "second");
+    assert.equal((await put('"1"', "v2")).statusCode, 200);
+    const stale = await put('"1"', "canary");
     assert.equal(stale.statusCode, 409);
     assert.equal(stale.json().current, 2);
-    assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].target, "first");
-    assert.equal((await put(undefined, "third")).statusCode, 428);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].target, "v2");
+    assert.equal((await put(undefined, "canary")).statusCode, 428);
     assert.equal((await app.inject({ url: "/api/filters/gray_router/versions" })).json().length, 2);
   });
 
@@ -247,6 +248,20 @@ describe("graywall-control API", () => {
     const { app } = fresh(dir);
     assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].target, "t3");
     assert.equal((await app.inject({ url: "/api/filters/gray_router/versions" })).json().length, 3);
+  });
+
+  test("a gray rule whose target no route serves is refused, naming the targets the gateway routes", async () => {
+    // No target list given: the targets come from envoy/envoy.yaml's route table.
+    const dir = mkdtempSync(join(tmpdir(), "graywall-control-"));
+    const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN });
+    const put = (target: string) =>
+      app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": '"1"' }, payload: { doc: grayDoc(target) } });
+    const typo = await put("canry");
+    assert.equal(typo.statusCode, 422);
+    assert.deepEqual(typo.json().errors, [{ field: "rules[0].target", message: "no route serves target 'canry'; the gateway routes: canary, stable" }]);
+    assert.equal((await put("Canary")).statusCode, 200, "targets are case-insensitive");
+    const v2 = await fresh().app.inject({ method: "POST", url: "/api/filters/gray_router/validate", payload: { doc: grayDoc("v2") } });
+    assert.deepEqual(v2.json(), { ok: true, errors: [] });
   });
 
   test("the bearer scheme is case-insensitive", async () => {

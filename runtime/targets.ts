@@ -1,0 +1,51 @@
+// The gray targets a gateway actually routes: the values its route table matches on the routing header.
+// A rule whose target has no route would silently land on the default route.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parse } from "yaml";
+import { ROOT } from "./paths.ts";
+
+/** Exact values of `routingHeader` that some route of `envoyYaml` matches, sorted. */
+export function routedTargets(routingHeader = "x-graywall-target", envoyYaml = join(ROOT, "envoy", "envoy.yaml")): string[] {
+  const found = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const n of node) visit(n);
+      return;
+    }
+    if (!node || typeof node !== "object") return;
+    const o = node as Record<string, unknown>;
+    if (o.name === routingHeader && o.string_match && typeof (o.string_match as { exact?: unknown }).exact === "string") {
+      found.add((o.string_match as { exact: string }).exact.toLowerCase());
+    }
+    for (const v of Object.values(o)) visit(v);
+  };
+  visit(parse(readFileSync(envoyYaml, "utf8")).static_resources?.listeners);
+  return [...found].sort();
+}
+
+interface GrayDoc {
+  routing_header?: unknown;
+  default_target?: unknown;
+  rules?: { target?: unknown }[];
+}
+
+/**
+ * Field errors for rule targets no route serves. `known` overrides what the route table says (for a
+ * gateway whose routes live elsewhere); the document's default target is always reachable (it is what
+ * the catch-all route serves).
+ */
+export function unroutedTargets(doc: unknown, known?: string[]): { field: string; message: string }[] {
+  const d = (doc ?? {}) as GrayDoc;
+  const header = typeof d.routing_header === "string" ? d.routing_header.toLowerCase() : undefined;
+  const targets = new Set(known ?? routedTargets(header));
+  const fallback = typeof d.default_target === "string" ? d.default_target.toLowerCase() : "stable";
+  targets.add(fallback);
+  const list = [...targets].sort().join(", ");
+  const out: { field: string; message: string }[] = [];
+  (Array.isArray(d.rules) ? d.rules : []).forEach((r, i) => {
+    const t = typeof r?.target === "string" ? r.target.toLowerCase() : undefined;
+    if (t !== undefined && !targets.has(t)) out.push({ field: `rules[${i}].target`, message: `no route serves target '${t}'; the gateway routes: ${list}` });
+  });
+  return out;
+}
