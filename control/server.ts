@@ -61,6 +61,27 @@ function summary(v: Version) {
   return { version: v.version, author: v.author, time: v.time, diff: v.diff, restoredFrom: v.restoredFrom };
 }
 
+/**
+ * Gives each sticky-percentage rule without a salt a fixed one, so renaming the rule later does not
+ * reshuffle its users: the salt of the same-named rule in force, else the name (what the filter would
+ * use anyway, so the split in force does not move when the salt is first written down).
+ */
+export function fixSalts(doc: unknown, current: unknown): unknown {
+  type Rule = { name?: unknown; match?: { percentage?: { salt?: unknown } } };
+  const rules = (doc as { rules?: Rule[] } | null)?.rules;
+  if (!Array.isArray(rules)) return doc;
+  const inForce = new Map<unknown, unknown>();
+  for (const r of ((current as { rules?: Rule[] } | undefined)?.rules ?? []) as Rule[]) inForce.set(r?.name, r?.match?.percentage?.salt);
+  const out = structuredClone(doc) as { rules: Rule[] };
+  for (const r of out.rules) {
+    const p = r?.match?.percentage;
+    if (!p || typeof p !== "object" || p.salt !== undefined || typeof r.name !== "string") continue;
+    const kept = inForce.get(r.name);
+    p.salt = typeof kept === "string" ? kept : r.name;
+  }
+  return out;
+}
+
 /** Field-level errors from the filter's own compiler: "rules[0].target: must be ..." -> {field, message}. */
 function fieldErrors(text: string) {
   return text
@@ -88,7 +109,8 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   // Every filter starts from its shipped document, and Envoy gets whatever is current.
   for (const f of NAMES) {
     if (!store.current(f)) {
-      const doc = JSON.parse(readFileSync(join(ROOT, "config", "filters", `${f}.json`), "utf8"));
+      const shipped = JSON.parse(readFileSync(join(ROOT, "config", "filters", `${f}.json`), "utf8"));
+      const doc = f === "gray_router" ? fixSalts(shipped, undefined) : shipped;
       store.commit(f, doc, "graywall (shipped default)", 0);
     }
     delivery.deliver(f, store.current(f)!.doc);
@@ -151,7 +173,8 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     },
   );
 
-  const change = async (reply: FastifyReply, filter: string, req: FastifyRequest, doc: unknown, author: string, restoredFrom?: number) => {
+  const change = async (reply: FastifyReply, filter: string, req: FastifyRequest, submitted: unknown, author: string, restoredFrom?: number) => {
+    const doc = filter === "gray_router" ? fixSalts(submitted, store.current(filter)?.doc) : submitted;
     const basedOn = ifMatch(req);
     if (basedOn === undefined) return reply.code(428).send({ error: "If-Match with the version this change is based on is required" });
     const errors = validate(filter, doc);

@@ -264,6 +264,36 @@ describe("graywall-control API", () => {
     assert.deepEqual(v2.json(), { ok: true, errors: [] });
   });
 
+  test("a percentage rule's salt is fixed when first saved, so renaming the rule keeps its users", async () => {
+    const { app } = fresh();
+    const rule = (name: string, salt?: string) => ({
+      rules: [{ name, target: "canary", match: { percentage: { value: 20, hash_on: "header", name: "x-user-id", ...(salt ? { salt } : {}) } } }],
+    });
+    const canaryUsers = async () => {
+      const doc = (await app.inject({ url: "/api/filters/gray_router" })).json().doc;
+      const out: string[] = [];
+      for (let i = 0; i < 400; i++) {
+        const r = await app.inject({ method: "POST", url: "/api/preview", payload: { doc, request: { headers: { "x-user-id": `user-${i}` } } } });
+        if (r.json().target === "canary") out.push(`user-${i}`);
+      }
+      return out;
+    };
+    const put = async (doc: unknown, version: number) =>
+      (await app.inject({ method: "PUT", url: "/api/filters/gray_router", headers: { ...auth, "if-match": `"${version}"` }, payload: { doc } })).json();
+    assert.equal((await put(rule("20% of users"), 1)).version, 2);
+    const stored = (await app.inject({ url: "/api/filters/gray_router" })).json().doc;
+    const salt = stored.rules[0].match.percentage.salt;
+    assert.equal(salt, "20% of users");
+    const before = await canaryUsers();
+    assert.ok(before.length > 50 && before.length < 110, `${before.length} of 400`);
+    // A rename as the UI sends it (the document read back, salt included) moves nobody.
+    await put({ rules: [{ ...stored.rules[0], name: "beta share" }] }, 2);
+    assert.deepEqual(await canaryUsers(), before);
+    // Sent again without its salt, a rule keeps the salt in force under its name.
+    await put(rule("beta share"), 3);
+    assert.equal((await app.inject({ url: "/api/filters/gray_router" })).json().doc.rules[0].match.percentage.salt, salt);
+  });
+
   test("the bearer scheme is case-insensitive", async () => {
     assert.equal(authorized(`bearer ${TOKEN}`, TOKEN), true);
     assert.equal(authorized(`BEARER  ${TOKEN}`, TOKEN), true);

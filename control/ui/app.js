@@ -43,7 +43,7 @@ function conditionRow(kind, item) {
     setPercent(row, item.value ?? 0);
     $(".c-hash", row).value = item.hash_on || "header";
     $(".c-name", row).value = item.name || "";
-    row.dataset.salt = item.salt || "";
+    $(".c-salt", row).value = item.salt || "";
   } else {
     $(".c-name", row).value = kind === "body" ? item.path : item.name;
     const op = OPS.find((o) => o in item) || "exact";
@@ -122,7 +122,8 @@ function readCondition(row, match) {
   if (kind === "percentage") {
     const p = { value: Number($(".c-percent-num", row).value), hash_on: $(".c-hash", row).value };
     if (p.hash_on !== "client_ip") p.name = name;
-    if (row.dataset.salt) p.salt = row.dataset.salt;
+    const salt = $(".c-salt", row).value.trim();
+    if (salt) p.salt = salt;
     match.percentage = p;
     return;
   }
@@ -164,8 +165,8 @@ async function saveGray() {
   try {
     const doc = formDoc();
     const v = await api("PUT", "/api/filters/gray_router", { doc, author: "web UI" }, grayVersion);
-    grayDoc = doc;
-    grayVersion = v.version;
+    // The stored document may differ (a new percentage rule gets its salt fixed): show what is in force.
+    await loadGray();
     $("#gray-version").textContent = String(v.version);
     markInvalid([]);
     say(`Published version ${v.version}. Envoy picks it up in about a second.`);

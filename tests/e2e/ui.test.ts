@@ -62,6 +62,8 @@ describe("web UI", () => {
     await page.click("#save-rules");
     await page.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("Published version 2"));
     await eventually(async () => (await versionOf(envoy.url("/"), { headers: { "x-user-id": "u-1" } })) === "canary", 3000, "Envoy routes by the new rule");
+    // The salt was fixed when the rule was saved, and the form shows it, editable.
+    assert.equal(await page.locator(".rule").last().locator(".c-salt").inputValue(), "all-users");
     await page.screenshot({ path: join(tmpdir(), "graywall-ui-rules.png"), fullPage: true });
   });
 
