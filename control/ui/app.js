@@ -22,7 +22,9 @@ async function api(method, path, body, version) {
   const data = await r.json().catch(() => ({}));
   if (!r.ok) {
     const detail = (data.errors || []).map((e) => (e.field ? `${e.field}: ${e.message}` : e.message)).join("; ");
-    const err = new Error(detail ? `${data.error}: ${detail}` : data.error || `HTTP ${r.status}`);
+    // Fastify's own 4xx replies carry the reason in `message` ("body/doc must be object").
+    const reason = detail || data.message;
+    const err = new Error(reason ? `${data.error}: ${reason}` : data.error || `HTTP ${r.status}`);
     err.status = r.status;
     err.errors = data.errors || [];
     throw err;
@@ -93,7 +95,9 @@ function ruleCard(rule) {
   if (m.client_ip) list.append(conditionRow("client_ip", m.client_ip));
   if (m.percentage) list.append(conditionRow("percentage", m.percentage));
   $(".r-add-condition", card).addEventListener("click", () => list.append(conditionRow("headers", { name: "", exact: "" })));
-  $(".r-delete", card).addEventListener("click", () => card.remove());
+  $(".r-delete", card).addEventListener("click", () => {
+    if (confirm(`Delete rule "${$(".r-name", card).value}"? It takes effect when you save and publish.`)) card.remove();
+  });
   $(".r-up", card).addEventListener("click", () => card.previousElementSibling && card.parentNode.insertBefore(card, card.previousElementSibling));
   $(".r-down", card).addEventListener("click", () => card.nextElementSibling && card.parentNode.insertBefore(card.nextElementSibling, card));
   return card;
@@ -161,9 +165,25 @@ async function loadGray() {
   renderGray(grayDoc);
 }
 
+/** What publishing `doc` does, in plain words, for the confirmation. */
+function summarize(doc) {
+  const lines = (doc.rules || []).map((r) => {
+    const p = r.match?.percentage;
+    if (p) {
+      const by = p.hash_on === "client_ip" ? "client IP" : `${p.hash_on || "header"} ${p.name}`;
+      const more = Object.keys(r.match).length > 1 ? " among requests matching its other conditions" : "";
+      return `• about ${p.value}% of users (by ${by}) will go to ${r.target}${more} (rule "${r.name}")`;
+    }
+    return `• requests matching rule "${r.name}" will go to ${r.target}`;
+  });
+  lines.push(`• everyone else goes to ${doc.default_target || "stable"}`);
+  return `Publish these rules to Envoy now?\n\n${lines.join("\n")}`;
+}
+
 async function saveGray() {
   try {
     const doc = formDoc();
+    if (!confirm(summarize(doc))) return;
     const v = await api("PUT", "/api/filters/gray_router", { doc, author: "web UI" }, grayVersion);
     // The stored document may differ (a new percentage rule gets its salt fixed): show what is in force.
     await loadGray();
@@ -173,7 +193,7 @@ async function saveGray() {
   } catch (e) {
     markInvalid(e.errors || []);
     if (e.status === 401) say("Sign in with the access token to publish changes.", "error");
-    else if (e.status === 409) say(`${e.message}. Reload to see the newer rules; your edits are still in the form.`, "error");
+    else if (e.status === 409) say(`${e.message}. Press "Discard changes" to load the newer rules (your edits are still in the form until then).`, "error");
     else say(e.message, "error");
   }
 }
@@ -200,10 +220,17 @@ async function preview() {
 function describe(diff) {
   const ul = document.createElement("ul");
   ul.className = "diff";
+  // Plain words: a whole rule added or removed is named, values are shown bare.
+  const fmt = (v) => (v === undefined ? "(none)" : typeof v === "string" ? v : JSON.stringify(v));
+  const ruleName = (r) => (r && typeof r === "object" ? `"${r.name}" (to ${r.target})` : fmt(r));
   for (const c of diff.slice(0, 8)) {
     const li = document.createElement("li");
-    const fmt = (v) => (v === undefined ? "(none)" : JSON.stringify(v));
-    li.textContent = `${c.path}: ${fmt(c.before)} → ${fmt(c.after)}`;
+    const whole = /^rules\[\d+\]$/.test(c.path);
+    if (whole && c.before === undefined) li.textContent = `added rule ${ruleName(c.after)}`;
+    else if (whole && c.after === undefined) li.textContent = `removed rule ${ruleName(c.before)}`;
+    else if (c.before === undefined) li.textContent = `${c.path}: set to ${fmt(c.after)}`;
+    else if (c.after === undefined) li.textContent = `${c.path}: removed (was ${fmt(c.before)})`;
+    else li.textContent = `${c.path}: ${fmt(c.before)} → ${fmt(c.after)}`;
     ul.append(li);
   }
   if (diff.length > 8) ul.append(Object.assign(document.createElement("li"), { textContent: `and ${diff.length - 8} more` }));
@@ -225,6 +252,7 @@ async function loadHistory() {
     if (v.version !== current) {
       const b = Object.assign(document.createElement("button"), { textContent: `Restore version ${v.version}`, type: "button" });
       b.addEventListener("click", async () => {
+        if (!confirm(`Restore version ${v.version} of ${filter}? It becomes version ${current + 1} and is published to Envoy at once.`)) return;
         try {
           const r = await api("POST", `/api/filters/${filter}/rollback`, { version: v.version, author: "web UI" }, current);
           say(`Restored version ${v.version} as version ${r.version}.`);
@@ -244,6 +272,30 @@ async function loadHistory() {
 
 // ---- counters ----
 
+/** A counter's name in words ("gray_router.target.canary.routed" -> "requests routed to canary"). */
+function counterLabel(name) {
+  const rules = [
+    [/^gray_router\.rule\.(.+)\.matched$/, (m) => `gray rule "${m[1]}": requests it matched`],
+    [/^gray_router\.target\.(.+)\.routed$/, (m) => `requests routed to ${m[1]}`],
+    [/^rate_limiter\.(.+)\.(allowed|limited|shadow_limited|table_full)$/, (m) => `rate limit "${m[1]}": ${m[2].replace("_", " ")}`],
+    [/^ip_list\.denied\.deny_list$/, () => "IP list: denied (on the deny list)"],
+    [/^ip_list\.denied\.allow_list$/, () => "IP list: denied (not on the allow list)"],
+    [/^ip_list\.vm_memory_bytes$/, () => "IP list: VM memory"],
+    [/^crawler_score\.(.+)$/, (m) => `crawler score: ${m[1].replace("_", " ")}`],
+    [/^ip_list\.(.+)$/, (m) => `IP list: ${m[1].replaceAll("_", " ")}`],
+  ];
+  for (const [re, f] of rules) {
+    const m = re.exec(name);
+    if (m) return f(m);
+  }
+  return name.replaceAll(".", " ").replaceAll("_", " ");
+}
+
+function counterValue(name, v) {
+  if (name.endsWith("_bytes")) return `${(v / 1048576).toFixed(1)} MiB`;
+  return Number(v).toLocaleString("en");
+}
+
 async function loadCounters() {
   try {
     const stats = await api("GET", "/api/stats");
@@ -251,7 +303,8 @@ async function loadCounters() {
       .sort()
       .map(([k, v]) => {
         const tr = document.createElement("tr");
-        tr.append(Object.assign(document.createElement("td"), { textContent: k }), Object.assign(document.createElement("td"), { textContent: String(v) }));
+        const td = (text, cls) => Object.assign(document.createElement("td"), { textContent: text, className: cls || "" });
+        tr.append(td(counterLabel(k)), td(counterValue(k, v)), td(k, "muted"));
         return tr;
       });
     $("#counters tbody").replaceChildren(...rows);
@@ -290,15 +343,24 @@ async function start() {
   $("#token").value = token;
   $("#whoami").textContent = token ? "signed in" : "read-only until you sign in";
 
-  $("#login").addEventListener("submit", (e) => {
+  $("#login").addEventListener("submit", async (e) => {
     e.preventDefault();
     token = $("#token").value.trim();
-    sessionStorage.setItem("graywall-token", token);
-    $("#whoami").textContent = token ? "signed in" : "read-only until you sign in";
-    say("Signed in.");
+    try {
+      await api("GET", "/api/session");
+      sessionStorage.setItem("graywall-token", token);
+      $("#whoami").textContent = "signed in";
+      say("Signed in.");
+    } catch (err) {
+      token = "";
+      sessionStorage.removeItem("graywall-token");
+      $("#whoami").textContent = "read-only until you sign in";
+      say(err.status === 401 ? "That access token is not valid: still read-only." : err.message, "error");
+    }
   });
   for (const b of $$("nav button")) {
     b.addEventListener("click", async () => {
+      say("", ""); // a message belongs to the tab it came from
       for (const x of $$("nav button")) x.classList.toggle("active", x === b);
       for (const s of $$("main > section")) s.hidden = s.id !== `tab-${b.dataset.tab}`;
       if (b.dataset.tab === "history") await loadHistory();

@@ -16,6 +16,7 @@ describe("web UI", () => {
   let browser: Browser;
   let page: Page;
   let url: string;
+  const dialogs: string[] = [];
 
   before(async () => {
     rig = await startControlRig(TOKEN);
@@ -23,6 +24,11 @@ describe("web UI", () => {
     url = `${rig.controlUrl}/`;
     browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    // Publishing, deleting and restoring ask first; the tests read each question and accept it.
+    page.on("dialog", (d) => {
+      dialogs.push(d.message());
+      void d.accept();
+    });
     await page.goto(url);
   });
 
@@ -41,9 +47,21 @@ describe("web UI", () => {
     await page.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("Sign in"));
   });
 
+  e2e("a wrong token is refused at sign-in; the message clears on a tab switch", async () => {
+    await page.fill("#token", "not-the-token");
+    await page.click("#login button");
+    await page.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("not valid"));
+    assert.equal(await page.locator("#whoami").textContent(), "read-only until you sign in");
+    await page.click('nav button[data-tab="history"]');
+    assert.equal(await message(), "");
+    await page.click('nav button[data-tab="rules"]');
+    assert.equal((await fetch(`${url}favicon.ico`)).status, 200);
+  });
+
   e2e("adds a percentage rule with forms, previews it, publishes it, and Envoy routes by it", async () => {
     await page.fill("#token", TOKEN);
     await page.click("#login button");
+    await page.waitForFunction(() => document.querySelector("#message")?.textContent === "Signed in.");
     await page.click("#add-rule");
     const rule = page.locator(".rule").last();
     await rule.locator(".r-name").fill("all-users");
@@ -61,6 +79,8 @@ describe("web UI", () => {
 
     await page.click("#save-rules");
     await page.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("Published version 2"));
+    assert.match(dialogs[dialogs.length - 1], /about 100% of users \(by header x-user-id\) will go to canary \(rule "all-users"\)/);
+    assert.match(dialogs[dialogs.length - 1], /everyone else goes to stable/);
     await eventually(async () => (await versionOf(envoy.url("/"), { headers: { "x-user-id": "u-1" } })) === "canary", 3000, "Envoy routes by the new rule");
     // The salt was fixed when the rule was saved, and the form shows it, editable.
     assert.equal(await page.locator(".rule").last().locator(".c-salt").inputValue(), "all-users");
@@ -82,15 +102,43 @@ describe("web UI", () => {
     await page.click('nav button[data-tab="history"]');
     await page.locator("#history tbody tr").nth(1).waitFor();
     const first = await page.locator("#history tbody tr").first().textContent();
-    assert.match(first ?? "", /^2.*web UI.*rules\[1\]/);
+    assert.match(first ?? "", /^2.*web UI.*added rule "all-users" \(to canary\)/);
     await page.click('button:has-text("Restore version 1")');
     await page.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("Restored version 1 as version 3"));
+    assert.match(dialogs[dialogs.length - 1], /Restore version 1 of gray_router\? It becomes version 3/);
     await eventually(async () => (await versionOf(envoy.url("/"), { headers: { "x-user-id": "u-1" } })) === "stable", 3000, "rolled back in Envoy");
   });
 
   e2e("live counters from Envoy's admin", async () => {
     await page.click('nav button[data-tab="counters"]');
-    await page.waitForFunction(() => document.querySelector("#counters tbody")?.textContent?.includes("gray_router.rule.all-users.matched"));
+    await page.waitForFunction(() => document.querySelector("#counters tbody")?.textContent?.includes('gray rule "all-users": requests it matched'));
+    assert.match((await page.locator("#counters tbody").textContent()) ?? "", /requests routed to canary/);
     await page.screenshot({ path: join(tmpdir(), "graywall-ui-counters.png"), fullPage: true });
+  });
+
+  e2e("a change made elsewhere meanwhile: 409, and the message names the button that loads it", async () => {
+    await page.click('nav button[data-tab="rules"]');
+    const current = (await (await fetch(`${url}api/filters/gray_router`)).json()).version;
+    const doc = { rules: [{ name: "elsewhere", target: "canary", match: { headers: [{ name: "x-elsewhere", exact: "1" }] } }] };
+    const r = await fetch(`${url}api/filters/gray_router`, {
+      method: "PUT",
+      headers: { authorization: `Bearer ${TOKEN}`, "if-match": `"${current}"`, "content-type": "application/json" },
+      body: JSON.stringify({ doc }),
+    });
+    assert.equal(r.status, 200);
+    await page.click("#save-rules");
+    await page.waitForFunction(() => document.querySelector("#message")?.className === "error");
+    assert.match((await message()) ?? "", /stale.*Press "Discard changes" to load the newer rules/);
+    await page.click("#reload-rules");
+    await page.waitForFunction(() => (document.querySelector(".rule .r-name") as HTMLInputElement | null)?.value === "elsewhere");
+  });
+
+  e2e("the JSON tab says why a document is refused", async () => {
+    await page.click('nav button[data-tab="filters"]');
+    await page.waitForFunction(() => (document.querySelector("#raw-doc") as HTMLTextAreaElement | null)?.value.startsWith("{"));
+    await page.locator("#raw-doc").fill("[]");
+    await page.click("#raw-save");
+    await page.waitForFunction(() => document.querySelector("#message")?.className === "error");
+    assert.match((await message()) ?? "", /Bad Request: body\/doc must be object/);
   });
 });
