@@ -45,7 +45,9 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(ex.headersStatus, 0);
     assert.equal(ex.calls.proxy_get_header_map_pairs, 1);
     assert.equal(ex.calls.proxy_get_header_map_value ?? 0, 0);
-    assert.equal(ex.calls.proxy_get_property, 1, "source.address, shared by ip_list, crawler_score and rate_limiter");
+    // source.address, shared by ip_list, crawler_score and rate_limiter; then, routed to canary (not the
+    // default target), the serving host's metadata in the response phase.
+    assert.equal(ex.calls.proxy_get_property, 2);
     assert.equal(ex.calls.proxy_get_current_time_nanoseconds, 1);
     assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-target"), ["canary"]);
     assert.deepEqual(header(ex.responseHeaders, "x-routed-to"), ["canary"]);
@@ -56,6 +58,7 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(host.metric("graywall.crawler_score.passed"), 1n);
     assert.equal(host.metric("graywall.rate_limiter.per-ip.allowed"), 1n);
     assert.equal(host.metric("graywall.gray_router.rule.beta.matched"), 1n);
+    assert.equal(host.request({ headers: BROWSER }).calls.proxy_get_property, 1, "a default-target request reads only the peer");
   });
 
   test("a client cannot pick its own target or bot score", () => {

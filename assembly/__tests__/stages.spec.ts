@@ -10,6 +10,7 @@ import { compileGrayConfig } from "../gray_router/config";
 import { GrayRouterStage } from "../gray_router/stage";
 import { MapStore } from "./map_store";
 import { MemoryStats } from "./memory_stats";
+import { metadataString } from "../common/metadata";
 
 function request(kv: string[], peer: string): RequestSnapshot {
   const r = RequestSnapshot.of(kv);
@@ -120,5 +121,63 @@ describe("graywall configuration", () => {
     expect(stages.length).toBe(2);
     expect(stages[0] instanceof IpListStage).toBe(true);
     expect(stages[1] instanceof GrayRouterStage).toBe(true);
+  });
+});
+
+/** A length-delimited protobuf field. */
+function ld(fieldNo: i32, payload: u8[]): u8[] {
+  const out: u8[] = [<u8>((fieldNo << 3) | 2), <u8>payload.length];
+  for (let i = 0; i < payload.length; i++) out.push(payload[i]);
+  return out;
+}
+
+function ascii(s: string): u8[] {
+  const out: u8[] = [];
+  for (let i = 0; i < s.length; i++) out.push(<u8>s.charCodeAt(i));
+  return out;
+}
+
+/** envoy.config.core.v3.Metadata with filter_metadata[ns].fields[key] = string value. */
+function hostMetadata(ns: string, key: string, value: string): ArrayBuffer {
+  const v = ld(3, ascii(value)); // Value.string_value
+  const structEntry = ld(1, ascii(key)).concat(ld(2, v));
+  const struct = ld(1, structEntry); // Struct.fields
+  const mdEntry = ld(1, ascii(ns)).concat(ld(2, struct));
+  const md = ld(1, mdEntry); // Metadata.filter_metadata
+  const buf = new ArrayBuffer(md.length);
+  for (let i = 0; i < md.length; i++) store<u8>(changetype<usize>(buf) + <usize>i, md[i]);
+  return buf;
+}
+
+describe("where a request really went", () => {
+  it("reads filter_metadata[ns].fields[key] from host metadata; anything else reads as absent", () => {
+    expect(metadataString(hostMetadata("graywall", "target", "canary"), "graywall", "target")).toBe("canary");
+    expect(metadataString(hostMetadata("graywall", "target", "canary"), "graywall", "other")).toBeNull();
+    expect(metadataString(hostMetadata("istio", "target", "canary"), "graywall", "target")).toBeNull();
+    const cut = hostMetadata("graywall", "target", "canary").slice(0, 12);
+    expect(metadataString(cut, "graywall", "target")).toBeNull();
+    expect(metadataString(new ArrayBuffer(0), "graywall", "target")).toBeNull();
+  });
+
+  it("gray_router reports the target that served, and counts a fallback apart", () => {
+    const errors = new ConfigErrors();
+    const cfg = compileGrayConfig('{"response_header": "x-routed-to", "rules": [{"name": "b", "target": "canary", "match": {"headers": [{"name": "x-g", "exact": "b"}]}}]}', errors)!;
+    const stats = new MemoryStats();
+    const stage = new GrayRouterStage(cfg, stats);
+    const r = request(["x-g", "b"], "");
+    stage.onRequest(r, true);
+    r.servedMetadata = hostMetadata("graywall", "target", "stable"); // canary ejected: the aggregate served stable
+    stage.onResponse(r);
+    expect(r.responseValues[0]).toBe("stable");
+    expect(stats.value("graywall.gray_router.target.canary.routed")).toBe(1);
+    expect(stats.value("graywall.gray_router.target.canary.fell_back")).toBe(1);
+    expect(stats.value("graywall.gray_router.target.stable.served")).toBe(1);
+    const ok = request(["x-g", "b"], "");
+    stage.onRequest(ok, true);
+    ok.servedMetadata = hostMetadata("graywall", "target", "canary");
+    stage.onResponse(ok);
+    expect(ok.responseValues[0]).toBe("canary");
+    expect(stats.value("graywall.gray_router.target.canary.served")).toBe(1);
+    expect(stats.value("graywall.gray_router.target.canary.fell_back")).toBe(1);
   });
 });

@@ -5,7 +5,7 @@
 import { ConfigErrors } from "./config";
 import { DataStatus, HeadersStatus, registerFilter, RootFilter, StreamFilter } from "./filter";
 import {
-  BufferType, getBufferString, getHeaderPairs, getPropertyStringAt, MapType, propertyPath, nowMillis, removeHeader, replaceHeader,
+  BufferType, getBufferString, getHeaderPairs, getPropertyAt, getPropertyStringAt, MapType, propertyPath, nowMillis, removeHeader, replaceHeader,
   sendLocalResponse, setTickPeriod,
 } from "./host";
 import { RequestSnapshot, RequestSource } from "./snapshot";
@@ -57,11 +57,13 @@ class PipelineRoot extends RootFilter {
 const pool = new Array<RequestSnapshot>();
 const SOURCE_ADDRESS = propertyPath("source.address");
 const ROUTE_NAME = propertyPath("route_name");
+const UPSTREAM_HOST_METADATA = propertyPath("xds.upstream_host_metadata");
 
 /** The current request's headers and peer, from the host; called at most once each per request. */
 class HostRequest extends RequestSource {
   headerPairs(): ArrayBuffer | null { return getHeaderPairs(MapType.RequestHeaders); }
   peerAddress(): string | null { return getPropertyStringAt(SOURCE_ADDRESS); }
+  upstreamHostMetadata(): ArrayBuffer | null { return getPropertyAt(UPSTREAM_HOST_METADATA); }
 }
 const hostRequest = new HostRequest();
 
@@ -152,6 +154,8 @@ class PipelineStream extends StreamFilter {
 
   onResponseHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {
     const req = this.req;
+    const stages = this.root.stages;
+    for (let i = 0; i < stages.length; i++) unchecked(stages[i]).onResponse(req);
     const names = req.responseNames;
     for (let i = 0; i < names.length; i++) replaceHeader(MapType.ResponseHeaders, unchecked(names[i]).bytes, req.responseValues[i]);
     return HeadersStatus.Continue;

@@ -42,6 +42,8 @@ export class HeaderName {
 export abstract class RequestSource {
   abstract headerPairs(): ArrayBuffer | null;
   abstract peerAddress(): string | null;
+  /** The serialized metadata of the upstream host that served the request (response phase), or null. */
+  abstract upstreamHostMetadata(): ArrayBuffer | null;
 }
 
 const NO_HOPS: i32 = -1;
@@ -70,6 +72,18 @@ export class RequestSnapshot {
   /** Milliseconds, read once per pass by the glue when a stage needs the clock. */
   nowMs: i64 = 0;
 
+  /** The target gray routing chose, for the response phase; null when no routing stage ran. */
+  routedTarget: string | null = null;
+  /** For tests: the served host's metadata, used when no source is attached. */
+  servedMetadata: ArrayBuffer | null = null;
+
+  /** The upstream host's serialized metadata (response phase), fetched on demand. */
+  upstreamMetadata(): ArrayBuffer | null {
+    const src = this.source;
+    if (src !== null) return src.upstreamHostMetadata();
+    return this.servedMetadata;
+  }
+
   /** Set by a stage that answers locally. */
   reply: LocalReply | null = null;
 
@@ -92,6 +106,8 @@ export class RequestSnapshot {
     this.ipHops = NO_HOPS;
     this.nowMs = 0;
     this.reply = null;
+    this.routedTarget = null;
+    this.servedMetadata = null;
     this.writeNames.length = 0;
     this.writeValues.length = 0;
     this.responseNames.length = 0;

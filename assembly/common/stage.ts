@@ -38,4 +38,6 @@ export abstract class Stage {
   /** The body, or null when it was absent or over maxBodyBytes. Continue or Reply. */
   onBody(req: RequestSnapshot, body: string | null): Outcome { return Outcome.Continue; }
   onTick(nowMs: i64): void {}
+  /** The response headers arrived (not called after a local reply). May queue response-header writes. */
+  onResponse(req: RequestSnapshot): void {}
 }

@@ -8,6 +8,7 @@ import { Outcome, Stage, StatSink } from "../common/stage";
 import { statName } from "../common/stat_name";
 import { GrayConfig } from "./config";
 import { firstMatch, RequestView } from "./matcher";
+import { metadataString } from "../common/metadata";
 
 /** The snapshot as gray rules see it. One per stage: a VM runs one request callback at a time. */
 class SnapshotView extends RequestView {
@@ -88,6 +89,10 @@ export class GrayRouterStage extends Stage {
   // Metric ids: per rule, and per target (index = rule, last = default target).
   ruleMatched: u32[] = [];
   targetRouted: u32[] = [];
+  // Per distinct target: requests it served, and requests routed to it that another target served.
+  targets: string[] = [];
+  served: u32[] = [];
+  fellBack: u32[] = [];
 
   constructor(public cfg: GrayConfig, public stats: StatSink) {
     super();
@@ -103,6 +108,15 @@ export class GrayRouterStage extends Stage {
       this.targetRouted.push(stats.counter("graywall.gray_router.target." + statName(r.target) + ".routed"));
     }
     this.targetRouted.push(stats.counter("graywall.gray_router.target." + statName(cfg.defaultTarget) + ".routed"));
+    this.addTarget(cfg.defaultTarget);
+    for (let i = 0; i < cfg.rules.length; i++) this.addTarget(cfg.rules[i].target);
+  }
+
+  private addTarget(t: string): void {
+    if (this.targets.includes(t)) return;
+    this.targets.push(t);
+    this.served.push(this.stats.counter("graywall.gray_router.target." + statName(t) + ".served"));
+    this.fellBack.push(this.stats.counter("graywall.gray_router.target." + statName(t) + ".fell_back"));
   }
 
   onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
@@ -145,6 +159,28 @@ export class GrayRouterStage extends Stage {
     }
     // Envoy's wasm host clears the route cache on any request-header change, so the route table sees this.
     req.setRequestHeader(this.routingName, target);
-    if (cfg.responseHeader.length > 0) req.setResponseHeader(this.responseName, target);
+    req.routedTarget = target;
+  }
+
+  /**
+   * Where the request really went. The default target's route has no fallback, so it is taken as is;
+   * for any other target the serving host's metadata (`graywall.target`, set on each cluster's endpoints)
+   * says, e.g. stable while the canary is ejected. Without that metadata the chosen target is reported.
+   */
+  onResponse(req: RequestSnapshot): void {
+    const chosen = req.routedTarget;
+    if (chosen === null) return;
+    let served = chosen;
+    if (chosen != this.cfg.defaultTarget) {
+      const md = req.upstreamMetadata();
+      if (md !== null) {
+        const t = metadataString(md, "graywall", "target");
+        if (t !== null) served = t;
+      }
+    }
+    const s = this.targets.indexOf(served);
+    if (s >= 0) this.stats.inc(unchecked(this.served[s]));
+    if (served != chosen) this.stats.inc(unchecked(this.fellBack[this.targets.indexOf(chosen)]));
+    if (this.cfg.responseHeader.length > 0) req.setResponseHeader(this.responseName, served);
   }
 }

@@ -277,6 +277,8 @@ function counterLabel(name) {
   const rules = [
     [/^gray_router\.rule\.(.+)\.matched$/, (m) => `gray rule "${m[1]}": requests it matched`],
     [/^gray_router\.target\.(.+)\.routed$/, (m) => `requests routed to ${m[1]}`],
+    [/^gray_router\.target\.(.+)\.served$/, (m) => `requests served by ${m[1]}`],
+    [/^gray_router\.target\.(.+)\.fell_back$/, (m) => `routed to ${m[1]} but served elsewhere (fallback)`],
     [/^rate_limiter\.(.+)\.(allowed|limited|shadow_limited|table_full)$/, (m) => `rate limit "${m[1]}": ${m[2].replace("_", " ")}`],
     [/^ip_list\.denied\.deny_list$/, () => "IP list: denied (on the deny list)"],
     [/^ip_list\.denied\.allow_list$/, () => "IP list: denied (not on the allow list)"],

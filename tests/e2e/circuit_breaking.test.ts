@@ -46,9 +46,12 @@ describe("outlier detection on the canary", () => {
       assert.equal((await request(f.envoy.url("/"), { headers: beta })).json?.version, "canary");
       f.canary.setStatus(503);
       const seen: (number | string)[] = [];
+      const reported: (string | null)[] = [];
+      const fellBack0 = (await f.envoy.stats())["wasmcustom.graywall.gray_router.target.canary.fell_back"] ?? 0;
       for (let i = 0; i < 20; i++) {
         const r = await request(f.envoy.url("/"), { headers: beta });
         seen.push(r.status === 200 ? r.json!.version : r.status);
+        reported.push(r.headers.get("x-graywall-routed-to"));
       }
       // The main thread decides the ejection on the 3rd error; the worker's host set learns of it
       // asynchronously, so up to 2 more requests can still reach the canary.
@@ -58,6 +61,10 @@ describe("outlier detection on the canary", () => {
         seen.slice(errors).every((v) => v === "stable"),
         `after ejection: ${seen}`,
       );
+      // Routed to canary, served by stable: the response says stable, and each is counted as a fallback.
+      assert.deepEqual(reported.slice(errors), seen.slice(errors));
+      const fellBack = (await f.envoy.stats())["wasmcustom.graywall.gray_router.target.canary.fell_back"] - fellBack0;
+      assert.equal(fellBack, 20 - errors);
 
       const stats = await f.envoy.stats();
       assert.equal(stats["cluster.canary.outlier_detection.ejections_active"], 1);
