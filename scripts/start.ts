@@ -1,22 +1,32 @@
-// The demo gateway: sets up Envoy if needed, builds, starts two upstreams and Envoy with envoy/envoy.yaml.
+// The demo gateway: sets up Envoy if needed, builds, starts two upstreams, graywall-control and Envoy with
+// envoy/envoy-ecds.yaml. GRAYWALL_DEMO_PORTS=listener,admin,stable,canary moves it off its usual ports
+// (10000, 9901, 18081, 18082), e.g. to run it beside another.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { join } from "node:path";
+import { parse, stringify } from "yaml";
 import { setupEnvoy } from "./setup-envoy.ts";
 import { build } from "./build.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { startUpstream } from "./upstream.ts";
 import { startControl } from "../control/main.ts";
 
-const STABLE_PORT = 18081;
-const CANARY_PORT = 18082;
+const DEMO_PORTS = (process.env.GRAYWALL_DEMO_PORTS ?? "10000,9901,18081,18082").split(",").map(Number);
+if (DEMO_PORTS.length !== 4 || !DEMO_PORTS.every((p) => Number.isInteger(p) && p > 0 && p < 65536)) {
+  console.error(`[start] GRAYWALL_DEMO_PORTS must be four ports: listener,admin,stable,canary (got '${process.env.GRAYWALL_DEMO_PORTS}')`);
+  process.exit(2);
+}
+const [LISTENER_PORT, ADMIN_PORT, STABLE_PORT, CANARY_PORT] = DEMO_PORTS;
 const CONTROL_PORT = Number(process.env.GRAYWALL_CONTROL_PORT ?? 8080);
+const ECDS_DIR = process.env.GRAYWALL_ECDS_DIR ?? join(ROOT, ".graywall", "ecds");
 /** Every port the demo binds, with what binds it (Envoy's two come from envoy/envoy-ecds.yaml). */
 const PORTS: [number, string][] = [
   [STABLE_PORT, "the stable demo upstream"],
   [CANARY_PORT, "the canary demo upstream"],
   [CONTROL_PORT, "graywall-control"],
-  [10000, "Envoy's listener"],
-  [9901, "Envoy's admin"],
+  [LISTENER_PORT, "Envoy's listener"],
+  [ADMIN_PORT, "Envoy's admin"],
 ];
 
 /** Who listens on a TCP port, from ss(8): "envoy (pid 123)", or "" when unknown. */
@@ -58,6 +68,23 @@ async function waitReady(adminPort: number, child: ChildProcess): Promise<void> 
   throw new Error("Envoy did not become ready in 20 s");
 }
 
+/** envoy/envoy-ecds.yaml with the demo's ports and ECDS directory, written beside the ECDS files. */
+function runConfig(): string {
+  const cfg = parse(readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8"));
+  cfg.admin.address.socket_address.port_value = ADMIN_PORT;
+  for (const l of cfg.static_resources.listeners) l.address.socket_address.port_value = LISTENER_PORT;
+  const upstreamPort: Record<string, number> = { stable: STABLE_PORT, canary: CANARY_PORT };
+  for (const c of cfg.static_resources.clusters) {
+    for (const e of c.load_assignment?.endpoints ?? []) {
+      for (const lb of e.lb_endpoints ?? []) if (c.name in upstreamPort) lb.endpoint.address.socket_address.port_value = upstreamPort[c.name];
+    }
+  }
+  const file = join(ECDS_DIR, "..", "envoy.run.yaml");
+  mkdirSync(ECDS_DIR, { recursive: true });
+  writeFileSync(file, stringify(cfg).replaceAll(".graywall/ecds", ECDS_DIR));
+  return file;
+}
+
 async function main(): Promise<void> {
   const envoyBin = setupEnvoy();
   build();
@@ -66,7 +93,7 @@ async function main(): Promise<void> {
   console.log(`[start] upstreams: stable on :${STABLE_PORT}, canary on :${CANARY_PORT}`);
   // The control service writes every filter's current document to .graywall/ecds/ before Envoy reads it.
   const control = await startControl(CONTROL_PORT);
-  const envoy = spawn(envoyBin, ["-c", "envoy/envoy-ecds.yaml", "--log-level", "warn", "--disable-hot-restart"], { cwd: ROOT, stdio: "inherit" });
+  const envoy = spawn(envoyBin, ["-c", runConfig(), "--log-level", "warn", "--disable-hot-restart"], { cwd: ROOT, stdio: "inherit" });
 
   let stopping = false;
   const stop = (code: number) => {
@@ -84,7 +111,8 @@ async function main(): Promise<void> {
       clearTimeout(t);
       process.exit(code);
     });
-    if (envoy.exitCode !== null) process.exit(code);
+    // Already gone (an exit code, or killed by a signal): nothing to wait for.
+    if (envoy.exitCode !== null || envoy.signalCode !== null) process.exit(code);
   };
   process.on("SIGINT", () => stop(0));
   process.on("SIGTERM", () => stop(0));
@@ -98,21 +126,21 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", fail);
   envoy.once("exit", (code) => {
     if (!stopping) {
-      console.error(`[start] Envoy exited (${code})`);
+      console.error(`[start] Envoy exited (${code ?? envoy.signalCode}): stopping the demo`);
       stop(1);
     }
   });
 
-  await waitReady(9901, envoy);
+  await waitReady(ADMIN_PORT, envoy);
   console.log(`
-Graywall demo gateway is up: Envoy on http://127.0.0.1:10000, admin on http://127.0.0.1:9901
+Graywall demo gateway is up: Envoy on http://127.0.0.1:${LISTENER_PORT}, admin on http://127.0.0.1:${ADMIN_PORT}
 Rules UI and API (graywall-control): ${control.url}   token: ${control.token}
 Rule changes there reach Envoy in about a second, without a restart.
 
-  curl -s http://127.0.0.1:10000/                              # -> stable
-  curl -s http://127.0.0.1:10000/ -H 'x-user-group: beta'      # -> canary
-  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:10000/api/x; done; echo   # 5 x 200, then 429
-  curl -s http://127.0.0.1:9901/stats | grep graywall          # filter counters
+  curl -s http://127.0.0.1:${LISTENER_PORT}/                              # -> stable
+  curl -s http://127.0.0.1:${LISTENER_PORT}/ -H 'x-user-group: beta'      # -> canary
+  for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:${LISTENER_PORT}/api/x; done; echo   # 5 x 200, then 429
+  curl -s http://127.0.0.1:${ADMIN_PORT}/stats | grep graywall          # filter counters
 
 Ctrl-C stops everything.`);
 }

@@ -1,12 +1,15 @@
 // The demo a new user starts with `npm start`: its upstream answers any request, and a port that is
 // already taken is reported with what holds it instead of a half-started demo.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { connect, createServer, type Server } from "node:net";
 import { after, test } from "node:test";
 import { ROOT } from "../runtime/paths.ts";
 import { startUpstream } from "../scripts/upstream.ts";
-import { freePort } from "./e2e/harness.ts";
+import { eventually, freePort } from "./e2e/harness.ts";
 
 /** Sends a raw HTTP/1.1 request line (fetch() would normalise the path) and returns the status line. */
 function rawGet(port: number, path: string): Promise<string> {
@@ -44,4 +47,48 @@ test("npm start refuses a taken port and names what holds it", async () => {
   });
   assert.equal(r.status, 1, r.stdout + r.stderr);
   assert.match(r.stderr, /port 18082 \(the canary demo upstream\) is taken by \S+ \(pid \d+\)/);
+});
+
+test("npm start serves the demo, survives any request, and stops everything when a part dies", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "graywall-demo-"));
+  const [listener, admin, stable, canary, control] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      GRAYWALL_DEMO_PORTS: [listener, admin, stable, canary].join(","),
+      GRAYWALL_CONTROL_PORT: String(control),
+      GRAYWALL_DATA: join(dir, "data"),
+      GRAYWALL_ECDS_DIR: join(dir, "ecds"),
+    },
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  try {
+    await eventually(async () => out.includes("gateway is up"), 120_000, `the demo to start:\n${out}`);
+    assert.equal(await rawGet(listener, "/"), "HTTP/1.1 200 OK");
+    assert.equal(await rawGet(listener, "//%zz"), "HTTP/1.1 200 OK", "the demo survives a path that is not a URL");
+    assert.equal(await rawGet(listener, "/"), "HTTP/1.1 200 OK");
+    // Envoy dies: npm start stops the rest and exits non-zero, saying why.
+    const envoys = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")
+      .filter(Boolean);
+    assert.equal(envoys.length, 1, out);
+    process.kill(Number(envoys[0]), "SIGKILL");
+    assert.equal(await exited, 1);
+    assert.match(out, /\[start\] Envoy exited/);
+    // Nothing is left behind on the demo's ports.
+    for (const port of [stable, canary, control])
+      await new Promise<void>((resolve, reject) => {
+        const s = createServer();
+        s.once("error", reject);
+        s.listen(port, "127.0.0.1", () => s.close(() => resolve()));
+      });
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  }
 });
