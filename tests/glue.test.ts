@@ -117,6 +117,10 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(ex.calls.proxy_get_buffer_bytes, 1);
     const notJson = host.request({ headers: BROWSER, body: "tier=gold" });
     assert.deepEqual(header(notJson.upstreamHeaders, "x-graywall-target"), ["stable"]);
+    // A chunked body is not waited for: decided at once, without its fields.
+    const chunked = host.request({ headers: [...BROWSER, ["transfer-encoding", "chunked"]], body: JSON.stringify({ user: { tier: "gold" } }) });
+    assert.equal(chunked.headersStatus, 0);
+    assert.deepEqual(header(chunked.upstreamHeaders, "x-graywall-target"), ["stable"]);
   });
 
   test("a missing section turns its stage off", () => {

@@ -87,7 +87,7 @@ describe("stages as pure decisions", () => {
     const byHeader = request(["x-g", "b"], "");
     expect(stage.onRequest(byHeader, false)).toBe(Outcome.Continue);
     expect(byHeader.writeValues[0]).toBe("canary");
-    const byBody = request([], "");
+    const byBody = request(["content-length", "16"], "");
     expect(stage.onRequest(byBody, false)).toBe(Outcome.NeedBody);
     expect(byBody.writeNames.length).toBe(0);
     expect(stage.onBody(byBody, '{"tier": "gold"}')).toBe(Outcome.Continue);
@@ -98,7 +98,11 @@ describe("stages as pure decisions", () => {
     expect(announced.writeValues[0]).toBe("stable");
     const within = request(["content-length", "65536"], "");
     expect(stage.onRequest(within, false)).toBe(Outcome.NeedBody);
-    const tooLarge = request([], "");
+    // Chunked (no length): never held, since Envoy could answer 413 while buffering it.
+    const chunked = request(["transfer-encoding", "chunked"], "");
+    expect(stage.onRequest(chunked, false)).toBe(Outcome.Continue);
+    expect(chunked.writeValues[0]).toBe("stable");
+    const tooLarge = request(["content-length", "100"], "");
     stage.onRequest(tooLarge, false);
     stage.onBody(tooLarge, null);
     expect(tooLarge.writeValues[0]).toBe("stable");

@@ -124,10 +124,12 @@ export class GrayRouterStage extends Stage {
     v.bind(req);
     v.body = null;
     v.bodyWanted = false;
-    // Without a body to come, or with one announced over max_body_bytes, body fields are simply absent.
-    // Deciding at once matters for the large ones: while the headers are held, Envoy buffers the body
-    // itself and answers 413 past its buffer limit before the filter sees a byte.
-    v.bodyReady = !this.cfg.needsBody || endOfStream || contentLength(req) > <i64>this.cfg.maxBodyBytes;
+    // The body is read only when it announces a length within max_body_bytes. Without a body to come,
+    // with one announced larger, or with one of unknown length (chunked), body fields are simply absent
+    // and the request is decided at once: while the headers are held Envoy buffers the body, and one
+    // socket read can carry it past Envoy's buffer limit into a 413 before the filter could let go.
+    const length = contentLength(req);
+    v.bodyReady = !this.cfg.needsBody || endOfStream || length < 0 || length > <i64>this.cfg.maxBodyBytes;
     const idx = firstMatch(this.cfg, v);
     if (v.bodyWanted) return Outcome.NeedBody;
     this.route(req, idx);

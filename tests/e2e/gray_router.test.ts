@@ -1,5 +1,6 @@
 // gray_router in real Envoy: every match kind, body routing, sticky split, XFF hops, hot updates.
 import assert from "node:assert/strict";
+import { request as httpRequest } from "node:http";
 import { after, before, describe } from "node:test";
 import { e2e, eventually, request, startRig, stopRig, versionOf, writeEcds, type Rig } from "./harness.ts";
 
@@ -200,6 +201,24 @@ describe("gray_router with bodies past Envoy's buffer limit", () => {
       assert.equal(r.status, 200, `${size}: ${r.body.slice(0, 200)}`);
       assert.equal(r.json?.version, "stable");
       assert.equal(r.json?.bodyBytes, Buffer.byteLength(big));
+    }
+    // Chunked (no content-length): not waited for, so never buffered into Envoy's 413; passed on whole.
+    for (const size of [2 * 1024 * 1024, 20 * 1024 * 1024]) {
+      const reply = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(rig.envoy.url("/order"), { method: "POST", headers: { "transfer-encoding": "chunked" } }, (res) => {
+          let body = "";
+          res.on("data", (d) => (body += d));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on("error", reject);
+        const chunk = Buffer.alloc(64 * 1024, "x");
+        req.write('{"user":{"tier":"gold"},"pad":"');
+        for (let i = 0; i < size / chunk.length; i++) req.write(chunk);
+        req.end('"}');
+      });
+      assert.equal(reply.status, 200, `chunked ${size}`);
+      assert.equal(JSON.parse(reply.body).version, "stable");
+      assert.equal(JSON.parse(reply.body).bodyBytes, size + 33);
     }
     const small = JSON.stringify({ user: { tier: "gold" }, pad: "x".repeat(500_000) }); // under 512 KiB: read and matched
     assert.equal((await request(rig.envoy.url("/order"), { method: "POST", body: small })).json?.version, "canary");

@@ -160,6 +160,10 @@ export class ProxyHost {
     this.requestHeaders = spec.headers.map(([k, v]) => [k, v]);
     this.responseHeaders = (spec.responseHeaders ?? [[":status", "200"]]).map(([k, v]) => [k, v]);
     this.body = enc.encode(spec.body ?? "");
+    // As an HTTP/1.1 client sends a body of known length (unless the test says chunked).
+    if (this.body.length > 0 && !this.requestHeaders.some(([k]) => k === "content-length" || k === "transfer-encoding")) {
+      this.requestHeaders.push(["content-length", String(this.body.length)]);
+    }
     this.properties.set("source.address", spec.peer ?? "127.0.0.1:40000");
     this.properties.set("route_name", "app");
     this.exports.proxy_on_context_create(ctx, 1);
