@@ -102,15 +102,6 @@ export function getHeaderPairs(map: MapType): ArrayBuffer | null {
   return pairs;
 }
 
-/** Header names are pre-encoded once at configure time; this avoids re-encoding per request. */
-export function getHeaderEncoded(map: MapType, key: ArrayBuffer): string | null {
-  store<usize>(outPtr, 0);
-  store<usize>(outSize, 0);
-  if (imports.proxy_get_header_map_value(map, changetype<usize>(key), key.byteLength, outPtr, outSize) != HostResult.Ok) return null;
-  if (load<usize>(outPtr) == 0) return null;
-  return takeString();
-}
-
 export function replaceHeader(map: MapType, key: ArrayBuffer, value: string): u32 {
   const v = String.UTF8.encode(value);
   return imports.proxy_replace_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(v), v.byteLength);

@@ -86,11 +86,8 @@ export class CrawlerStage extends Stage {
       if (this.ipTable.updateBytes(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     }
     const acctTable = this.accountTable;
-    if (acctTable !== null) {
-      const account = this.accountOf(req);
-      if (account !== null && account.length > 0 && acctTable.update(account, now, this.activity) == UpdateStatus.Updated) {
-        bits |= this.activity.bits;
-      }
+    if (acctTable !== null && this.accountKey(req) && acctTable.updateBytes(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) {
+      bits |= this.activity.bits;
     }
 
     const s = score(bits, cfg.weights);
@@ -119,12 +116,23 @@ export class CrawlerStage extends Stage {
     return Outcome.Continue;
   }
 
-  accountOf(req: RequestSnapshot): string | null {
+  /** Builds the account key into this.key (the header's bytes as sent, or the cookie's value); false when absent. */
+  accountKey(req: RequestSnapshot): bool {
     const cfg = this.cfg;
-    if (cfg.accountHeader.length > 0) return req.header(this.accountName);
+    const key = this.key;
+    key.reset();
+    if (cfg.accountHeader.length > 0) {
+      const i = req.find(this.accountName);
+      if (i < 0 || req.valueLength(i) == 0) return false;
+      key.addBytes(req.valuePtr(i), req.valueLength(i));
+      return true;
+    }
     const cookies = req.header(COOKIE);
-    if (cookies === null) return null;
-    return findCookie(cookies, cfg.accountCookie);
+    if (cookies === null) return false;
+    const value = findCookie(cookies, cfg.accountCookie);
+    if (value === null || value.length == 0) return false;
+    key.addString(value);
+    return true;
   }
 
   reply(req: RequestSnapshot, status: i32, body: string, s: i32, signals: string): Outcome {
