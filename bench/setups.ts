@@ -109,6 +109,7 @@ export function setups(): Setup[] {
     { name: "no filter", httpFilters: [] },
     { name: "no-op wasm filter", httpFilters: [wasm("noop", {})] },
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },
+    { name: "graywall: no stages", httpFilters: [graywall({})] },
     {
       name: "four modules chained",
       httpFilters: [

@@ -16,7 +16,6 @@ export class StreamFilter {
   onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus { return HeadersStatus.Continue; }
   onRequestBody(bodySize: u32, endOfStream: bool): DataStatus { return DataStatus.Continue; }
   onResponseHeaders(headerCount: u32, endOfStream: bool): HeadersStatus { return HeadersStatus.Continue; }
-  onLog(): void {}
   /** The stream is gone: give back what it borrowed. */
   onDelete(): void {}
 }
@@ -47,9 +46,18 @@ function rootFor(id: u32): RootFilter | null {
   return null;
 }
 
+// The stream of the last callback: a request's callbacks mostly follow each other, so most lookups
+// skip the map.
+let lastId: u32 = 0;
+let lastStream: StreamFilter = noopStream;
+
 function streamFor(id: u32): StreamFilter {
-  if (streams.has(id)) return streams.get(id);
-  return noopStream;
+  if (id == lastId) return lastStream;
+  if (!streams.has(id)) return noopStream;
+  const s = streams.get(id);
+  lastId = id;
+  lastStream = s;
+  return s;
 }
 
 // ---- calls in ----
@@ -64,7 +72,12 @@ export function proxy_on_context_create(contextId: u32, rootContextId: u32): voi
     return;
   }
   const root = rootFor(rootContextId);
-  if (root !== null) streams.set(contextId, root.newStream());
+  if (root !== null) {
+    const s = root.newStream();
+    streams.set(contextId, s);
+    lastId = contextId;
+    lastStream = s;
+  }
 }
 
 export function proxy_on_vm_start(rootContextId: u32, vmConfigSize: u32): u32 { return 1; }
@@ -108,31 +121,15 @@ export function proxy_on_request_body(contextId: u32, size: u32, endOfStream: u3
   return streamFor(contextId).onRequestBody(size, endOfStream != 0);
 }
 
-export function proxy_on_request_trailers(contextId: u32, trailers: u32): i32 { return 0; }
-export function proxy_on_request_metadata(contextId: u32, n: u32): i32 { return 0; }
-
 export function proxy_on_response_headers(contextId: u32, headers: u32, endOfStream: u32): i32 {
   return streamFor(contextId).onResponseHeaders(headers, endOfStream != 0);
 }
 
-export function proxy_on_response_body(contextId: u32, size: u32, endOfStream: u32): i32 { return 0; }
-export function proxy_on_response_trailers(contextId: u32, trailers: u32): i32 { return 0; }
-export function proxy_on_response_metadata(contextId: u32, n: u32): i32 { return 0; }
-export function proxy_on_queue_ready(rootContextId: u32, token: u32): void {}
-export function proxy_on_foreign_function(rootContextId: u32, functionId: u32, size: u32): void {}
-export function proxy_on_http_call_response(contextId: u32, token: u32, headers: u32, bodySize: u32, trailers: u32): void {}
-export function proxy_on_grpc_receive_initial_metadata(contextId: u32, token: u32, headers: u32): void {}
-export function proxy_on_grpc_trailing_metadata(contextId: u32, token: u32, trailers: u32): void {}
-export function proxy_on_grpc_receive(contextId: u32, token: u32, size: u32): void {}
-export function proxy_on_grpc_close(contextId: u32, token: u32, status: u32): void {}
-
-export function proxy_on_done(contextId: u32): u32 { return 1; }
-
-export function proxy_on_log(contextId: u32): void {
-  if (streams.has(contextId)) streams.get(contextId).onLog();
-}
-
 export function proxy_on_delete(contextId: u32): void {
+  if (contextId == lastId) {
+    lastId = 0;
+    lastStream = noopStream;
+  }
   if (streams.has(contextId)) {
     streams.get(contextId).onDelete();
     streams.delete(contextId);

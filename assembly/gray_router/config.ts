@@ -3,6 +3,7 @@ import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
 import { readStringMatch, StringMatch } from "../common/string_match";
 import { isHeaderName, writableHeaderProblem } from "../common/header_names";
+import { HeaderTestTable, slotOf } from "../common/header_tests";
 
 export const enum HashOn { Header, Cookie, ClientIp }
 
@@ -48,6 +49,10 @@ export class GrayConfig {
   headerNames: string[] = [];
   /** Every distinct body path; BodyMatch slots index it. */
   bodyPaths: string[] = [];
+  /** Every rule's header tests, compiled to be tested on a request's bytes (slots index headerNames). */
+  headerTests: HeaderTestTable = new HeaderTestTable();
+  /** Per rule: it has header tests only, so its header tests holding is a match. */
+  headerOnly: StaticArray<bool> = new StaticArray<bool>(0);
 }
 
 function isTargetName(s: string): bool {
@@ -57,14 +62,6 @@ function isTargetName(s: string): bool {
 function readMatchList(r: ObjReader, key: string, lower: bool, into: StringMatch[]): void {
   const list = r.objList(key);
   for (let i = 0; i < list.length; i++) into.push(readStringMatch(list[i], "name", lower));
-}
-
-/** Index of s in list, appending it if new. */
-function slotOf(list: string[], s: string): i32 {
-  const i = list.indexOf(s);
-  if (i >= 0) return i;
-  list.push(s);
-  return list.length - 1;
 }
 
 function readRule(r: ObjReader, cfg: GrayConfig, names: string[]): Rule {
@@ -169,5 +166,12 @@ export function readGrayConfig(r: ObjReader): GrayConfig | null {
   for (let i = 0; i < rules.length; i++) cfg.rules.push(readRule(rules[i], cfg, names));
   r.done();
   if (!errors.ok) return null;
+  cfg.headerOnly = new StaticArray<bool>(cfg.rules.length);
+  for (let i = 0; i < cfg.rules.length; i++) {
+    const rule = cfg.rules[i];
+    cfg.headerTests.addRule(rule.headers);
+    cfg.headerOnly[i] = rule.cookies.length == 0 && rule.query.length == 0 && rule.clientIp === null && rule.body.length == 0 && rule.percentage === null;
+  }
+  cfg.headerTests.seal(cfg.headerNames);
   return cfg;
 }

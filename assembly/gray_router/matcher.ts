@@ -7,6 +7,23 @@ import { GrayConfig, HashOn, Rule } from "./config";
 export abstract class RequestView {
   /** `slot` indexes GrayConfig.headerNames, so a view can cache per slot. */
   abstract header(slot: i32, name: string): string | null;
+  /**
+   * The first rule at or after `from` whose header tests all hold, or -1. A view over a snapshot
+   * overrides it with the config's compiled table (GrayConfig.headerTests), which tests bytes.
+   */
+  nextHeaderMatch(cfg: GrayConfig, from: i32): i32 {
+    const rules = cfg.rules;
+    for (let r = from; r < rules.length; r++) {
+      const rule = unchecked(rules[r]);
+      let all = true;
+      for (let i = 0; i < rule.headers.length && all; i++) {
+        const m = unchecked(rule.headers[i]);
+        all = m.test(this.header(m.slot, m.name));
+      }
+      if (all) return r;
+    }
+    return -1;
+  }
   abstract cookie(name: string): string | null;
   abstract query(name: string): string | null;
   abstract clientIp(): IpAddr | null;
@@ -14,11 +31,8 @@ export abstract class RequestView {
   abstract bodyField(slot: i32, segments: string[]): string | null;
 }
 
-export function ruleMatches(rule: Rule, req: RequestView): bool {
-  for (let i = 0; i < rule.headers.length; i++) {
-    const m = unchecked(rule.headers[i]);
-    if (!m.test(req.header(m.slot, m.name))) return false;
-  }
+/** Whether a rule whose header tests hold matches on its other conditions too. */
+export function otherConditionsHold(rule: Rule, req: RequestView): bool {
   for (let i = 0; i < rule.cookies.length; i++) {
     const m = unchecked(rule.cookies[i]);
     if (!m.test(req.cookie(m.name))) return false;
@@ -55,9 +69,10 @@ export function ruleMatches(rule: Rule, req: RequestView): bool {
 
 /** Index of the first matching rule, or -1 for the default target. */
 export function firstMatch(cfg: GrayConfig, req: RequestView): i32 {
-  const rules = cfg.rules;
-  for (let i = 0; i < rules.length; i++) {
-    if (ruleMatches(unchecked(rules[i]), req)) return i;
+  let i = req.nextHeaderMatch(cfg, 0);
+  while (i >= 0) {
+    if (!cfg.headerOnly[i] && !otherConditionsHold(unchecked(cfg.rules[i]), req)) i = req.nextHeaderMatch(cfg, i + 1);
+    else return i;
   }
   return -1;
 }

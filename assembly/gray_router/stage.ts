@@ -18,29 +18,23 @@ class SnapshotView extends RequestView {
   bodyWanted: bool = false;
   body: string | null = null;
 
-  constructor(public cfg: GrayConfig, public names: HeaderName[]) {
+  constructor(public cfg: GrayConfig) {
     super();
-    this.found = new Int32Array(names.length);
   }
-
-  /** Per slot: -2 = not looked up yet, -1 = absent, else the header's index in the snapshot. */
-  found: Int32Array;
 
   /** Starts a request: many rules ask for the same few headers, so each is looked up once. */
   bind(req: RequestSnapshot): void {
     this.req = req;
-    this.found.fill(-2);
+    this.cfg.headerTests.begin();
   }
 
   header(slot: i32, name: string): string | null {
-    let i = unchecked(this.found[slot]);
-    if (i == -2) {
-      i = this.req.find(unchecked(this.names[slot]));
-      unchecked(this.found[slot] = i);
-    }
+    const i = this.cfg.headerTests.indexOf(this.req, slot);
     if (i < 0) return null;
     return this.req.valueAt(i);
   }
+
+  nextHeaderMatch(cfg: GrayConfig, from: i32): i32 { return cfg.headerTests.firstHolding(this.req, from); }
 
   cookie(name: string): string | null {
     const h = this.req.header(COOKIE);
@@ -99,9 +93,7 @@ export class GrayRouterStage extends Stage {
     this.maxBodyBytes = cfg.maxBodyBytes;
     this.routingName = new HeaderName(cfg.routingHeader);
     this.responseName = new HeaderName(cfg.responseHeader);
-    const names = new Array<HeaderName>();
-    for (let i = 0; i < cfg.headerNames.length; i++) names.push(new HeaderName(cfg.headerNames[i]));
-    this.view = new SnapshotView(cfg, names);
+    this.view = new SnapshotView(cfg);
     for (let i = 0; i < cfg.rules.length; i++) {
       const r = cfg.rules[i];
       this.ruleMatched.push(stats.counter("graywall.gray_router.rule." + statName(r.name) + ".matched"));

@@ -3,6 +3,7 @@ import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { readStringMatch, StringMatch } from "../common/string_match";
 import { BucketSpec } from "../common/token_bucket";
 import { isHeaderName } from "../common/header_names";
+import { HeaderTestTable, slotOf } from "../common/header_tests";
 
 export const enum KeyKind { ClientIp, Header, Path, Route, Method }
 
@@ -33,6 +34,8 @@ export class RateLimitConfig {
   /** When every slot a key may use is held by an active key: true = let the request through. */
   allowWhenFull: bool = true;
   sweepIntervalMs: i32 = 10000;
+  /** Every rule's match.headers, compiled to be tested on a request's bytes (rule i is entry i). */
+  headerTests: HeaderTestTable = new HeaderTestTable();
 }
 
 const KEY_PARTS = "client_ip, path, route, method, header:<name>";
@@ -106,5 +109,12 @@ export function readRateLimitConfig(r: ObjReader): RateLimitConfig | null {
   cfg.sweepIntervalMs = <i32>r.int("sweep_interval_ms", 10000, 100, 3600000);
   r.done();
   if (!errors.ok) return null;
+  const headerNames = new Array<string>();
+  for (let i = 0; i < cfg.rules.length; i++) {
+    const tests = cfg.rules[i].headers;
+    for (let k = 0; k < tests.length; k++) tests[k].slot = slotOf(headerNames, tests[k].name);
+    cfg.headerTests.addRule(tests);
+  }
+  cfg.headerTests.seal(headerNames);
   return cfg;
 }

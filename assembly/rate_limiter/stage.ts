@@ -18,7 +18,6 @@ export const RESET = new HeaderName("ratelimit-reset");
 class RuleState {
   table: SlotTable;
   bucket: BucketUpdate = new BucketUpdate();
-  matchNames: HeaderName[] = [];
   keyNames: Array<HeaderName | null> = [];
   allowed: u32;
   limited: u32;
@@ -26,10 +25,9 @@ class RuleState {
   tableFull: u32;
   limitHeader: string;
 
-  constructor(public rule: LimitRule, maxKeys: i32, store: SharedStore, stats: StatSink) {
+  constructor(public rule: LimitRule, public index: i32, maxKeys: i32, store: SharedStore, stats: StatSink) {
     this.table = new SlotTable(store, "rl." + rule.name, maxKeys, BUCKET_PAYLOAD, rule.idleMs);
     this.bucket.spec = rule.spec;
-    for (let i = 0; i < rule.headers.length; i++) this.matchNames.push(new HeaderName(rule.headers[i].name));
     for (let i = 0; i < rule.key.length; i++) {
       if (rule.key[i].kind == KeyKind.Header) this.keyNames.push(new HeaderName(rule.key[i].name));
       else this.keyNames.push(null);
@@ -67,7 +65,7 @@ export class RateLimiterStage extends Stage {
     super();
     for (let i = 0; i < cfg.rules.length; i++) {
       const rule = cfg.rules[i];
-      this.rules.push(new RuleState(rule, cfg.maxKeys, store, stats));
+      this.rules.push(new RuleState(rule, i, cfg.maxKeys, store, stats));
       for (let k = 0; k < rule.key.length; k++) {
         if (rule.key[k].kind == KeyKind.Route) this.needsRouteName = true;
       }
@@ -88,10 +86,7 @@ export class RateLimiterStage extends Stage {
       const m = req.header(METHOD);
       if (m === null || !rule.methods.includes(m)) return false;
     }
-    for (let i = 0; i < rule.headers.length; i++) {
-      if (!unchecked(rule.headers[i]).test(req.header(unchecked(rs.matchNames[i])))) return false;
-    }
-    return true;
+    return rule.headers.length == 0 || this.cfg.headerTests.holds(req, rs.index);
   }
 
   /** Builds the bucket key into this.key; false when a part it needs is absent (the rule then does not apply). */
@@ -130,6 +125,7 @@ export class RateLimiterStage extends Stage {
     let tightest: RuleState | null = null;
     let remaining: i64 = -1;
     let reset: i64 = 0;
+    this.cfg.headerTests.begin();
     for (let i = 0; i < rules.length; i++) {
       const rs = unchecked(rules[i]);
       if (!this.applies(rs, req)) continue;

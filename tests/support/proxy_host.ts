@@ -176,8 +176,9 @@ export class ProxyHost {
       this.exports.proxy_on_response_headers(ctx, this.responseHeaders.length, 0);
       ex.responseHeaders = this.responseHeaders;
     }
-    this.exports.proxy_on_log(ctx);
-    this.exports.proxy_on_done(ctx);
+    // As Envoy does, a callback the module does not export is skipped.
+    this.exports.proxy_on_log?.(ctx);
+    this.exports.proxy_on_done?.(ctx);
     this.exports.proxy_on_delete(ctx);
     ex.reply = this.reply;
     return ex;

@@ -1,0 +1,81 @@
+import { ConfigErrors, readConfigRoot } from "../common/config";
+import { HeaderTestTable, slotOf } from "../common/header_tests";
+import { HeaderName, RequestSnapshot } from "../common/snapshot";
+import { readStringMatch, StringMatch } from "../common/string_match";
+
+function test(json: string): StringMatch {
+  const errors = new ConfigErrors();
+  const m = readStringMatch(readConfigRoot(json, errors)!, "name", true);
+  expect(errors.ok).toBe(true, errors.summary());
+  return m;
+}
+
+/** A table of one rule per test, in order. */
+function table(tests: StringMatch[]): HeaderTestTable {
+  const t = new HeaderTestTable();
+  const names = new Array<string>();
+  for (let i = 0; i < tests.length; i++) {
+    tests[i].slot = slotOf(names, tests[i].name);
+    t.addRule([tests[i]]);
+  }
+  t.seal(names);
+  return t;
+}
+
+const TESTS = [
+  '{"name": "x", "exact": "beta"}',
+  '{"name": "x", "exact": ""}',
+  '{"name": "x", "prefix": "Mozilla/"}',
+  '{"name": "x", "suffix": ".example.com"}',
+  '{"name": "x", "contains": "Android"}',
+  '{"name": "x", "contains": "ü"}',
+  '{"name": "x", "one_of": ["eu", "us", "日本"]}',
+  '{"name": "x", "present": true}',
+  '{"name": "x", "present": false}',
+  '{"name": "y", "exact": "beta"}',
+];
+const VALUES = ["beta", "betax", "", "Mozilla/5.0", "Mozilla", "a.example.com", "example.org", "x Android y", "Andro", "grüße", "us", "日本", "日本語", "eu "];
+
+describe("header test table", () => {
+  it("answers as each test does on the decoded value, for every op and value", () => {
+    const ms = new Array<StringMatch>();
+    for (let i = 0; i < TESTS.length; i++) ms.push(test(TESTS[i]));
+    const t = table(ms);
+    for (let v = 0; v < VALUES.length; v++) {
+      const req = RequestSnapshot.of(["x", VALUES[v]]);
+      t.begin();
+      for (let i = 0; i < ms.length; i++) {
+        const want = ms[i].test(req.header(new HeaderName(ms[i].name)));
+        expect(t.holds(req, i)).toBe(want, TESTS[i] + " on '" + VALUES[v] + "'");
+      }
+    }
+  });
+  it("an absent header fails every test but present: false", () => {
+    const ms = new Array<StringMatch>();
+    for (let i = 0; i < TESTS.length; i++) ms.push(test(TESTS[i]));
+    const t = table(ms);
+    const req = RequestSnapshot.of(["other", "beta"]);
+    t.begin();
+    for (let i = 0; i < ms.length; i++) expect(t.holds(req, i)).toBe(i == 8 || i == 9 ? i == 8 : false, TESTS[i]);
+  });
+  it("a rule holds only when all its tests hold; firstHolding skips to the first such rule", () => {
+    const t = new HeaderTestTable();
+    const names = new Array<string>();
+    const a = test('{"name": "a", "exact": "1"}');
+    const b = test('{"name": "b", "prefix": "x"}');
+    a.slot = slotOf(names, a.name);
+    b.slot = slotOf(names, b.name);
+    t.addRule([a, b]);
+    t.addRule([b]);
+    t.addRule([]);
+    t.seal(names);
+    t.begin();
+    const req = RequestSnapshot.of(["a", "2", "b", "xy"]);
+    expect(t.firstHolding(req, 0)).toBe(1);
+    expect(t.firstHolding(req, 2)).toBe(2);
+    t.begin();
+    expect(t.firstHolding(RequestSnapshot.of(["a", "1", "b", "xz"]), 0)).toBe(0);
+    t.begin();
+    expect(t.firstHolding(RequestSnapshot.of(["a", "1"]), 0)).toBe(2);
+  });
+});
