@@ -205,11 +205,20 @@ function targets(results: Result[]): string {
       `- the four modules chained: ${f1(chained.cpuPerReqUs)} µs/req; the one module saves ${f1(chained.cpuPerReqUs - all.cpuPerReqUs)} µs/req; RSS with 2 workers ${f1(all.rss2MiB)} vs ${f1(chained.rss2MiB)} MiB`,
     );
   if (floor) {
-    for (const r of results.filter((x) => x.setup.startsWith("graywall: ") && x.setup !== "graywall: all four")) {
+    const variant = (name: string) => name === "graywall: all four" || name === "graywall: no stages" || name.includes(", ");
+    for (const r of results.filter((x) => x.setup.startsWith("graywall: ") && !variant(x.setup))) {
       const over = r.cpuPerReqUs - floor.cpuPerReqUs;
       out.push(`- ${r.setup.slice(10)} alone: +${f1(over)} µs over the no-op floor (target <= +4: ${over <= 4 ? "met" : `missed by ${f1(over - 4)} µs`})`);
     }
   }
+  // Where the time goes: pairs of setups that differ in one thing.
+  const diff = (what: string, a: string, b: string) => {
+    const [x, y] = [byName.get(a), byName.get(b)];
+    if (x && y) out.push(`- where the time goes: ${what}: ${f1(x.cpuPerReqUs - y.cpuPerReqUs)} µs/req ("${a}" minus "${b}")`);
+  };
+  diff("the graywall module with no stage, over the no-op floor", "graywall: no stages", "no-op wasm filter");
+  diff("writing the routing header (Envoy then selects the route again)", "graywall: gray_router (50 rules), mark_default", "graywall: gray_router (50 rules)");
+  diff("the three RateLimit-* response headers", "graywall: rate_limiter", "graywall: rate_limiter, response_headers off");
   const small = byName.get("graywall: ip_list (10 CIDRs)");
   const big = byName.get("graywall: ip_list (100k CIDRs)");
   if (small && big)

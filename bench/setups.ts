@@ -124,6 +124,10 @@ export function setups(): Setup[] {
     { name: "graywall: crawler_score", httpFilters: [graywall({ crawler_score: CRAWLER })] },
     { name: "graywall: rate_limiter", peer: "native local_ratelimit", httpFilters: [graywall({ rate_limiter: RATE_LIMITER })] },
     { name: "graywall: gray_router (50 rules)", peer: "native route header matching (50 routes)", httpFilters: [graywall({ gray_router: grayRules() })] },
+    // A/B lines for where the time goes: the routing-header write (Envoy then selects the route again)
+    // and the three RateLimit-* response headers.
+    { name: "graywall: gray_router (50 rules), mark_default", httpFilters: [graywall({ gray_router: { ...grayRules(), mark_default: true } })] },
+    { name: "graywall: rate_limiter, response_headers off", httpFilters: [graywall({ rate_limiter: { ...RATE_LIMITER, response_headers: false } })] },
     { name: "native route header matching (50 routes)", httpFilters: [], routes: nativeHeaderRoutes() },
     { name: "native local_ratelimit", httpFilters: [nativeLocalRateLimit(1_000_000_000, "1s")] },
     { name: "native RBAC (10 CIDRs)", httpFilters: [rbacDeny(cidrs(10))] },

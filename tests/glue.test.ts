@@ -64,8 +64,19 @@ describe("graywall: one pass over one snapshot", () => {
   test("a client cannot pick its own target or bot score", () => {
     const host = graywall();
     const ex = host.request({ headers: [...BROWSER, ["x-graywall-target", "canary"], ["x-graywall-bot-score", "0"]] });
-    assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-target"), ["stable"]);
+    assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-target"), []);
     assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-bot-score"), []);
+  });
+
+  test("the default target goes without the routing header, so Envoy need not select the route again", () => {
+    const host = graywall({ gray_router: ALL.gray_router });
+    const ex = host.request({ headers: BROWSER });
+    assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-target"), []);
+    assert.equal(ex.calls.proxy_replace_header_map_value ?? 0, 1, "only the response header");
+    assert.equal(ex.calls.proxy_remove_header_map_value ?? 0, 0, "nothing to remove");
+    assert.deepEqual(header(ex.responseHeaders, "x-routed-to"), ["stable"]);
+    const marked = graywall({ gray_router: { ...ALL.gray_router, mark_default: true } }).request({ headers: BROWSER });
+    assert.deepEqual(header(marked.upstreamHeaders, "x-graywall-target"), ["stable"]);
   });
 
   test("a stage that answers ends the pass: later stages do not run", () => {
@@ -116,11 +127,12 @@ describe("graywall: one pass over one snapshot", () => {
     assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-target"), ["canary"]);
     assert.equal(ex.calls.proxy_get_buffer_bytes, 1);
     const notJson = host.request({ headers: BROWSER, body: "tier=gold" });
-    assert.deepEqual(header(notJson.upstreamHeaders, "x-graywall-target"), ["stable"]);
+    assert.deepEqual(header(notJson.upstreamHeaders, "x-graywall-target"), []);
+    assert.deepEqual(header(notJson.responseHeaders, "x-routed-to"), ["stable"]);
     // A chunked body is not waited for: decided at once, without its fields.
     const chunked = host.request({ headers: [...BROWSER, ["transfer-encoding", "chunked"]], body: JSON.stringify({ user: { tier: "gold" } }) });
     assert.equal(chunked.headersStatus, 0);
-    assert.deepEqual(header(chunked.upstreamHeaders, "x-graywall-target"), ["stable"]);
+    assert.deepEqual(header(chunked.responseHeaders, "x-routed-to"), ["stable"]);
   });
 
   test("a missing section turns its stage off", () => {

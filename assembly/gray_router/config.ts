@@ -37,6 +37,8 @@ export class GrayConfig {
   routingHeader: string = "x-graywall-target";
   responseHeader: string = "";
   defaultTarget: string = "stable";
+  /** Requests for the default target carry the routing header too (else none: no route re-selection). */
+  markDefault: bool = false;
   xffTrustedHops: i32 = 0;
   maxBodyBytes: i32 = 65536;
   rules: Rule[] = [];
@@ -157,6 +159,7 @@ export function readGrayConfig(r: ObjReader): GrayConfig | null {
   if (cfg.responseHeader.length > 0 && response.length > 0) errors.add(r.at("response_header"), response);
   cfg.defaultTarget = r.str("default_target", cfg.defaultTarget).toLowerCase();
   if (!isTargetName(cfg.defaultTarget)) errors.add(r.at("default_target"), "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
+  cfg.markDefault = r.bool("mark_default", false);
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
   // The body is buffered with flow control up to Envoy's per-connection buffer limit (1 MiB by default);
   // reading stops there, so the limit must leave room for the read that crosses it: half of it.

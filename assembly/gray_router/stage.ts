@@ -152,7 +152,10 @@ export class GrayRouterStage extends Stage {
       this.stats.inc(unchecked(this.targetRouted[cfg.rules.length]));
     }
     // Envoy's wasm host clears the route cache on any request-header change, so the route table sees this.
-    req.setRequestHeader(this.routingName, target);
+    // That re-selection costs more than the rest of the pass, so the default target goes without the
+    // header (unless mark_default): only a copy the client sent is removed, and the catch-all route serves.
+    if (this.cfg.markDefault || target != cfg.defaultTarget) req.setRequestHeader(this.routingName, target);
+    else req.setRequestHeader(this.routingName, null);
     req.routedTarget = target;
   }
 
