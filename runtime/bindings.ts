@@ -12,6 +12,7 @@ interface NodeExports {
   crawlerHeaderSignals(...ptrs: number[]): number;
   crawlerScore(bits: number): number;
   crawlerSignalNames(bits: number): number;
+  crawlerKnownBot(ua: number): number;
   validateFilterConfig(filter: number, json: number): number;
   grayPreview(config: number, request: number): number;
 }
@@ -20,6 +21,8 @@ export interface Bindings {
   crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string): number;
   crawlerScore(bits: number): number;
   crawlerSignalNames(bits: number): string;
+  /** Whether the filter's compiled isbot patterns flag this user agent. */
+  crawlerKnownBot(ua: string): boolean;
   /** "" when the filter accepts the JSON document, else its errors, one per line. */
   validateFilterConfig(filter: string, json: string): string;
   /** gray_router's choice for a sample request: {target, rule} or {error}. */
@@ -51,6 +54,7 @@ export function loadBindings(): Bindings {
     crawlerHeaderSignals: (...a) => withStrings(a, (...p) => e.crawlerHeaderSignals(...p) >>> 0),
     crawlerScore: (bits) => e.crawlerScore(bits),
     crawlerSignalNames: (bits) => takeString(e.crawlerSignalNames(bits)),
+    crawlerKnownBot: (ua) => withStrings([ua], (p) => e.crawlerKnownBot(p) !== 0),
     validateFilterConfig: (filter, json) => withStrings([filter, json], (f, j) => takeString(e.validateFilterConfig(f, j))),
     grayPreview: (config, request) => JSON.parse(withStrings([JSON.stringify(config), JSON.stringify(request)], (c, r) => takeString(e.grayPreview(c, r)))),
   };

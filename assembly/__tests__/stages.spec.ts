@@ -95,17 +95,19 @@ describe("stages as pure decisions", () => {
     // A body announced over max_body_bytes is not waited for: Envoy would buffer it into a 413.
     const announced = request(["content-length", "65537"], "");
     expect(stage.onRequest(announced, false)).toBe(Outcome.Continue);
-    expect(announced.writeValues[0]).toBe("stable");
+    // The default target goes without the routing header (mark_default is off).
+    expect(announced.writeNames.length).toBe(0);
+    expect(announced.routedTarget).toBe("stable");
     const within = request(["content-length", "65536"], "");
     expect(stage.onRequest(within, false)).toBe(Outcome.NeedBody);
     // Chunked (no length): never held, since Envoy could answer 413 while buffering it.
     const chunked = request(["transfer-encoding", "chunked"], "");
     expect(stage.onRequest(chunked, false)).toBe(Outcome.Continue);
-    expect(chunked.writeValues[0]).toBe("stable");
+    expect(chunked.routedTarget).toBe("stable");
     const tooLarge = request(["content-length", "100"], "");
     stage.onRequest(tooLarge, false);
     stage.onBody(tooLarge, null);
-    expect(tooLarge.writeValues[0]).toBe("stable");
+    expect(tooLarge.routedTarget).toBe("stable");
   });
 });
 

@@ -23,8 +23,8 @@ export class CrawlerConfig {
   honeypots: string[] = [];
   goodBots: GoodBot[] = [];
   tagAt: i32 = 30;
-  challengeAt: i32 = 60;
-  blockAt: i32 = 85;
+  challengeAt: i32 = 80;
+  blockAt: i32 = 95;
   scoreHeader: string = "x-graywall-bot-score";
   signalsHeader: string = "";
   challenge: Reply = new Reply();

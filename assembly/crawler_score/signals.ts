@@ -3,6 +3,7 @@ import { RecordUpdate } from "../common/slot_table";
 import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
 import { MultiMatcher } from "../common/multi_match";
 import { HeaderName, RequestSnapshot, USER_AGENT } from "../common/snapshot";
+import { knownBots } from "./known_bots_matcher";
 
 // Signal bits; SIGNAL_NAMES gives each its config/debug name, in bit order.
 export const UA_EMPTY: u32 = 1 << 0;
@@ -24,7 +25,7 @@ export const SIGNAL_NAMES: string[] = [
   "no_client_hints", "no_fetch_metadata", "high_rate", "path_spread", "id_enumeration", "honeypot",
 ];
 
-export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 20, 10, 15, 10, 15, 15, 30, 15, 45, 100];
+export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 35, 10, 15, 10, 15, 15, 30, 15, 45, 100];
 
 /** Lower-case substrings of automation tools and HTTP libraries. */
 export const DEFAULT_TOOL_AGENTS: string[] = [
@@ -32,16 +33,15 @@ export const DEFAULT_TOOL_AGENTS: string[] = [
   "java/", "okhttp", "apache-httpclient", "libwww-perl", "scrapy", "node-fetch", "axios/", "undici",
   "postmanruntime", "insomnia", "httpie", "powershell", "mechanize", "guzzlehttp", "php/", "ruby", "colly",
   "nutch", "heritrix", "httrack", "zgrab", "masscan", "nmap", "nikto", "sqlmap", "libcurl", "winhttp",
-  "reqwest", "hackney", "dart:io", "cfnetwork",
+  "reqwest", "hackney", "dart:io",
 ];
 
 export const DEFAULT_HEADLESS_AGENTS: string[] = [
   "headlesschrome", "phantomjs", "puppeteer", "playwright", "selenium", "webdriver", "slimerjs", "splash", "htmlunit",
 ];
 
-export const DEFAULT_BOT_AGENTS: string[] = [
-  "bot", "crawl", "spider", "slurp", "archiver", "facebookexternalhit", "feedfetcher", "mediapartners", "scan",
-];
+/** Extra declared-bot substrings on top of isbot's patterns (known_bots.ts); none by default. */
+export const DEFAULT_BOT_AGENTS: string[] = [];
 
 /** The request headers the header signals look at, for tests and tools; null = absent. */
 export class HeaderFacts {
@@ -149,10 +149,12 @@ export function requestHeaderSignals(req: RequestSnapshot, lists: AgentLists): u
   }
   if (ua < 0 || isBlank(uaPtr, uaLen)) bits |= UA_EMPTY;
   else {
+    // One class per user agent: a tool or library, a headless browser, another known bot (isbot's
+    // patterns, or the configured extra substrings), or none of these (a browser, or unknown).
     found = lists.scanBytes(uaPtr, uaLen);
     if ((found & SET_TOOL) != 0) bits |= UA_TOOL;
-    if ((found & SET_HEADLESS) != 0) bits |= UA_HEADLESS;
-    if ((found & SET_BOT) != 0) bits |= UA_BOT;
+    else if ((found & SET_HEADLESS) != 0) bits |= UA_HEADLESS;
+    else if ((found & SET_BOT) != 0 || knownBots.matches(uaPtr, uaLen)) bits |= UA_BOT;
   }
   if (absent(req, ACCEPT)) bits |= NO_ACCEPT;
   if (absent(req, ACCEPT_LANGUAGE)) bits |= NO_ACCEPT_LANGUAGE;

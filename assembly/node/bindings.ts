@@ -1,6 +1,7 @@
 // The filters' pure logic compiled for Node (build/node/graywall.wasm), so scripts and the control
 // service use exactly the code that runs in Envoy. Not a filter: no host imports.
 import { AgentLists, DEFAULT_WEIGHTS, HeaderFacts, headerSignals, score, signalList } from "../crawler_score/signals";
+import { knownBots } from "../crawler_score/known_bots_matcher";
 
 const lists = new AgentLists();
 const facts = new HeaderFacts();
@@ -28,6 +29,12 @@ export function crawlerScore(bits: u32): i32 {
 
 export function crawlerSignalNames(bits: u32): string {
   return signalList(bits);
+}
+
+/** Whether isbot's patterns, as the filter runs them (known_bots.ts, no cache), flag this user agent. */
+export function crawlerKnownBot(ua: string): bool {
+  const b = String.UTF8.encode(ua);
+  return knownBots.scan(changetype<usize>(b), b.byteLength);
 }
 
 import { ConfigErrors } from "../common/config";

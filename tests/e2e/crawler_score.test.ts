@@ -33,13 +33,13 @@ describe("crawler_score", () => {
     withRig(config, async (rig) => {
       const statuses: number[] = [];
       for (let id = 1000; id < 1008; id++) statuses.push((await request(rig.envoy.url(`/item/${id}`), { headers: SCRAPER_HEADERS })).status);
-      // python-requests without accept-language scores 60: challenged from the start, blocked once it enumerates.
-      assert.deepEqual(statuses.slice(0, 3), [429, 429, 429]);
+      // python-requests without accept-language scores 60: tagged from the start, blocked once it enumerates.
+      assert.deepEqual(statuses.slice(0, 3), [200, 200, 200]);
       assert.deepEqual(statuses.slice(3), [403, 403, 403, 403, 403]);
       const last = await request(rig.envoy.url("/item/1008"), { headers: SCRAPER_HEADERS });
       assert.equal(last.headers.get("x-graywall-bot-signals"), "ua_tool,no_accept_language,id_enumeration");
       const s = await rig.envoy.stats();
-      assert.equal(s["wasmcustom.graywall.crawler_score.challenged"], 3);
+      assert.equal(s["wasmcustom.graywall.crawler_score.tagged"], 3);
       assert.ok(s["wasmcustom.graywall.crawler_score.blocked"] >= 5);
     }),
   );
@@ -66,9 +66,9 @@ describe("crawler_score", () => {
     await withRig({ ...config, good_bots: [{ name: "googlebot", user_agent_contains: "Googlebot", cidrs: ["66.249.64.0/19"] }] }, async (rig) => {
       const bot = { "user-agent": "Googlebot/2.1", connection: "close" };
       const r = await request(rig.envoy.url("/item/1"), { headers: bot });
-      // ua_bot 20 + no_accept 10 + no_accept_language 15 + no_accept_encoding 10 = 55: tagged, not trusted.
+      // ua_bot 35 + no_accept 10 + no_accept_language 15 + no_accept_encoding 10 = 70: tagged, not trusted.
       assert.equal(r.status, 200);
-      assert.equal(r.json?.headers["x-graywall-bot-score"], "55");
+      assert.equal(r.json?.headers["x-graywall-bot-score"], "70");
     });
   });
 
