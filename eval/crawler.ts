@@ -35,7 +35,7 @@ export function evaluate(): { rows: EvalRow[]; scored: { sample: Sample; score: 
   const samples: Sample[] = JSON.parse(readFileSync(join(ROOT, "eval", "crawler-dataset.json"), "utf8")).samples;
   const scored = samples.map((s) => {
     const h = (k: string) => s.headers[k] ?? "";
-    const bits = b.crawlerHeaderSignals(h("user-agent"), h("accept"), h("accept-language"), h("accept-encoding"), h("sec-ch-ua"), h("sec-fetch-mode"));
+    const bits = b.crawlerHeaderSignals(h("user-agent"), h("accept"), h("accept-language"), h("accept-encoding"), h("sec-ch-ua"), h("sec-fetch-mode"), "https");
     return { sample: s, score: b.crawlerScore(bits), signals: b.crawlerSignalNames(bits) };
   });
   const rows = THRESHOLDS.map(([threshold, at]) => {

@@ -194,10 +194,12 @@ describe("standalone modules, built from the same stages", () => {
 
   test("crawler_score tags a bare client", () => {
     const host = one("crawler_score", {});
-    // No accept-language, fetch metadata or client hints: 45, over the tag threshold (30), under the challenge (60).
+    // Over HTTPS, no accept-language, fetch metadata or client hints: 45, over the tag threshold (30),
+    // under the challenge (80).
     const ex = host.request({
       headers: [
         [":path", "/"],
+        [":scheme", "https"],
         ["user-agent", "Mozilla/5.0 Chrome/131.0 Safari/537.36"],
         ["accept", "*/*"],
         ["accept-encoding", "gzip"],

@@ -7,6 +7,8 @@ import {
   NO_CLIENT_HINTS, NO_FETCH_METADATA, HIGH_RATE, PATH_SPREAD, ID_ENUMERATION, HONEYPOT,
 } from "../crawler_score/signals";
 import { MapStore } from "./map_store";
+import { RequestSnapshot } from "../common/snapshot";
+import { requestHeaderSignals } from "../crawler_score/signals";
 
 const lists = new AgentLists();
 const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -57,6 +59,44 @@ describe("header signals", () => {
     // Firefox sends no client hints: only fetch metadata is expected.
     h.userAgent = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
     expect(headerSignals(h, lists)).toBe(NO_FETCH_METADATA);
+  });
+  it("expects fetch metadata and client hints only over HTTPS, and only from versions that send them", () => {
+    const h = browser();
+    h.secChUa = null;
+    h.secFetchMode = null;
+    h.https = false;
+    expect(headerSignals(h, lists)).toBe(0);
+    h.https = true;
+    h.userAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36";
+    expect(headerSignals(h, lists)).toBe(0);
+    h.userAgent = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/80.0.3987.149 Safari/537.36";
+    expect(headerSignals(h, lists)).toBe(NO_FETCH_METADATA);
+    h.userAgent = "Mozilla/5.0 (Windows NT 10.0; rv:78.0) Gecko/20100101 Firefox/78.0";
+    expect(headerSignals(h, lists)).toBe(0);
+    h.userAgent = "Mozilla/5.0 (iPhone; CPU iPhone OS 16_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.3 Mobile/15E148 Safari/604.1";
+    expect(headerSignals(h, lists)).toBe(0);
+    h.userAgent = "Mozilla/5.0 (iPhone; CPU iPhone OS 16_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.4 Mobile/15E148 Safari/604.1";
+    expect(headerSignals(h, lists)).toBe(NO_FETCH_METADATA);
+  });
+  it("HTTPS as the gateway saw it: :scheme, or x-forwarded-proto from a TLS-terminating hop", () => {
+    const plain = RequestSnapshot.of([":scheme", "http", "user-agent", CHROME, "accept", "text/html", "accept-language", "en", "accept-encoding", "gzip"]);
+    expect(requestHeaderSignals(plain, lists)).toBe(0);
+    const forwarded = RequestSnapshot.of([":scheme", "http", "x-forwarded-proto", "https", "user-agent", CHROME, "accept", "text/html", "accept-language", "en", "accept-encoding", "gzip"]);
+    expect(requestHeaderSignals(forwarded, lists)).toBe(NO_CLIENT_HINTS | NO_FETCH_METADATA);
+  });
+  it("no signal from an ordinary word in a device or app name", () => {
+    const h = browser();
+    h.userAgent = "Mozilla/5.0 (Linux; Android 10; Cubot X30) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Mobile Safari/537.36";
+    expect(headerSignals(h, lists)).toBe(0);
+    h.userAgent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148 CamScanner/6.50";
+    expect(headerSignals(h, lists) & (UA_TOOL | UA_HEADLESS | UA_BOT)).toBe(0);
+    h.userAgent = "MyShop/3.2 (iPhone; iOS 17.1) CFNetwork/1474 Darwin/23.1.0";
+    expect(headerSignals(h, lists) & (UA_TOOL | UA_HEADLESS | UA_BOT)).toBe(0);
+  });
+  it("one user-agent class: a tool is not also counted as a known bot", () => {
+    const h = browser();
+    h.userAgent = "curl/8.4.0";
+    expect(headerSignals(h, lists) & (UA_TOOL | UA_HEADLESS | UA_BOT)).toBe(UA_TOOL);
   });
 });
 

@@ -51,9 +51,13 @@ export class HeaderFacts {
   acceptEncoding: string | null = null;
   secChUa: string | null = null;
   secFetchMode: string | null = null;
+  /** The scheme the gateway saw: only HTTPS requests get fetch metadata and client hints from browsers. */
+  https: bool = true;
 
   snapshot(): RequestSnapshot {
     const kv = new Array<string>();
+    kv.push(":scheme");
+    kv.push(this.https ? "https" : "http");
     addIf(kv, "user-agent", this.userAgent);
     addIf(kv, "accept", this.accept);
     addIf(kv, "accept-language", this.acceptLanguage);
@@ -75,6 +79,57 @@ const ACCEPT_LANGUAGE = new HeaderName("accept-language");
 const ACCEPT_ENCODING = new HeaderName("accept-encoding");
 const SEC_CH_UA = new HeaderName("sec-ch-ua");
 const SEC_FETCH_MODE = new HeaderName("sec-fetch-mode");
+const SCHEME = new HeaderName(":scheme");
+const FORWARDED_PROTO = new HeaderName("x-forwarded-proto");
+const HTTPS = String.UTF8.encode("https");
+const CHROME_TOKEN = String.UTF8.encode("chrome/");
+const FIREFOX_TOKEN = String.UTF8.encode("firefox/");
+const VERSION_TOKEN = String.UTF8.encode("version/");
+
+/**
+ * Whether the request reached the gateway over HTTPS: `:scheme` (Envoy sets it from the connection) or
+ * `x-forwarded-proto` from a TLS-terminating hop. A client that forges `https` only makes itself liable
+ * to the stricter browser checks, so the header needs no trust.
+ */
+function isHttps(req: RequestSnapshot): bool {
+  let i = req.find(SCHEME);
+  if (i >= 0 && req.valueLength(i) == 5 && req.valueStartsWith(i, HTTPS)) return true;
+  i = req.find(FORWARDED_PROTO);
+  return i >= 0 && req.valueStartsWith(i, HTTPS) && (req.valueLength(i) == 5 || load<u8>(req.valuePtr(i) + 5) == 0x2c);
+}
+
+/** The number after `token` (matched case-insensitively) in the user agent, -1 when absent; `minor` picks the second. */
+function versionAfter(ptr: usize, len: i32, token: ArrayBuffer, minor: bool): i32 {
+  const n = token.byteLength;
+  const t = changetype<usize>(token);
+  for (let i = 0; i + n <= len; i++) {
+    let k = 0;
+    while (k < n) {
+      let c = load<u8>(ptr + <usize>(i + k));
+      if (c >= 0x41 && c <= 0x5a) c += 32;
+      if (c != load<u8>(t + <usize>k)) break;
+      k++;
+    }
+    if (k < n) continue;
+    let at = i + n;
+    if (minor) {
+      while (at < len && load<u8>(ptr + <usize>at) >= 0x30 && load<u8>(ptr + <usize>at) <= 0x39) at++;
+      if (at >= len || load<u8>(ptr + <usize>at) != 0x2e) return 0;
+      at++;
+    }
+    let v = 0;
+    let digits = 0;
+    while (at < len && digits < 6) {
+      const c = <i32>load<u8>(ptr + <usize>at);
+      if (c < 0x30 || c > 0x39) break;
+      v = v * 10 + (c - 0x30);
+      at++;
+      digits++;
+    }
+    return digits > 0 ? v : -1;
+  }
+  return -1;
+}
 
 const SET_TOOL: u32 = 1;
 const SET_HEADLESS: u32 = 2;
@@ -83,7 +138,6 @@ const SET_MOZILLA: u32 = 8;
 const SET_CHROME: u32 = 16;
 const SET_FIREFOX: u32 = 32;
 const SET_SAFARI: u32 = 64;
-const SET_CHROMIUM: u32 = 128;
 
 /** The user-agent lists, compiled once into one automaton that scans a user agent in a single pass. */
 export class AgentLists {
@@ -94,7 +148,7 @@ export class AgentLists {
 
   /** Call after changing a list. */
   compile(): void {
-    this.matcher = new MultiMatcher([this.tools, this.headless, this.bots, ["mozilla/"], ["chrome/"], ["firefox/"], ["safari/"], ["edg/", "opr/"]]);
+    this.matcher = new MultiMatcher([this.tools, this.headless, this.bots, ["mozilla/"], ["chrome/"], ["firefox/"], ["safari/"]]);
   }
 
   private matcherOf(): MultiMatcher {
@@ -159,11 +213,26 @@ export function requestHeaderSignals(req: RequestSnapshot, lists: AgentLists): u
   if (absent(req, ACCEPT)) bits |= NO_ACCEPT;
   if (absent(req, ACCEPT_LANGUAGE)) bits |= NO_ACCEPT_LANGUAGE;
   if (absent(req, ACCEPT_ENCODING)) bits |= NO_ACCEPT_ENCODING;
-  // Browsers send fetch metadata (Chrome 76+, Firefox 90+, Safari 16.4+); Chromium also sends client hints.
+  // Browsers send fetch metadata (Chrome 76+, Firefox 90+, Safari 16.4+) and Chromium 89+ client hints,
+  // but only to HTTPS origins: over plain HTTP their absence says nothing.
   const browser = (found & SET_MOZILLA) != 0 && startsWithMozilla(uaPtr, uaLen) && (found & (SET_CHROME | SET_FIREFOX | SET_SAFARI)) != 0;
-  if (browser && (bits & (UA_TOOL | UA_HEADLESS | UA_BOT)) == 0) {
-    if (absent(req, SEC_FETCH_MODE)) bits |= NO_FETCH_METADATA;
-    if ((found & (SET_CHROME | SET_CHROMIUM)) != 0 && absent(req, SEC_CH_UA)) bits |= NO_CLIENT_HINTS;
+  if (browser && (bits & (UA_TOOL | UA_HEADLESS | UA_BOT)) == 0 && isHttps(req)) {
+    let fetchMetadata = false;
+    let clientHints = false;
+    const chrome = versionAfter(uaPtr, uaLen, CHROME_TOKEN, false);
+    if (chrome >= 0) {
+      fetchMetadata = chrome >= 76;
+      clientHints = chrome >= 89;
+    } else {
+      const firefox = versionAfter(uaPtr, uaLen, FIREFOX_TOKEN, false);
+      if (firefox >= 0) fetchMetadata = firefox >= 90;
+      else {
+        const safari = versionAfter(uaPtr, uaLen, VERSION_TOKEN, false);
+        fetchMetadata = safari > 16 || (safari == 16 && versionAfter(uaPtr, uaLen, VERSION_TOKEN, true) >= 4);
+      }
+    }
+    if (fetchMetadata && absent(req, SEC_FETCH_MODE)) bits |= NO_FETCH_METADATA;
+    if (clientHints && absent(req, SEC_CH_UA)) bits |= NO_CLIENT_HINTS;
   }
   return bits;
 }

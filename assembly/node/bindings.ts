@@ -12,7 +12,8 @@ function orNull(s: string): string | null {
 }
 
 /** Header signal bits for one request with the default user-agent lists; "" = header absent. */
-export function crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string): u32 {
+export function crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string, scheme: string): u32 {
+  facts.https = scheme != "http";
   facts.userAgent = orNull(ua);
   facts.accept = orNull(accept);
   facts.acceptLanguage = orNull(acceptLanguage);
