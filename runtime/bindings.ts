@@ -19,7 +19,15 @@ interface NodeExports {
 
 export interface Bindings {
   /** `scheme`: "https" (or "") or "http", as the gateway saw the request. */
-  crawlerHeaderSignals(ua: string, accept: string, acceptLanguage: string, acceptEncoding: string, secChUa: string, secFetchMode: string, scheme: string): number;
+  crawlerHeaderSignals(
+    ua: string,
+    accept: string,
+    acceptLanguage: string,
+    acceptEncoding: string,
+    secChUa: string,
+    secFetchMode: string,
+    scheme: string,
+  ): number;
   crawlerScore(bits: number): number;
   crawlerSignalNames(bits: number): string;
   /** Whether the filter's compiled isbot patterns flag this user agent. */

@@ -61,6 +61,24 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(host.request({ headers: BROWSER }).calls.proxy_get_property, 1, "a default-target request reads only the peer");
   });
 
+  test("the crawler's signals reach the upstream only: never a response or a local reply", () => {
+    const host = graywall({ crawler_score: { signals_header: "x-bot-signals", honeypot_paths: ["/.env"] } });
+    const tagged = host.request({
+      headers: [
+        [":path", "/"],
+        ["user-agent", "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"],
+        ["accept", "*/*"],
+      ],
+    });
+    assert.deepEqual(header(tagged.upstreamHeaders, "x-bot-signals"), ["ua_bot,no_accept_language,no_accept_encoding"]);
+    assert.deepEqual(header(tagged.responseHeaders, "x-bot-signals"), []);
+    const blocked = host.request({ headers: [[":path", "/.env"]], peer: "192.0.2.7:4000" });
+    assert.equal(blocked.reply?.status, 403);
+    assert.deepEqual(blocked.reply?.headers, [["content-type", "text/plain"]]);
+    assert.equal(host.metric("graywall.crawler_score.signal.ua_bot"), 1n);
+    assert.equal(host.metric("graywall.crawler_score.signal.honeypot"), 1n);
+  });
+
   test("a client cannot pick its own target or bot score", () => {
     const host = graywall();
     const ex = host.request({ headers: [...BROWSER, ["x-graywall-target", "canary"], ["x-graywall-bot-score", "0"]] });

@@ -34,6 +34,8 @@ export class CrawlerConfig {
   accountHeader: string = "";
   accountCookie: string = "";
   maxClients: i32 = 10000;
+  /** The score a declared good bot from outside its ranges gets at least: the block, challenge or tag threshold. */
+  unverifiedBots: string = "block";
 }
 
 function readReply(r: ObjReader | null, status: i32, body: string): Reply {
@@ -114,6 +116,7 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     bots[i].done();
     cfg.goodBots.push(g);
   }
+  cfg.unverifiedBots = r.oneOf("unverified_bots", "block", ["block", "challenge", "tag"]);
   cfg.scoreHeader = r.str("score_header", cfg.scoreHeader).toLowerCase();
   const score = writableHeaderProblem(cfg.scoreHeader);
   if (score.length > 0) errors.add(r.at("score_header"), score);
@@ -134,4 +137,11 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
   r.done();
   if (!errors.ok) return null;
   return cfg;
+}
+
+/** The least score of an unverified declared bot under this config. */
+export function impostorScore(cfg: CrawlerConfig): i32 {
+  if (cfg.unverifiedBots == "tag") return cfg.tagAt;
+  if (cfg.unverifiedBots == "challenge") return cfg.challengeAt;
+  return cfg.blockAt;
 }

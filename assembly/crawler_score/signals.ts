@@ -19,13 +19,16 @@ export const HIGH_RATE: u32 = 1 << 9;
 export const PATH_SPREAD: u32 = 1 << 10;
 export const ID_ENUMERATION: u32 = 1 << 11;
 export const HONEYPOT: u32 = 1 << 12;
+/** A declared good bot's user agent from outside the address ranges its operator publishes. */
+export const BOT_IMPOSTOR: u32 = 1 << 13;
 
 export const SIGNAL_NAMES: string[] = [
   "ua_empty", "ua_tool", "ua_headless", "ua_bot", "no_accept", "no_accept_language", "no_accept_encoding",
-  "no_client_hints", "no_fetch_metadata", "high_rate", "path_spread", "id_enumeration", "honeypot",
+  "no_client_hints", "no_fetch_metadata", "high_rate", "path_spread", "id_enumeration", "honeypot", "bot_impostor",
 ];
 
-export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 35, 10, 15, 10, 15, 15, 30, 15, 45, 100];
+// bot_impostor weighs nothing by itself: it raises the score to the threshold of `unverified_bots`.
+export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 35, 10, 15, 10, 15, 15, 30, 15, 45, 100, 0];
 
 /** Lower-case substrings of automation tools and HTTP libraries. */
 export const DEFAULT_TOOL_AGENTS: string[] = [

@@ -5,8 +5,8 @@ import { KeyBuilder } from "../common/key_builder";
 import { COOKIE, HeaderName, PATH, RequestSnapshot, USER_AGENT } from "../common/snapshot";
 import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
-import { CrawlerConfig } from "./config";
-import { ActivityUpdate, ACTIVITY_PAYLOAD, pathFacts, requestHeaderSignals, score, signalList } from "./signals";
+import { CrawlerConfig, impostorScore } from "./config";
+import { ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, pathFacts, requestHeaderSignals, score, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
 
@@ -23,6 +23,9 @@ export class CrawlerStage extends Stage {
   challenged: u32;
   blocked: u32;
   goodBot: u32;
+  impostorAt: i32;
+  /** Per signal bit: requests it fired on. */
+  signalFired: u32[] = [];
   /** Output of the last onRequest, for tests: the score and the signal bits. */
   lastScore: i32 = 0;
   lastBits: u32 = 0;
@@ -50,6 +53,8 @@ export class CrawlerStage extends Stage {
     this.challenged = stats.counter("graywall.crawler_score.challenged");
     this.blocked = stats.counter("graywall.crawler_score.blocked");
     this.goodBot = stats.counter("graywall.crawler_score.good_bot");
+    this.impostorAt = impostorScore(cfg);
+    for (let i = 0; i < SIGNAL_NAMES.length; i++) this.signalFired.push(stats.counter("graywall.crawler_score.signal." + SIGNAL_NAMES[i]));
   }
 
   onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
@@ -60,20 +65,25 @@ export class CrawlerStage extends Stage {
     if (withSignals) req.setRequestHeader(this.signalsName, null);
 
     const ip = req.clientIp(cfg.xffTrustedHops);
-    if (ip !== null && cfg.goodBots.length > 0) {
+    // A declared good bot passes unscored from its operator's ranges; from anywhere else it is an impostor.
+    let impostor = false;
+    if (cfg.goodBots.length > 0) {
       const ua = req.header(USER_AGENT);
       if (ua !== null) {
         const lower = ua.toLowerCase();
         for (let i = 0; i < cfg.goodBots.length; i++) {
           const g = cfg.goodBots[i];
-          if (lower.includes(g.agent) && g.cidrs.contains(ip)) {
+          if (!lower.includes(g.agent)) continue;
+          if (ip !== null && g.cidrs.contains(ip)) {
             this.stats.inc(this.goodBot);
             return Outcome.Continue;
           }
+          impostor = true;
         }
       }
     }
     let bits = requestHeaderSignals(req, cfg.lists);
+    if (impostor) bits |= BOT_IMPOSTOR;
 
     let path = req.header(PATH);
     if (path === null) path = "/";
@@ -90,18 +100,18 @@ export class CrawlerStage extends Stage {
       bits |= this.activity.bits;
     }
 
-    const s = score(bits, cfg.weights);
+    for (let b = bits, i = 0; b != 0; b >>= 1, i++) if ((b & 1) != 0) this.stats.inc(unchecked(this.signalFired[i]));
+    let s = score(bits, cfg.weights);
+    if (impostor && s < this.impostorAt) s = this.impostorAt;
     this.lastScore = s;
     this.lastBits = bits;
-    let signals = "";
-    if (withSignals) signals = signalList(bits);
     if (s >= cfg.blockAt) {
       this.stats.inc(this.blocked);
-      return this.reply(req, cfg.block.status, cfg.block.body, s, signals);
+      return this.reply(req, cfg.block.status, cfg.block.body);
     }
     if (s >= cfg.challengeAt) {
       this.stats.inc(this.challenged);
-      return this.reply(req, cfg.challenge.status, cfg.challenge.body, s, signals);
+      return this.reply(req, cfg.challenge.status, cfg.challenge.body);
     }
     if (s >= cfg.tagAt) {
       this.stats.inc(this.tagged);
@@ -109,10 +119,8 @@ export class CrawlerStage extends Stage {
     } else {
       this.stats.inc(this.passed);
     }
-    if (withSignals) {
-      req.setRequestHeader(this.signalsName, signals);
-      if (signals.length > 0) req.setResponseHeader(this.signalsName, signals);
-    }
+    // For the upstream's logs only: never on a response, where it would coach a scraper.
+    if (withSignals) req.setRequestHeader(this.signalsName, signalList(bits));
     return Outcome.Continue;
   }
 
@@ -135,14 +143,9 @@ export class CrawlerStage extends Stage {
     return true;
   }
 
-  reply(req: RequestSnapshot, status: i32, body: string, s: i32, signals: string): Outcome {
-    const cfg = this.cfg;
-    const headers = ["content-type", "text/plain", cfg.scoreHeader, s.toString()];
-    if (cfg.signalsHeader.length > 0) {
-      headers.push(cfg.signalsHeader);
-      headers.push(signals);
-    }
-    req.reply = new LocalReply(<u32>status, "graywall_crawler_score", body, headers);
+  /** A local reply tells the client nothing of its score or signals: that would coach a scraper. */
+  reply(req: RequestSnapshot, status: i32, body: string): Outcome {
+    req.reply = new LocalReply(<u32>status, "graywall_crawler_score", body, ["content-type", "text/plain"]);
     return Outcome.Reply;
   }
 

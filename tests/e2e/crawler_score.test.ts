@@ -37,8 +37,12 @@ describe("crawler_score", () => {
       assert.deepEqual(statuses.slice(0, 3), [200, 200, 200]);
       assert.deepEqual(statuses.slice(3), [403, 403, 403, 403, 403]);
       const last = await request(rig.envoy.url("/item/1008"), { headers: SCRAPER_HEADERS });
-      assert.equal(last.headers.get("x-graywall-bot-signals"), "ua_tool,no_accept_language,id_enumeration");
+      assert.equal(last.headers.get("x-graywall-bot-signals"), null, "signals are never sent to the client");
+      assert.equal(last.headers.get("x-graywall-bot-score"), null, "nor the score");
       const s = await rig.envoy.stats();
+      // Each signal and action is counted.
+      assert.equal(s["wasmcustom.graywall.crawler_score.signal.ua_tool"], 9);
+      assert.ok(s["wasmcustom.graywall.crawler_score.signal.id_enumeration"] >= 5);
       assert.equal(s["wasmcustom.graywall.crawler_score.tagged"], 3);
       assert.ok(s["wasmcustom.graywall.crawler_score.blocked"] >= 5);
     }),
@@ -66,9 +70,9 @@ describe("crawler_score", () => {
     await withRig({ ...config, good_bots: [{ name: "googlebot", user_agent_contains: "Googlebot", cidrs: ["66.249.64.0/19"] }] }, async (rig) => {
       const bot = { "user-agent": "Googlebot/2.1", connection: "close" };
       const r = await request(rig.envoy.url("/item/1"), { headers: bot });
-      // ua_bot 35 + no_accept 10 + no_accept_language 15 + no_accept_encoding 10 = 70: tagged, not trusted.
-      assert.equal(r.status, 200);
-      assert.equal(r.json?.headers["x-graywall-bot-score"], "70");
+      // Googlebot's user agent from outside Google's ranges: an impostor, blocked (unverified_bots: block).
+      assert.equal(r.status, 403);
+      assert.equal(r.headers.get("x-graywall-bot-signals"), null, "signals are never sent to the client");
     });
   });
 
