@@ -1,0 +1,165 @@
+// SHA-256 (FIPS 180-4) and HMAC-SHA-256 (RFC 2104) over bytes in linear memory. Pure. Used only on
+// requests that carry a challenge clearance to verify or get a challenge issued.
+
+const K: u32[] = [
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+];
+
+const BLOCK = 64;
+
+/** An incremental SHA-256: reset(), update() any number of times, then finish(). */
+export class Sha256 {
+  private h: StaticArray<u32> = new StaticArray<u32>(8);
+  private w: StaticArray<u32> = new StaticArray<u32>(64);
+  private buf: Uint8Array = new Uint8Array(BLOCK);
+  private bufLen: i32 = 0;
+  private total: u64 = 0;
+  /** The last digest, 32 bytes. */
+  digest: Uint8Array = new Uint8Array(32);
+
+  constructor() { this.reset(); }
+
+  reset(): Sha256 {
+    const h = this.h;
+    h[0] = 0x6a09e667; h[1] = 0xbb67ae85; h[2] = 0x3c6ef372; h[3] = 0xa54ff53a;
+    h[4] = 0x510e527f; h[5] = 0x9b05688c; h[6] = 0x1f83d9ab; h[7] = 0x5be0cd19;
+    this.bufLen = 0;
+    this.total = 0;
+    return this;
+  }
+
+  update(ptr: usize, len: i32): Sha256 {
+    this.total += <u64>len;
+    const buf = this.buf.dataStart;
+    let i = 0;
+    while (i < len) {
+      const take = min(BLOCK - this.bufLen, len - i);
+      memory.copy(buf + <usize>this.bufLen, ptr + <usize>i, <usize>take);
+      this.bufLen += take;
+      i += take;
+      if (this.bufLen == BLOCK) {
+        this.block(buf);
+        this.bufLen = 0;
+      }
+    }
+    return this;
+  }
+
+  updateString(s: string): Sha256 {
+    const b = String.UTF8.encode(s);
+    return this.update(changetype<usize>(b), b.byteLength);
+  }
+
+  /** Pads, writes the digest into `digest`, and resets. */
+  finish(): Uint8Array {
+    const bits = this.total * 8;
+    const buf = this.buf.dataStart;
+    store<u8>(buf + <usize>this.bufLen, 0x80);
+    this.bufLen++;
+    if (this.bufLen > 56) {
+      memory.fill(buf + <usize>this.bufLen, 0, <usize>(BLOCK - this.bufLen));
+      this.block(buf);
+      this.bufLen = 0;
+    }
+    memory.fill(buf + <usize>this.bufLen, 0, <usize>(56 - this.bufLen));
+    for (let k = 0; k < 8; k++) store<u8>(buf + <usize>(56 + k), <u8>(bits >> (56 - 8 * k)));
+    this.block(buf);
+    const out = this.digest.dataStart;
+    for (let k = 0; k < 8; k++) store<u32>(out + <usize>(4 * k), bswap<u32>(unchecked(this.h[k])));
+    this.reset();
+    return this.digest;
+  }
+
+  private block(p: usize): void {
+    const w = this.w;
+    for (let t = 0; t < 16; t++) unchecked(w[t] = bswap<u32>(load<u32>(p + <usize>(4 * t))));
+    for (let t = 16; t < 64; t++) {
+      const a = unchecked(w[t - 15]);
+      const b = unchecked(w[t - 2]);
+      const s0 = rotr<u32>(a, 7) ^ rotr<u32>(a, 18) ^ (a >>> 3);
+      const s1 = rotr<u32>(b, 17) ^ rotr<u32>(b, 19) ^ (b >>> 10);
+      unchecked(w[t] = unchecked(w[t - 16]) + s0 + unchecked(w[t - 7]) + s1);
+    }
+    const h = this.h;
+    let a = unchecked(h[0]), b = unchecked(h[1]), c = unchecked(h[2]), d = unchecked(h[3]);
+    let e = unchecked(h[4]), f = unchecked(h[5]), g = unchecked(h[6]), hh = unchecked(h[7]);
+    for (let t = 0; t < 64; t++) {
+      const t1 = hh + (rotr<u32>(e, 6) ^ rotr<u32>(e, 11) ^ rotr<u32>(e, 25)) + ((e & f) ^ (~e & g)) + unchecked(K[t]) + unchecked(w[t]);
+      const t2 = (rotr<u32>(a, 2) ^ rotr<u32>(a, 13) ^ rotr<u32>(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+      hh = g; g = f; f = e; e = d + t1; d = c; c = b; b = a; a = t1 + t2;
+    }
+    unchecked(h[0] += a); unchecked(h[1] += b); unchecked(h[2] += c); unchecked(h[3] += d);
+    unchecked(h[4] += e); unchecked(h[5] += f); unchecked(h[6] += g); unchecked(h[7] += hh);
+  }
+}
+
+/** HMAC-SHA-256 with a fixed key: the padded key blocks are prepared once. */
+export class HmacSha256 {
+  private inner: Uint8Array = new Uint8Array(BLOCK);
+  private outer: Uint8Array = new Uint8Array(BLOCK);
+  private sha: Sha256 = new Sha256();
+  mac: Uint8Array = new Uint8Array(32);
+
+  constructor(key: ArrayBuffer) {
+    let k = Uint8Array.wrap(key);
+    if (k.length > BLOCK) {
+      this.sha.update(changetype<usize>(key), key.byteLength);
+      k = this.sha.finish().slice(0);
+    }
+    for (let i = 0; i < BLOCK; i++) {
+      let b: u8 = 0;
+      if (i < k.length) b = k[i];
+      this.inner[i] = b ^ 0x36;
+      this.outer[i] = b ^ 0x5c;
+    }
+  }
+
+  /** The MAC of the `len` bytes at `ptr`, into `mac`. */
+  sign(ptr: usize, len: i32): Uint8Array {
+    const sha = this.sha;
+    sha.update(this.inner.dataStart, BLOCK).update(ptr, len);
+    const inner = sha.finish();
+    const tmp = this.mac;
+    memory.copy(tmp.dataStart, inner.dataStart, 32);
+    sha.update(this.outer.dataStart, BLOCK).update(tmp.dataStart, 32);
+    memory.copy(tmp.dataStart, sha.finish().dataStart, 32);
+    return tmp;
+  }
+
+  signString(s: string): Uint8Array {
+    const b = String.UTF8.encode(s);
+    return this.sign(changetype<usize>(b), b.byteLength);
+  }
+}
+
+/** Lower-case hex of `n` bytes at `ptr`. */
+export function toHex(ptr: usize, n: i32): string {
+  const digits = "0123456789abcdef";
+  let out = "";
+  for (let i = 0; i < n; i++) {
+    const b = <i32>load<u8>(ptr + <usize>i);
+    out += digits.charAt(b >> 4) + digits.charAt(b & 15);
+  }
+  return out;
+}
+
+/** Leading zero bits of the 32 bytes at `ptr`. */
+export function leadingZeroBits(ptr: usize): i32 {
+  let n = 0;
+  for (let i = 0; i < 32; i++) {
+    const b = <u32>load<u8>(ptr + <usize>i);
+    if (b == 0) {
+      n += 8;
+      continue;
+    }
+    return n + <i32>clz<u32>(b) - 24;
+  }
+  return n;
+}
