@@ -2,6 +2,7 @@
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
 import { writableHeaderProblem } from "../common/header_names";
+import { ChallengeSpec, readChallenge } from "./challenge";
 import { AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
 
 export class GoodBot {
@@ -27,7 +28,7 @@ export class CrawlerConfig {
   blockAt: i32 = 95;
   scoreHeader: string = "x-graywall-bot-score";
   signalsHeader: string = "";
-  challenge: Reply = new Reply();
+  challenge: ChallengeSpec = new ChallengeSpec();
   block: Reply = new Reply();
   xffTrustedHops: i32 = 0;
   /** Account key: a header or cookie naming the user, tracked beside the IP when present. */
@@ -123,7 +124,7 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
   cfg.signalsHeader = r.str("signals_header", "").toLowerCase();
   const signals = writableHeaderProblem(cfg.signalsHeader);
   if (cfg.signalsHeader.length > 0 && signals.length > 0) errors.add(r.at("signals_header"), signals);
-  cfg.challenge = readReply(r.obj("challenge"), 429, "too many requests: please slow down\n");
+  cfg.challenge = readChallenge(r.obj("challenge"));
   cfg.block = readReply(r.obj("block"), 403, "forbidden\n");
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
   const acct = r.obj("account");

@@ -2,13 +2,40 @@
 // configured) in shared-data sliding windows, weighted into a score that tags, challenges or blocks.
 import { findCookie, pathOnly } from "../common/http";
 import { KeyBuilder } from "../common/key_builder";
-import { COOKIE, HeaderName, PATH, RequestSnapshot, USER_AGENT } from "../common/snapshot";
+import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from "../common/snapshot";
+import { IpAddr, ipKey } from "../common/ip";
+import { Challenger } from "./challenge";
 import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { CrawlerConfig, impostorScore } from "./config";
 import { ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, pathFacts, requestHeaderSignals, score, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
+const SEC_FETCH_DEST = new HeaderName("sec-fetch-dest");
+const ACCEPT = new HeaderName("accept");
+const DOCUMENT = String.UTF8.encode("document");
+const GET = String.UTF8.encode("GET");
+
+/** A page load a browser would render: GET, and fetch metadata saying document or an HTML accept. */
+function isNavigation(req: RequestSnapshot): bool {
+  const m = req.find(METHOD);
+  if (m < 0 || req.valueLength(m) != 3 || !req.valueStartsWith(m, GET)) return false;
+  const d = req.find(SEC_FETCH_DEST);
+  if (d >= 0) return req.valueLength(d) == 8 && req.valueStartsWith(d, DOCUMENT);
+  const a = req.header(ACCEPT);
+  return a !== null && a.includes("text/html");
+}
+
+function clientText(ip: IpAddr | null): string {
+  if (ip === null) return "";
+  return ipKey(ip);
+}
+
+function userAgentOf(req: RequestSnapshot): string {
+  const ua = req.header(USER_AGENT);
+  if (ua === null) return "";
+  return ua;
+}
 
 export class CrawlerStage extends Stage {
   ipTable: SlotTable;
@@ -24,6 +51,10 @@ export class CrawlerStage extends Stage {
   blocked: u32;
   goodBot: u32;
   impostorAt: i32;
+  challenger: Challenger;
+  challengePages: u32;
+  clearedCount: u32;
+  clearanceInvalid: u32;
   /** Per signal bit: requests it fired on. */
   signalFired: u32[] = [];
   /** Output of the last onRequest, for tests: the score and the signal bits. */
@@ -54,6 +85,10 @@ export class CrawlerStage extends Stage {
     this.blocked = stats.counter("graywall.crawler_score.blocked");
     this.goodBot = stats.counter("graywall.crawler_score.good_bot");
     this.impostorAt = impostorScore(cfg);
+    this.challenger = new Challenger(cfg.challenge);
+    this.challengePages = stats.counter("graywall.crawler_score.challenge_page");
+    this.clearedCount = stats.counter("graywall.crawler_score.cleared");
+    this.clearanceInvalid = stats.counter("graywall.crawler_score.clearance_invalid");
     for (let i = 0; i < SIGNAL_NAMES.length; i++) this.signalFired.push(stats.counter("graywall.crawler_score.signal." + SIGNAL_NAMES[i]));
   }
 
@@ -107,12 +142,15 @@ export class CrawlerStage extends Stage {
     this.lastBits = bits;
     if (s >= cfg.blockAt) {
       this.stats.inc(this.blocked);
-      return this.reply(req, cfg.block.status, cfg.block.body);
+      req.reply = new LocalReply(<u32>cfg.block.status, "graywall_crawler_score", cfg.block.body, ["content-type", "text/plain"]);
+      return Outcome.Reply;
     }
-    if (s >= cfg.challengeAt) {
+    // A solved challenge lets its client through (tagged) until it expires, unless it scores for block.
+    if (s >= cfg.challengeAt && !(this.challenger.enabled && this.cleared(req, ip))) {
       this.stats.inc(this.challenged);
-      return this.reply(req, cfg.challenge.status, cfg.challenge.body);
+      return this.challenge(req, ip);
     }
+    if (s >= cfg.challengeAt) this.stats.inc(this.clearedCount);
     if (s >= cfg.tagAt) {
       this.stats.inc(this.tagged);
       req.setRequestHeader(this.scoreName, s.toString());
@@ -143,9 +181,27 @@ export class CrawlerStage extends Stage {
     return true;
   }
 
-  /** A local reply tells the client nothing of its score or signals: that would coach a scraper. */
-  reply(req: RequestSnapshot, status: i32, body: string): Outcome {
-    req.reply = new LocalReply(<u32>status, "graywall_crawler_score", body, ["content-type", "text/plain"]);
+  /** Whether the request carries a valid clearance for this client. Hashing happens only here. */
+  cleared(req: RequestSnapshot, ip: IpAddr | null): bool {
+    const cookies = req.header(COOKIE);
+    if (cookies === null) return false;
+    const value = findCookie(cookies, this.challenger.spec.cookie);
+    if (value === null) return false;
+    if (this.challenger.verify(value, clientText(ip), userAgentOf(req), req.nowMs / 1000)) return true;
+    this.stats.inc(this.clearanceInvalid);
+    return false;
+  }
+
+  /** The challenge: the proof-of-work page for an HTML navigation (when a secret is set), else a plain reply. */
+  challenge(req: RequestSnapshot, ip: IpAddr | null): Outcome {
+    const spec = this.challenger.spec;
+    if (this.challenger.enabled && isNavigation(req)) {
+      this.stats.inc(this.challengePages);
+      const page = this.challenger.page(clientText(ip), userAgentOf(req), req.nowMs / 1000);
+      req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge", page, ["content-type", "text/html; charset=utf-8", "cache-control", "no-store"]);
+      return Outcome.Reply;
+    }
+    req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_score", spec.body, ["content-type", "text/plain", "retry-after", spec.retryAfterSeconds.toString()]);
     return Outcome.Reply;
   }
 

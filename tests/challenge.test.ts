@@ -1,0 +1,134 @@
+// crawler_score's proof-of-work challenge on the host emulator: the page's own script solves it, the
+// clearance is verified in the VM, bound to the client, expires, survives a secret rotation, and never
+// outweighs a block.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { describe, test } from "node:test";
+import { runInNewContext } from "node:vm";
+import { wasmPath } from "../runtime/paths.ts";
+import { ProxyHost } from "./support/proxy_host.ts";
+
+const SECRET = "0123456789abcdef-secret";
+const HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36";
+const PAGE: [string, string][] = [
+  [":method", "GET"],
+  [":path", "/products/1"],
+  ["user-agent", HEADLESS],
+  ["accept", "text/html"],
+  ["accept-language", "en"],
+  ["accept-encoding", "gzip"],
+];
+const PEER = "198.51.100.7:40000";
+
+function host(challenge: object = { secret: SECRET, difficulty: 12 }, extra: object = {}): ProxyHost {
+  const h = new ProxyHost(wasmPath("graywall"), "graywall");
+  // HeadlessChrome scores 45: challenged at 40.
+  const cfg = { crawler_score: { thresholds: { tag: 30, challenge: 40, block: 95 }, honeypot_paths: ["/.env"], challenge, ...extra } };
+  assert.ok(h.configure(JSON.stringify(cfg)), h.logs.join("\n"));
+  return h;
+}
+
+/** Runs the challenge page's script as a browser would, returning the cookie it sets. */
+function solveInScript(page: string): string {
+  const script = /<script>([\s\S]*)<\/script>/.exec(page)?.[1];
+  assert.ok(script, "the page has a script");
+  const document = { cookie: "" };
+  let reloaded = false;
+  runInNewContext(script, { document, location: { reload: () => (reloaded = true) } }, { timeout: 20000 });
+  assert.ok(reloaded, "the script reloads the page");
+  return document.cookie.split(";")[0];
+}
+
+const withCookie = (cookie: string): [string, string][] => [...PAGE, ["cookie", cookie]];
+
+describe("crawler_score challenge", () => {
+  test("an HTML navigation gets the page; its script solves it; the clearance lets the client through", () => {
+    const h = host();
+    const first = h.request({ headers: PAGE, peer: PEER });
+    assert.equal(first.reply?.status, 429);
+    assert.ok(first.reply?.headers.some(([k, v]) => k === "content-type" && v.startsWith("text/html")));
+    assert.ok(first.reply?.headers.some(([k, v]) => k === "cache-control" && v === "no-store"));
+    assert.ok(!first.reply?.body.includes(SECRET), "the secret never leaves the VM");
+    const cookie = solveInScript(first.reply!.body);
+    assert.match(cookie, /^graywall_clearance=\d+\.\d+$/);
+    const again = h.request({ headers: withCookie(cookie), peer: PEER });
+    assert.equal(again.reply, undefined, "cleared");
+    assert.equal(h.metric("graywall.crawler_score.cleared"), 1n);
+    assert.equal(h.metric("graywall.crawler_score.challenge_page"), 1n);
+    assert.ok(!h.logs.join("\n").includes(SECRET));
+  });
+
+  test("a clearance is bound to its client, checked for the work, and expires", () => {
+    const h = host();
+    const cookie = solveInScript(h.request({ headers: PAGE, peer: PEER }).reply!.body);
+    assert.equal(h.request({ headers: withCookie(cookie), peer: "198.51.100.8:40000" }).reply?.status, 429, "another address");
+    const otherUa = withCookie(cookie).map(([k, v]): [string, string] => [k, k === "user-agent" ? `${v} x` : v]);
+    assert.equal(h.request({ headers: otherUa, peer: PEER }).reply?.status, 429, "another user agent");
+    const [name, value] = cookie.split("=");
+    const [issued, nonce] = value.split(".");
+    assert.equal(h.request({ headers: withCookie(`${name}=${issued}.${Number(nonce) + 1}`), peer: PEER }).reply?.status, 429, "unsolved nonce");
+    assert.equal(h.request({ headers: withCookie(`${name}=${Number(issued) + 3600}.${nonce}`), peer: PEER }).reply?.status, 429, "issue time moved");
+    assert.ok((h.metric("graywall.crawler_score.clearance_invalid") ?? 0n) >= 4n);
+    h.nowMs += 3600 * 1000;
+    assert.equal(h.request({ headers: withCookie(cookie), peer: PEER }).reply?.status, 429, "expired");
+  });
+
+  test("a clearance signed before a rotation stays valid under previous_secret", () => {
+    const old = host();
+    const cookie = solveInScript(old.request({ headers: PAGE, peer: PEER }).reply!.body);
+    const rotated = host({ secret: "a-brand-new-secret-42", previous_secret: SECRET, difficulty: 12 });
+    rotated.nowMs = old.nowMs;
+    assert.equal(rotated.request({ headers: withCookie(cookie), peer: PEER }).reply, undefined);
+    const dropped = host({ secret: "a-brand-new-secret-42", difficulty: 12 });
+    dropped.nowMs = old.nowMs;
+    assert.equal(dropped.request({ headers: withCookie(cookie), peer: PEER }).reply?.status, 429);
+  });
+
+  test("a request no browser would render gets 429 with Retry-After, and no page", () => {
+    const h = host();
+    const api = h.request({
+      headers: [
+        [":method", "GET"],
+        [":path", "/api/x"],
+        ["user-agent", HEADLESS],
+        ["accept", "application/json"],
+      ],
+      peer: PEER,
+    });
+    assert.equal(api.reply?.status, 429);
+    assert.deepEqual(api.reply?.headers, [
+      ["content-type", "text/plain"],
+      ["retry-after", "30"],
+    ]);
+  });
+
+  test("a cleared client that scores for block is blocked", () => {
+    const h = host();
+    const cookie = solveInScript(h.request({ headers: PAGE, peer: PEER }).reply!.body);
+    const trap = withCookie(cookie).map(([k, v]): [string, string] => [k, k === ":path" ? "/.env" : v]);
+    assert.equal(h.request({ headers: trap, peer: PEER }).reply?.status, 403);
+  });
+
+  test("without a secret the challenge is the plain reply; bad challenge fields are refused by name", () => {
+    const plain = host({});
+    assert.equal(plain.request({ headers: PAGE, peer: PEER }).reply?.headers[0][1], "text/plain");
+    const h = new ProxyHost(wasmPath("graywall"), "graywall");
+    assert.equal(h.configure(JSON.stringify({ crawler_score: { challenge: { secret: "short" } } })), false);
+    assert.match(h.logs.join("\n"), /crawler_score\.challenge\.secret: must be at least 16 characters/);
+    assert.equal(h.configure(JSON.stringify({ crawler_score: { challenge: { secret: SECRET, difficulty: 40 } } })), false);
+    assert.match(h.logs.join("\n"), /challenge\.difficulty/);
+  });
+
+  test("the work is SHA-256 over the seed and nonce, as the VM checks it", () => {
+    const h = host();
+    const page = h.request({ headers: PAGE, peer: PEER }).reply!.body;
+    const seed = /seed='([0-9a-f]{32})'/.exec(page)![1];
+    const bits = Number(/bits=(\d+)/.exec(page)![1]);
+    const value = solveInScript(page).split("=")[1];
+    const digest = createHash("sha256")
+      .update(`${seed}.${value.split(".")[1]}`)
+      .digest();
+    const zeros = digest.readUInt32BE(0) >>> (32 - bits);
+    assert.equal(zeros, 0);
+  });
+});
