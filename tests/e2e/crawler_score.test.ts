@@ -1,7 +1,9 @@
 // crawler_score in real Envoy with two workers: scrapers blocked, humans never challenged, good bots pass.
 import assert from "node:assert/strict";
 import { describe } from "node:test";
-import { withRig as rigWith, e2e, rawRequest as request, sleep, type Rig } from "./harness.ts";
+import { chromium } from "playwright-core";
+import { setupBrowser } from "../../scripts/setup-tools.ts";
+import { withRig as rigWith, e2e, eventually, rawRequest as request, sleep, type Rig } from "./harness.ts";
 
 const FILTER = "graywall.crawler_score";
 
@@ -110,5 +112,40 @@ describe("crawler_score", () => {
       assert.equal(r.json?.headers["x-graywall-bot-signals"], "id_enumeration");
       assert.ok(statuses.every((s) => s === 200));
     }),
+  );
+
+  e2e("headless Chromium meets the challenge, solves it by itself and reaches the page; the same headers without a browser do not", () =>
+    withRig(
+      // HeadlessChrome scores 45 (ua_headless): challenged at 40.
+      { thresholds: { tag: 30, challenge: 40, block: 95 }, challenge: { secret: "e2e-challenge-secret-0123", difficulty: 14 } },
+      async (rig) => {
+        const browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
+        try {
+          const page = await browser.newPage();
+          let sent: Record<string, string> = {};
+          page.on("request", (r) => {
+            if (r.isNavigationRequest())
+              void r.allHeaders().then((h) => {
+                if (!h.cookie) sent = h;
+              });
+          });
+          await page.goto(rig.envoy.url("/products/1"));
+          await eventually(async () => (await page.content()).includes('"version":"stable"'), 20000, "the page after the challenge");
+          const s = await rig.envoy.stats();
+          assert.ok(s["wasmcustom.graywall.crawler_score.challenge_page"] >= 1, `challenge pages: ${s["wasmcustom.graywall.crawler_score.challenge_page"]}`);
+          assert.ok(s["wasmcustom.graywall.crawler_score.cleared"] >= 1, `cleared: ${s["wasmcustom.graywall.crawler_score.cleared"]}`);
+          assert.ok(sent["user-agent"]?.includes("HeadlessChrome"), sent["user-agent"]);
+          // The same headers from a client that runs no script: the page again, every time.
+          for (let i = 0; i < 3; i++) {
+            const r = await request(rig.envoy.url("/products/1"), { headers: { ...sent, connection: "close" } });
+            assert.equal(r.status, 429);
+            assert.equal(r.json, null, "never the upstream's page");
+            assert.ok(r.body.includes("Checking your browser"), r.body.slice(0, 200));
+          }
+        } finally {
+          await browser.close();
+        }
+      },
+    ),
   );
 });
