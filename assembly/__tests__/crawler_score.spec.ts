@@ -8,7 +8,7 @@ import {
 } from "../crawler_score/signals";
 import { MapStore } from "./map_store";
 import { RequestSnapshot } from "../common/snapshot";
-import { requestHeaderSignals } from "../crawler_score/signals";
+import { requestHeaderSignals, requestIsAsset } from "../crawler_score/signals";
 
 const lists = new AgentLists();
 const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -124,14 +124,86 @@ describe("behaviour over a shared record", () => {
       expect(t.update("scraper", 1000 * i, u)).toBe(UpdateStatus.Updated);
       expect((u.bits & ID_ENUMERATION) != 0).toBe(i >= 4);
     }
-    // A different prefix breaks the run.
-    pathFacts("/user/1005", [], u.facts);
+    // Other pages neither break the run nor carry the flag.
+    pathFacts("/cart", [], u.facts);
+    t.update("scraper", 5500, u);
+    expect(u.bits & ID_ENUMERATION).toBe(0);
+    pathFacts("/item/1005", [], u.facts);
+    t.update("scraper", 5600, u);
+    expect(u.bits & ID_ENUMERATION).toBe(ID_ENUMERATION);
+    // A different prefix starts another run.
+    pathFacts("/user/1006", [], u.facts);
     t.update("scraper", 6000, u);
     expect(u.bits & ID_ENUMERATION).toBe(0);
     // Another client is unaffected.
     pathFacts("/item/1005", [], u.facts);
     t.update("human", 6000, u);
     expect(u.bits & ID_ENUMERATION).toBe(0);
+  });
+
+  it("near-sequential runs count; going back and forth between two IDs does not", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
+    t.ensureSlots();
+    const u = new ActivityUpdate();
+    const gaps = [1000, 1002, 1003, 1006, 1007];
+    for (let i = 0; i < gaps.length; i++) {
+      pathFacts("/p/" + gaps[i].toString(), [], u.facts);
+      t.update("skipper", 1000 * i, u);
+    }
+    expect(u.bits & ID_ENUMERATION).toBe(ID_ENUMERATION);
+    for (let i = 0; i < 12; i++) {
+      pathFacts("/p/" + (500 + (i % 2)).toString(), [], u.facts);
+      t.update("person", 1000 * i, u);
+      expect(u.bits & ID_ENUMERATION).toBe(0);
+    }
+    // Too large a step, or a change of direction, starts over.
+    const mixed = [10, 11, 12, 20, 19, 18];
+    for (let i = 0; i < mixed.length; i++) {
+      pathFacts("/p/" + mixed[i].toString(), [], u.facts);
+      t.update("mixed", 1000 * i, u);
+      expect(u.bits & ID_ENUMERATION).toBe(0);
+    }
+  });
+
+  it("counts a page's assets apart: 40 images are one page view", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
+    t.ensureSlots();
+    const u = new ActivityUpdate();
+    u.spec.rateThreshold = 5;
+    pathFacts("/products/1", [], u.facts);
+    t.update("shopper", 0, u);
+    for (let i = 0; i < 40; i++) {
+      pathFacts("/img/p" + i.toString() + ".webp", [], u.facts);
+      expect(u.facts.asset).toBe(true);
+      t.update("shopper", 10 + i, u);
+      expect(u.bits & (HIGH_RATE | PATH_SPREAD)).toBe(0);
+    }
+    pathFacts("/products/2", [], u.facts);
+    t.update("shopper", 100, u);
+    expect(u.rate).toBe(2);
+    // Headers mark assets where the path does not.
+    expect(requestIsAsset(RequestSnapshot.of(["sec-fetch-dest", "image"]))).toBe(true);
+    expect(requestIsAsset(RequestSnapshot.of(["sec-fetch-dest", "document"]))).toBe(false);
+    expect(requestIsAsset(RequestSnapshot.of(["sec-fetch-dest", "empty"]))).toBe(false);
+    expect(requestIsAsset(RequestSnapshot.of(["accept", "image/avif,image/webp,*/*"]))).toBe(true);
+    expect(requestIsAsset(RequestSnapshot.of(["accept", "text/html"]))).toBe(false);
+  });
+
+  it("keeps the path spread across a window boundary", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
+    t.ensureSlots();
+    const u = new ActivityUpdate();
+    u.spec.windowMs = 10000;
+    u.spec.rateThreshold = 1000;
+    // 5 distinct pages a second: once 20 are seen, every later page is flagged, new window or not.
+    for (let i = 0; i < 100; i++) {
+      pathFacts("/product/" + (7 * i).toString(), [], u.facts);
+      t.update("steady", 200 * i, u);
+      if (i >= 19) expect(u.bits & PATH_SPREAD).toBe(PATH_SPREAD, "page " + i.toString());
+    }
   });
 
   it("estimates the request rate over a sliding window", () => {

@@ -96,7 +96,9 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     s.rateThreshold = b.num("rate_threshold", s.rateThreshold, 1, 1e6);
     s.spreadMinRequests = <i32>b.int("spread_min_requests", s.spreadMinRequests, 2, 100000);
     s.spreadRatio = b.num("spread_ratio", s.spreadRatio, 0.01, 1);
+    s.requestRateThreshold = b.num("request_rate_threshold", s.requestRateThreshold, 1, 1e7);
     s.enumerationRun = <i32>b.int("enumeration_run", s.enumerationRun, 2, 1000);
+    s.enumerationMaxStep = <i32>b.int("enumeration_max_step", s.enumerationMaxStep, 1, 1000);
     s.honeypotTtlMs = b.int("honeypot_ttl_ms", s.honeypotTtlMs, 0, 86400000);
     b.done();
   }

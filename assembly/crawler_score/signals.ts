@@ -258,14 +258,17 @@ export function signalList(bits: u32): string {
 
 export class BehaviourSpec {
   windowMs: i64 = 10000;
-  /** Requests per window (sliding estimate) above which high_rate fires. */
+  /** Page views per window (sliding estimate) above which high_rate fires. */
   rateThreshold: f64 = 30;
-  /** path_spread fires when at least this many requests in the window ... */
+  /** Requests of any kind (assets included) per window above which high_rate fires. */
+  requestRateThreshold: f64 = 300;
+  /** path_spread fires when at least this many page views over the last two windows ... */
   spreadMinRequests: i32 = 20;
   /** ... went to at least this share of distinct paths. */
   spreadRatio: f64 = 0.8;
-  /** Consecutive +-1 numeric IDs under one path prefix that make an enumeration. */
+  /** Page views of IDs under one path prefix, each 1 to enumerationMaxStep from the last in one direction. */
   enumerationRun: i32 = 5;
+  enumerationMaxStep: i32 = 3;
   honeypotTtlMs: i64 = 600000;
 }
 
@@ -276,88 +279,128 @@ export class PathFacts {
   numericId: i64 = -1;
   prefixHash: u32 = 0;
   honeypot: bool = false;
+  /** A subresource (image, script, style, font, ...), not a page view. */
+  asset: bool = false;
 }
 
-// Record payload layout (bytes): windowStart i64 @0 | count i32 @8 | prevCount i32 @12 | path bitmap 64 @16 |
-// lastId i64 @80 | prefixHash u32 @88 | run i32 @92 | honeypotUntil i64 @96.
-export const ACTIVITY_PAYLOAD = 104;
+// Record payload layout (bytes): windowStart i64 @0 | pages i32 @8 | prevPages i32 @12 | path bitmap of this
+// window 64 @16 | of the previous one 64 @80 | lastId i64 @144 | prefixHash u32 @152 | run i32 @156 |
+// direction i32 @160 | requests i32 @164 | honeypotUntil i64 @168 | prevRequests i32 @176 | pad @180.
+export const ACTIVITY_PAYLOAD = 184;
 const BITMAP_BYTES = 64;
 const BITMAP_BITS: f64 = 512;
 
-/** Updates a client's sliding-window record with one request and reports the behaviour signals. */
+/** Distinct paths in the union of two 512-bit bitmaps (linear counting); `n` when saturated. */
+function distinctPaths(p: usize, q: usize, n: i32): f64 {
+  let ones = 0;
+  for (let i = 0; i < BITMAP_BYTES / 8; i++) ones += <i32>popcnt<u64>(load<u64>(p + 8 * i) | load<u64>(q + 8 * i));
+  const zeros = BITMAP_BITS - <f64>ones;
+  return zeros > 0 ? -BITMAP_BITS * Math.log(zeros / BITMAP_BITS) : <f64>n;
+}
+
+/**
+ * Updates a client's record with one request and reports the behaviour signals. Windows slide: rates
+ * weigh the previous window by how much of it is still in view, and the path spread looks at this window
+ * and the previous one, so no window boundary gives a steady scraper a fresh start. Page views and
+ * assets are counted apart: a page's 40 images are one page view.
+ */
 export class ActivityUpdate extends RecordUpdate {
   spec: BehaviourSpec = new BehaviourSpec();
   facts: PathFacts = new PathFacts();
   /** Output: the behaviour signal bits for this request. */
   bits: u32 = 0;
-  /** Output, for tests and debugging: the sliding request-rate estimate. */
+  /** Output, for tests and debugging: the sliding page-view rate estimate. */
   rate: f64 = 0;
 
   apply(p: usize, fresh: bool, now: i64): void {
     const w = this.spec.windowMs;
     let start = load<i64>(p);
-    let count = load<i32>(p, 8);
-    let prev = load<i32>(p, 12);
+    let pages = load<i32>(p, 8);
+    let prevPages = load<i32>(p, 12);
+    let requests = load<i32>(p, 164);
+    let prevRequests = load<i32>(p, 176);
     if (fresh) start = now;
     const elapsed = now - start;
     if (elapsed >= w) {
       // Move to the window containing now; the previous one counts only if it is adjacent.
-      prev = elapsed >= 2 * w ? 0 : count;
-      start += (elapsed / w) * w;
-      count = 0;
+      const adjacent = elapsed < 2 * w;
+      prevPages = adjacent ? pages : 0;
+      prevRequests = adjacent ? requests : 0;
+      if (adjacent) memory.copy(p + 80, p + 16, BITMAP_BYTES);
+      else memory.fill(p + 80, 0, BITMAP_BYTES);
       memory.fill(p + 16, 0, BITMAP_BYTES);
+      start += (elapsed / w) * w;
+      pages = 0;
+      requests = 0;
     } else if (elapsed < 0) {
       start = now; // clock went back: restart the window rather than extend it
     }
-    count++;
     const f = this.facts;
-    const bit = f.pathHash & 511;
-    const byteAt = p + 16 + (bit >> 3);
-    store<u8>(byteAt, load<u8>(byteAt) | <u8>(<u32>1 << (bit & 7)));
-
+    requests++;
     let bits: u32 = 0;
-    const into = <f64>(now - start) / <f64>w;
-    this.rate = <f64>prev * (1.0 - into) + <f64>count;
-    if (this.rate > this.spec.rateThreshold) bits |= HIGH_RATE;
+    const left = 1.0 - <f64>(now - start) / <f64>w;
+    if (<f64>prevRequests * left + <f64>requests > this.spec.requestRateThreshold) bits |= HIGH_RATE;
 
-    if (count >= this.spec.spreadMinRequests) {
-      let ones = 0;
-      for (let i = 0; i < BITMAP_BYTES / 8; i++) ones += <i32>popcnt<u64>(load<u64>(p + 16 + 8 * i));
-      const zeros = BITMAP_BITS - <f64>ones;
-      // Linear counting; a saturated bitmap means at least as many distinct paths as requests.
-      const distinct = zeros > 0 ? -BITMAP_BITS * Math.log(zeros / BITMAP_BITS) : <f64>count;
-      if (distinct / <f64>count >= this.spec.spreadRatio) bits |= PATH_SPREAD;
+    if (!f.asset) {
+      pages++;
+      const bit = f.pathHash & 511;
+      const byteAt = p + 16 + (bit >> 3);
+      store<u8>(byteAt, load<u8>(byteAt) | <u8>(<u32>1 << (bit & 7)));
+      this.rate = <f64>prevPages * left + <f64>pages;
+      if (this.rate > this.spec.rateThreshold) bits |= HIGH_RATE;
+      const seen = pages + prevPages;
+      if (seen >= this.spec.spreadMinRequests && distinctPaths(p + 16, p + 80, seen) / <f64>seen >= this.spec.spreadRatio) bits |= PATH_SPREAD;
+      if (f.numericId >= 0 && this.extendsRun(p, fresh)) bits |= ID_ENUMERATION;
     }
 
-    let run = load<i32>(p, 92);
-    if (f.numericId >= 0) {
-      const lastId = load<i64>(p, 80);
-      const d = f.numericId - lastId;
-      const sequential = !fresh && run > 0 && load<u32>(p, 88) == f.prefixHash && (d == 1 || d == -1);
-      run = sequential ? run + 1 : 1;
-      store<i64>(p, f.numericId, 80);
-      store<u32>(p, f.prefixHash, 88);
-      store<i32>(p, run, 92);
-    }
-    if (run >= this.spec.enumerationRun) bits |= ID_ENUMERATION;
-
-    let until = load<i64>(p, 96);
+    let until = load<i64>(p, 168);
     if (f.honeypot) {
       until = now + this.spec.honeypotTtlMs;
-      store<i64>(p, until, 96);
+      store<i64>(p, until, 168);
     }
     if (now < until) bits |= HONEYPOT;
 
     store<i64>(p, start);
-    store<i32>(p, count, 8);
-    store<i32>(p, prev, 12);
+    store<i32>(p, pages, 8);
+    store<i32>(p, prevPages, 12);
+    store<i32>(p, requests, 164);
+    store<i32>(p, prevRequests, 176);
     this.bits = bits;
+  }
+
+  /**
+   * Records a page view of an ID; true when it makes a run of enumerationRun: IDs under one prefix,
+   * each 1 to enumerationMaxStep from the last, all in one direction. Other pages in between neither
+   * break nor extend a run; the same ID again (a reload) neither; going back and forth is no run.
+   */
+  private extendsRun(p: usize, fresh: bool): bool {
+    const f = this.facts;
+    let run = load<i32>(p, 156);
+    let dir = load<i32>(p, 160);
+    const d = f.numericId - load<i64>(p, 144);
+    const samePrefix = !fresh && run > 0 && load<u32>(p, 152) == f.prefixHash;
+    if (samePrefix && d == 0) return run >= this.spec.enumerationRun;
+    const step = <i64>this.spec.enumerationMaxStep;
+    const sign = d > 0 ? 1 : -1;
+    if (samePrefix && (d > 0 ? d : -d) <= step && (dir == 0 || dir == sign)) {
+      run++;
+      dir = sign;
+    } else {
+      run = 1;
+      dir = 0;
+    }
+    store<i64>(p, f.numericId, 144);
+    store<u32>(p, f.prefixHash, 152);
+    store<i32>(p, run, 156);
+    store<i32>(p, dir, 160);
+    return run >= this.spec.enumerationRun;
   }
 }
 
 /** Fills PathFacts from a path without its query string. */
 export function pathFacts(path: string, honeypots: string[], out: PathFacts): void {
   out.pathHash = fmix32(fnv1a(FNV_OFFSET, path));
+  out.asset = hasAssetExtension(path);
   out.honeypot = false;
   for (let i = 0; i < honeypots.length; i++) {
     if (path.startsWith(unchecked(honeypots[i]))) { out.honeypot = true; break; }
@@ -376,4 +419,37 @@ export function pathFacts(path: string, honeypots: string[], out: PathFacts): vo
   }
   out.numericId = id;
   out.prefixHash = fmix32(fnv1a(FNV_OFFSET, path.substring(0, slash + 1)));
+}
+
+const ASSET_EXTENSIONS = [".js", ".mjs", ".css", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".ico", ".woff", ".woff2", ".ttf", ".map", ".mp4", ".webm"];
+
+/** Whether the path names a static subresource by its extension. */
+function hasAssetExtension(path: string): bool {
+  const dot = path.lastIndexOf(".");
+  if (dot < 0 || path.indexOf("/", dot) >= 0 || path.length - dot > 6) return false;
+  const ext = path.substring(dot).toLowerCase();
+  return ASSET_EXTENSIONS.includes(ext);
+}
+
+const SEC_FETCH_DEST = new HeaderName("sec-fetch-dest");
+const IMAGE_ACCEPT = String.UTF8.encode("image/");
+const PAGE_DESTS: ArrayBuffer[] = [String.UTF8.encode("document"), String.UTF8.encode("iframe"), String.UTF8.encode("frame"), String.UTF8.encode("empty")];
+const CSS_ACCEPT = String.UTF8.encode("text/css");
+
+/**
+ * Whether the request's headers mark a subresource: a Sec-Fetch-Dest other than a document, frame or
+ * fetch ("empty"), or an image or stylesheet Accept (what browsers send where fetch metadata is absent).
+ */
+export function requestIsAsset(req: RequestSnapshot): bool {
+  const d = req.find(SEC_FETCH_DEST);
+  if (d >= 0) {
+    const n = req.valueLength(d);
+    for (let i = 0; i < PAGE_DESTS.length; i++) {
+      const dest = unchecked(PAGE_DESTS[i]);
+      if (dest.byteLength == n && req.valueStartsWith(d, dest)) return false;
+    }
+    return n > 0;
+  }
+  const a = req.find(ACCEPT);
+  return a >= 0 && (req.valueStartsWith(a, IMAGE_ACCEPT) || req.valueStartsWith(a, CSS_ACCEPT));
 }

@@ -8,7 +8,7 @@ import { Challenger } from "./challenge";
 import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { CrawlerConfig, impostorScore } from "./config";
-import { ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, pathFacts, requestHeaderSignals, score, SIGNAL_NAMES, signalList } from "./signals";
+import { ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, pathFacts, requestHeaderSignals, requestIsAsset, score, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
 const SEC_FETCH_DEST = new HeaderName("sec-fetch-dest");
@@ -122,7 +122,9 @@ export class CrawlerStage extends Stage {
 
     let path = req.header(PATH);
     if (path === null) path = "/";
-    pathFacts(pathOnly(path), cfg.honeypots, this.activity.facts);
+    const facts = this.activity.facts;
+    pathFacts(pathOnly(path), cfg.honeypots, facts);
+    if (!facts.asset) facts.asset = requestIsAsset(req);
     const now = req.nowMs;
     if (ip !== null) {
       const key = this.key;
