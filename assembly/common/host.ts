@@ -107,6 +107,12 @@ export function replaceHeader(map: MapType, key: ArrayBuffer, value: string): u3
   return imports.proxy_replace_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(v), v.byteLength);
 }
 
+/** Adds a header line (another Set-Cookie, say) without replacing one of the same name. */
+export function addHeader(map: MapType, key: ArrayBuffer, value: string): u32 {
+  const v = String.UTF8.encode(value);
+  return imports.proxy_add_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(v), v.byteLength);
+}
+
 export function removeHeader(map: MapType, key: ArrayBuffer): u32 {
   return imports.proxy_remove_header_map_value(map, changetype<usize>(key), key.byteLength);
 }

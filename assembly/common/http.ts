@@ -84,3 +84,14 @@ export function pathOnly(path: string): string {
   if (end < 0) return path;
   return path.substring(0, end);
 }
+
+/** A cookie name this project sets: 1-64 characters of a-z, A-Z, 0-9, '_', '-'. */
+export function isCookieName(s: string): bool {
+  if (s.length == 0 || s.length > 64) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x5f || c == 0x2d;
+    if (!ok) return false;
+  }
+  return true;
+}

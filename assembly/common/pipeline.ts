@@ -5,7 +5,7 @@
 import { ConfigErrors } from "./config";
 import { DataStatus, HeadersStatus, registerFilter, RootFilter, StreamFilter } from "./filter";
 import {
-  BufferType, getBufferString, getHeaderPairs, getPropertyAt, getPropertyStringAt, MapType, propertyPath, nowMillis, removeHeader, replaceHeader,
+  addHeader, BufferType, getBufferString, getHeaderPairs, getPropertyAt, getPropertyStringAt, MapType, propertyPath, nowMillis, removeHeader, replaceHeader,
   sendLocalResponse, setTickPeriod,
 } from "./host";
 import { RequestSnapshot, RequestSource } from "./snapshot";
@@ -158,6 +158,8 @@ class PipelineStream extends StreamFilter {
     for (let i = 0; i < stages.length; i++) unchecked(stages[i]).onResponse(req);
     const names = req.responseNames;
     for (let i = 0; i < names.length; i++) replaceHeader(MapType.ResponseHeaders, unchecked(names[i]).bytes, req.responseValues[i]);
+    const added = req.addedNames;
+    for (let i = 0; i < added.length; i++) addHeader(MapType.ResponseHeaders, unchecked(added[i]).bytes, req.addedValues[i]);
     return HeadersStatus.Continue;
   }
 }

@@ -93,6 +93,9 @@ export class RequestSnapshot {
   /** Response-header writes, applied when the response headers arrive. */
   responseNames: HeaderName[] = [];
   responseValues: string[] = [];
+  /** Response-header lines added beside any of the same name (Set-Cookie). */
+  addedNames: HeaderName[] = [];
+  addedValues: string[] = [];
 
   /** Forgets the last request, keeping the arrays for the next one. */
   reset(): void {
@@ -112,6 +115,8 @@ export class RequestSnapshot {
     this.writeValues.length = 0;
     this.responseNames.length = 0;
     this.responseValues.length = 0;
+    this.addedNames.length = 0;
+    this.addedValues.length = 0;
   }
 
   /** Reads headers and peer from `source` when first needed. */
@@ -244,6 +249,11 @@ export class RequestSnapshot {
   setResponseHeader(h: HeaderName, value: string): void {
     this.responseNames.push(h);
     this.responseValues.push(value);
+  }
+
+  addResponseHeader(h: HeaderName, value: string): void {
+    this.addedNames.push(h);
+    this.addedValues.push(value);
   }
 }
 

@@ -3,8 +3,9 @@
 // "<issued>.<nonce>" in a clearance cookie and reloads. The seed is an HMAC of the client address, the
 // user agent and the issue time under a configured secret, so only the gateway can issue one, and a
 // clearance works only for the client it was issued to, until it expires. Pure.
-import { ConfigErrors, ObjReader } from "../common/config";
+import { ObjReader } from "../common/config";
 import { HmacSha256, leadingZeroBits, Sha256, toHex } from "../common/sha256";
+import { isCookieName } from "../common/http";
 
 export class ChallengeSpec {
   status: i32 = 429;
@@ -35,16 +36,6 @@ export function readChallenge(r: ObjReader | null): ChallengeSpec {
   c.retryAfterSeconds = <i32>r.int("retry_after_s", c.retryAfterSeconds, 1, 86400);
   r.done();
   return c;
-}
-
-function isCookieName(s: string): bool {
-  if (s.length == 0 || s.length > 64) return false;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x5f || c == 0x2d;
-    if (!ok) return false;
-  }
-  return true;
 }
 
 export class Challenger {

@@ -3,6 +3,7 @@ import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
 import { writableHeaderProblem } from "../common/header_names";
 import { ChallengeSpec, readChallenge } from "./challenge";
+import { ClientIdSpec, readClientId } from "./client_id";
 import { AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
 
 export class GoodBot {
@@ -29,6 +30,7 @@ export class CrawlerConfig {
   scoreHeader: string = "x-graywall-bot-score";
   signalsHeader: string = "";
   challenge: ChallengeSpec = new ChallengeSpec();
+  clientId: ClientIdSpec = new ClientIdSpec();
   block: Reply = new Reply();
   xffTrustedHops: i32 = 0;
   /** Account key: a header or cookie naming the user, tracked beside the IP when present. */
@@ -127,6 +129,7 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
   const signals = writableHeaderProblem(cfg.signalsHeader);
   if (cfg.signalsHeader.length > 0 && signals.length > 0) errors.add(r.at("signals_header"), signals);
   cfg.challenge = readChallenge(r.obj("challenge"));
+  cfg.clientId = readClientId(r.obj("client_id"));
   cfg.block = readReply(r.obj("block"), 403, "forbidden\n");
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
   const acct = r.obj("account");

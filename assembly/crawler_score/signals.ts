@@ -94,7 +94,7 @@ const VERSION_TOKEN = String.UTF8.encode("version/");
  * `x-forwarded-proto` from a TLS-terminating hop. A client that forges `https` only makes itself liable
  * to the stricter browser checks, so the header needs no trust.
  */
-function isHttps(req: RequestSnapshot): bool {
+export function isHttps(req: RequestSnapshot): bool {
   let i = req.find(SCHEME);
   if (i >= 0 && req.valueLength(i) == 5 && req.valueStartsWith(i, HTTPS)) return true;
   i = req.find(FORWARDED_PROTO);

@@ -5,16 +5,18 @@ import { KeyBuilder } from "../common/key_builder";
 import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from "../common/snapshot";
 import { IpAddr, ipKey } from "../common/ip";
 import { Challenger } from "./challenge";
+import { ClientIds } from "./client_id";
 import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { CrawlerConfig, impostorScore } from "./config";
-import { ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, pathFacts, requestHeaderSignals, requestIsAsset, score, SIGNAL_NAMES, signalList } from "./signals";
+import { ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
 const SEC_FETCH_DEST = new HeaderName("sec-fetch-dest");
 const ACCEPT = new HeaderName("accept");
 const DOCUMENT = String.UTF8.encode("document");
 const GET = String.UTF8.encode("GET");
+const SET_COOKIE = new HeaderName("set-cookie");
 
 /** A page load a browser would render: GET, and fetch metadata saying document or an HTML accept. */
 function isNavigation(req: RequestSnapshot): bool {
@@ -52,6 +54,9 @@ export class CrawlerStage extends Stage {
   goodBot: u32;
   impostorAt: i32;
   challenger: Challenger;
+  clientIds: ClientIds;
+  clientIdIssued: u32;
+  clientIdInvalid: u32;
   challengePages: u32;
   clearedCount: u32;
   clearanceInvalid: u32;
@@ -86,6 +91,9 @@ export class CrawlerStage extends Stage {
     this.goodBot = stats.counter("graywall.crawler_score.good_bot");
     this.impostorAt = impostorScore(cfg);
     this.challenger = new Challenger(cfg.challenge);
+    this.clientIds = new ClientIds(cfg.clientId);
+    this.clientIdIssued = stats.counter("graywall.crawler_score.client_id_issued");
+    this.clientIdInvalid = stats.counter("graywall.crawler_score.client_id_invalid");
     this.challengePages = stats.counter("graywall.crawler_score.challenge_page");
     this.clearedCount = stats.counter("graywall.crawler_score.cleared");
     this.clearanceInvalid = stats.counter("graywall.crawler_score.clearance_invalid");
@@ -126,12 +134,19 @@ export class CrawlerStage extends Stage {
     pathFacts(pathOnly(path), cfg.honeypots, facts);
     if (!facts.asset) facts.asset = requestIsAsset(req);
     const now = req.nowMs;
-    if (ip !== null) {
-      const key = this.key;
-      key.reset();
+    // Behaviour is kept per client id when a valid one comes back, else per address: a NAT's many
+    // browsers each have their own record, and only cookie-less clients are judged by address.
+    const key = this.key;
+    key.reset();
+    let clientId: string | null = null;
+    if (this.clientIds.enabled) clientId = this.clientIdOf(req);
+    if (clientId !== null) {
+      key.addByte(0x63); // 'c': never an address key
+      key.addString(clientId);
+    } else if (ip !== null) {
       key.addIp(ip);
-      if (this.ipTable.updateBytes(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     }
+    if (key.length > 0 && this.ipTable.updateBytes(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     const acctTable = this.accountTable;
     if (acctTable !== null && this.accountKey(req) && acctTable.updateBytes(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) {
       bits |= this.activity.bits;
@@ -153,6 +168,14 @@ export class CrawlerStage extends Stage {
       return this.challenge(req, ip);
     }
     if (s >= cfg.challengeAt) this.stats.inc(this.clearedCount);
+    // A page view from a browser without a valid id gets one.
+    if (this.clientIds.enabled && clientId === null && !facts.asset && isNavigation(req)) {
+      let cookie = this.clientIds.spec.cookie + "=" + this.clientIds.issue(clientText(ip), userAgentOf(req), now / 1000) + "; Path=/; Max-Age=" +
+        this.clientIds.spec.maxAgeSeconds.toString() + "; HttpOnly; SameSite=Lax";
+      if (isHttps(req)) cookie += "; Secure";
+      req.addResponseHeader(SET_COOKIE, cookie);
+      this.stats.inc(this.clientIdIssued);
+    }
     if (s >= cfg.tagAt) {
       this.stats.inc(this.tagged);
       req.setRequestHeader(this.scoreName, s.toString());
@@ -181,6 +204,17 @@ export class CrawlerStage extends Stage {
     if (value === null || value.length == 0) return false;
     key.addString(value);
     return true;
+  }
+
+  /** The request's valid client id, or null (none, forged or expired). */
+  clientIdOf(req: RequestSnapshot): string | null {
+    const cookies = req.header(COOKIE);
+    if (cookies === null) return null;
+    const value = findCookie(cookies, this.clientIds.spec.cookie);
+    if (value === null) return null;
+    const id = this.clientIds.verify(value, req.nowMs / 1000);
+    if (id === null) this.stats.inc(this.clientIdInvalid);
+    return id;
   }
 
   /** Whether the request carries a valid clearance for this client. Hashing happens only here. */

@@ -246,6 +246,10 @@ export class ProxyHost {
         m.push(...rest, [key, this.str(vp, vl)]);
         return OK;
       },
+      proxy_add_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
+        this.map(type).push([this.str(kp, kl), this.str(vp, vl)]);
+        return OK;
+      },
       proxy_remove_header_map_value: (type: number, kp: number, kl: number) => {
         const key = this.str(kp, kl);
         const m = this.map(type);

@@ -1,0 +1,72 @@
+// A signed first-party client id, so that behaviour is kept per browser rather than per address: many
+// people share a NAT address, and one of them hitting a honeypot must not block the rest. The cookie is
+// "<id>.<issued>.<mac>", mac = HMAC-SHA-256(secret, id "." issued), 16 bytes in hex; a second key
+// keeps ids valid across a rotation. Pure.
+import { ObjReader } from "../common/config";
+import { HmacSha256, toHex } from "../common/sha256";
+import { isCookieName } from "../common/http";
+
+export class ClientIdSpec {
+  /** Empty: no client ids; behaviour is kept per address. */
+  secret: string = "";
+  previousSecret: string = "";
+  cookie: string = "graywall_id";
+  maxAgeSeconds: i32 = 31536000;
+}
+
+export function readClientId(r: ObjReader | null): ClientIdSpec {
+  const c = new ClientIdSpec();
+  if (r === null) return c;
+  c.secret = r.requiredStr("secret");
+  if (c.secret.length > 0 && c.secret.length < 16) r.errors.add(r.at("secret"), "must be at least 16 characters");
+  c.previousSecret = r.str("previous_secret", "");
+  c.cookie = r.str("cookie", c.cookie);
+  if (!isCookieName(c.cookie)) r.errors.add(r.at("cookie"), "must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'");
+  c.maxAgeSeconds = <i32>r.int("max_age_s", c.maxAgeSeconds, 60, 2 * 31536000);
+  r.done();
+  return c;
+}
+
+export class ClientIds {
+  private keys: HmacSha256[] = [];
+  private issued: u32 = 0;
+
+  constructor(public spec: ClientIdSpec) {
+    if (spec.secret.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(spec.secret)));
+    if (spec.previousSecret.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(spec.previousSecret)));
+  }
+
+  get enabled(): bool { return this.keys.length > 0; }
+
+  private mac(k: i32, idAndIssued: string): string {
+    const m = this.keys[k].signString(idAndIssued);
+    return toHex(m.dataStart, 16);
+  }
+
+  /** The id in a cookie value when its MAC holds under either key and it is not past max_age_s; else null. */
+  verify(value: string, nowS: i64): string | null {
+    const last = value.lastIndexOf(".");
+    if (last <= 0 || value.length - last - 1 != 32 || value.length > 80) return null;
+    const signed = value.substring(0, last);
+    const dot = signed.indexOf(".");
+    if (dot <= 0) return null;
+    let issued: i64 = 0;
+    for (let i = dot + 1; i < signed.length; i++) {
+      const c = signed.charCodeAt(i);
+      if (c < 0x30 || c > 0x39 || i - dot > 12) return null;
+      issued = issued * 10 + (c - 0x30);
+    }
+    if (nowS - issued >= <i64>this.spec.maxAgeSeconds || issued > nowS + 60) return null;
+    const mac = value.substring(last + 1);
+    for (let k = 0; k < this.keys.length; k++) if (this.mac(k, signed) == mac) return signed.substring(0, dot);
+    return null;
+  }
+
+  /** A new cookie value: an id no client can predict (an HMAC over its request and a counter), signed. */
+  issue(client: string, userAgent: string, nowS: i64): string {
+    this.issued++;
+    const raw = this.keys[0].signString("id\n" + client + "\n" + userAgent + "\n" + nowS.toString() + "\n" + this.issued.toString());
+    const signed = toHex(raw.dataStart, 12) + "." + nowS.toString();
+    return signed + "." + this.mac(0, signed);
+  }
+}

@@ -1,0 +1,103 @@
+// crawler_score's signed client id on the host emulator: behaviour per browser behind a shared address.
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { wasmPath } from "../runtime/paths.ts";
+import { ProxyHost } from "./support/proxy_host.ts";
+
+const SECRET = "client-id-secret-0123456789";
+const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const NAT = "203.0.113.50:40000";
+
+function host(clientId: object = { secret: SECRET }): ProxyHost {
+  const h = new ProxyHost(wasmPath("graywall"), "graywall");
+  const cfg = { crawler_score: { client_id: clientId, honeypot_paths: ["/.env"], behaviour: { rate_threshold: 30, window_ms: 10000 } } };
+  assert.ok(h.configure(JSON.stringify(cfg)), h.logs.join("\n"));
+  return h;
+}
+
+const page = (path: string, cookie?: string, ua = CHROME): [string, string][] => [
+  [":method", "GET"],
+  [":path", path],
+  ["user-agent", ua],
+  ["accept", "text/html"],
+  ["accept-language", "en"],
+  ["accept-encoding", "gzip"],
+  ...(cookie ? ([["cookie", cookie]] as [string, string][]) : []),
+];
+
+const setCookie = (headers: [string, string][] | undefined) => headers?.find(([k]) => k === "set-cookie")?.[1];
+const idOf = (h: ProxyHost) => setCookie(h.request({ headers: page("/"), peer: NAT }).responseHeaders)!.split(";")[0];
+
+describe("crawler_score client ids", () => {
+  test("a page view without an id gets a signed one; one that returns gets no other", () => {
+    const h = host();
+    const first = h.request({ headers: page("/"), peer: NAT });
+    const cookie = setCookie(first.responseHeaders);
+    assert.match(cookie ?? "", /^graywall_id=[0-9a-f]{24}\.\d+\.[0-9a-f]{32}; Path=\/; Max-Age=31536000; HttpOnly; SameSite=Lax$/);
+    const again = h.request({ headers: page("/a", cookie!.split(";")[0]), peer: NAT });
+    assert.equal(setCookie(again.responseHeaders), undefined);
+    assert.equal(h.metric("graywall.crawler_score.client_id_issued"), 1n);
+  });
+
+  test("20 browsers behind one address browse freely; a cookie-less scraper behind it is judged by the address", () => {
+    const h = host();
+    const ids = Array.from({ length: 20 }, () => idOf(h));
+    for (let round = 0; round < 4; round++) {
+      for (const id of ids) {
+        const ex = h.request({ headers: page(`/products/${round}`, id), peer: NAT });
+        assert.equal(ex.reply, undefined);
+        assert.equal(
+          ex.upstreamHeaders.find(([k]) => k === "x-graywall-bot-score"),
+          undefined,
+          "not even tagged",
+        );
+      }
+    }
+    let scored = 0;
+    for (let i = 0; i < 40; i++) {
+      const ex = h.request({ headers: page(`/list?page=${i}`), peer: NAT });
+      if (ex.upstreamHeaders.some(([k]) => k === "x-graywall-bot-score") || ex.reply) scored++;
+    }
+    assert.ok(scored > 0, "the address's own record sees 40 page views");
+  });
+
+  test("a honeypot hit lands on the client id that made it", () => {
+    const h = host();
+    const [a, b] = [idOf(h), idOf(h)];
+    assert.equal(h.request({ headers: page("/.env", a), peer: NAT }).reply?.status, 403);
+    assert.equal(h.request({ headers: page("/", a), peer: NAT }).reply?.status, 403, "a stays blocked");
+    assert.equal(h.request({ headers: page("/", b), peer: NAT }).reply, undefined, "b is not");
+    assert.equal(h.request({ headers: page("/"), peer: NAT }).reply, undefined, "nor the address");
+  });
+
+  test("a forged or foreign id counts as none, and survives a rotation only under previous_secret", () => {
+    const h = host();
+    const id = idOf(h);
+    const forged = id.replace(/.$/, (c) => (c === "0" ? "1" : "0"));
+    const ex = h.request({ headers: page("/", forged), peer: NAT });
+    assert.ok(setCookie(ex.responseHeaders), "a new id is issued");
+    assert.equal(h.metric("graywall.crawler_score.client_id_invalid"), 1n);
+    const rotated = host({ secret: "another-secret-0123456789", previous_secret: SECRET });
+    rotated.nowMs = h.nowMs;
+    assert.equal(setCookie(rotated.request({ headers: page("/", id), peer: NAT }).responseHeaders), undefined);
+    const dropped = host({ secret: "another-secret-0123456789" });
+    dropped.nowMs = h.nowMs;
+    assert.ok(setCookie(dropped.request({ headers: page("/", id), peer: NAT }).responseHeaders));
+  });
+
+  test("assets and API calls get no id; HTTPS ids are Secure; a short secret is refused by name", () => {
+    const h = host();
+    const img: [string, string][] = [
+      [":method", "GET"],
+      [":path", "/logo.png"],
+      ["user-agent", CHROME],
+      ["accept", "image/webp"],
+    ];
+    assert.equal(setCookie(h.request({ headers: img, peer: NAT }).responseHeaders), undefined);
+    const secure = h.request({ headers: [...page("/"), [":scheme", "https"]], peer: NAT });
+    assert.match(setCookie(secure.responseHeaders) ?? "", /; Secure$/);
+    const bad = new ProxyHost(wasmPath("graywall"), "graywall");
+    assert.equal(bad.configure(JSON.stringify({ crawler_score: { client_id: { secret: "short" } } })), false);
+    assert.match(bad.logs.join("\n"), /crawler_score\.client_id\.secret: must be at least 16 characters/);
+  });
+});
