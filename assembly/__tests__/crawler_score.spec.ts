@@ -4,7 +4,7 @@ import { compileCrawlerConfig } from "../crawler_score/config";
 import {
   ActivityUpdate, ACTIVITY_PAYLOAD, AgentLists, HeaderFacts, headerSignals, pathFacts, PathFacts, score, signalList,
   DEFAULT_WEIGHTS, UA_EMPTY, UA_TOOL, UA_HEADLESS, UA_BOT, NO_ACCEPT, NO_ACCEPT_LANGUAGE, NO_ACCEPT_ENCODING,
-  NO_CLIENT_HINTS, NO_FETCH_METADATA, HIGH_RATE, PATH_SPREAD, ID_ENUMERATION, HONEYPOT,
+  NO_CLIENT_HINTS, NO_FETCH_METADATA, HIGH_RATE, PATH_SPREAD, ID_ENUMERATION, HONEYPOT, SUSTAINED_SPREAD,
 } from "../crawler_score/signals";
 import { MapStore } from "./map_store";
 import { RequestSnapshot } from "../common/snapshot";
@@ -203,6 +203,28 @@ describe("behaviour over a shared record", () => {
       pathFacts("/product/" + (7 * i).toString(), [], u.facts);
       t.update("steady", 200 * i, u);
       if (i >= 19) expect(u.bits & PATH_SPREAD).toBe(PATH_SPREAD, "page " + i.toString());
+    }
+  });
+
+  it("flags a slow but steady crawl once the spread has held for sustained_windows windows", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
+    t.ensureSlots();
+    const u = new ActivityUpdate();
+    u.spec.windowMs = 10000;
+    let firstAt: i64 = -1;
+    // 2.5 distinct pages a second, for a minute.
+    for (let i = 0; i < 150; i++) {
+      pathFacts("/product/" + ((i * 7919) % 100000).toString(), [], u.facts);
+      t.update("slow", 400 * i, u);
+      if ((u.bits & SUSTAINED_SPREAD) != 0 && firstAt < 0) firstAt = 400 * i;
+    }
+    expect(firstAt >= 30000 && firstAt <= 45000).toBe(true, "first at " + firstAt.toString());
+    // A reader going back and forth among a few pages never spreads.
+    for (let i = 0; i < 150; i++) {
+      pathFacts("/product/" + (i % 4).toString(), [], u.facts);
+      t.update("reader", 400 * i, u);
+      expect(u.bits & (PATH_SPREAD | SUSTAINED_SPREAD)).toBe(0);
     }
   });
 

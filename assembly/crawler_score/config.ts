@@ -101,6 +101,7 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     s.requestRateThreshold = b.num("request_rate_threshold", s.requestRateThreshold, 1, 1e7);
     s.enumerationRun = <i32>b.int("enumeration_run", s.enumerationRun, 2, 1000);
     s.enumerationMaxStep = <i32>b.int("enumeration_max_step", s.enumerationMaxStep, 1, 1000);
+    s.sustainedWindows = <i32>b.int("sustained_windows", s.sustainedWindows, 1, 1000);
     s.honeypotTtlMs = b.int("honeypot_ttl_ms", s.honeypotTtlMs, 0, 86400000);
     b.done();
   }

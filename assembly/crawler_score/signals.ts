@@ -21,14 +21,17 @@ export const ID_ENUMERATION: u32 = 1 << 11;
 export const HONEYPOT: u32 = 1 << 12;
 /** A declared good bot's user agent from outside the address ranges its operator publishes. */
 export const BOT_IMPOSTOR: u32 = 1 << 13;
+/** path_spread held through the last sustained_windows windows: a steady crawl, however slow. */
+export const SUSTAINED_SPREAD: u32 = 1 << 14;
 
 export const SIGNAL_NAMES: string[] = [
   "ua_empty", "ua_tool", "ua_headless", "ua_bot", "no_accept", "no_accept_language", "no_accept_encoding",
   "no_client_hints", "no_fetch_metadata", "high_rate", "path_spread", "id_enumeration", "honeypot", "bot_impostor",
+  "sustained_spread",
 ];
 
 // bot_impostor weighs nothing by itself: it raises the score to the threshold of `unverified_bots`.
-export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 35, 10, 15, 10, 15, 15, 30, 15, 45, 100, 0];
+export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 35, 10, 15, 10, 15, 15, 30, 15, 45, 100, 0, 70];
 
 /** Lower-case substrings of automation tools and HTTP libraries. */
 export const DEFAULT_TOOL_AGENTS: string[] = [
@@ -269,6 +272,8 @@ export class BehaviourSpec {
   /** Page views of IDs under one path prefix, each 1 to enumerationMaxStep from the last in one direction. */
   enumerationRun: i32 = 5;
   enumerationMaxStep: i32 = 3;
+  /** Consecutive windows path_spread must have held for sustained_spread. */
+  sustainedWindows: i32 = 3;
   honeypotTtlMs: i64 = 600000;
 }
 
@@ -285,10 +290,12 @@ export class PathFacts {
 
 // Record payload layout (bytes): windowStart i64 @0 | pages i32 @8 | prevPages i32 @12 | path bitmap of this
 // window 64 @16 | of the previous one 64 @80 | lastId i64 @144 | prefixHash u32 @152 | run i32 @156 |
-// direction i32 @160 | requests i32 @164 | honeypotUntil i64 @168 | prevRequests i32 @176 | pad @180.
+// direction i32 @160 | requests i32 @164 | honeypotUntil i64 @168 | prevRequests i32 @176 |
+// spread streak i32 @180 (windows in a row with path_spread; bit 31: path_spread seen in this window).
 export const ACTIVITY_PAYLOAD = 184;
 const BITMAP_BYTES = 64;
 const BITMAP_BITS: f64 = 512;
+const SPREAD_SEEN: i32 = 0x80000000;
 
 /** Distinct paths in the union of two 512-bit bitmaps (linear counting); `n` when saturated. */
 function distinctPaths(p: usize, q: usize, n: i32): f64 {
@@ -321,9 +328,12 @@ export class ActivityUpdate extends RecordUpdate {
     let prevRequests = load<i32>(p, 176);
     if (fresh) start = now;
     const elapsed = now - start;
+    let streak = load<i32>(p, 180);
+    if (fresh) streak = 0;
     if (elapsed >= w) {
       // Move to the window containing now; the previous one counts only if it is adjacent.
       const adjacent = elapsed < 2 * w;
+      streak = adjacent && (streak & SPREAD_SEEN) != 0 ? (streak & 0xffff) + 1 : 0;
       prevPages = adjacent ? pages : 0;
       prevRequests = adjacent ? requests : 0;
       if (adjacent) memory.copy(p + 80, p + 16, BITMAP_BYTES);
@@ -349,7 +359,11 @@ export class ActivityUpdate extends RecordUpdate {
       this.rate = <f64>prevPages * left + <f64>pages;
       if (this.rate > this.spec.rateThreshold) bits |= HIGH_RATE;
       const seen = pages + prevPages;
-      if (seen >= this.spec.spreadMinRequests && distinctPaths(p + 16, p + 80, seen) / <f64>seen >= this.spec.spreadRatio) bits |= PATH_SPREAD;
+      if (seen >= this.spec.spreadMinRequests && distinctPaths(p + 16, p + 80, seen) / <f64>seen >= this.spec.spreadRatio) {
+        bits |= PATH_SPREAD;
+        streak |= SPREAD_SEEN;
+        if ((streak & 0xffff) >= this.spec.sustainedWindows) bits |= SUSTAINED_SPREAD;
+      }
       if (f.numericId >= 0 && this.extendsRun(p, fresh)) bits |= ID_ENUMERATION;
     }
 
@@ -365,6 +379,7 @@ export class ActivityUpdate extends RecordUpdate {
     store<i32>(p, prevPages, 12);
     store<i32>(p, requests, 164);
     store<i32>(p, prevRequests, 176);
+    store<i32>(p, streak, 180);
     this.bits = bits;
   }
 

@@ -148,4 +148,75 @@ describe("crawler_score", () => {
       },
     ),
   );
+
+  // Scrapers and a person with a browser's full headers, at the shipped thresholds and default behaviour.
+  const PACED = { honeypot_paths: ["/.env", "/wp-admin"] };
+
+  /** Requests paths at `perSecond` until `done` says stop or `seconds` pass; returns [elapsed ms, status] pairs. */
+  async function paced(rig: Rig, perSecond: number, seconds: number, path: (i: number) => string, done: (status: number) => boolean) {
+    const out: [number, number][] = [];
+    const t0 = Date.now();
+    for (let i = 0; Date.now() - t0 < seconds * 1000; i++) {
+      const due = t0 + (i * 1000) / perSecond;
+      if (due > Date.now()) await sleep(due - Date.now());
+      const r = await request(rig.envoy.url(path(i)), { headers: CHROME_HEADERS });
+      out.push([Date.now() - t0, r.status]);
+      if (done(r.status)) break;
+    }
+    return out;
+  }
+
+  e2e("a sequential-ID scraper with a browser's headers at 5 pages/s is challenged within 10 s and then gets no page", () =>
+    withRig(PACED, async (rig) => {
+      let challengedAt = -1;
+      const seen = await paced(
+        rig,
+        5,
+        16,
+        (i) => `/product/${1000 + i}`,
+        () => false,
+      );
+      for (const [at, status] of seen) if (status !== 200 && challengedAt < 0) challengedAt = at;
+      assert.ok(challengedAt >= 0 && challengedAt <= 10000, `challenged at ${challengedAt} ms`);
+      const after = seen.filter(([at]) => at > challengedAt);
+      assert.ok(after.length > 20);
+      assert.deepEqual(
+        after.filter(([, status]) => status === 200),
+        [],
+        "no page once challenged",
+      );
+    }),
+  );
+
+  e2e("a random-ID scraper with a browser's headers at 2.5 pages/s is challenged within 60 s", () =>
+    withRig(PACED, async (rig) => {
+      const seen = await paced(
+        rig,
+        2.5,
+        60,
+        (i) => `/product/${(i * 7919) % 100000}`,
+        (status) => status !== 200,
+      );
+      const [at, status] = seen[seen.length - 1];
+      assert.equal(status, 429, `last status ${status} after ${seen.length} pages`);
+      assert.ok(at <= 60000, `challenged at ${at} ms`);
+    }),
+  );
+
+  e2e("a person (pages with 40 images, back and forth between two products, a cart) is never challenged", () =>
+    withRig(PACED, async (rig) => {
+      const pages = ["/", "/products/41", "/products/42", "/products/41", "/products/42", "/products/41", "/cart", "/checkout"];
+      const image = { ...CHROME_HEADERS, accept: "image/avif,image/webp,*/*", "sec-fetch-dest": "image", "sec-fetch-mode": "no-cors" };
+      for (const page of pages) {
+        const r = await request(rig.envoy.url(page), { headers: CHROME_HEADERS });
+        assert.equal(r.status, 200, page);
+        assert.equal(r.json?.headers["x-graywall-bot-score"], undefined, `not tagged: ${page}`);
+        const assets = await Promise.all(Array.from({ length: 40 }, (_, i) => request(rig.envoy.url(`/img/${page.length}-${i}.webp`), { headers: image })));
+        assert.deepEqual([...new Set(assets.map((a) => a.status))], [200], page);
+        await sleep(1500);
+      }
+      const s = await rig.envoy.stats();
+      assert.equal(s["wasmcustom.graywall.crawler_score.challenged"] ?? 0, 0);
+    }),
+  );
 });
