@@ -219,4 +219,43 @@ describe("crawler_score", () => {
       assert.equal(s["wasmcustom.graywall.crawler_score.challenged"] ?? 0, 0);
     }),
   );
+
+  e2e(
+    "20 browsers with their own client ids behind one address browse untouched; a honeypot blocks only the one that hit it; a cookie-less scraper there is challenged",
+    () =>
+      withRig({ ...PACED, client_id: { secret: "e2e-client-id-secret-0123" } }, async (rig) => {
+        const ids: string[] = [];
+        for (let i = 0; i < 20; i++) {
+          const r = await request(rig.envoy.url("/"), { headers: CHROME_HEADERS });
+          const cookie = r.headers.get("set-cookie")?.split(";")[0] ?? "";
+          assert.ok(cookie.startsWith("graywall_id="), cookie);
+          ids.push(cookie);
+        }
+        // 80 page views from one address in a few seconds; each browser's own record sees four.
+        for (let round = 0; round < 4; round++) {
+          const replies = await Promise.all(
+            ids.map((cookie, i) => request(rig.envoy.url(`/product/${100 * i + round}`), { headers: { ...CHROME_HEADERS, cookie } })),
+          );
+          for (const r of replies) {
+            assert.equal(r.status, 200);
+            assert.equal(r.json?.headers["x-graywall-bot-score"], undefined, "not even tagged");
+          }
+        }
+        assert.equal((await request(rig.envoy.url("/wp-admin/"), { headers: { ...CHROME_HEADERS, cookie: ids[0] } })).status, 403);
+        assert.equal((await request(rig.envoy.url("/product/1"), { headers: { ...CHROME_HEADERS, cookie: ids[0] } })).status, 403, "the one that hit it");
+        assert.equal((await request(rig.envoy.url("/product/1"), { headers: { ...CHROME_HEADERS, cookie: ids[1] } })).status, 200, "another browser");
+        // The address itself (no cookie) is judged on its own requests: a sequential scraper. Its record also
+        // holds the 20 cookie-less first visits to "/", which dilute its path spread for a window.
+        const seen = await paced(
+          rig,
+          5,
+          25,
+          (i) => `/item/${5000 + i}`,
+          (status) => status !== 200,
+        );
+        const [at, status] = seen[seen.length - 1];
+        assert.equal(status, 429, `after ${seen.length} pages`);
+        assert.ok(at <= 25000, `challenged at ${at} ms`);
+      }),
+  );
 });

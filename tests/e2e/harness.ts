@@ -295,7 +295,10 @@ export function rawRequest(url: string, opts: { method?: string; headers?: Recor
           /* a local reply */
         }
         const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === "string") headers.set(k, v);
+        for (const [k, v] of Object.entries(res.headers)) {
+          if (typeof v === "string") headers.set(k, v);
+          else if (Array.isArray(v)) for (const line of v) headers.append(k, line); // set-cookie
+        }
         resolve({ status: res.statusCode ?? 0, headers, body, json });
       });
     });
