@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { wasmPath } from "../runtime/paths.ts";
-import { ProxyHost } from "./support/proxy_host.ts";
+import { ProxyHost, SharedData } from "./support/proxy_host.ts";
 
 const SECRET = "client-id-secret-0123456789";
 const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -99,5 +99,29 @@ describe("crawler_score client ids", () => {
     const bad = new ProxyHost(wasmPath("graywall"), "graywall");
     assert.equal(bad.configure(JSON.stringify({ crawler_score: { client_id: { secret: "short" } } })), false);
     assert.match(bad.logs.join("\n"), /crawler_score\.client_id\.secret: must be at least 16 characters/);
+  });
+
+  test("one shared-data round trip per request for behaviour: the account's record, else the id's, else the address's", () => {
+    const h = new ProxyHost(wasmPath("graywall"), "graywall");
+    assert.ok(h.configure(JSON.stringify({ crawler_score: { client_id: { secret: SECRET }, account: { header: "x-user-id" } } })));
+    const id = setCookie(h.request({ headers: page("/"), peer: NAT }).responseHeaders)!.split(";")[0];
+    // A known client's record is read once and written once (a new one probes up to 4 slots first).
+    for (const headers of [page("/a"), page("/b", id), [...page("/c", id), ["x-user-id", "u-1"]] as [string, string][]]) {
+      h.request({ headers, peer: NAT });
+      const ex = h.request({ headers, peer: NAT });
+      assert.equal(ex.calls.proxy_get_shared_data, 1, JSON.stringify(ex.calls));
+      assert.equal(ex.calls.proxy_set_shared_data, 1, JSON.stringify(ex.calls));
+    }
+  });
+
+  test("two workers' VMs never issue the same id, even for the same request in the same instant", () => {
+    const shared = new SharedData();
+    const vms = [0, 1].map(() => {
+      const h = new ProxyHost(wasmPath("graywall"), "graywall", shared);
+      assert.ok(h.configure(JSON.stringify({ crawler_score: { client_id: { secret: SECRET } } })));
+      return h;
+    });
+    const [a, b] = vms.map((h) => setCookie(h.request({ headers: page("/"), peer: NAT }).responseHeaders)!.split(";")[0]);
+    assert.notEqual(a, b);
   });
 });

@@ -20,6 +20,24 @@ export abstract class SharedStore {
   abstract set(key: ArrayBuffer, value: usize, size: i32, cas: u32): u32;
 }
 
+/**
+ * Takes the next number of a counter in shared data, by CAS: unique across the VMs (workers) sharing
+ * `store`. Used once per VM, e.g. to tell apart ids two workers issue in the same instant.
+ */
+export function claimSequence(shared: SharedStore, key: string): u32 {
+  const k = String.UTF8.encode(key);
+  const buf = new ArrayBuffer(4);
+  for (let attempt = 0; attempt < 64; attempt++) {
+    const v = shared.get(k);
+    const data = v.data;
+    let next: u32 = 1;
+    if (data !== null && data.byteLength >= 4) next = load<u32>(changetype<usize>(data)) + 1;
+    store<u32>(changetype<usize>(buf), next);
+    if (shared.set(k, changetype<usize>(buf), 4, v.cas) == 0) return next;
+  }
+  return 0;
+}
+
 /** What a table's user does to one key's record. No closures in AssemblyScript 0.17, hence a class. */
 export abstract class RecordUpdate {
   /** Mutates the payload at `payload` in place; `fresh` = zeroed, new to this key. May keep results in fields. */

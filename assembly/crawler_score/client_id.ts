@@ -30,6 +30,8 @@ export function readClientId(r: ObjReader | null): ClientIdSpec {
 export class ClientIds {
   private keys: HmacSha256[] = [];
   private issued: u32 = 0;
+  /** This VM's number among the workers (claimSequence), so two VMs never issue the same id. */
+  vmNumber: u32 = 0;
 
   constructor(public spec: ClientIdSpec) {
     if (spec.secret.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(spec.secret)));
@@ -65,7 +67,7 @@ export class ClientIds {
   /** A new cookie value: an id no client can predict (an HMAC over its request and a counter), signed. */
   issue(client: string, userAgent: string, nowS: i64): string {
     this.issued++;
-    const raw = this.keys[0].signString("id\n" + client + "\n" + userAgent + "\n" + nowS.toString() + "\n" + this.issued.toString());
+    const raw = this.keys[0].signString("id\n" + client + "\n" + userAgent + "\n" + nowS.toString() + "\n" + this.vmNumber.toString() + "." + this.issued.toString());
     const signed = toHex(raw.dataStart, 12) + "." + nowS.toString();
     return signed + "." + this.mac(0, signed);
   }

@@ -6,7 +6,7 @@ import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from ".
 import { IpAddr, ipKey } from "../common/ip";
 import { Challenger } from "./challenge";
 import { ClientIds } from "./client_id";
-import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
+import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { CrawlerConfig, impostorScore } from "./config";
 import { ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SIGNAL_NAMES, signalList } from "./signals";
@@ -92,6 +92,7 @@ export class CrawlerStage extends Stage {
     this.impostorAt = impostorScore(cfg);
     this.challenger = new Challenger(cfg.challenge);
     this.clientIds = new ClientIds(cfg.clientId);
+    if (this.clientIds.enabled) this.clientIds.vmNumber = claimSequence(store, "cs.vm_number");
     this.clientIdIssued = stats.counter("graywall.crawler_score.client_id_issued");
     this.clientIdInvalid = stats.counter("graywall.crawler_score.client_id_invalid");
     this.challengePages = stats.counter("graywall.crawler_score.challenge_page");
@@ -134,22 +135,24 @@ export class CrawlerStage extends Stage {
     pathFacts(pathOnly(path), cfg.honeypots, facts);
     if (!facts.asset) facts.asset = requestIsAsset(req);
     const now = req.nowMs;
-    // Behaviour is kept per client id when a valid one comes back, else per address: a NAT's many
-    // browsers each have their own record, and only cookie-less clients are judged by address.
-    const key = this.key;
-    key.reset();
+    // One record per request, so one shared-data round trip: the account's when the request names one
+    // (it follows a user across addresses), else the client id's when a valid one comes back (a NAT's
+    // browsers each have their own), else the address's (only cookie-less clients are judged by it).
     let clientId: string | null = null;
     if (this.clientIds.enabled) clientId = this.clientIdOf(req);
-    if (clientId !== null) {
-      key.addByte(0x63); // 'c': never an address key
-      key.addString(clientId);
-    } else if (ip !== null) {
-      key.addIp(ip);
-    }
-    if (key.length > 0 && this.ipTable.updateBytes(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     const acctTable = this.accountTable;
-    if (acctTable !== null && this.accountKey(req) && acctTable.updateBytes(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) {
-      bits |= this.activity.bits;
+    if (acctTable !== null && this.accountKey(req)) {
+      if (acctTable.updateBytes(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
+    } else {
+      const key = this.key;
+      key.reset();
+      if (clientId !== null) {
+        key.addByte(0x63); // 'c': never an address key
+        key.addString(clientId);
+      } else if (ip !== null) {
+        key.addIp(ip);
+      }
+      if (key.length > 0 && this.ipTable.updateBytes(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     }
 
     for (let b = bits, i = 0; b != 0; b >>= 1, i++) if ((b & 1) != 0) this.stats.inc(unchecked(this.signalFired[i]));
