@@ -14,7 +14,7 @@ export class ChallengeSpec {
   secret: string = "";
   /** The secret before the last rotation: clearances it signed stay valid until they expire. */
   previousSecret: string = "";
-  difficulty: i32 = 16;
+  difficulty: i32 = 14;
   expirySeconds: i32 = 3600;
   cookie: string = "graywall_clearance";
   retryAfterSeconds: i32 = 30;
