@@ -113,11 +113,16 @@ describe("score", () => {
 
 const facts = new PathFacts();
 
+/** A fresh table of behaviour records over an in-memory store. */
+function activityTable(): SlotTable {
+  const t = new SlotTable(new MapStore(), "c", 16, ACTIVITY_PAYLOAD, 60000);
+  t.ensureSlots();
+  return t;
+}
+
 describe("behaviour over a shared record", () => {
   it("detects sequential ID enumeration, and only that", () => {
-    const store = new MapStore();
-    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
-    t.ensureSlots();
+    const t = activityTable();
     const u = new ActivityUpdate();
     for (let i = 0; i < 5; i++) {
       pathFacts("/item/" + (1000 + i).toString(), [], u.facts);
@@ -142,9 +147,7 @@ describe("behaviour over a shared record", () => {
   });
 
   it("near-sequential runs count; going back and forth between two IDs does not", () => {
-    const store = new MapStore();
-    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
-    t.ensureSlots();
+    const t = activityTable();
     const u = new ActivityUpdate();
     const gaps = [1000, 1002, 1003, 1006, 1007];
     for (let i = 0; i < gaps.length; i++) {
@@ -167,9 +170,7 @@ describe("behaviour over a shared record", () => {
   });
 
   it("counts a page's assets apart: 40 images are one page view", () => {
-    const store = new MapStore();
-    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
-    t.ensureSlots();
+    const t = activityTable();
     const u = new ActivityUpdate();
     u.spec.rateThreshold = 5;
     pathFacts("/products/1", [], u.facts);
@@ -192,9 +193,7 @@ describe("behaviour over a shared record", () => {
   });
 
   it("keeps the path spread across a window boundary", () => {
-    const store = new MapStore();
-    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
-    t.ensureSlots();
+    const t = activityTable();
     const u = new ActivityUpdate();
     u.spec.windowMs = 10000;
     u.spec.rateThreshold = 1000;
@@ -207,9 +206,7 @@ describe("behaviour over a shared record", () => {
   });
 
   it("flags a slow but steady crawl once the spread has held for sustained_windows windows", () => {
-    const store = new MapStore();
-    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
-    t.ensureSlots();
+    const t = activityTable();
     const u = new ActivityUpdate();
     u.spec.windowMs = 10000;
     let firstAt: i64 = -1;
@@ -229,9 +226,7 @@ describe("behaviour over a shared record", () => {
   });
 
   it("estimates the request rate over a sliding window", () => {
-    const store = new MapStore();
-    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
-    t.ensureSlots();
+    const t = activityTable();
     const u = new ActivityUpdate();
     u.spec.windowMs = 10000;
     u.spec.rateThreshold = 30;
@@ -248,9 +243,7 @@ describe("behaviour over a shared record", () => {
   });
 
   it("flags a spread over distinct paths, not a browser revisiting", () => {
-    const store = new MapStore();
-    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
-    t.ensureSlots();
+    const t = activityTable();
     const u = new ActivityUpdate();
     u.spec.rateThreshold = 1000;
     for (let i = 0; i < 25; i++) {
@@ -266,9 +259,7 @@ describe("behaviour over a shared record", () => {
   });
 
   it("remembers a honeypot hit for its TTL", () => {
-    const store = new MapStore();
-    const t = new SlotTable(store, "c", 16, ACTIVITY_PAYLOAD, 60000);
-    t.ensureSlots();
+    const t = activityTable();
     const u = new ActivityUpdate();
     u.spec.honeypotTtlMs = 5000;
     pathFacts("/.env", ["/.env", "/wp-admin"], u.facts);
