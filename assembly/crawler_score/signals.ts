@@ -80,7 +80,7 @@ function addIf(kv: string[], name: string, v: string | null): void {
   kv.push(v);
 }
 
-const ACCEPT = new HeaderName("accept");
+export const ACCEPT = new HeaderName("accept");
 const ACCEPT_LANGUAGE = new HeaderName("accept-language");
 const ACCEPT_ENCODING = new HeaderName("accept-encoding");
 const SEC_CH_UA = new HeaderName("sec-ch-ua");
@@ -446,7 +446,7 @@ function hasAssetExtension(path: string): bool {
   return ASSET_EXTENSIONS.includes(ext);
 }
 
-const SEC_FETCH_DEST = new HeaderName("sec-fetch-dest");
+export const SEC_FETCH_DEST = new HeaderName("sec-fetch-dest");
 const IMAGE_ACCEPT = String.UTF8.encode("image/");
 const PAGE_DESTS: ArrayBuffer[] = [String.UTF8.encode("document"), String.UTF8.encode("iframe"), String.UTF8.encode("frame"), String.UTF8.encode("empty")];
 const CSS_ACCEPT = String.UTF8.encode("text/css");

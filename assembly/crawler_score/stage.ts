@@ -9,11 +9,9 @@ import { ClientIds } from "./client_id";
 import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { CrawlerConfig, impostorScore } from "./config";
-import { ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SIGNAL_NAMES, signalList } from "./signals";
+import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
-const SEC_FETCH_DEST = new HeaderName("sec-fetch-dest");
-const ACCEPT = new HeaderName("accept");
 const DOCUMENT = String.UTF8.encode("document");
 const GET = String.UTF8.encode("GET");
 const SET_COOKIE = new HeaderName("set-cookie");
