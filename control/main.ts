@@ -20,7 +20,15 @@ export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PO
   const targets = process.env.GRAYWALL_TARGETS?.split(",")
     .map((t) => t.trim().toLowerCase())
     .filter(Boolean);
-  const app = buildServer({ dataDir, ecdsDir, token, retention, targets, envoyAdmin: process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901" });
+  const app = buildServer({
+    dataDir,
+    ecdsDir,
+    token,
+    retention,
+    targets,
+    envoyAdmin: process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901",
+    ratelimitDir: process.env.GRAYWALL_RATELIMIT_DIR,
+  });
   await app.listen({ host: "127.0.0.1", port });
   return { url: `http://127.0.0.1:${port}`, token, close: () => app.close() };
 }

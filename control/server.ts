@@ -22,6 +22,8 @@ export interface ControlOptions {
   targets?: string[];
   /** Versions kept per filter (default DEFAULT_RETENTION); older ones are removed. */
   retention?: number;
+  /** envoyproxy/ratelimit's runtime root: cluster rate-limit rules are written there too. */
+  ratelimitDir?: string;
 }
 
 const NAMES = FILTERS.map((f) => f.name);
@@ -103,7 +105,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     }
   });
   const store = new Store(opts.dataDir, NAMES, opts.retention);
-  const delivery = new Delivery(opts.ecdsDir, opts.wasmDir);
+  const delivery = new Delivery(opts.ecdsDir, opts.wasmDir, opts.ratelimitDir);
   const bindings = loadBindings();
 
   // Every filter starts from its shipped document, and Envoy gets whatever is current.

@@ -1,6 +1,11 @@
-// Tools the tests need from Debian's packages: chromium (the UI tests drive it with playwright-core,
-// never a browser download) and wrk (the benchmark's load generator).
+// Tools the tests need: from Debian's packages chromium (the UI tests drive it with playwright-core,
+// never a browser download), wrk (the benchmark's load generator) and redis-server (cluster-wide limits);
+// and envoyproxy/ratelimit, built with the machine's Go at a pinned version into .tools/.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
+import { join } from "node:path";
 import { ensureDebianTool } from "./debian.ts";
+import { RATELIMIT_BINARY, RATELIMIT_DIR, RATELIMIT_MODULE, RATELIMIT_VERSION, REDIS_SERVER } from "../runtime/services.ts";
 
 export const CHROMIUM = process.env.GRAYWALL_CHROMIUM ?? "/usr/bin/chromium";
 export const WRK = process.env.GRAYWALL_WRK ?? "/usr/bin/wrk";
@@ -13,10 +18,46 @@ export function setupWrk(): string {
   return ensureDebianTool(WRK, "wrk", "the benchmark's load generator; or set GRAYWALL_WRK");
 }
 
+export function setupRedis(): string {
+  return ensureDebianTool(REDIS_SERVER, "redis-server", "the store of cluster-wide limits; or set GRAYWALL_REDIS_SERVER");
+}
+
+/** Builds envoyproxy/ratelimit's service once per pinned version (about a minute with a cold module cache). */
+export function setupRatelimit(): string {
+  if (existsSync(RATELIMIT_BINARY)) {
+    console.log(`[setup] ratelimit service present: ${RATELIMIT_BINARY}`);
+    return RATELIMIT_BINARY;
+  }
+  const go = spawnSync("go", ["version"], { encoding: "utf8" });
+  if (go.error || go.status !== 0) {
+    throw new Error(
+      `Go is needed to build envoyproxy/ratelimit (${RATELIMIT_MODULE}@${RATELIMIT_VERSION}): install Go, or set GRAYWALL_RATELIMIT to a built service_cmd`,
+    );
+  }
+  console.log(`[setup] building envoyproxy/ratelimit ${RATELIMIT_VERSION} with ${go.stdout.trim()} into .tools/ (about a minute)`);
+  // Built into a scratch folder and moved in place, so an interrupted build is never taken for a done one.
+  const scratch = `${RATELIMIT_DIR}.partial`;
+  rmSync(scratch, { recursive: true, force: true });
+  mkdirSync(scratch, { recursive: true });
+  const started = Date.now();
+  const r = spawnSync("go", ["install", `${RATELIMIT_MODULE}@${RATELIMIT_VERSION}`], {
+    stdio: ["ignore", "inherit", "pipe"],
+    encoding: "utf8",
+    env: { ...process.env, GOBIN: scratch, GOFLAGS: "-mod=mod", CGO_ENABLED: "0" },
+  });
+  if (r.status !== 0) throw new Error(`go install ${RATELIMIT_MODULE}@${RATELIMIT_VERSION} failed:\n${r.stderr.trim().split("\n").slice(-8).join("\n")}`);
+  rmSync(RATELIMIT_DIR, { recursive: true, force: true });
+  renameSync(scratch, RATELIMIT_DIR);
+  console.log(`[setup] ratelimit service built in ${Math.round((Date.now() - started) / 1000)} s: ${join(RATELIMIT_DIR, "service_cmd")}`);
+  return RATELIMIT_BINARY;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     setupBrowser();
     setupWrk();
+    setupRedis();
+    setupRatelimit();
   } catch (e) {
     console.error(`[setup] ${(e as Error).message}`);
     process.exit(1);

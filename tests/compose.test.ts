@@ -6,6 +6,8 @@ import { test } from "node:test";
 import { parse } from "yaml";
 import { ROOT } from "../runtime/paths.ts";
 import { FILTERS } from "../runtime/filters.ts";
+import { ratelimitServiceConfig } from "../runtime/cluster_limits.ts";
+import { RATELIMIT_VERSION } from "../runtime/services.ts";
 
 const composeFile = join(ROOT, "envoy", "docker-compose.yaml");
 const compose = parse(readFileSync(composeFile, "utf8"));
@@ -43,14 +45,24 @@ test("ports and cluster names agree with the Envoy config", () => {
     assert.ok(svc, `cluster ${c.name} has a compose service`);
     const addr = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
     assert.equal(addr.address, c.name);
-    assert.ok(
-      svc.command.some((a: string) => a === `-listen=:${addr.port_value}`),
-      `${c.name} listens on ${addr.port_value}`,
-    );
+    const listens = svc.environment?.GRPC_PORT === String(addr.port_value) || svc.command.some((a: string) => a === `-listen=:${addr.port_value}`);
+    assert.ok(listens, `${c.name} listens on ${addr.port_value}`);
   }
   const shipped = parse(readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8"));
   assert.deepEqual(
     envoyCfg.static_resources.clusters.map((c: any) => c.name),
     shipped.static_resources.clusters.map((c: any) => c.name),
   );
+});
+
+test("the ratelimit service is the commit the setup builds, reads the rendered config, and counts in the compose Redis", () => {
+  const svc = compose.services.graywall_ratelimit;
+  assert.equal(svc.image, `envoyproxy/ratelimit:${RATELIMIT_VERSION.split("-").pop()!.slice(0, 8)}`);
+  const [host, container] = svc.volumes[0].split(":");
+  assert.equal(container, `${svc.environment.RUNTIME_ROOT}/${svc.environment.RUNTIME_SUBDIRECTORY}`);
+  assert.equal(
+    readFileSync(join(resolve(dirname(composeFile), host), "config", "graywall.yaml"), "utf8"),
+    ratelimitServiceConfig(JSON.parse(readFileSync(join(ROOT, "config", "filters", "rate_limiter.json"), "utf8"))),
+  );
+  assert.ok(compose.services[svc.environment.REDIS_URL.split(":")[0]], "REDIS_URL names a compose service");
 });

@@ -80,6 +80,55 @@ describe("stages as pure decisions", () => {
     expect(stage.onRequest(request([":path", "/"], "1.2.3.5:5"), true)).toBe(Outcome.Continue);
     expect(stats.value("graywall.rate_limiter.r.limited")).toBe(1);
   });
+  it("rate_limiter: a cluster rule hands its name and text key to Envoy's rate-limit filter, and a client's copies are removed", () => {
+    const errors = new ConfigErrors();
+    const cfg = compileRateLimitConfig('{"xff_trusted_hops": 1, "rules": [' +
+      '{"name": "local", "key": ["client_ip"], "bucket_size": 1, "refill_tokens": 1, "refill_interval_ms": 60000}, ' +
+      '{"name": "api.v6", "scope": "cluster", "match": {"path_prefix": "/api/"}, "key": ["client_ip", "header:x-user"], "requests_per_unit": 10, "unit": "minute"}]}', errors)!;
+    expect(errors.summary()).toBe("");
+    const stats = new MemoryStats();
+    const stage = new RateLimiterStage(cfg, new MapStore(), stats);
+    const forged = request([":path", "/api/a", "x-forwarded-for", "2001:db8::1:0:ff, 10.0.0.1", "x-user", "ann", "x-graywall-rl-key-0", "forged", "x-graywall-rl-rule-3", "x"], "10.0.0.1:1");
+    expect(stage.onRequest(forged, true)).toBe(Outcome.Continue);
+    const writes = new Map<string, string | null>();
+    for (let i = 0; i < forged.writeNames.length; i++) writes.set(forged.writeNames[i].name, forged.writeValues[i]);
+    expect(writes.get("x-graywall-rl-rule-0")).toBe("api.v6");
+    expect(writes.get("x-graywall-rl-key-0")).toBe("2001:db8:0:0:0:1:0:ff|ann");
+    expect(writes.has("x-graywall-rl-rule-3")).toBe(true);
+    expect(writes.get("x-graywall-rl-rule-3")).toBeNull();
+    expect(writes.has("x-graywall-rl-key-1")).toBe(false); // absent: nothing to remove
+    expect(stats.value("graywall.rate_limiter.api_v6.cluster_checks")).toBe(1);
+    // Outside the rule's match a client's copy is removed, not passed on.
+    const outside = request([":path", "/shop", "x-forwarded-for", "192.0.2.10, 10.0.0.1", "x-graywall-rl-key-0", "forged"], "10.0.0.1:1");
+    expect(stage.onRequest(outside, true)).toBe(Outcome.Continue);
+    expect(outside.writeNames.length).toBe(1);
+    expect(outside.writeValues[0]).toBeNull();
+    // The local rule in the same document is the first line: its 429 ends the pass before any hand-off.
+    const second = request([":path", "/api/a", "x-forwarded-for", "192.0.2.10, 10.0.0.1", "x-user", "ann"], "10.0.0.1:1");
+    expect(stage.onRequest(second, true)).toBe(Outcome.Reply);
+    // Keys are text: a dotted IPv4 address.
+    const v4 = request([":path", "/api/b", "x-forwarded-for", "192.0.2.200, 10.0.0.1", "x-user", "bo"], "10.0.0.1:1");
+    stage.onRequest(v4, true);
+    expect(v4.writeValues[1]).toBe("192.0.2.200|bo");
+  });
+  it("rate_limiter: cluster rules are checked field by field", () => {
+    const errors = new ConfigErrors();
+    expect(compileRateLimitConfig('{"rules": [' +
+      '{"name": "a b", "scope": "cluster", "key": ["path"], "unit": "week", "refill_tokens": 1}, ' +
+      '{"name": "c", "key": ["path"], "bucket_size": 1, "requests_per_unit": 5}, ' +
+      '{"name": "d", "scope": "global", "key": ["path"], "bucket_size": 1}]}', errors)).toBeNull();
+    expect(errors.list[0]).toBe("rules[0].name: a cluster rule's name goes in a request header and the ratelimit service's config: use letters, digits, '-', '_' and '.'");
+    expect(errors.list[1]).toBe("rules[0].requests_per_unit: is required for scope 'cluster'");
+    expect(errors.list[2]).toBe("rules[0].unit: must be one of second, minute, hour, day, got 'week'");
+    expect(errors.list[3]).toBe("rules[0].refill_tokens: needs bucket_size (a cluster rule has a local bucket only when bucket_size is given)");
+    expect(errors.list[4]).toBe("rules[1].requests_per_unit: only for scope 'cluster' (a local rule is a token bucket: bucket_size, refill_tokens)");
+    expect(errors.list[5]).toBe("rules[2].scope: must be one of local, cluster, got 'global'");
+    const many = new ConfigErrors();
+    let rules = "";
+    for (let i = 0; i < 5; i++) rules += (i > 0 ? ", " : "") + '{"name": "r' + i.toString() + '", "scope": "cluster", "key": ["path"], "requests_per_unit": 1}';
+    expect(compileRateLimitConfig('{"rules": [' + rules + "]}", many)).toBeNull();
+    expect(many.summary()).toBe("rules[4].scope: at most 4 rules may have scope 'cluster'");
+  });
   it("gray_router: waits for the body only when a body rule is reached", () => {
     const errors = new ConfigErrors();
     const cfg = compileGrayConfig('{"rules": [{"name": "h", "target": "canary", "match": {"headers": [{"name": "x-g", "exact": "b"}]}}, {"name": "j", "target": "canary", "match": {"body": [{"path": "tier", "exact": "gold"}]}}]}', errors)!;

@@ -34,6 +34,43 @@ export class KeyBuilder {
     store<u64>(p, ip.lo, 9);
   }
 
+  /** The address as text (dotted IPv4; IPv6 as eight uncompressed hex groups), for keys sent in headers. */
+  addIpText(ip: IpAddr): void {
+    if (!ip.v6) {
+      for (let i = 3; i >= 0; i--) {
+        this.addDecimal(<u32>((ip.lo >> (<u64>i * 8)) & 0xff));
+        if (i > 0) this.addByte(0x2e);
+      }
+      return;
+    }
+    for (let g = 7; g >= 0; g--) {
+      const word = g >= 4 ? ip.hi : ip.lo;
+      this.addHex(<u32>((word >> (<u64>(g & 3) * 16)) & 0xffff));
+      if (g > 0) this.addByte(0x3a);
+    }
+  }
+
+  private addDecimal(v: u32): void {
+    if (v >= 100) this.addByte(<u8>(0x30 + v / 100));
+    if (v >= 10) this.addByte(<u8>(0x30 + (v / 10) % 10));
+    this.addByte(<u8>(0x30 + v % 10));
+  }
+
+  private addHex(v: u32): void {
+    let started = false;
+    for (let shift = 12; shift >= 0; shift -= 4) {
+      const d = (v >> shift) & 0xf;
+      if (d == 0 && !started && shift > 0) continue;
+      started = true;
+      this.addByte(<u8>(d < 10 ? 0x30 + d : 0x57 + d));
+    }
+  }
+
+  /** The key so far as a string (keys sent in headers are text). */
+  toText(): string {
+    return String.UTF8.decodeUnsafe(changetype<usize>(this.buf), this.length);
+  }
+
   addBytes(src: usize, n: i32): void {
     if (n > 0) memory.copy(this.reserve(n), src, n);
   }

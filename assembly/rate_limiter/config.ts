@@ -21,7 +21,21 @@ export class LimitRule {
   shadow: bool = false;
   /** Idle time after which another key may take this key's slot; never shorter than a full refill. */
   idleMs: i64 = 0;
+  /** A local token bucket: always for scope "local", optional for "cluster" (the cheap first line). */
+  hasBucket: bool = true;
+  /** scope "cluster": the rule's slot among the document's cluster rules, else -1. */
+  clusterSlot: i32 = -1;
+  /** scope "cluster": the limit envoyproxy/ratelimit enforces, requests per fixed window of `unit`. */
+  requestsPerUnit: i64 = 0;
+  unit: string = "";
 }
+
+/**
+ * The most cluster rules a document may have: each one owns a pair of request headers the route's
+ * rate_limits read (see CLUSTER_RULE_HEADER), and the route table is static while rules are hot.
+ */
+export const MAX_CLUSTER_RULES = 4;
+export const CLUSTER_UNITS = ["second", "minute", "hour", "day"];
 
 export class RateLimitConfig {
   rules: LimitRule[] = [];
@@ -54,7 +68,19 @@ function readKey(r: ObjReader, rule: LimitRule): void {
   }
 }
 
-function readRule(r: ObjReader, names: string[]): LimitRule {
+function isToken(s: string): bool {
+  if (s.length == 0 || s.length > 128) return false;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    const ok = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || c == 0x2d || c == 0x5f || c == 0x2e;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+const BUCKET_FIELDS = ["refill_tokens", "refill_interval_ms", "idle_timeout_ms"];
+
+function readRule(r: ObjReader, names: string[], clusterRules: i32): LimitRule {
   const rule = new LimitRule();
   rule.name = r.requiredStr("name");
   if (rule.name.length > 0) {
@@ -72,9 +98,28 @@ function readRule(r: ObjReader, names: string[]): LimitRule {
     m.done();
   }
   readKey(r, rule);
+  const cluster = r.oneOf("scope", "local", ["local", "cluster"]) == "cluster";
+  if (cluster) {
+    rule.clusterSlot = clusterRules;
+    if (!isToken(rule.name)) r.errors.add(r.at("name"), "a cluster rule's name goes in a request header and the ratelimit service's config: use letters, digits, '-', '_' and '.'");
+    if (clusterRules >= MAX_CLUSTER_RULES) r.errors.add(r.at("scope"), "at most " + MAX_CLUSTER_RULES.toString() + " rules may have scope 'cluster'");
+    rule.requestsPerUnit = r.int("requests_per_unit", 0, 0, 1000000000);
+    if (!r.has("requests_per_unit")) r.errors.add(r.at("requests_per_unit"), "is required for scope 'cluster'");
+    rule.unit = r.oneOf("unit", "minute", CLUSTER_UNITS);
+    rule.hasBucket = r.has("bucket_size");
+  } else {
+    // raw() marks the field read, so it gets this error rather than "unknown field" too.
+    if (r.raw("requests_per_unit") !== null) r.errors.add(r.at("requests_per_unit"), "only for scope 'cluster' (a local rule is a token bucket: bucket_size, refill_tokens)");
+    if (r.raw("unit") !== null) r.errors.add(r.at("unit"), "only for scope 'cluster'");
+    if (!r.has("bucket_size")) r.errors.add(r.at("bucket_size"), "is required");
+  }
+  if (!rule.hasBucket) {
+    for (let i = 0; i < BUCKET_FIELDS.length; i++) {
+      if (r.has(BUCKET_FIELDS[i])) r.errors.add(r.at(BUCKET_FIELDS[i]), "needs bucket_size (a cluster rule has a local bucket only when bucket_size is given)");
+    }
+  }
   // Defaults stay valid even when the given values are not, so the math below cannot trap.
   const size = r.num("bucket_size", 1, 1, 1e9);
-  if (!r.has("bucket_size")) r.errors.add(r.at("bucket_size"), "is required");
   const tokens = r.num("refill_tokens", size, 0.001, 1e9);
   const interval = r.num("refill_interval_ms", 1000, 1, 86400000);
   rule.spec = new BucketSpec(size, tokens, interval);
@@ -99,7 +144,12 @@ export function readRateLimitConfig(r: ObjReader): RateLimitConfig | null {
   const cfg = new RateLimitConfig();
   const names = new Array<string>();
   const rules = r.objList("rules");
-  for (let i = 0; i < rules.length; i++) cfg.rules.push(readRule(rules[i], names));
+  let clusterRules = 0;
+  for (let i = 0; i < rules.length; i++) {
+    const rule = readRule(rules[i], names, clusterRules);
+    if (rule.clusterSlot >= 0) clusterRules++;
+    cfg.rules.push(rule);
+  }
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
   cfg.maxKeys = <i32>r.int("max_keys", 10000, 1, 200000);
   cfg.status = <i32>r.int("status", 429, 400, 599);

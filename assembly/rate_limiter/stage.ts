@@ -5,7 +5,7 @@ import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/snapshot";
 import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { statName } from "../common/stat_name";
-import { KeyKind, LimitRule, RateLimitConfig } from "./config";
+import { KeyKind, LimitRule, MAX_CLUSTER_RULES, RateLimitConfig } from "./config";
 import { BucketUpdate, BUCKET_PAYLOAD } from "./bucket_update";
 
 const SWEEP_BATCH = 2000;
@@ -14,19 +14,33 @@ export const LIMIT = new HeaderName("ratelimit-limit");
 export const REMAINING = new HeaderName("ratelimit-remaining");
 export const RESET = new HeaderName("ratelimit-reset");
 
+/**
+ * Cluster rules hand their rule name and key to Envoy's native rate-limit filter in these request
+ * headers, slot i for the document's i-th cluster rule; the route's rate_limits turn each pair into a
+ * descriptor (graywall_rule, graywall_key). Every pass removes the ones a client sent.
+ */
+export const CLUSTER_RULE_HEADERS: HeaderName[] = [];
+export const CLUSTER_KEY_HEADERS: HeaderName[] = [];
+for (let i = 0; i < MAX_CLUSTER_RULES; i++) {
+  CLUSTER_RULE_HEADERS.push(new HeaderName("x-graywall-rl-rule-" + i.toString()));
+  CLUSTER_KEY_HEADERS.push(new HeaderName("x-graywall-rl-key-" + i.toString()));
+}
+
 /** One rule with its table, header names and stats, built once per configuration. */
 class RuleState {
-  table: SlotTable;
+  /** The rule's buckets; null for a cluster rule without a local bucket. */
+  table: SlotTable | null = null;
   bucket: BucketUpdate = new BucketUpdate();
   keyNames: Array<HeaderName | null> = [];
   allowed: u32;
   limited: u32;
   shadowLimited: u32;
   tableFull: u32;
+  clusterChecks: u32;
   limitHeader: string;
 
   constructor(public rule: LimitRule, public index: i32, maxKeys: i32, store: SharedStore, stats: StatSink) {
-    this.table = new SlotTable(store, "rl." + rule.name, maxKeys, BUCKET_PAYLOAD, rule.idleMs);
+    if (rule.hasBucket) this.table = new SlotTable(store, "rl." + rule.name, maxKeys, BUCKET_PAYLOAD, rule.idleMs);
     this.bucket.spec = rule.spec;
     for (let i = 0; i < rule.key.length; i++) {
       if (rule.key[i].kind == KeyKind.Header) this.keyNames.push(new HeaderName(rule.key[i].name));
@@ -37,6 +51,7 @@ class RuleState {
     this.limited = stats.counter(base + "limited");
     this.shadowLimited = stats.counter(base + "shadow_limited");
     this.tableFull = stats.counter(base + "table_full");
+    this.clusterChecks = rule.clusterSlot >= 0 ? stats.counter(base + "cluster_checks") : 0;
     this.limitHeader = (<i64>rule.spec.size).toString();
   }
 }
@@ -59,6 +74,8 @@ export function seconds(ms: i64): string {
 export class RateLimiterStage extends Stage {
   rules: RuleState[] = [];
   key: KeyBuilder = new KeyBuilder();
+  /** Cluster rules' keys, as text for a request header. */
+  textKey: KeyBuilder = new KeyBuilder();
   contended: u32;
 
   constructor(public cfg: RateLimitConfig, store: SharedStore, public stats: StatSink) {
@@ -73,7 +90,10 @@ export class RateLimiterStage extends Stage {
     this.contended = stats.counter("graywall.rate_limiter.contended");
     this.needsClock = cfg.rules.length > 0;
     this.tickMs = <u32>cfg.sweepIntervalMs;
-    for (let i = 0; i < this.rules.length; i++) this.rules[i].table.ensureSlots();
+    for (let i = 0; i < this.rules.length; i++) {
+      const table = this.rules[i].table;
+      if (table !== null) table.ensureSlots();
+    }
   }
 
   applies(rs: RuleState, req: RequestSnapshot): bool {
@@ -89,9 +109,13 @@ export class RateLimiterStage extends Stage {
     return rule.headers.length == 0 || this.cfg.headerTests.holds(req, rs.index);
   }
 
-  /** Builds the bucket key into this.key; false when a part it needs is absent (the rule then does not apply). */
-  keyFor(rs: RuleState, req: RequestSnapshot): bool {
-    const key = this.key;
+  /**
+   * Builds the rule's key into this.key (or, `text`, into this.textKey with the address as text); false
+   * when a part it needs is absent (the rule then does not apply).
+   */
+  keyFor(rs: RuleState, req: RequestSnapshot, text: bool): bool {
+    let key = this.key;
+    if (text) key = this.textKey;
     key.reset();
     const parts = rs.rule.key;
     for (let i = 0; i < parts.length; i++) {
@@ -100,7 +124,8 @@ export class RateLimiterStage extends Stage {
       if (kind == KeyKind.ClientIp) {
         const ip = req.clientIp(this.cfg.xffTrustedHops);
         if (ip === null) return false;
-        key.addIp(ip);
+        if (text) key.addIpText(ip);
+        else key.addIp(ip);
       } else if (kind == KeyKind.Header) {
         const h = req.find(unchecked(rs.keyNames[i])!);
         if (h < 0) return false;
@@ -126,11 +151,22 @@ export class RateLimiterStage extends Stage {
     let remaining: i64 = -1;
     let reset: i64 = 0;
     this.cfg.headerTests.begin();
+    // Bit i: cluster slot i was written for this request.
+    let clusterWritten = 0;
     for (let i = 0; i < rules.length; i++) {
       const rs = unchecked(rules[i]);
       if (!this.applies(rs, req)) continue;
-      if (!this.keyFor(rs, req)) continue;
-      const status = rs.table.updateBytes(this.key.ptr, this.key.length, req.nowMs, rs.bucket);
+      const slot = rs.rule.clusterSlot;
+      if (slot >= 0 && this.keyFor(rs, req, true)) {
+        req.setRequestHeader(unchecked(CLUSTER_RULE_HEADERS[slot]), rs.rule.name);
+        req.setRequestHeader(unchecked(CLUSTER_KEY_HEADERS[slot]), this.textKey.toText());
+        clusterWritten |= 1 << slot;
+        this.stats.inc(rs.clusterChecks);
+      }
+      const table = rs.table;
+      if (table === null) continue;
+      if (!this.keyFor(rs, req, false)) continue;
+      const status = table.updateBytes(this.key.ptr, this.key.length, req.nowMs, rs.bucket);
       const result = rs.bucket.result;
       if (status == UpdateStatus.Contended) {
         this.stats.inc(this.contended);
@@ -157,6 +193,11 @@ export class RateLimiterStage extends Stage {
       this.stats.inc(rs.limited);
       return this.deny(req, rs, result.retryAfterMs, result.resetMs);
     }
+    for (let slot = 0; slot < MAX_CLUSTER_RULES; slot++) {
+      if ((clusterWritten & (1 << slot)) != 0) continue;
+      req.setRequestHeader(unchecked(CLUSTER_RULE_HEADERS[slot]), null);
+      req.setRequestHeader(unchecked(CLUSTER_KEY_HEADERS[slot]), null);
+    }
     if (this.cfg.responseHeaders && tightest !== null) {
       req.setResponseHeader(LIMIT, tightest.limitHeader);
       req.setResponseHeader(REMAINING, remaining.toString());
@@ -177,6 +218,9 @@ export class RateLimiterStage extends Stage {
   }
 
   onTick(nowMs: i64): void {
-    for (let i = 0; i < this.rules.length; i++) this.rules[i].table.sweep(nowMs, SWEEP_BATCH);
+    for (let i = 0; i < this.rules.length; i++) {
+      const table = this.rules[i].table;
+      if (table !== null) table.sweep(nowMs, SWEEP_BATCH);
+    }
   }
 }
