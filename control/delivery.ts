@@ -1,39 +1,54 @@
 // Delivers accepted documents to Envoy: graywall's configuration, composed from the current document of
-// every stage, as one ECDS file in a directory Envoy watches. The file is replaced atomically, so Envoy
-// swaps the configuration without a restart. With a ratelimit folder, the rate_limiter document's cluster
-// rules also go to envoyproxy/ratelimit's config there, which the service reloads.
+// every stage, as one ECDS file in a directory Envoy watches (one host; replaced atomically, so Envoy
+// swaps the configuration without a restart), and, with an xDS server, to every Envoy subscribed to it
+// over gRPC (a fleet). With a ratelimit folder, the rate_limiter document's cluster rules also go to
+// envoyproxy/ratelimit's config there, which the service reloads.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ecdsFileName, ecdsResource, wasmTemplates, writeAtomic } from "../runtime/ecds.ts";
+import { ecdsFileName, ecdsResource, wasmTemplates, wasmTypedConfig, writeAtomic } from "../runtime/ecds.ts";
 import { composeConfig, FILTERS, MODULE } from "../runtime/filters.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { writeRatelimitConfig } from "../runtime/services.ts";
+import type { EcdsServer } from "./xds.ts";
+
+export interface DeliveryTargets {
+  /** Where the ECDS file goes (single-host mode). */
+  ecdsDir: string;
+  /** Where Envoy finds the module (default: the repository's build/, absolute; relative paths are Envoy's cwd). */
+  wasmDir?: string;
+  /** The ratelimit service's runtime root (RUNTIME_ROOT), if cluster limits are served. */
+  ratelimitDir?: string;
+  /** The gRPC ECDS server the fleet subscribes to. */
+  xds?: EcdsServer;
+}
 
 export class Delivery {
   private template = wasmTemplates().get(MODULE.envoyName);
   private docs: Record<string, unknown> = {};
+  private versions: Record<string, number> = {};
 
-  /**
-   * `wasmDir`: where Envoy finds the module (default: the repository's build/, absolute).
-   * `ratelimitDir`: the ratelimit service's runtime root (RUNTIME_ROOT), if cluster limits are served.
-   */
-  constructor(
-    public ecdsDir: string,
-    public wasmDir = join(ROOT, "build"),
-    public ratelimitDir?: string,
-  ) {
-    mkdirSync(ecdsDir, { recursive: true });
+  constructor(public targets: DeliveryTargets) {
+    mkdirSync(targets.ecdsDir, { recursive: true });
     if (!this.template) throw new Error(`envoy/envoy.yaml has no ${MODULE.envoyName} filter`);
   }
 
-  /** Sets one stage's document; writes the composed configuration once every stage has one. */
-  deliver(filter: string, doc: unknown): string {
+  /** The version every gateway reports: each stage's document version, e.g. "ip_list.1,...,gray_router.4". */
+  get version(): string {
+    return FILTERS.map((f) => `${f.name}.${this.versions[f.name] ?? 0}`).join(",");
+  }
+
+  /** Sets one stage's document (its version `version`); delivers the composed configuration once every stage has one. */
+  deliver(filter: string, doc: unknown, version = 0): string {
     if (!FILTERS.some((f) => f.name === filter)) throw new Error(`unknown filter ${filter}`);
     this.docs[filter] = doc;
-    if (filter === "rate_limiter" && this.ratelimitDir) writeRatelimitConfig(this.ratelimitDir, doc);
-    const file = join(this.ecdsDir, ecdsFileName(MODULE.envoyName));
+    this.versions[filter] = version;
+    const { ecdsDir, wasmDir = join(ROOT, "build"), ratelimitDir, xds } = this.targets;
+    if (filter === "rate_limiter" && ratelimitDir) writeRatelimitConfig(ratelimitDir, doc);
+    const file = join(ecdsDir, ecdsFileName(MODULE.envoyName));
     if (FILTERS.every((f) => f.name in this.docs)) {
-      writeAtomic(file, ecdsResource(MODULE.envoyName, this.template, composeConfig(this.docs), this.wasmDir));
+      const config = composeConfig(this.docs);
+      writeAtomic(file, ecdsResource(MODULE.envoyName, this.template, config, wasmDir));
+      xds?.publish(this.version, { [MODULE.envoyName]: wasmTypedConfig(this.template, config, wasmDir) });
     }
     return file;
   }

@@ -10,6 +10,14 @@ import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version } from "./store.ts";
 import { openapi } from "./openapi.ts";
 import { unroutedTargets } from "../runtime/targets.ts";
+import { EcdsServer } from "./xds.ts";
+
+declare module "fastify" {
+  interface FastifyInstance {
+    /** The gRPC ECDS port once listening (with ControlOptions.xdsPort). */
+    xdsPort?: number;
+  }
+}
 
 export interface ControlOptions {
   dataDir: string;
@@ -24,6 +32,8 @@ export interface ControlOptions {
   retention?: number;
   /** envoyproxy/ratelimit's runtime root: cluster rate-limit rules are written there too. */
   ratelimitDir?: string;
+  /** Serve the configuration to a fleet over gRPC ECDS on this port (0: any free port; see xdsPort()). */
+  xdsPort?: number;
 }
 
 const NAMES = FILTERS.map((f) => f.name);
@@ -105,7 +115,15 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     }
   });
   const store = new Store(opts.dataDir, NAMES, opts.retention);
-  const delivery = new Delivery(opts.ecdsDir, opts.wasmDir, opts.ratelimitDir);
+  const xds = opts.xdsPort === undefined ? undefined : new EcdsServer();
+  const delivery = new Delivery({ ecdsDir: opts.ecdsDir, wasmDir: opts.wasmDir, ratelimitDir: opts.ratelimitDir, xds });
+  if (xds) {
+    // The gRPC server lives and dies with the HTTP one.
+    app.addHook("onReady", async () => {
+      app.xdsPort = await xds.listen(opts.xdsPort!);
+    });
+    app.addHook("onClose", async () => xds.close());
+  }
   const bindings = loadBindings();
 
   // Every filter starts from its shipped document, and Envoy gets whatever is current.
@@ -115,7 +133,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       const doc = f === "gray_router" ? fixSalts(shipped, undefined) : shipped;
       store.commit(f, doc, "graywall (shipped default)", 0);
     }
-    delivery.deliver(f, store.current(f)!.doc);
+    delivery.deliver(f, store.current(f)!.doc, store.current(f)!.version);
   }
 
   const requireToken = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -183,7 +201,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     if (errors.length > 0) return reply.code(422).send({ error: "the filter would reject this document", errors });
     try {
       const v = store.commit(filter, doc, author, basedOn, restoredFrom);
-      delivery.deliver(filter, doc);
+      delivery.deliver(filter, doc, v.version);
       reply.header("etag", etag(v.version));
       return summary(v);
     } catch (e) {
@@ -242,6 +260,9 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     },
     async (req) => bindings.grayPreview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request),
   );
+
+  // Which gateway runs which version, from their ACKs and NACKs over gRPC ECDS.
+  app.get("/api/gateways", async () => ({ version: delivery.version, fleet: xds !== undefined, gateways: xds?.status() ?? [] }));
 
   app.get("/api/stats", async (_req, reply) => {
     if (!opts.envoyAdmin) return reply.code(503).send({ error: "no Envoy admin address configured" });

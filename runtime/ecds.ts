@@ -26,8 +26,8 @@ export function wasmTemplates(envoyYaml = join(ROOT, "envoy", "envoy.yaml")): Ma
 
 export const ecdsFileName = (envoyName: string) => `${envoyName.replace(/[^a-z0-9_]/gi, "_")}.ecds.yaml`;
 
-/** The ECDS file content serving `envoyName` with `pluginConfig` (a string is sent as is). */
-export function ecdsResource(envoyName: string, template: Json, pluginConfig: unknown, wasmDir?: string): string {
+/** The filter's typed_config (Envoy's JSON form) with `pluginConfig` (a string is sent as is). */
+export function wasmTypedConfig(template: Json, pluginConfig: unknown, wasmDir?: string): Json {
   const tpl = structuredClone(template);
   if (wasmDir) {
     const file = tpl.config.vm_config.code.local.filename as string;
@@ -37,8 +37,19 @@ export function ecdsResource(envoyName: string, template: Json, pluginConfig: un
     "@type": "type.googleapis.com/google.protobuf.StringValue",
     value: typeof pluginConfig === "string" ? pluginConfig : JSON.stringify(pluginConfig),
   };
+  return tpl;
+}
+
+/** The ECDS file content serving `envoyName` with `pluginConfig` (a string is sent as is). */
+export function ecdsResource(envoyName: string, template: Json, pluginConfig: unknown, wasmDir?: string): string {
   return stringify({
-    resources: [{ "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig", name: envoyName, typed_config: tpl }],
+    resources: [
+      {
+        "@type": "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig",
+        name: envoyName,
+        typed_config: wasmTypedConfig(template, pluginConfig, wasmDir),
+      },
+    ],
   });
 }
 

@@ -166,6 +166,58 @@ function renderEcdsEnvoy(envoyYaml: string): string {
   );
 }
 
+/** Where the fleet's Envoys reach graywall-control's gRPC ECDS (npm start -- --fleet). */
+export const XDS_PORT = 18000;
+
+/** envoy.yaml for a fleet: the graywall filter's config comes from graywall-control over gRPC ECDS. */
+function renderXdsEnvoy(envoyYaml: string): string {
+  const cfg = parse(envoyYaml);
+  for (const l of cfg.static_resources.listeners) {
+    const hcm = l.filter_chains[0].filters[0].typed_config;
+    hcm.http_filters = hcm.http_filters.map((f: any) => {
+      if (f.name !== MODULE.envoyName) return f;
+      return {
+        name: f.name,
+        config_discovery: {
+          config_source: {
+            resource_api_version: "V3",
+            api_config_source: {
+              api_type: "GRPC",
+              transport_api_version: "V3",
+              // Back within a second or two of the control service's return, not Envoy's default 30 s.
+              grpc_services: [
+                { envoy_grpc: { cluster_name: "graywall_control", retry_policy: { retry_back_off: { base_interval: "0.25s", max_interval: "2s" } } } },
+              ],
+            },
+          },
+          type_urls: [f.typed_config["@type"]],
+        },
+      };
+    });
+  }
+  cfg.static_resources.clusters.push({
+    name: "graywall_control",
+    type: "STATIC",
+    connect_timeout: "1s",
+    typed_extension_protocol_options: {
+      "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+        "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+        explicit_http_config: { http2_protocol_options: {} },
+      },
+    },
+    load_assignment: {
+      cluster_name: "graywall_control",
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: "127.0.0.1", port_value: XDS_PORT } } } }] }],
+    },
+  });
+  return (
+    GENERATED +
+    "# A fleet member: the graywall filter's config comes from graywall-control over gRPC ECDS (npm start -- --fleet).\n" +
+    "# Give each Envoy its own node id (--service-node) so the control service can tell them apart.\n" +
+    stringify(cfg, { aliasDuplicateObjects: false })
+  );
+}
+
 export function renderAll(): Record<string, string> {
   build();
   const docs = filterDocs();
@@ -176,6 +228,7 @@ export function renderAll(): Record<string, string> {
     "envoy/istio/envoy-filter.yaml": renderEnvoyFilter(docs),
     "envoy/compose/envoy.yaml": renderComposeEnvoy(envoyYaml),
     "envoy/envoy-ecds.yaml": renderEcdsEnvoy(envoyYaml),
+    "envoy/envoy-xds.yaml": renderXdsEnvoy(envoyYaml),
     "envoy/compose/ratelimit/config/graywall.yaml": ratelimitServiceConfig(docs.rate_limiter),
   };
 }

@@ -36,7 +36,7 @@ function withEcdsFiles(file: string): string {
   const text = readFileSync(file, "utf8");
   if (!text.includes("path_config_source")) return file;
   const dir = mkdtempSync(join(tmpdir(), "graywall-validate-"));
-  const delivery = new Delivery(dir);
+  const delivery = new Delivery({ ecdsDir: dir });
   for (const f of FILTERS) delivery.deliver(f.name, JSON.parse(readFileSync(join(ROOT, "config", "filters", `${f.name}.json`), "utf8")));
   const copy = join(dir, "envoy.yaml");
   writeFileSync(copy, text.replaceAll(ECDS_DIR, dir));

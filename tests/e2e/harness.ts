@@ -179,6 +179,8 @@ export interface StartOptions {
   listenerAddress?: string;
   /** Initial ECDS plugin configurations, by filter name (needs renderConfig's ecds). */
   ecdsConfig?: Record<string, unknown>;
+  /** Envoy's working directory (default: the repository), against which relative module paths resolve. */
+  cwd?: string;
 }
 
 /** Starts Envoy on `config` (object or YAML text) and waits for admin /ready. */
@@ -193,7 +195,7 @@ export async function startEnvoy(config: Yaml, adminPort: number, listenerPort: 
   writeFileSync(cfgPath, text.replaceAll("${DIR}", dir));
   const args = ["-c", cfgPath, "--concurrency", String(opts.concurrency ?? 1), "--disable-hot-restart", "--log-level", "info"];
   const [bin, binArgs] = opts.cpu ? ["taskset", ["-c", opts.cpu, envoyBinary(), ...args]] : [envoyBinary(), args];
-  const proc = spawn(bin, binArgs, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
+  const proc = spawn(bin, binArgs, { cwd: opts.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   proc.stdout!.on("data", (d) => (out += d));
   proc.stderr!.on("data", (d) => (out += d));
