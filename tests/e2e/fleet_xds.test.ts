@@ -7,7 +7,9 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
+import { chromium } from "playwright-core";
 import { buildServer } from "../../control/server.ts";
+import { setupBrowser } from "../../scripts/setup-tools.ts";
 import type { GatewayStatus } from "../../control/xds.ts";
 import { wasmPath } from "../../runtime/paths.ts";
 import { e2e, eventually, freePort, loadYaml, renderConfig, request, startEnvoy, stopUpstream, upstream, type Envoy, type Upstream } from "./harness.ts";
@@ -142,5 +144,20 @@ describe("a fleet of three Envoys on graywall-control's gRPC ECDS", () => {
     assert.equal(await routed(envoys[0]!, "delta"), "canary");
     assert.equal(await routed(envoys[2]!, "delta"), "stable");
     assert.equal(await routed(envoys[2]!, "gamma"), "canary");
+
+    // The web UI says the same to someone who does not read JSON.
+    const browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`http://127.0.0.1:${(app.server.address() as { port: number }).port}/`);
+      await page.click('nav button[data-tab="gateways"]');
+      await page.waitForFunction(() => document.querySelectorAll("#gateways tbody tr").length === 3);
+      const row = (node: string) => page.locator(`#gateways tr[data-node="${node}"]`).textContent();
+      assert.match((await row("fleet-3")) ?? "", /refused .*gray_router v\d+: Invalid path: build\/graywall\.wasm/);
+      assert.match((await row("fleet-1")) ?? "", /up to date/);
+      await page.screenshot({ path: join(tmpdir(), "graywall-ui-gateways.png"), fullPage: true });
+    } finally {
+      await browser.close();
+    }
   });
 });
