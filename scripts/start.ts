@@ -1,6 +1,10 @@
 // The demo gateway: sets up Envoy if needed, builds, starts two upstreams, graywall-control and Envoy with
 // envoy/envoy-ecds.yaml. GRAYWALL_DEMO_PORTS=listener,admin,stable,canary moves it off its usual ports
 // (10000, 9901, 18081, 18082), e.g. to run it beside another.
+//
+// `--fleet`: two Envoys (envoy/envoy-xds.yaml, nodes gateway-1 and gateway-2) subscribed to graywall-control
+// over gRPC ECDS, sharing cluster-wide limits through envoyproxy/ratelimit and Redis. Listeners 10000 and
+// 10001, admins 9901 and 9902; GRAYWALL_FLEET_PORT_BASE=N moves every fleet port to N, N+1, ... instead.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
@@ -11,23 +15,65 @@ import { build } from "./build.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { startUpstream } from "./upstream.ts";
 import { startControl } from "../control/main.ts";
+import { setupRatelimit, setupRedis } from "./setup-tools.ts";
+import { startRatelimit, startRedis, type Service } from "../runtime/services.ts";
+
+const FLEET = process.argv.includes("--fleet");
 
 const DEMO_PORTS = (process.env.GRAYWALL_DEMO_PORTS ?? "10000,9901,18081,18082").split(",").map(Number);
 if (DEMO_PORTS.length !== 4 || !DEMO_PORTS.every((p) => Number.isInteger(p) && p > 0 && p < 65536)) {
   console.error(`[start] GRAYWALL_DEMO_PORTS must be four ports: listener,admin,stable,canary (got '${process.env.GRAYWALL_DEMO_PORTS}')`);
   process.exit(2);
 }
-const [LISTENER_PORT, ADMIN_PORT, STABLE_PORT, CANARY_PORT] = DEMO_PORTS;
-const CONTROL_PORT = Number(process.env.GRAYWALL_CONTROL_PORT ?? 8080);
-const ECDS_DIR = process.env.GRAYWALL_ECDS_DIR ?? join(ROOT, ".graywall", "ecds");
+/** The fleet's ports in order; with GRAYWALL_FLEET_PORT_BASE, consecutive from there. */
+const FLEET_PORT_NAMES = [
+  "listener1",
+  "listener2",
+  "admin1",
+  "admin2",
+  "stable",
+  "canary",
+  "control",
+  "xds",
+  "redis",
+  "ratelimit",
+  "ratelimitHttp",
+  "ratelimitDebug",
+] as const;
+const FLEET_DEFAULTS = [10000, 10001, 9901, 9902, 18081, 18082, 8080, 18000, 16379, 8081, 18083, 18084];
+const fleetBase = process.env.GRAYWALL_FLEET_PORT_BASE ? Number(process.env.GRAYWALL_FLEET_PORT_BASE) : undefined;
+const FP = Object.fromEntries(FLEET_PORT_NAMES.map((n, i) => [n, fleetBase === undefined ? FLEET_DEFAULTS[i] : fleetBase + i])) as Record<
+  (typeof FLEET_PORT_NAMES)[number],
+  number
+>;
+
+const [LISTENER_PORT, ADMIN_PORT, STABLE_PORT, CANARY_PORT] = FLEET ? [FP.listener1, FP.admin1, FP.stable, FP.canary] : DEMO_PORTS;
+const CONTROL_PORT = FLEET ? FP.control : Number(process.env.GRAYWALL_CONTROL_PORT ?? 8080);
+const STATE_DIR = FLEET ? join(ROOT, ".graywall", "fleet") : join(ROOT, ".graywall");
+const ECDS_DIR = process.env.GRAYWALL_ECDS_DIR ?? join(STATE_DIR, "ecds");
 /** Every port the demo binds, with what binds it (Envoy's two come from envoy/envoy-ecds.yaml). */
-const PORTS: [number, string][] = [
-  [STABLE_PORT, "the stable demo upstream"],
-  [CANARY_PORT, "the canary demo upstream"],
-  [CONTROL_PORT, "graywall-control"],
-  [LISTENER_PORT, "Envoy's listener"],
-  [ADMIN_PORT, "Envoy's admin"],
-];
+const PORTS: [number, string][] = FLEET
+  ? [
+      [FP.stable, "the stable demo upstream"],
+      [FP.canary, "the canary demo upstream"],
+      [FP.control, "graywall-control"],
+      [FP.xds, "graywall-control's gRPC ECDS"],
+      [FP.redis, "Redis"],
+      [FP.ratelimit, "the ratelimit service's gRPC"],
+      [FP.ratelimitHttp, "the ratelimit service's HTTP"],
+      [FP.ratelimitDebug, "the ratelimit service's debug port"],
+      [FP.listener1, "Envoy gateway-1's listener"],
+      [FP.listener2, "Envoy gateway-2's listener"],
+      [FP.admin1, "Envoy gateway-1's admin"],
+      [FP.admin2, "Envoy gateway-2's admin"],
+    ]
+  : [
+      [STABLE_PORT, "the stable demo upstream"],
+      [CANARY_PORT, "the canary demo upstream"],
+      [CONTROL_PORT, "graywall-control"],
+      [LISTENER_PORT, "Envoy's listener"],
+      [ADMIN_PORT, "Envoy's admin"],
+    ];
 
 /** Who listens on a TCP port, from ss(8): "envoy (pid 123)", or "" when unknown. */
 export function portHolder(port: number): string {
@@ -68,21 +114,63 @@ async function waitReady(adminPort: number, child: ChildProcess): Promise<void> 
   throw new Error("Envoy did not become ready in 20 s");
 }
 
-/** envoy/envoy-ecds.yaml with the demo's ports and ECDS directory, written beside the ECDS files. */
-function runConfig(): string {
-  const cfg = parse(readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8"));
-  cfg.admin.address.socket_address.port_value = ADMIN_PORT;
-  for (const l of cfg.static_resources.listeners) l.address.socket_address.port_value = LISTENER_PORT;
-  const upstreamPort: Record<string, number> = { stable: STABLE_PORT, canary: CANARY_PORT };
+/** A shipped config with the demo's ports (and ECDS directory), written into the demo's state folder. */
+function runConfig(shipped: string, listener: number, admin: number, node?: string): string {
+  const cfg = parse(readFileSync(join(ROOT, "envoy", shipped), "utf8"));
+  cfg.admin.address.socket_address.port_value = admin;
+  if (node) cfg.node.id = node;
+  for (const l of cfg.static_resources.listeners) l.address.socket_address.port_value = listener;
+  const clusterPort: Record<string, number> = { stable: STABLE_PORT, canary: CANARY_PORT, graywall_control: FP.xds, graywall_ratelimit: FP.ratelimit };
   for (const c of cfg.static_resources.clusters) {
     for (const e of c.load_assignment?.endpoints ?? []) {
-      for (const lb of e.lb_endpoints ?? []) if (c.name in upstreamPort) lb.endpoint.address.socket_address.port_value = upstreamPort[c.name];
+      for (const lb of e.lb_endpoints ?? []) if (c.name in clusterPort) lb.endpoint.address.socket_address.port_value = clusterPort[c.name];
     }
   }
-  const file = join(ECDS_DIR, "..", "envoy.run.yaml");
+  const file = join(STATE_DIR, `envoy.${node ?? "run"}.yaml`);
   mkdirSync(ECDS_DIR, { recursive: true });
   writeFileSync(file, stringify(cfg).replaceAll(".graywall/ecds", ECDS_DIR));
   return file;
+}
+
+/** The fleet demo's rate_limiter rules: the shipped per-gateway rule, plus one limit shared by both gateways. */
+const FLEET_RULE = { name: "api-fleet", scope: "cluster", match: { path_prefix: "/api/" }, key: ["client_ip"], requests_per_unit: 8, unit: "minute" };
+
+/** Starts Redis, the ratelimit service and a control service serving gRPC ECDS; seeds the shared rule once. */
+async function startFleetServices(services: Service[]) {
+  setupRedis();
+  setupRatelimit();
+  services.push(await startRedis(FP.redis));
+  const ratelimitDir = join(STATE_DIR, "ratelimit");
+  const control = await startControl(CONTROL_PORT, {
+    dataDir: process.env.GRAYWALL_DATA ?? join(STATE_DIR, "data"),
+    ecdsDir: ECDS_DIR,
+    ratelimitDir,
+    xdsPort: FP.xds,
+    envoyAdmin: `http://127.0.0.1:${FP.admin1}`,
+  });
+  const auth = { authorization: `Bearer ${control.token}`, "content-type": "application/json" };
+  const cur = await (await fetch(`${control.url}/api/filters/rate_limiter`)).json();
+  let doc = cur.doc;
+  if (!doc.rules?.some((r: { scope?: string }) => r.scope === "cluster")) {
+    doc = { ...doc, rules: [...(doc.rules ?? []), FLEET_RULE] };
+    const r = await fetch(`${control.url}/api/filters/rate_limiter`, {
+      method: "PUT",
+      headers: { ...auth, "if-match": `"${cur.version}"` },
+      body: JSON.stringify({ doc, author: "npm start -- --fleet" }),
+    });
+    if (!r.ok) throw new Error(`seeding the shared rule failed: ${r.status} ${await r.text()}`);
+  }
+  services.push(
+    await startRatelimit({
+      grpcPort: FP.ratelimit,
+      httpPort: FP.ratelimitHttp,
+      debugPort: FP.ratelimitDebug,
+      redisPort: FP.redis,
+      dir: ratelimitDir,
+      rateLimiterDoc: doc,
+    }),
+  );
+  return control;
 }
 
 async function main(): Promise<void> {
@@ -91,28 +179,36 @@ async function main(): Promise<void> {
   await checkPorts();
   const upstreams = [await startUpstream({ name: "stable", port: STABLE_PORT }), await startUpstream({ name: "canary", port: CANARY_PORT })];
   console.log(`[start] upstreams: stable on :${STABLE_PORT}, canary on :${CANARY_PORT}`);
-  // The control service writes every filter's current document to .graywall/ecds/ before Envoy reads it.
-  const control = await startControl(CONTROL_PORT);
-  const envoy = spawn(envoyBin, ["-c", runConfig(), "--log-level", "warn", "--disable-hot-restart"], { cwd: ROOT, stdio: "inherit" });
+  const services: Service[] = [];
+  // The control service writes every filter's current document to .graywall/ecds/ (or serves it over
+  // gRPC to the fleet) before Envoy reads it.
+  const control = FLEET ? await startFleetServices(services) : await startControl(CONTROL_PORT);
+  const configs = FLEET
+    ? [runConfig("envoy-xds.yaml", FP.listener1, FP.admin1, "gateway-1"), runConfig("envoy-xds.yaml", FP.listener2, FP.admin2, "gateway-2")]
+    : [runConfig("envoy-ecds.yaml", LISTENER_PORT, ADMIN_PORT)];
+  const envoys = configs.map((c) => spawn(envoyBin, ["-c", c, "--log-level", "warn", "--disable-hot-restart"], { cwd: ROOT, stdio: "inherit" }));
 
   let stopping = false;
   const stop = (code: number) => {
     if (stopping) return;
     stopping = true;
     console.log("\n[start] stopping");
-    envoy.kill("SIGTERM");
+    for (const envoy of envoys) envoy.kill("SIGTERM");
     for (const u of upstreams) {
       u.closeAllConnections();
       u.close();
     }
     void control.close();
-    const t = setTimeout(() => envoy.kill("SIGKILL"), 5000);
-    envoy.once("exit", () => {
+    const t = setTimeout(() => {
+      for (const envoy of envoys) envoy.kill("SIGKILL");
+    }, 5000);
+    // Already gone (an exit code, or killed by a signal): nothing to wait for.
+    const gone = (e: ChildProcess) => e.exitCode !== null || e.signalCode !== null;
+    const allGone = Promise.all(envoys.map((e) => (gone(e) ? undefined : new Promise((r) => e.once("exit", r)))));
+    void Promise.all([allGone, ...services.map((s) => s.stop())]).then(() => {
       clearTimeout(t);
       process.exit(code);
     });
-    // Already gone (an exit code, or killed by a signal): nothing to wait for.
-    if (envoy.exitCode !== null || envoy.signalCode !== null) process.exit(code);
   };
   process.on("SIGINT", () => stop(0));
   process.on("SIGTERM", () => stop(0));
@@ -124,14 +220,40 @@ async function main(): Promise<void> {
   };
   process.on("uncaughtException", fail);
   process.on("unhandledRejection", fail);
-  envoy.once("exit", (code) => {
-    if (!stopping) {
-      console.error(`[start] Envoy exited (${code ?? envoy.signalCode}): stopping the demo`);
-      stop(1);
-    }
-  });
+  for (const envoy of envoys) {
+    envoy.once("exit", (code) => {
+      if (!stopping) {
+        console.error(`[start] Envoy exited (${code ?? envoy.signalCode}): stopping the demo`);
+        stop(1);
+      }
+    });
+  }
+  for (const s of services) {
+    s.proc.once("exit", (code) => {
+      if (!stopping) {
+        console.error(`[start] ${s.name} exited (${code ?? s.proc.signalCode}): stopping the demo`);
+        stop(1);
+      }
+    });
+  }
 
-  await waitReady(ADMIN_PORT, envoy);
+  if (FLEET) {
+    await waitReady(FP.admin1, envoys[0]);
+    await waitReady(FP.admin2, envoys[1]);
+    const l = (p: number) => `http://127.0.0.1:${p}`;
+    console.log(`
+Graywall fleet is up: two gateways, gateway-1 on ${l(FP.listener1)} and gateway-2 on ${l(FP.listener2)} (admins :${FP.admin1}, :${FP.admin2}),
+both subscribed to graywall-control over gRPC ECDS (:${FP.xds}), sharing limits through envoyproxy/ratelimit (:${FP.ratelimit}) and Redis (:${FP.redis}).
+Rules UI and API (graywall-control): ${control.url}   token: ${control.token}   (Gateways tab: who runs which version)
+
+  # "api-fleet" admits 8 per minute per client across both gateways (a per-gateway limit would admit 16):
+  for i in 1 2 3 4 5 6 7 8 9 10; do p=$(( i % 2 ? ${FP.listener1} : ${FP.listener2} )); curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:$p/api/x; done; echo
+  curl -s ${control.url}/api/gateways
+
+Ctrl-C stops everything.`);
+    return;
+  }
+  await waitReady(ADMIN_PORT, envoys[0]);
   console.log(`
 Graywall demo gateway is up: Envoy on http://127.0.0.1:${LISTENER_PORT}, admin on http://127.0.0.1:${ADMIN_PORT}
 Rules UI and API (graywall-control): ${control.url}   token: ${control.token}

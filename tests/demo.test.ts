@@ -92,3 +92,61 @@ test("npm start serves the demo, survives any request, and stops everything when
     if (child.exitCode === null) child.kill("SIGKILL");
   }
 });
+
+/** A base port with `n` consecutive free ports after it. */
+async function freeRange(n: number): Promise<number> {
+  const free = (port: number) =>
+    new Promise<boolean>((resolve) => {
+      const s = createServer();
+      s.once("error", () => resolve(false));
+      s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
+    });
+  for (;;) {
+    const base = 20000 + Math.floor(Math.random() * 30000);
+    let ok = true;
+    for (let p = base; p < base + n && ok; p++) ok = await free(p);
+    if (ok) return base;
+  }
+}
+
+test("npm start -- --fleet: two gateways on one control service share a cluster limit, and Ctrl-C stops every part", async () => {
+  const base = await freeRange(12);
+  const dir = mkdtempSync(join(tmpdir(), "graywall-fleet-demo-"));
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts", "--fleet"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, GRAYWALL_FLEET_PORT_BASE: String(base), GRAYWALL_DATA: join(dir, "data"), GRAYWALL_ECDS_DIR: join(dir, "ecds") },
+  });
+  let out = "";
+  child.stdout.on("data", (d) => (out += d));
+  child.stderr.on("data", (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  try {
+    await eventually(async () => out.includes("fleet is up"), 120_000, `the fleet to start:\n${out}`);
+    // The shared limit counts 8 per minute (fixed windows) across both gateways; each gateway's own rule
+    // admits 5 per 10 s. Alternating 12 requests: 8 pass, the 9th and 10th meet the shared limit, the
+    // 11th and 12th the local one.
+    await eventually(async () => new Date().getSeconds() < 45, 20_000, "the first 45 s of a minute");
+    const statuses: number[] = [];
+    for (let i = 0; i < 12; i++) statuses.push((await fetch(`http://127.0.0.1:${base + (i % 2)}/api/fleet-demo`)).status);
+    assert.deepEqual(statuses, [...Array(8).fill(200), ...Array(4).fill(429)]);
+    const g = await (await fetch(`http://127.0.0.1:${base + 6}/api/gateways`)).json();
+    assert.deepEqual(
+      g.gateways.map((x: { node: string; version: string }) => [x.node, x.version === g.version]),
+      [
+        ["gateway-1", true],
+        ["gateway-2", true],
+      ],
+    );
+    child.kill("SIGINT");
+    assert.equal(await exited, 0);
+    for (let p = base; p < base + 12; p++)
+      await new Promise<void>((resolve, reject) => {
+        const s = createServer();
+        s.once("error", reject);
+        s.listen(p, "127.0.0.1", () => s.close(() => resolve()));
+      });
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  }
+});
