@@ -1,7 +1,7 @@
 // The real services behind cluster-wide limits, started on loopback ports for the fleet demo and the
 // tests: Redis (Debian's redis-server) and envoyproxy/ratelimit (built by the setup into .tools/).
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
 import { writeAtomic } from "./ecds.ts";
@@ -9,6 +9,9 @@ import { ratelimitServiceConfig } from "./cluster_limits.ts";
 import { ROOT } from "./paths.ts";
 
 export const REDIS_SERVER = process.env.GRAYWALL_REDIS_SERVER ?? "/usr/bin/redis-server";
+/** The CNCF distribution registry from Debian's docker-registry package, and Debian's skopeo. */
+export const REGISTRY_SERVER = process.env.GRAYWALL_REGISTRY ?? "/usr/bin/docker-registry";
+export const SKOPEO = process.env.GRAYWALL_SKOPEO ?? "/usr/bin/skopeo";
 /** envoyproxy/ratelimit has no tags: a pinned pseudo-version of its main branch. */
 export const RATELIMIT_MODULE = "github.com/envoyproxy/ratelimit/src/service_cmd";
 export const RATELIMIT_VERSION = "v1.4.1-0.20260122083618-3fb702589d36";
@@ -142,5 +145,27 @@ export async function startRatelimit(o: RatelimitOptions): Promise<Service> {
       }
     },
     20000,
+  );
+}
+
+/** An OCI registry (CNCF distribution) on 127.0.0.1:`port`, storing under `dir`, plain HTTP. */
+export async function startRegistry(port: number, dir: string): Promise<Service> {
+  mkdirSync(dir, { recursive: true });
+  const config = join(dir, "config.yml");
+  writeFileSync(
+    config,
+    `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, "data")}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`,
+  );
+  const s = launch("docker-registry", REGISTRY_SERVER, ["serve", config], {}, port);
+  return until(
+    s,
+    async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/v2/`, { signal: AbortSignal.timeout(1000) })).status === 200;
+      } catch {
+        return false;
+      }
+    },
+    15000,
   );
 }

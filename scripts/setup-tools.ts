@@ -1,11 +1,12 @@
 // Tools the tests need: from Debian's packages chromium (the UI tests drive it with playwright-core,
-// never a browser download), wrk (the benchmark's load generator) and redis-server (cluster-wide limits);
+// never a browser download), wrk (the benchmark's load generator), redis-server (cluster-wide limits),
+// docker-registry and skopeo (the release's OCI images, pushed and pulled for real);
 // and envoyproxy/ratelimit, built with the machine's Go at a pinned version into .tools/.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDebianTool } from "./debian.ts";
-import { RATELIMIT_BINARY, RATELIMIT_DIR, RATELIMIT_MODULE, RATELIMIT_VERSION, REDIS_SERVER } from "../runtime/services.ts";
+import { RATELIMIT_BINARY, RATELIMIT_DIR, RATELIMIT_MODULE, RATELIMIT_VERSION, REDIS_SERVER, REGISTRY_SERVER, SKOPEO } from "../runtime/services.ts";
 
 export const CHROMIUM = process.env.GRAYWALL_CHROMIUM ?? "/usr/bin/chromium";
 export const WRK = process.env.GRAYWALL_WRK ?? "/usr/bin/wrk";
@@ -20,6 +21,14 @@ export function setupWrk(): string {
 
 export function setupRedis(): string {
   return ensureDebianTool(REDIS_SERVER, "redis-server", "the store of cluster-wide limits; or set GRAYWALL_REDIS_SERVER");
+}
+
+/** A real OCI registry and client for the release tests. */
+export function setupRegistry(): { registry: string; skopeo: string } {
+  return {
+    registry: ensureDebianTool(REGISTRY_SERVER, "docker-registry", "the OCI registry the release tests push to; or set GRAYWALL_REGISTRY"),
+    skopeo: ensureDebianTool(SKOPEO, "skopeo", "the OCI client the release tests push and pull with; or set GRAYWALL_SKOPEO"),
+  };
 }
 
 /** Builds envoyproxy/ratelimit's service once per pinned version (about a minute with a cold module cache). */
@@ -57,6 +66,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     setupBrowser();
     setupWrk();
     setupRedis();
+    setupRegistry();
     setupRatelimit();
   } catch (e) {
     console.error(`[setup] ${(e as Error).message}`);

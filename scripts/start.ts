@@ -126,7 +126,8 @@ function runConfig(shipped: string, listener: number, admin: number, node?: stri
       for (const lb of e.lb_endpoints ?? []) if (c.name in clusterPort) lb.endpoint.address.socket_address.port_value = clusterPort[c.name];
     }
   }
-  const file = join(STATE_DIR, `envoy.${node ?? "run"}.yaml`);
+  // Beside the ECDS files (their folder may be a temp one: nothing is written into the repository then).
+  const file = join(ECDS_DIR, "..", `envoy.${node ?? "run"}.yaml`);
   mkdirSync(ECDS_DIR, { recursive: true });
   writeFileSync(file, stringify(cfg).replaceAll(".graywall/ecds", ECDS_DIR));
   return file;
@@ -140,7 +141,7 @@ async function startFleetServices(services: Service[]) {
   setupRedis();
   setupRatelimit();
   services.push(await startRedis(FP.redis));
-  const ratelimitDir = join(STATE_DIR, "ratelimit");
+  const ratelimitDir = join(ECDS_DIR, "..", "ratelimit");
   const control = await startControl(CONTROL_PORT, {
     dataDir: process.env.GRAYWALL_DATA ?? join(STATE_DIR, "data"),
     ecdsDir: ECDS_DIR,
