@@ -36,12 +36,44 @@ export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PO
   return { url: `http://127.0.0.1:${port}`, token, close: () => app.close() };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  startControl().then(
-    (c) => console.log(`graywall-control on ${c.url}  (token: ${c.token})`),
-    (e) => {
-      console.error(`[control] ${(e as Error).message}`);
-      process.exit(1);
-    },
-  );
+export const USAGE = `graywall-control: the rules API, web UI and delivery of Graywall's filter configuration to Envoy.
+
+Usage: graywall-control [--help]
+
+Configured by the environment:
+  GRAYWALL_CONTROL_PORT   HTTP port on 127.0.0.1 (default 8080)
+  GRAYWALL_DATA           versioned rule documents (default ./.graywall/data)
+  GRAYWALL_ECDS_DIR       where the ECDS file for Envoy is written (default ./.graywall/ecds)
+  GRAYWALL_XDS_PORT       also serve the configuration over gRPC ECDS on this port (a fleet)
+  GRAYWALL_RATELIMIT_DIR  envoyproxy/ratelimit's runtime root, for cluster-wide rate-limit rules
+  GRAYWALL_ENVOY_ADMIN    Envoy's admin address for live counters (default http://127.0.0.1:9901)
+  GRAYWALL_TOKEN, GRAYWALL_TOKEN_FILE   the bearer token for changes (default: generated into the data folder)
+  GRAYWALL_RETENTION      versions kept per filter (default 200)
+  GRAYWALL_TARGETS        gray targets the gateway routes, comma-separated
+The modules it points Envoy at are in ${join(ROOT, "build")}.
+`;
+
+/** The command line: `graywall-control` (the npm package's bin) and `npm run control`. */
+export async function runCli(argv: string[], cwd = process.cwd()): Promise<void> {
+  if (argv.includes("--help") || argv.includes("-h")) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const unknown = argv.filter((a) => a !== "");
+  if (unknown.length > 0) {
+    process.stderr.write(`graywall-control: unknown argument '${unknown[0]}'\n\n${USAGE}`);
+    process.exit(2);
+  }
+  try {
+    const c = await startControl(undefined, {
+      dataDir: process.env.GRAYWALL_DATA ?? join(cwd, ".graywall", "data"),
+      ecdsDir: process.env.GRAYWALL_ECDS_DIR ?? join(cwd, ".graywall", "ecds"),
+    });
+    console.log(`graywall-control on ${c.url}  (token: ${c.token})`);
+  } catch (e) {
+    console.error(`[control] ${(e as Error).message}`);
+    process.exit(1);
+  }
 }
+
+if (import.meta.url === `file://${process.argv[1]}`) void runCli(process.argv.slice(2), ROOT);

@@ -1,4 +1,6 @@
 // The OpenAPI document served at /openapi.json.
+import { VERSION } from "../runtime/release.ts";
+
 export function openapi(filters: string[]) {
   const filter = { name: "filter", in: "path", required: true, schema: { type: "string", enum: filters } };
   const ifMatch = { name: "If-Match", in: "header", required: true, description: "the version the change is based on", schema: { type: "string" } };
@@ -6,7 +8,7 @@ export function openapi(filters: string[]) {
   const auth = [{ bearer: [] }];
   return {
     openapi: "3.0.3",
-    info: { title: "graywall-control", version: "0.1.0", description: "Rule documents for Graywall's Envoy filters: read, validate, update, roll back." },
+    info: { title: "graywall-control", version: VERSION, description: "Rule documents for Graywall's Envoy filters: read, validate, update, roll back." },
     components: {
       securitySchemes: { bearer: { type: "http", scheme: "bearer" } },
       schemas: {

@@ -4,18 +4,20 @@
 // runs which version and which one refused a version and why. Envoy's own xDS client keeps serving its
 // last configuration while the control service is away, and resubscribes when it is back.
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import protobuf from "protobufjs";
-import { ROOT } from "../runtime/paths.ts";
 
 const TYPED_EXTENSION_CONFIG = "type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig";
 const SERVICE = "/envoy.service.extension.v3.ExtensionConfigDiscoveryService";
 
 /** Envoy's API protos as shipped in @grpc/grpc-js-xds, with protobufjs's copies of Google's own. */
 function loadProtos(): protobuf.Root {
-  const dirs = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"].map((d) => join(ROOT, "node_modules", "@grpc", "grpc-js-xds", "deps", d));
-  dirs.push(join(ROOT, "node_modules", "protobufjs"));
+  // Wherever npm put the packages (hoisted into a user's project, or here).
+  const pkg = (name: string) => dirname(createRequire(import.meta.url).resolve(`${name}/package.json`));
+  const dirs = ["envoy-api", "xds", "googleapis", "protoc-gen-validate"].map((d) => join(pkg("@grpc/grpc-js-xds"), "deps", d));
+  dirs.push(pkg("protobufjs"));
   const root = new protobuf.Root();
   root.resolvePath = (_origin, target) => dirs.map((d) => join(d, target)).find((p) => existsSync(p)) ?? target;
   root.loadSync(

@@ -1,11 +1,14 @@
 // What a user installs: runtime dependencies declared as such, no engine warning on the README's Node
-// (20), and a licence file matching package.json.
+// (20), a licence file matching package.json, and the packed package installed into an empty folder.
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync } from "node:fs";
+import { spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { ROOT } from "../runtime/paths.ts";
+import { eventually, freePort, loadYaml, renderConfig, startEnvoy, stopUpstream, upstream, versionOf } from "./e2e/harness.ts";
 
 const pkg = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8"));
 
@@ -52,4 +55,70 @@ test("no locked package requires a newer Node than the README's 20", () => {
 test("LICENSE matches package.json's licence", () => {
   assert.equal(pkg.license, "Apache-2.0");
   assert.match(readFileSync(join(ROOT, "LICENSE"), "utf8"), /Apache License\s+Version 2\.0, January 2004/);
+});
+
+test("npm pack makes a graywall package a user installs into an empty folder: its bin runs, its module loads in Envoy", async () => {
+  const work = mkdtempSync(join(tmpdir(), "graywall-pack-"));
+  const pack = spawnSync("npm", ["pack", "--silent", "--pack-destination", work], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(pack.status, 0, pack.stderr);
+  const tarball = join(work, pack.stdout.trim().split("\n").pop()!);
+  const files = spawnSync("tar", ["-tzf", tarball], { encoding: "utf8" }).stdout.split("\n");
+  assert.ok(files.includes("package/build/graywall.wasm"));
+  assert.ok(files.includes("package/bin/graywall-control.js"));
+  assert.ok(!files.some((f) => /^package\/(tests|assembly|bench|scripts|eval)\//.test(f) || f.endsWith("noop.wasm")), "only what a user needs");
+
+  const app = join(work, "app");
+  mkdirSync(app);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "app", private: true }));
+  const install = spawnSync("npm", ["install", "--no-audit", "--no-fund", "--prefer-offline", "--loglevel=error", tarball], {
+    cwd: app,
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  assert.equal(install.status, 0, install.stderr);
+
+  const help = spawnSync("npx", ["--no-install", "graywall-control", "--help"], { cwd: app, encoding: "utf8" });
+  assert.equal(help.status, 0, help.stderr);
+  assert.match(help.stdout, /^graywall-control: /);
+  assert.match(help.stdout, new RegExp(`${join(app, "node_modules", "graywall", "build").replaceAll("/", "\\/")}`));
+
+  // The installed service runs from the package: API up, gRPC ECDS up (its protos found where npm put them).
+  const [port, xds] = [await freePort(), await freePort()];
+  const control = spawn(join(app, "node_modules", ".bin", "graywall-control"), [], {
+    cwd: app,
+    env: { ...process.env, GRAYWALL_CONTROL_PORT: String(port), GRAYWALL_XDS_PORT: String(xds) },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  control.stdout.on("data", (d) => (out += d));
+  control.stderr.on("data", (d) => (out += d));
+  try {
+    await eventually(async () => out.includes("graywall-control on") || control.exitCode !== null, 30_000, "the installed control service");
+    assert.match(out, /graywall-control on/);
+    const g = await (await fetch(`http://127.0.0.1:${port}/api/gateways`)).json();
+    assert.equal(g.fleet, true);
+    assert.ok(existsSync(join(app, ".graywall", "ecds", "graywall.ecds.yaml")), "data and ECDS files go under the user's folder");
+  } finally {
+    control.kill("SIGTERM");
+  }
+
+  // Envoy loads the installed module directly.
+  const [stable, canary, adminPort, listenerPort] = [await upstream("stable"), await upstream("canary"), await freePort(), await freePort()];
+  const cfg = renderConfig(loadYaml("envoy/envoy.yaml"), { adminPort, listenerPort, clusters: { stable: stable.port, canary: canary.port } });
+  const hcm = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config;
+  hcm.http_filters.find((f: { name: string }) => f.name === "graywall").typed_config.config.vm_config.code.local.filename = join(
+    app,
+    "node_modules",
+    "graywall",
+    "build",
+    "graywall.wasm",
+  );
+  const envoy = await startEnvoy(cfg, adminPort, listenerPort);
+  try {
+    assert.equal(await versionOf(envoy.url("/"), { headers: { "x-user-group": "beta" } }), "canary");
+  } finally {
+    await envoy.stop();
+    await stopUpstream(stable);
+    await stopUpstream(canary);
+  }
 });

@@ -13,6 +13,7 @@ import { setupRegistry } from "../scripts/setup-tools.ts";
 import { LAYER_TYPE, MANIFEST_TYPE, pluginFromImage, sha256hex } from "../runtime/oci.ts";
 import { changelogSection, RELEASED_MODULES, VERSION } from "../runtime/release.ts";
 import { startRegistry, type Service } from "../runtime/services.ts";
+import { ROOT } from "../runtime/paths.ts";
 import { freePort } from "./e2e/harness.ts";
 
 /** Every file under `dir` with its sha256, by relative path. */
@@ -118,4 +119,14 @@ describe("npm run release", () => {
       assert.equal(sha256hex(plugin), sha256hex(readFileSync(join(dir, `${m}.wasm`))), m);
     }
   });
+});
+
+test("the version is written only in package.json (and the changelog); everything else reads it", () => {
+  const tracked = spawnSync("git", ["ls-files"], { cwd: ROOT, encoding: "utf8" }).stdout.trim().split("\n");
+  const generated = new Set(["package.json", "package-lock.json", "CHANGELOG.md", "envoy/istio/wasm-plugins.yaml"]);
+  const literal = new RegExp(`(^|[^0-9.])${VERSION.replaceAll(".", "\\.")}([^0-9.]|$)`);
+  const found = tracked.filter(
+    (f) => !generated.has(f) && !f.startsWith("tests/fixtures/") && !f.startsWith("eval/data/") && literal.test(readFileSync(join(ROOT, f), "utf8")),
+  );
+  assert.deepEqual(found, []);
 });
