@@ -9,8 +9,9 @@ import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version } from "./store.ts";
 import { openapi } from "./openapi.ts";
-import { unroutedTargets } from "../runtime/targets.ts";
+import { routeClusters, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
+import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -34,6 +35,10 @@ export interface ControlOptions {
   ratelimitDir?: string;
   /** Serve the configuration to a fleet over gRPC ECDS on this port (0: any free port; see xdsPort()). */
   xdsPort?: number;
+  /** Every gateway's admin address, for release analysis (default: envoyAdmin). */
+  envoyAdmins?: string[];
+  /** Upstream cluster per gray target, for release analysis (default: the target's name). */
+  clusters?: Record<string, string>;
 }
 
 const NAMES = FILTERS.map((f) => f.name);
@@ -136,6 +141,24 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     delivery.deliver(f, store.current(f)!.doc, store.current(f)!.version);
   }
 
+  const publishGray = (submitted: unknown, author: string): number => {
+    const cur = store.current("gray_router")!;
+    const doc = fixSalts(submitted, cur.doc);
+    const errors = validate("gray_router", doc);
+    if (errors.length > 0) throw new Error(errors.map((e) => `${e.field}: ${e.message}`).join("; "));
+    const v = store.commit("gray_router", doc, author, cur.version);
+    delivery.deliver("gray_router", doc, v.version);
+    return v.version;
+  };
+  const routed = routeClusters();
+  const releases = new Releases(join(opts.dataDir, "releases"), {
+    currentGray: () => store.current("gray_router")!,
+    publishGray,
+    envoyAdmins: opts.envoyAdmins ?? (opts.envoyAdmin ? [opts.envoyAdmin] : []),
+    clusterOf: (t) => (opts.clusters ?? routed)[t] ?? t,
+  });
+  app.addHook("onClose", async () => releases.close());
+
   const requireToken = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!authorized(req.headers.authorization, opts.token)) {
       reply.code(401).header("www-authenticate", "Bearer").send({ error: "a valid bearer token is required for changes" });
@@ -202,6 +225,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     try {
       const v = store.commit(filter, doc, author, basedOn, restoredFrom);
       delivery.deliver(filter, doc, v.version);
+      if (filter === "gray_router") releases.grayEdited(doc, author, v.version);
       reply.header("etag", etag(v.version));
       return summary(v);
     } catch (e) {
@@ -259,6 +283,82 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       },
     },
     async (req) => bindings.grayPreview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request),
+  );
+
+  // Progressive delivery (control/releases.ts).
+  const releaseParam = { type: "object", required: ["id"], properties: { id: { type: "string", pattern: "^r[0-9]+$" } } } as const;
+  app.get("/api/releases", async () => releases.list().map(({ samples, ...r }) => ({ ...r, samples: samples.length })));
+  app.get<{ Params: { id: string } }>("/api/releases/:id", { schema: { params: releaseParam } }, async (req, reply) => {
+    const r = releases.get(req.params.id);
+    return r ?? reply.code(404).send({ error: `no release ${req.params.id}` });
+  });
+  app.post<{ Body: Record<string, unknown> }>(
+    "/api/releases",
+    {
+      preHandler: requireToken,
+      schema: {
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["target"],
+          properties: {
+            target: { type: "string", maxLength: 100 },
+            steps: { type: "array", maxItems: 20 },
+            hold_seconds: { type: "number" },
+            interval_seconds: { type: "number" },
+            hash_on: { type: "string" },
+            name: { type: "string", maxLength: 200 },
+            limits: {
+              type: "object",
+              additionalProperties: false,
+              properties: {
+                max_error_rate_increase: { type: "number" },
+                max_p99_ratio: { type: "number" },
+                p99_min_difference_ms: { type: "number" },
+                min_requests: { type: "number" },
+                failed_checks: { type: "number" },
+              },
+            },
+            webhook: { type: "string", maxLength: 2000 },
+            author: { type: "string", maxLength: 200 },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const { author, ...body } = req.body;
+      const { spec, errors } = readSpec(body);
+      if (!spec) return reply.code(422).send({ error: "this release cannot start", errors });
+      try {
+        return reply.code(201).send(releases.start(spec, typeof author === "string" ? author : "api"));
+      } catch (e) {
+        if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
+        return reply.code(422).send({ error: `the gray rules would not accept this release: ${(e as Error).message}` });
+      }
+    },
+  );
+  app.post<{ Params: { id: string; action: "pause" | "resume" | "promote" | "abort" }; Body: { author?: string } | undefined }>(
+    "/api/releases/:id/:action",
+    {
+      preHandler: requireToken,
+      schema: {
+        params: {
+          type: "object",
+          required: ["id", "action"],
+          properties: { ...releaseParam.properties, action: { type: "string", enum: ["pause", "resume", "promote", "abort"] } },
+        },
+        body: { type: ["object", "null"], additionalProperties: false, properties: { author: { type: "string", maxLength: 200 } } },
+      },
+    },
+    async (req, reply) => {
+      if (!releases.get(req.params.id)) return reply.code(404).send({ error: `no release ${req.params.id}` });
+      try {
+        return releases.act(req.params.id, req.params.action, req.body?.author ?? "api");
+      } catch (e) {
+        if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
+        throw e;
+      }
+    },
   );
 
   // Which gateway runs which version, from their ACKs and NACKs over gRPC ECDS.

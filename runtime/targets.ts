@@ -49,3 +49,35 @@ export function unroutedTargets(doc: unknown, known?: string[]): { field: string
   });
   return out;
 }
+
+/**
+ * The upstream cluster each target's traffic is routed to, from the route table: a route matching the
+ * routing header exactly serves that target; the first route without a header match serves the default
+ * target (`defaultTarget`). Envoy's router counts completions, 5xx and latency on these clusters.
+ */
+export function routeClusters(
+  defaultTarget = "stable",
+  routingHeader = "x-graywall-target",
+  envoyYaml = join(ROOT, "envoy", "envoy.yaml"),
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  type Route = { match?: { headers?: { name?: string; string_match?: { exact?: string } }[] }; route?: { cluster?: string } };
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const n of node) visit(n);
+      return;
+    }
+    if (!node || typeof node !== "object") return;
+    const routes = (node as { routes?: Route[] }).routes;
+    for (const r of Array.isArray(routes) ? routes : []) {
+      const cluster = r.route?.cluster;
+      if (!cluster) continue;
+      const h = r.match?.headers?.find((x) => x.name === routingHeader && typeof x.string_match?.exact === "string");
+      if (h) out[h.string_match!.exact!.toLowerCase()] ??= cluster;
+      else if (!r.match?.headers?.length) out[defaultTarget] ??= cluster;
+    }
+    for (const v of Object.values(node)) visit(v);
+  };
+  visit(parse(readFileSync(envoyYaml, "utf8")).static_resources?.listeners);
+  return out;
+}

@@ -9,19 +9,27 @@ export interface UpstreamOptions {
   status?: number;
 }
 
+/** How a test upstream misbehaves: a share of requests answered with `status`, and added latency. */
+export interface Faults {
+  failRate?: number;
+  status?: number;
+  delayMs?: number;
+}
+
 function queryOf(url: string | undefined): URLSearchParams {
   const at = (url ?? "").indexOf("?");
   return new URLSearchParams(at < 0 ? "" : url!.slice(at + 1));
 }
 
-export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStatus(s: number): void }> {
+export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStatus(s: number): void; setFaults(f: Faults): void }> {
   let status = opts.status ?? 200;
+  let faults: Faults = {};
   const server = createServer((req, res) => {
     // Test hooks: ?delay=<ms> answers late, ?status=<code> answers with that status. Parsed without
     // URL(), which throws on paths like "//" or "//%zz": any request must get an answer.
     const q = queryOf(req.url);
-    const delay = Number(q.get("delay") ?? 0);
-    const forced = Number(q.get("status") ?? 0);
+    const delay = Number(q.get("delay") ?? 0) || (faults.delayMs ?? 0);
+    const forced = Number(q.get("status") ?? 0) || (Math.random() < (faults.failRate ?? 0) ? (faults.status ?? 503) : 0);
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
@@ -40,9 +48,12 @@ export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStat
       else send();
     });
   });
-  const s = server as Server & { setStatus(s: number): void };
+  const s = server as Server & { setStatus(s: number): void; setFaults(f: Faults): void };
   s.setStatus = (v: number) => {
     status = v;
+  };
+  s.setFaults = (f: Faults) => {
+    faults = f;
   };
   return new Promise((resolve, reject) => {
     server.once("error", reject);

@@ -365,6 +365,8 @@ export async function withRig(filter: string, config: unknown, fn: (rig: Rig) =>
 export interface ControlRig extends Rig {
   app: ReturnType<typeof buildServer>;
   controlUrl: string;
+  /** The control service's folder: data/ and ecds/. */
+  controlDir: string;
 }
 
 export async function startControlRig(token: string, opts: StartOptions = {}): Promise<ControlRig> {
@@ -377,7 +379,7 @@ export async function startControlRig(token: string, opts: StartOptions = {}): P
   const text = readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8").replaceAll(ECDS_DIR, join(dir, "ecds"));
   const cfg = renderConfig(parse(text), { adminPort, listenerPort, clusters: { stable: stable.port, canary: canary.port } });
   const envoy = await startEnvoy(cfg, adminPort, listenerPort, opts);
-  return { envoy, stable, canary, app, controlUrl: `http://127.0.0.1:${controlPort}` };
+  return { envoy, stable, canary, app, controlUrl: `http://127.0.0.1:${controlPort}`, controlDir: dir };
 }
 
 export async function stopControlRig(r: ControlRig | undefined): Promise<void> {

@@ -1,0 +1,248 @@
+// Progressive delivery in real Envoy: releases ramp the canary through steps, judged from Envoy's own
+// cluster counters and latency histograms, under steady traffic of 200 sticky users. Step times are
+// shortened by the release's own settings (1 s intervals).
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import { join } from "node:path";
+import { after, before, describe } from "node:test";
+import { buildServer } from "../../control/server.ts";
+import type { Release } from "../../control/releases.ts";
+import { e2e, eventually, request, startControlRig, stopControlRig, type ControlRig } from "./harness.ts";
+
+const TOKEN = "release-token";
+const auth = { authorization: `Bearer ${TOKEN}` };
+
+/** Requests from 200 users (cookie uid), a few loops at once, counting where they land. */
+class Traffic {
+  private stop = false;
+  private loops: Promise<void>[] = [];
+  served = { stable: 0, canary: 0, failed: 0 };
+  constructor(private url: string) {}
+  start(loops = 3) {
+    this.stop = false;
+    for (let l = 0; l < loops; l++) {
+      this.loops.push(
+        (async () => {
+          for (let i = l; !this.stop; i += loops) {
+            const r = await request(this.url, { headers: { cookie: `uid=u${i % 200}` } });
+            if (r.status >= 500) this.served.failed++;
+            else if (r.json?.version === "canary") this.served.canary++;
+            else this.served.stable++;
+            await new Promise((res) => setTimeout(res, 5));
+          }
+        })(),
+      );
+    }
+  }
+  async halt() {
+    this.stop = true;
+    await Promise.all(this.loops);
+    this.loops = [];
+  }
+}
+
+describe("releases", () => {
+  let rig: ControlRig;
+  let traffic: Traffic;
+  let hook: Server;
+  let hookUrl: string;
+  const hookCalls: unknown[] = [];
+
+  const api = async (method: string, url: string, payload?: unknown) => {
+    const r = await rig.app.inject({ method: method as "GET", url, headers: auth, payload: payload as object });
+    return { status: r.statusCode, body: r.json() };
+  };
+  const release = async (id: string): Promise<Release> => (await api("GET", `/api/releases/${id}`)).body;
+  const start = async (extra: Record<string, unknown> = {}): Promise<Release> => {
+    // A test that failed midway leaves no release running for the next one.
+    for (const old of (await api("GET", "/api/releases")).body as Release[]) {
+      if (old.status === "running" || old.status === "paused") await api("POST", `/api/releases/${old.id}/abort`, {});
+    }
+    const r = await api("POST", "/api/releases", {
+      target: "canary",
+      steps: [20, 50, 100],
+      hold_seconds: 2,
+      interval_seconds: 1,
+      hash_on: "cookie",
+      name: "uid",
+      limits: { min_requests: 5 },
+      webhook: hookUrl,
+      ...extra,
+    });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body;
+  };
+  /** Where the 200 users land now, asked once each. */
+  const landing = async () => {
+    const out = { stable: 0, canary: 0 };
+    for (let i = 0; i < 200; i++) {
+      const v = (await request(rig.envoy.url("/"), { headers: { cookie: `uid=u${i}` } })).json?.version as "stable" | "canary";
+      out[v]++;
+    }
+    return out;
+  };
+
+  before(async () => {
+    rig = await startControlRig(TOKEN);
+    hook = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        hookCalls.push(JSON.parse(body));
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => hook.listen(0, "127.0.0.1", () => r()));
+    hookUrl = `http://127.0.0.1:${(hook.address() as { port: number }).port}/alerts`;
+    traffic = new Traffic(rig.envoy.url("/"));
+  });
+
+  after(async () => {
+    await traffic?.halt();
+    hook?.close();
+    await stopControlRig(rig);
+  });
+
+  e2e("a healthy canary walks every step to 100% and ends promoted; every step is a version in the history", async () => {
+    traffic.start();
+    const r = await start();
+    await eventually(async () => (await release(r.id)).status === "promoted", 40000, "the release promoted");
+    await traffic.halt();
+    const done = await release(r.id);
+    assert.deepEqual(
+      done.events.filter((e) => e.version).map((e) => [e.action, e.share]),
+      [
+        ["started", 20],
+        ["advanced", 50],
+        ["promoted", 100],
+      ],
+    );
+    const history: { author: string; version: number }[] = (await api("GET", "/api/filters/gray_router/versions")).body;
+    const steps = history.filter((v) => v.author === `release ${r.id}`).map((v) => v.version);
+    assert.deepEqual(
+      steps.sort(),
+      done.events
+        .filter((e) => e.version)
+        .map((e) => e.version)
+        .sort(),
+    );
+    assert.ok(done.samples.some((s) => s.verdict === "pass" && s.canary.requests >= 5 && s.stable.requests >= 5));
+    await eventually(async () => (await landing()).stable === 0, 5000, "every user with the cookie on canary");
+    assert.equal(traffic.served.failed, 0);
+  });
+
+  e2e("a canary failing 30% of requests at the second step is rolled back by itself within two intervals; the webhook gets the numbers", async () => {
+    traffic.start();
+    const r = await start({ hold_seconds: 3 });
+    await eventually(async () => (await release(r.id)).share === 50, 30000, "the second step");
+    rig.canary.setFaults({ failRate: 0.3, status: 503 });
+    const t0 = Date.now();
+    try {
+      await eventually(async () => (await release(r.id)).status === "rolled_back", 15000, "the rollback");
+    } catch (e) {
+      console.log("SAMPLES", JSON.stringify((await release(r.id)).samples.slice(-6)), JSON.stringify((await release(r.id)).events));
+      throw e;
+    } finally {
+      rig.canary.setFaults({});
+    }
+    const took = Date.now() - t0;
+    await traffic.halt();
+    const done = await release(r.id);
+    const rolled = done.events.find((e) => e.action === "rolled back")!;
+    assert.match(rolled.reason, /error rate/);
+    assert.ok(rolled.numbers!.canary.error_rate! > 0.1, JSON.stringify(rolled.numbers));
+    // Two failed intervals, plus the interval already running when the fault began.
+    assert.ok(took <= 3 * 1000 + 1500, `rolled back ${took} ms after the fault`);
+    await eventually(async () => (await landing()).canary === 0, 5000, "every user back on stable");
+    await eventually(async () => hookCalls.length > 0, 5000, "the webhook call");
+    const call = hookCalls.at(-1) as { event: string; release: string; share_before: number; numbers: { canary: { error_rate: number } } };
+    assert.equal(call.event, "release.rolled_back");
+    assert.equal(call.release, r.id);
+    assert.equal(call.share_before, 50);
+    assert.ok(call.numbers.canary.error_rate > 0.1);
+  });
+
+  e2e("a slow canary is caught by the latency limit", async () => {
+    traffic.start();
+    rig.canary.setFaults({ delayMs: 150 });
+    try {
+      const r = await start({ hold_seconds: 30 });
+      await eventually(async () => (await release(r.id)).status === "rolled_back", 20000, "the rollback");
+      const rolled = (await release(r.id)).events.find((e) => e.action === "rolled back")!;
+      assert.match(rolled.reason, /p99 \d+(\.\d+)? ms on canary/);
+      assert.ok(rolled.numbers!.canary.p99_ms! >= 100, JSON.stringify(rolled.numbers));
+    } finally {
+      rig.canary.setFaults({});
+      await traffic.halt();
+    }
+  });
+
+  e2e("with too little traffic the release waits: no step forward, no rollback", async () => {
+    const r = await start();
+    await eventually(async () => (await release(r.id)).samples.length >= 3, 10000, "three analysis intervals");
+    const waiting = await release(r.id);
+    assert.equal(waiting.status, "running");
+    assert.equal(waiting.share, 20);
+    assert.ok(waiting.samples.every((s) => s.verdict === "waiting"));
+    assert.match(waiting.samples[0].reason, /too little traffic/);
+    // One release per target at a time.
+    const second = await api("POST", "/api/releases", { target: "canary", hash_on: "cookie", name: "uid" });
+    assert.equal(second.status, 409);
+    await api("POST", `/api/releases/${r.id}/abort`);
+  });
+
+  e2e("pause, resume, promote and abort through the API, each recorded with who and when; a hand edit pauses a release", async () => {
+    const r = await start({ hold_seconds: 600 });
+    const act = async (action: string, who: string) => (await api("POST", `/api/releases/${r.id}/${action}`, { author: who })).body as Release;
+    assert.equal((await act("pause", "ann")).status, "paused");
+    assert.equal((await api("POST", `/api/releases/${r.id}/pause`, {})).status, 409);
+    assert.equal((await act("resume", "ann")).status, "running");
+    const promoted = await act("promote", "bo");
+    assert.equal(promoted.status, "promoted");
+    assert.equal(promoted.share, 100);
+    assert.deepEqual(
+      promoted.events.slice(-3).map((e) => [e.action, e.who]),
+      [
+        ["paused", "ann"],
+        ["resumed", "ann"],
+        ["promoted", "bo"],
+      ],
+    );
+    assert.ok(promoted.events.every((e) => !Number.isNaN(Date.parse(e.time))));
+    await eventually(async () => (await landing()).stable === 0, 5000, "every user on canary");
+
+    const r2 = await start({ hold_seconds: 600 });
+    // Someone edits the release's rule by hand: the release pauses and says why.
+    const gray = (await api("GET", "/api/filters/gray_router")).body;
+    const doc = structuredClone(gray.doc);
+    doc.rules[0].match.percentage.value = 70;
+    const put = await rig.app.inject({
+      method: "PUT",
+      url: "/api/filters/gray_router",
+      headers: { ...auth, "if-match": `"${gray.version}"` },
+      payload: { doc, author: "carol" },
+    });
+    assert.equal(put.statusCode, 200, put.body);
+    const paused = await release(r2.id);
+    assert.equal(paused.status, "paused");
+    assert.match(paused.events.at(-1)!.reason, /edited by hand \(carol/);
+    const aborted = (await api("POST", `/api/releases/${r2.id}/abort`, { author: "dave" })).body as Release;
+    assert.equal(aborted.status, "aborted");
+    await eventually(async () => (await landing()).canary === 0, 5000, "every user back on stable");
+  });
+
+  e2e("a restarted control service resumes a release where it was", async () => {
+    traffic.start();
+    const r = await start({ steps: [20, 40, 60, 100], hold_seconds: 2 });
+    await eventually(async () => (await release(r.id)).share === 40, 30000, "the second step");
+    const dataDir = join(rig.controlDir, "data");
+    await rig.app.close();
+    rig.app = buildServer({ dataDir, ecdsDir: join(rig.controlDir, "ecds"), token: TOKEN, envoyAdmin: `http://127.0.0.1:${rig.envoy.adminPort}` });
+    await rig.app.ready();
+    const resumed = await release(r.id);
+    assert.equal(resumed.status, "running");
+    assert.ok(resumed.share >= 40);
+    await eventually(async () => (await release(r.id)).status === "promoted", 40000, "the resumed release promoted");
+    await traffic.halt();
+  });
+});
