@@ -123,7 +123,8 @@ export async function readClusters(admins: string[], clusters: string[]): Promis
       if (s.name && typeof s.value === "number") {
         const [, cluster, stat] = /^cluster\.(.+)\.(upstream_rq_completed|upstream_rq_5xx)$/.exec(s.name) ?? [];
         const c = out.get(cluster);
-        if (c) stat === "upstream_rq_completed" ? (c.requests += s.value) : (c.errors += s.value);
+        if (c && stat === "upstream_rq_completed") c.requests += s.value;
+        else if (c) c.errors += s.value;
       }
       for (const h of s.histograms ?? []) {
         const c = out.get(/^cluster\.(.+)\.upstream_rq_time$/.exec(h.name)?.[1] ?? "");
