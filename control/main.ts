@@ -27,7 +27,8 @@ export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PO
     token,
     retention,
     targets,
-    envoyAdmin: process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901",
+    envoyAdmin: (process.env.GRAYWALL_ENVOY_ADMIN ?? "http://127.0.0.1:9901").split(",")[0].trim(),
+    envoyAdmins: process.env.GRAYWALL_ENVOY_ADMIN?.split(",").map((a) => a.trim()),
     ratelimitDir: process.env.GRAYWALL_RATELIMIT_DIR,
     xdsPort: process.env.GRAYWALL_XDS_PORT ? Number(process.env.GRAYWALL_XDS_PORT) : undefined,
     ...overrides,
@@ -46,7 +47,8 @@ Configured by the environment:
   GRAYWALL_ECDS_DIR       where the ECDS file for Envoy is written (default ./.graywall/ecds)
   GRAYWALL_XDS_PORT       also serve the configuration over gRPC ECDS on this port (a fleet)
   GRAYWALL_RATELIMIT_DIR  envoyproxy/ratelimit's runtime root, for cluster-wide rate-limit rules
-  GRAYWALL_ENVOY_ADMIN    Envoy's admin address for live counters (default http://127.0.0.1:9901)
+  GRAYWALL_ENVOY_ADMIN    Envoy's admin address for live counters and release analysis (default http://127.0.0.1:9901);
+                          several, comma-separated, for a fleet (releases sum every gateway's numbers)
   GRAYWALL_TOKEN, GRAYWALL_TOKEN_FILE   the bearer token for changes (default: generated into the data folder)
   GRAYWALL_RETENTION      versions kept per filter (default 200)
   GRAYWALL_TARGETS        gray targets the gateway routes, comma-separated

@@ -148,6 +148,7 @@ async function startFleetServices(services: Service[]) {
     ratelimitDir,
     xdsPort: FP.xds,
     envoyAdmin: `http://127.0.0.1:${FP.admin1}`,
+    envoyAdmins: [`http://127.0.0.1:${FP.admin1}`, `http://127.0.0.1:${FP.admin2}`],
   });
   const auth = { authorization: `Bearer ${control.token}`, "content-type": "application/json" };
   const cur = await (await fetch(`${control.url}/api/filters/rate_limiter`)).json();
@@ -183,7 +184,7 @@ async function main(): Promise<void> {
   const services: Service[] = [];
   // The control service writes every filter's current document to .graywall/ecds/ (or serves it over
   // gRPC to the fleet) before Envoy reads it.
-  const control = FLEET ? await startFleetServices(services) : await startControl(CONTROL_PORT);
+  const control = FLEET ? await startFleetServices(services) : await startControl(CONTROL_PORT, { envoyAdmin: `http://127.0.0.1:${ADMIN_PORT}` });
   const configs = FLEET
     ? [runConfig("envoy-xds.yaml", FP.listener1, FP.admin1, "gateway-1"), runConfig("envoy-xds.yaml", FP.listener2, FP.admin2, "gateway-2")]
     : [runConfig("envoy-ecds.yaml", LISTENER_PORT, ADMIN_PORT)];
@@ -264,6 +265,10 @@ Rule changes there reach Envoy in about a second, without a restart.
   curl -s http://127.0.0.1:${LISTENER_PORT}/ -H 'x-user-group: beta'      # -> canary
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:${LISTENER_PORT}/api/x; done; echo   # 5 x 200, then 429
   curl -s http://127.0.0.1:${ADMIN_PORT}/stats | grep graywall          # filter counters
+
+Releases tab (sign in with the token): start a release of canary. It needs traffic from users with a uid
+cookie to judge canary against stable, for example:
+  while true; do curl -s -o /dev/null -b "uid=u$((RANDOM % 500))" http://127.0.0.1:${LISTENER_PORT}/; done
 
 Ctrl-C stops everything.`);
 }

@@ -315,6 +315,136 @@ async function loadCounters() {
   }
 }
 
+// ---- releases ----
+
+const PACES = {
+  careful: { steps: [1, 5, 25, 50, 100], hold_seconds: 600, interval_seconds: 60 },
+  normal: { steps: [1, 5, 25, 50, 100], hold_seconds: 300, interval_seconds: 60 },
+  fast: { steps: [10, 50, 100], hold_seconds: 60, interval_seconds: 10 },
+};
+const STATUS_WORDS = { running: "running", paused: "paused", promoted: "promoted: done", rolled_back: "rolled back", aborted: "aborted" };
+let shownRelease = null;
+
+/** A line chart in an SVG: series of [time, value|null], y from 0 to the largest value. */
+function lineChart(svg, series) {
+  const W = 600,
+    H = 160,
+    P = 28;
+  const all = series.flatMap((s) => s.points.filter((p) => p[1] !== null));
+  const t0 = Math.min(...all.map((p) => p[0]));
+  const t1 = Math.max(...all.map((p) => p[0]), t0 + 1);
+  const top = Math.max(...all.map((p) => p[1]), 1e-9);
+  const x = (t) => P + ((t - t0) / (t1 - t0)) * (W - 2 * P);
+  const y = (v) => H - P / 2 - (v / top) * (H - P);
+  const parts = [
+    `<line x1="${P}" y1="${H - P / 2}" x2="${W - P}" y2="${H - P / 2}" stroke="#cfd4dc"/>`,
+    `<text x="2" y="12" font-size="11" fill="#6b7280">${+top.toFixed(2)}</text>`,
+  ];
+  for (const s of series) {
+    const pts = s.points.filter((p) => p[1] !== null);
+    if (pts.length === 0) continue;
+    parts.push(
+      `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ")}"/>`,
+    );
+  }
+  svg.innerHTML = all.length ? parts.join("") : '<text x="10" y="80" fill="#6b7280">no samples yet</text>';
+}
+
+function drawRelease(r) {
+  shownRelease = r.id;
+  $("#release-current").hidden = false;
+  $("#rel-title").textContent = `Release ${r.id}: ${r.spec.target}, step ${Math.max(r.step + 1, 1)} of ${r.spec.steps.length} (${r.spec.steps.join("% → ")}%)`;
+  // Why it ended: the event that set the status (a webhook note may come after it).
+  const last = [...r.events].reverse().find((e) => ["rolled back", "promoted", "aborted"].includes(e.action)) ?? r.events.at(-1);
+  $("#rel-status").textContent =
+    `${STATUS_WORDS[r.status]} at ${r.share}% of users${r.status === "running" || r.status === "paused" ? "" : `. ${last.reason}`}`;
+  $("#rel-status").className = r.status;
+  for (const b of $$("#release-current [data-act]")) {
+    const act = b.dataset.act;
+    b.disabled =
+      !(r.status === "running" || r.status === "paused") || (act === "pause" && r.status !== "running") || (act === "resume" && r.status !== "paused");
+  }
+  const t = (s) => Date.parse(s.time);
+  lineChart($("#chart-share"), [{ color: "#d9822b", points: r.samples.map((s) => [t(s), s.share]) }]);
+  lineChart($("#chart-errors"), [
+    { color: "#d9822b", points: r.samples.map((s) => [t(s), s.canary.error_rate === null ? null : 100 * s.canary.error_rate]) },
+    { color: "#3e6fb0", points: r.samples.map((s) => [t(s), s.stable.error_rate === null ? null : 100 * s.stable.error_rate]) },
+  ]);
+  lineChart($("#chart-p99"), [
+    { color: "#d9822b", points: r.samples.map((s) => [t(s), s.canary.p99_ms]) },
+    { color: "#3e6fb0", points: r.samples.map((s) => [t(s), s.stable.p99_ms]) },
+  ]);
+  const td = (text) => Object.assign(document.createElement("td"), { textContent: text });
+  $("#rel-events tbody").replaceChildren(
+    ...[...r.events].reverse().map((e) => {
+      const tr = document.createElement("tr");
+      tr.append(td(new Date(e.time).toLocaleString()), td(e.who), td(e.action + (e.version ? ` (version ${e.version})` : "")), td(`${e.share}%`), td(e.reason));
+      return tr;
+    }),
+  );
+}
+
+async function loadReleases() {
+  const list = await api("GET", "/api/releases");
+  const td = (text) => Object.assign(document.createElement("td"), { textContent: text });
+  $("#releases tbody").replaceChildren(
+    ...list.map((r) => {
+      const tr = document.createElement("tr");
+      tr.dataset.id = r.id;
+      tr.append(td(r.id), td(r.spec.target), td(STATUS_WORDS[r.status]), td(`${r.share}%`), td(new Date(r.created).toLocaleString()));
+      tr.addEventListener("click", async () => drawRelease(await api("GET", `/api/releases/${r.id}`)));
+      return tr;
+    }),
+  );
+  const id = shownRelease ?? list.find((r) => r.status === "running" || r.status === "paused")?.id ?? list[0]?.id;
+  if (id) drawRelease(await api("GET", `/api/releases/${id}`));
+}
+
+async function startRelease(e) {
+  e.preventDefault();
+  if (!token) return say("Sign in with the access token to start a release.", "error");
+  const pace = PACES[$("#rel-pace").value];
+  const target = $("#rel-target").value;
+  const body = {
+    target,
+    ...pace,
+    hash_on: "cookie",
+    name: $("#rel-cookie").value.trim(),
+    limits: { max_error_rate_increase: Number($("#rel-errors").value) / 100, max_p99_ratio: Number($("#rel-p99").value) },
+    author: "web UI",
+  };
+  const plan = `Start releasing ${target}? ${pace.steps[0]}% of users (by cookie ${body.name}) go to ${target} now, then ${pace.steps.slice(1).join("%, ")}% as each step stays healthy for ${pace.hold_seconds / 60} minutes. If ${target} shows more than ${$("#rel-errors").value}% more errors than stable, or gets ${body.limits.max_p99_ratio}× slower, everyone goes back to stable by itself.`;
+  if (!confirm(plan)) return;
+  try {
+    const r = await api("POST", "/api/releases", body);
+    say(`Release ${r.id} started: ${r.share}% of users on ${target}.`);
+    shownRelease = r.id;
+    await loadReleases();
+  } catch (err) {
+    say(err.message, "error");
+  }
+}
+
+const ACT_QUESTIONS = {
+  pause: (r) => `Pause release ${r}? Users stay where they are; nothing moves until you resume.`,
+  resume: (r) => `Resume release ${r}? Checks start again, and the share grows while the new version stays healthy.`,
+  promote: (r) => `Promote release ${r}? Every user with the cookie goes to the new version now.`,
+  abort: (r) => `Abort release ${r}? Every user goes back to stable now.`,
+};
+
+async function actOnRelease(act) {
+  if (!shownRelease) return;
+  if (!token) return say("Sign in with the access token to change a release.", "error");
+  if (!confirm(ACT_QUESTIONS[act](shownRelease))) return;
+  try {
+    drawRelease(await api("POST", `/api/releases/${shownRelease}/${act}`, { author: "web UI" }));
+    say(`Release ${shownRelease}: ${act} done.`);
+    await loadReleases();
+  } catch (err) {
+    say(err.message, "error");
+  }
+}
+
 // ---- gateways (the fleet over gRPC ECDS) ----
 
 /** "ip_list.1,crawler_score.1,..." -> "ip_list v1 · crawler_score v1 · ..." */
@@ -406,6 +536,7 @@ async function start() {
       if (b.dataset.tab === "history") await loadHistory();
       if (b.dataset.tab === "counters") await loadCounters();
       if (b.dataset.tab === "gateways") await loadGateways();
+      if (b.dataset.tab === "releases") await loadReleases();
       if (b.dataset.tab === "filters") await loadRaw();
     });
   }
@@ -435,7 +566,14 @@ async function start() {
   });
   setInterval(() => !$("#tab-counters").hidden && loadCounters(), 2000);
   setInterval(() => !$("#tab-gateways").hidden && loadGateways(), 2000);
+  setInterval(() => !$("#tab-releases").hidden && loadReleases().catch(() => {}), 2000);
+  $("#release-form").addEventListener("submit", startRelease);
+  for (const b of $$("#release-current [data-act]")) b.addEventListener("click", () => actOnRelease(b.dataset.act));
   await loadGray();
+  // Targets a release can ramp: those the gray rules send users to.
+  const targets = new Set(["canary"]);
+  for (const r of grayDoc?.rules ?? []) if (r.target && r.target !== (grayDoc.default_target || "stable")) targets.add(r.target);
+  $("#rel-target").replaceChildren(...[...targets].map((t) => Object.assign(document.createElement("option"), { value: t, textContent: t })));
 }
 
 start().catch((e) => say(e.message, "error"));

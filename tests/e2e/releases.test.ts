@@ -5,7 +5,10 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
+import { tmpdir } from "node:os";
+import { chromium } from "playwright-core";
 import { buildServer } from "../../control/server.ts";
+import { setupBrowser } from "../../scripts/setup-tools.ts";
 import type { Release } from "../../control/releases.ts";
 import { e2e, eventually, request, startControlRig, stopControlRig, type ControlRig } from "./harness.ts";
 
@@ -238,11 +241,69 @@ describe("releases", () => {
     const dataDir = join(rig.controlDir, "data");
     await rig.app.close();
     rig.app = buildServer({ dataDir, ecdsDir: join(rig.controlDir, "ecds"), token: TOKEN, envoyAdmin: `http://127.0.0.1:${rig.envoy.adminPort}` });
-    await rig.app.ready();
+    await rig.app.listen({ host: "127.0.0.1", port: Number(new URL(rig.controlUrl).port) });
     const resumed = await release(r.id);
     assert.equal(resumed.status, "running");
     assert.ok(resumed.share >= 40);
     await eventually(async () => (await release(r.id)).status === "promoted", 40000, "the resumed release promoted");
     await traffic.halt();
+  });
+
+  e2e("the Releases tab: the rolled-back release with its reason and charts; start, pause, resume and abort by clicks, each confirmed", async () => {
+    const browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
+    const dialogs: string[] = [];
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 1100 } });
+      page.on("dialog", (d) => {
+        dialogs.push(d.message());
+        void d.accept();
+      });
+      await page.goto(`${rig.controlUrl}/`);
+      await page.fill("#token", TOKEN);
+      await page.click("#login button");
+      await page.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("Signed in"));
+      await page.click('nav button[data-tab="releases"]');
+      // The release that was rolled back, as a person sees it.
+      const rolledBack = ((await api("GET", "/api/releases")).body as Release[]).find((r) =>
+        r.events.some((e) => e.action === "rolled back" && /error rate/.test(e.reason)),
+      )!;
+      await page.click(`#releases tr[data-id="${rolledBack.id}"]`);
+      await page.waitForFunction((id) => document.querySelector("#rel-title")?.textContent?.startsWith(`Release ${id}`), rolledBack.id);
+      assert.match((await page.locator("#rel-status").textContent()) ?? "", /^rolled back at 0% of users\. .*error rate .* on canary/);
+      assert.ok((await page.locator("#chart-errors polyline").count()) >= 1, "the error-rate chart is drawn");
+      assert.match((await page.locator("#rel-events tbody").textContent()) ?? "", /rolled back/);
+      await page.screenshot({ path: join(tmpdir(), "graywall-ui-releases.png"), fullPage: true });
+
+      // Start from the form, then pause, resume and abort with the buttons.
+      await page.selectOption("#rel-pace", "fast");
+      await page.click("#release-form button[type=submit]");
+      await page.waitForFunction(() => document.querySelector("#rel-status")?.textContent?.startsWith("running at 10%"));
+      assert.match(dialogs.at(-1)!, /^Start releasing canary\? 10% of users \(by cookie uid\) go to canary now/);
+      const id = (((await page.locator("#rel-title").textContent()) ?? "").match(/Release (r\d+)/) ?? [])[1];
+      for (const [act, status] of [
+        ["pause", "paused"],
+        ["resume", "running"],
+        ["abort", "aborted"],
+      ]) {
+        await page.click(`#release-current [data-act="${act}"]`);
+        await page.waitForFunction((s) => document.querySelector("#rel-status")?.className === s, status);
+      }
+      assert.deepEqual(
+        dialogs.slice(-3).map((d) => d.split("?")[0]),
+        [`Pause release ${id}`, `Resume release ${id}`, `Abort release ${id}`],
+      );
+      const done = await release(id);
+      assert.deepEqual(
+        done.events.map((e) => [e.action, e.who]),
+        [
+          ["started", "web UI"],
+          ["paused", "web UI"],
+          ["resumed", "web UI"],
+          ["aborted", "web UI"],
+        ],
+      );
+    } finally {
+      await browser.close();
+    }
   });
 });
