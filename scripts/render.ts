@@ -142,22 +142,23 @@ function renderComposeEnvoy(envoyYaml: string): string {
 
 export const ECDS_DIR = ".graywall/ecds";
 
-/** envoy.yaml with each graywall filter's config served by ECDS from files graywall-control writes. */
-function renderEcdsEnvoy(envoyYaml: string): string {
+/** envoy.yaml parsed, with the graywall filter's config taken from `configSource` (ECDS) instead of inline. */
+function withConfigDiscovery(envoyYaml: string, configSource: unknown): any {
   const cfg = parse(envoyYaml);
   for (const l of cfg.static_resources.listeners) {
     const hcm = l.filter_chains[0].filters[0].typed_config;
-    hcm.http_filters = hcm.http_filters.map((f: any) => {
-      if (f.name !== MODULE.envoyName) return f;
-      return {
-        name: f.name,
-        config_discovery: {
-          config_source: { path_config_source: { path: `${ECDS_DIR}/${ecdsFileName(f.name)}`, watched_directory: { path: ECDS_DIR } } },
-          type_urls: [f.typed_config["@type"]],
-        },
-      };
-    });
+    hcm.http_filters = hcm.http_filters.map((f: any) =>
+      f.name !== MODULE.envoyName ? f : { name: f.name, config_discovery: { config_source: configSource, type_urls: [f.typed_config["@type"]] } },
+    );
   }
+  return cfg;
+}
+
+/** envoy.yaml with each graywall filter's config served by ECDS from files graywall-control writes. */
+function renderEcdsEnvoy(envoyYaml: string): string {
+  const cfg = withConfigDiscovery(envoyYaml, {
+    path_config_source: { path: `${ECDS_DIR}/${ecdsFileName(MODULE.envoyName)}`, watched_directory: { path: ECDS_DIR } },
+  });
   return (
     GENERATED +
     "# Filter configs come from .graywall/ecds/, written atomically by graywall-control (npm start).\n" +
@@ -170,30 +171,15 @@ export const XDS_PORT = 18000;
 
 /** envoy.yaml for a fleet: the graywall filter's config comes from graywall-control over gRPC ECDS. */
 function renderXdsEnvoy(envoyYaml: string): string {
-  const cfg = parse(envoyYaml);
-  for (const l of cfg.static_resources.listeners) {
-    const hcm = l.filter_chains[0].filters[0].typed_config;
-    hcm.http_filters = hcm.http_filters.map((f: any) => {
-      if (f.name !== MODULE.envoyName) return f;
-      return {
-        name: f.name,
-        config_discovery: {
-          config_source: {
-            resource_api_version: "V3",
-            api_config_source: {
-              api_type: "GRPC",
-              transport_api_version: "V3",
-              // Back within a second or two of the control service's return, not Envoy's default 30 s.
-              grpc_services: [
-                { envoy_grpc: { cluster_name: "graywall_control", retry_policy: { retry_back_off: { base_interval: "0.25s", max_interval: "2s" } } } },
-              ],
-            },
-          },
-          type_urls: [f.typed_config["@type"]],
-        },
-      };
-    });
-  }
+  const cfg = withConfigDiscovery(envoyYaml, {
+    resource_api_version: "V3",
+    api_config_source: {
+      api_type: "GRPC",
+      transport_api_version: "V3",
+      // Back within a second or two of the control service's return, not Envoy's default 30 s.
+      grpc_services: [{ envoy_grpc: { cluster_name: "graywall_control", retry_policy: { retry_back_off: { base_interval: "0.25s", max_interval: "2s" } } } }],
+    },
+  });
   cfg.static_resources.clusters.push({
     name: "graywall_control",
     type: "STATIC",

@@ -22,6 +22,26 @@ function rawGet(port: number, path: string): Promise<string> {
   });
 }
 
+/** `npm start` (with `args`) as a child process, started and waited for until it says `ready` (or exits). */
+async function startDemo(args: string[], env: Record<string, string>, ready: string) {
+  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts", ...args], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+  });
+  const demo = { child, out: "", exited: new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code))) };
+  child.stdout.on("data", (d) => (demo.out += d));
+  child.stderr.on("data", (d) => (demo.out += d));
+  try {
+    await eventually(async () => demo.out.includes(ready) || child.exitCode !== null, 120_000, `npm start ${args.join(" ")}`);
+    assert.ok(demo.out.includes(ready), demo.out);
+  } catch (e) {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    throw e;
+  }
+  return demo;
+}
+
 test("the demo upstream answers paths that are not URLs and keeps serving", async () => {
   const port = await freePort();
   const u = await startUpstream({ name: "stable", port });
@@ -52,36 +72,30 @@ test("npm start refuses a taken port and names what holds it", async () => {
 test("npm start serves the demo, survives any request, and stops everything when a part dies", async () => {
   const dir = mkdtempSync(join(tmpdir(), "graywall-demo-"));
   const [listener, admin, stable, canary, control] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
+  const demo = await startDemo(
+    [],
+    {
       GRAYWALL_DEMO_PORTS: [listener, admin, stable, canary].join(","),
       GRAYWALL_CONTROL_PORT: String(control),
       GRAYWALL_DATA: join(dir, "data"),
       GRAYWALL_ECDS_DIR: join(dir, "ecds"),
     },
-  });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    "gateway is up",
+  );
   try {
-    await eventually(async () => out.includes("gateway is up") || child.exitCode !== null, 120_000, "the demo to start");
-    assert.ok(out.includes("gateway is up"), out);
     assert.equal(await rawGet(listener, "/"), "HTTP/1.1 200 OK");
     assert.equal(await rawGet(listener, "//%zz"), "HTTP/1.1 200 OK", "the demo survives a path that is not a URL");
     assert.equal(await rawGet(listener, "/"), "HTTP/1.1 200 OK");
     // Envoy dies: npm start stops the rest and exits non-zero, saying why.
+    const { child, exited } = demo;
     const envoys = spawnSync("pgrep", ["-P", String(child.pid)], { encoding: "utf8" })
       .stdout.trim()
       .split("\n")
       .filter(Boolean);
-    assert.equal(envoys.length, 1, out);
+    assert.equal(envoys.length, 1, demo.out);
     process.kill(Number(envoys[0]), "SIGKILL");
     assert.equal(await exited, 1);
-    assert.match(out, /\[start\] Envoy exited/);
+    assert.match(demo.out, /\[start\] Envoy exited/);
     // Nothing is left behind on the demo's ports.
     for (const port of [stable, canary, control])
       await new Promise<void>((resolve, reject) => {
@@ -90,7 +104,7 @@ test("npm start serves the demo, survives any request, and stops everything when
         s.listen(port, "127.0.0.1", () => s.close(() => resolve()));
       });
   } finally {
-    if (child.exitCode === null) child.kill("SIGKILL");
+    if (demo.child.exitCode === null) demo.child.kill("SIGKILL");
   }
 });
 
@@ -113,18 +127,12 @@ async function freeRange(n: number): Promise<number> {
 test("npm start -- --fleet: two gateways on one control service share a cluster limit, and Ctrl-C stops every part", async () => {
   const base = await freeRange(12);
   const dir = mkdtempSync(join(tmpdir(), "graywall-fleet-demo-"));
-  const child = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts", "--fleet"], {
-    cwd: ROOT,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, GRAYWALL_FLEET_PORT_BASE: String(base), GRAYWALL_DATA: join(dir, "data"), GRAYWALL_ECDS_DIR: join(dir, "ecds") },
-  });
-  let out = "";
-  child.stdout.on("data", (d) => (out += d));
-  child.stderr.on("data", (d) => (out += d));
-  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  const { child, exited } = await startDemo(
+    ["--fleet"],
+    { GRAYWALL_FLEET_PORT_BASE: String(base), GRAYWALL_DATA: join(dir, "data"), GRAYWALL_ECDS_DIR: join(dir, "ecds") },
+    "fleet is up",
+  );
   try {
-    await eventually(async () => out.includes("fleet is up") || child.exitCode !== null, 120_000, "the fleet to start");
-    assert.ok(out.includes("fleet is up"), out);
     // The shared limit counts 8 per minute (fixed windows) across both gateways; each gateway's own rule
     // admits 5 per 10 s. Alternating 12 requests: 8 pass, the 9th and 10th meet the shared limit, the
     // 11th and 12th the local one.

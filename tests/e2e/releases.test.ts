@@ -292,6 +292,16 @@ describe("releases", () => {
         dialogs.slice(-3).map((d) => d.split("?")[0]),
         [`Pause release ${id}`, `Resume release ${id}`, `Abort release ${id}`],
       );
+      // And a second one promoted by hand.
+      await page.click("#release-form button[type=submit]");
+      await page.waitForFunction(
+        (old) =>
+          !document.querySelector("#rel-title")?.textContent?.startsWith(`Release ${old}:`) && document.querySelector("#rel-status")?.className === "running",
+        id,
+      );
+      await page.click('#release-current [data-act="promote"]');
+      await page.waitForFunction(() => document.querySelector("#rel-status")?.className === "promoted");
+      assert.match(dialogs.at(-1)!, /^Promote release r\d+\? Every user with the cookie goes to the new version now\.$/);
       const done = await release(id);
       assert.deepEqual(
         done.events.map((e) => [e.action, e.who]),
