@@ -307,4 +307,23 @@ describe("graywall-control API", () => {
       { path: "c", after: true },
     ]);
   });
+  test("a release is refused with field errors: bad steps, an unrouted target, unknown fields, no token", async () => {
+    const { app } = fresh();
+    const post = (payload: object, headers: Record<string, string> = auth) => app.inject({ method: "POST", url: "/api/releases", headers, payload });
+    assert.equal((await post({ target: "canary", hash_on: "cookie", name: "uid" }, {})).statusCode, 401);
+    const steps = await post({ target: "canary", steps: [50, 20], hash_on: "cookie" });
+    assert.equal(steps.statusCode, 422);
+    assert.deepEqual(
+      steps.json().errors.map((e: { field: string }) => e.field),
+      ["steps", "name"],
+    );
+    const unrouted = await post({ target: "canry", hash_on: "cookie", name: "uid" });
+    assert.equal(unrouted.statusCode, 422);
+    assert.match(unrouted.json().error, /rules\[0\]\.target: no route serves target 'canry'/);
+    assert.equal((await post({ target: "canary", hash_on: "cookie", name: "uid", speed: "fast" })).statusCode, 400);
+    assert.equal((await post({ target: "canary", hash_on: "cookie", name: "uid", limits: { max_error_rate_increase: 2 } })).statusCode, 422);
+    // Nothing was published by the refused ones.
+    assert.equal((await app.inject({ method: "GET", url: "/api/filters/gray_router" })).json().version, 1);
+    assert.deepEqual((await app.inject({ method: "GET", url: "/api/releases" })).json(), []);
+  });
 });
