@@ -302,14 +302,13 @@ export class Releases {
     r.passed = 0;
     r.failed = 0;
     const share = r.spec.steps[r.step];
+    // The baseline stays: the next check covers a whole interval (rates compare fine across a step).
     const version = this.setShare(r, share);
-    this.baselines.delete(r.id);
     if (share >= 100) {
       r.status = "promoted";
       this.event(r, who, "promoted", `100% of users to ${r.spec.target}; ${reason}`, { version });
     } else {
       this.event(r, who, "advanced", `step ${r.step + 1} of ${r.spec.steps.length}: ${share}% of users; ${reason}`, { version });
-      this.baselines.delete(r.id);
     }
   }
 

@@ -154,8 +154,9 @@ describe("releases", () => {
     const rolled = done.events.find((e) => e.action === "rolled back")!;
     assert.match(rolled.reason, /error rate/);
     assert.ok(rolled.numbers!.canary.error_rate! > 0.1, JSON.stringify(rolled.numbers));
-    // Two failed intervals, plus the interval already running when the fault began.
-    assert.ok(took <= 3 * 1000 + 1500, `rolled back ${took} ms after the fault`);
+    // Two 1-second intervals, with a second for timer slack and this test's own polling.
+    assert.ok(took <= 2 * 1000 + 1000, `rolled back ${took} ms after the fault`);
+    console.log(`rolled back ${took} ms after the fault began`);
     await eventually(async () => (await landing()).canary === 0, 5000, "every user back on stable");
     await eventually(async () => hookCalls.length > 0, 5000, "the webhook call");
     const call = hookCalls.at(-1) as { event: string; release: string; share_before: number; numbers: { canary: { error_rate: number } } };
