@@ -39,6 +39,9 @@ export interface ReleaseSpec {
 export interface Side {
   requests: number;
   errors: number;
+  /** Hosts Envoy's outlier detection ejected in the interval (a canary behind an aggregate cluster
+   * whose hosts are ejected sends its users to stable: its own numbers then look healthy). */
+  ejections: number;
   error_rate: number | null;
   p99_ms: number | null;
 }
@@ -102,6 +105,7 @@ export interface ReleaseHost {
 interface ClusterCounts {
   requests: number;
   errors: number;
+  ejections: number;
   /** Cumulative counts per latency bucket upper bound (ms). */
   buckets: Map<number, number>;
 }
@@ -112,19 +116,22 @@ interface ClusterCounts {
  * aggregate cluster, the aggregate).
  */
 export async function readClusters(admins: string[], clusters: string[]): Promise<Map<string, ClusterCounts>> {
-  const out = new Map<string, ClusterCounts>(clusters.map((c) => [c, { requests: 0, errors: 0, buckets: new Map() }]));
+  const out = new Map<string, ClusterCounts>(clusters.map((c) => [c, { requests: 0, errors: 0, ejections: 0, buckets: new Map() }]));
   const esc = clusters.map((c) => c.replace(/[^a-zA-Z0-9_-]/g, "\\$&")).join("|");
-  const filter = encodeURIComponent(`^cluster\\.(${esc})\\.(upstream_rq_completed|upstream_rq_5xx|upstream_rq_time)$`);
+  const filter = encodeURIComponent(
+    `^cluster\\.(${esc})\\.(upstream_rq_completed|upstream_rq_5xx|upstream_rq_time|outlier_detection\\.ejections_enforced_total)$`,
+  );
   for (const admin of admins) {
     const r = await fetch(`${admin}/stats?format=json&filter=${filter}&histogram_buckets=cumulative`, { signal: AbortSignal.timeout(2000) });
     const stats: { name?: string; value?: number; histograms?: { name: string; buckets: { upper_bound: number; cumulative: number }[] }[] }[] =
       (await r.json()).stats ?? [];
     for (const s of stats) {
       if (s.name && typeof s.value === "number") {
-        const [, cluster, stat] = /^cluster\.(.+)\.(upstream_rq_completed|upstream_rq_5xx)$/.exec(s.name) ?? [];
+        const [, cluster, stat] = /^cluster\.(.+)\.(upstream_rq_completed|upstream_rq_5xx|outlier_detection\.ejections_enforced_total)$/.exec(s.name) ?? [];
         const c = out.get(cluster);
         if (c && stat === "upstream_rq_completed") c.requests += s.value;
-        else if (c) c.errors += s.value;
+        else if (c && stat === "upstream_rq_5xx") c.errors += s.value;
+        else if (c) c.ejections += s.value;
       }
       for (const h of s.histograms ?? []) {
         const c = out.get(/^cluster\.(.+)\.upstream_rq_time$/.exec(h.name)?.[1] ?? "");
@@ -155,14 +162,17 @@ export function p99Between(before: Map<number, number>, after: Map<number, numbe
   return bounds[bounds.length - 1];
 }
 
-const side = (b: ClusterCounts, a: ClusterCounts): Side => {
+/** One side over an interval: the route cluster's numbers, plus ejections in the target's own cluster. */
+const side = (b: ClusterCounts, a: ClusterCounts, hostsBefore: ClusterCounts, hostsAfter: ClusterCounts): Side => {
   const requests = a.requests - b.requests;
   const errors = a.errors - b.errors;
-  return { requests, errors, error_rate: requests > 0 ? errors / requests : null, p99_ms: p99Between(b.buckets, a.buckets) };
+  const ejections = a.ejections - b.ejections + (hostsAfter === a ? 0 : hostsAfter.ejections - hostsBefore.ejections);
+  return { requests, errors, ejections, error_rate: requests > 0 ? errors / requests : null, p99_ms: p99Between(b.buckets, a.buckets) };
 };
 
 /** The analysis rule: does canary hold up against stable over one interval? */
 export function judge(canary: Side, stable: Side, limits: ReleaseLimits): { verdict: Sample["verdict"]; reason: string } {
+  if (canary.ejections > 0) return { verdict: "fail", reason: `Envoy's outlier detection ejected canary hosts ${canary.ejections} time(s)` };
   if (canary.requests < limits.min_requests || stable.requests < limits.min_requests) {
     return {
       verdict: "waiting",
@@ -271,13 +281,14 @@ export class Releases {
     this.ticking.add(r.id);
     try {
       const stableTarget = ((this.host.currentGray().doc as GrayDoc).default_target ?? "stable").toLowerCase();
-      const [cc, sc] = [this.host.clusterOf(r.spec.target), this.host.clusterOf(stableTarget)];
-      const now = await readClusters(this.host.envoyAdmins, [cc, sc]);
+      // The route's cluster (for canary, an aggregate that falls back to stable) and the target's own.
+      const [cc, sc, hosts] = [this.host.clusterOf(r.spec.target), this.host.clusterOf(stableTarget), r.spec.target];
+      const now = await readClusters(this.host.envoyAdmins, [...new Set([cc, sc, hosts])]);
       const before = this.baselines.get(r.id);
       this.baselines.set(r.id, now);
       if (!before || r.status !== "running") return;
-      const canary = side(before.get(cc)!, now.get(cc)!);
-      const stable = side(before.get(sc)!, now.get(sc)!);
+      const canary = side(before.get(cc)!, now.get(cc)!, before.get(hosts)!, now.get(hosts)!);
+      const stable = side(before.get(sc)!, now.get(sc)!, before.get(sc)!, now.get(sc)!);
       const { verdict, reason } = judge(canary, stable, r.spec.limits);
       const sample: Sample = { time: new Date().toISOString(), share: r.share, canary, stable, verdict, reason };
       r.samples.push(sample);
