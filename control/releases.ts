@@ -39,8 +39,9 @@ export interface ReleaseSpec {
 export interface Side {
   requests: number;
   errors: number;
-  /** Hosts Envoy's outlier detection ejected in the interval (a canary behind an aggregate cluster
-   * whose hosts are ejected sends its users to stable: its own numbers then look healthy). */
+  /** Hosts Envoy's outlier detection ejected in the interval, or still ejected at its end (a canary
+   * behind an aggregate cluster whose hosts are ejected sends its users to stable: its own numbers then
+   * look healthy). */
   ejections: number;
   error_rate: number | null;
   p99_ms: number | null;
@@ -106,6 +107,8 @@ interface ClusterCounts {
   requests: number;
   errors: number;
   ejections: number;
+  /** Hosts ejected now (a gauge). */
+  ejected: number;
   /** Cumulative counts per latency bucket upper bound (ms). */
   buckets: Map<number, number>;
 }
@@ -116,10 +119,10 @@ interface ClusterCounts {
  * aggregate cluster, the aggregate).
  */
 export async function readClusters(admins: string[], clusters: string[]): Promise<Map<string, ClusterCounts>> {
-  const out = new Map<string, ClusterCounts>(clusters.map((c) => [c, { requests: 0, errors: 0, ejections: 0, buckets: new Map() }]));
+  const out = new Map<string, ClusterCounts>(clusters.map((c) => [c, { requests: 0, errors: 0, ejections: 0, ejected: 0, buckets: new Map() }]));
   const esc = clusters.map((c) => c.replace(/[^a-zA-Z0-9_-]/g, "\\$&")).join("|");
   const filter = encodeURIComponent(
-    `^cluster\\.(${esc})\\.(upstream_rq_completed|upstream_rq_5xx|upstream_rq_time|outlier_detection\\.ejections_enforced_total)$`,
+    `^cluster\\.(${esc})\\.(upstream_rq_completed|upstream_rq_5xx|upstream_rq_time|outlier_detection\\.ejections_(enforced_total|active))$`,
   );
   for (const admin of admins) {
     const r = await fetch(`${admin}/stats?format=json&filter=${filter}&histogram_buckets=cumulative`, { signal: AbortSignal.timeout(2000) });
@@ -127,10 +130,14 @@ export async function readClusters(admins: string[], clusters: string[]): Promis
       (await r.json()).stats ?? [];
     for (const s of stats) {
       if (s.name && typeof s.value === "number") {
-        const [, cluster, stat] = /^cluster\.(.+)\.(upstream_rq_completed|upstream_rq_5xx|outlier_detection\.ejections_enforced_total)$/.exec(s.name) ?? [];
+        const [, cluster, stat] =
+          /^cluster\.(.+)\.(upstream_rq_completed|upstream_rq_5xx|outlier_detection\.ejections_enforced_total|outlier_detection\.ejections_active)$/.exec(
+            s.name,
+          ) ?? [];
         const c = out.get(cluster);
         if (c && stat === "upstream_rq_completed") c.requests += s.value;
         else if (c && stat === "upstream_rq_5xx") c.errors += s.value;
+        else if (c && stat === "outlier_detection.ejections_active") c.ejected += s.value;
         else if (c) c.ejections += s.value;
       }
       for (const h of s.histograms ?? []) {
@@ -166,13 +173,15 @@ export function p99Between(before: Map<number, number>, after: Map<number, numbe
 const side = (b: ClusterCounts, a: ClusterCounts, hostsBefore: ClusterCounts, hostsAfter: ClusterCounts): Side => {
   const requests = a.requests - b.requests;
   const errors = a.errors - b.errors;
-  const ejections = a.ejections - b.ejections + (hostsAfter === a ? 0 : hostsAfter.ejections - hostsBefore.ejections);
+  const own = hostsAfter === a ? 0 : Math.max(hostsAfter.ejections - hostsBefore.ejections, hostsAfter.ejected);
+  const ejections = Math.max(a.ejections - b.ejections, a.ejected) + own;
   return { requests, errors, ejections, error_rate: requests > 0 ? errors / requests : null, p99_ms: p99Between(b.buckets, a.buckets) };
 };
 
 /** The analysis rule: does canary hold up against stable over one interval? */
 export function judge(canary: Side, stable: Side, limits: ReleaseLimits): { verdict: Sample["verdict"]; reason: string } {
-  if (canary.ejections > 0) return { verdict: "fail", reason: `Envoy's outlier detection ejected canary hosts ${canary.ejections} time(s)` };
+  if (canary.ejections > 0)
+    return { verdict: "fail", reason: `Envoy's outlier detection ejected canary hosts (${canary.ejections} in the interval or still out)` };
   if (canary.requests < limits.min_requests || stable.requests < limits.min_requests) {
     return {
       verdict: "waiting",

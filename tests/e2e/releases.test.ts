@@ -56,7 +56,15 @@ describe("releases", () => {
     return { status: r.statusCode, body: r.json() };
   };
   const release = async (id: string): Promise<Release> => (await api("GET", `/api/releases/${id}`)).body;
+  /** Outlier detection may still hold an earlier test's failing canary out (10 s): a release would fail on it. */
+  const canaryBack = () =>
+    eventually(
+      async () => ((await rig.envoy.stats())["cluster.canary.outlier_detection.ejections_active"] ?? 0) === 0,
+      30000,
+      "the canary host back from ejection",
+    );
   const start = async (extra: Record<string, unknown> = {}): Promise<Release> => {
+    await canaryBack();
     // A test that failed midway leaves no release running for the next one.
     for (const old of (await api("GET", "/api/releases")).body as Release[]) {
       if (old.status === "running" || old.status === "paused") await api("POST", `/api/releases/${old.id}/abort`, {});
@@ -165,6 +173,20 @@ describe("releases", () => {
     assert.equal(call.release, r.id);
     assert.equal(call.share_before, 50);
     assert.ok(call.numbers.canary.error_rate > 0.1);
+  });
+
+  e2e("a canary Envoy's outlier detection ejects fails the release, though its users are then served by stable", async () => {
+    traffic.start();
+    const r = await start({ hold_seconds: 30 });
+    rig.canary.setFaults({ failRate: 1, status: 503 });
+    try {
+      await eventually(async () => (await release(r.id)).status === "rolled_back", 15000, "the rollback");
+      const rolled = (await release(r.id)).events.find((e) => e.action === "rolled back")!;
+      assert.match(rolled.reason, /outlier detection ejected canary hosts/);
+    } finally {
+      rig.canary.setFaults({});
+      await traffic.halt();
+    }
   });
 
   e2e("a slow canary is caught by the latency limit", async () => {
