@@ -127,7 +127,7 @@ export function setups(): Setup[] {
     // A/B lines for where the time goes: the routing-header write (Envoy then selects the route again)
     // and the three RateLimit-* response headers.
     { name: "graywall: gray_router (50 rules), mark_default", httpFilters: [graywall({ gray_router: { ...grayRules(), mark_default: true } })] },
-    { name: "graywall: rate_limiter, response_headers off", httpFilters: [graywall({ rate_limiter: { ...RATE_LIMITER, response_headers: false } })] },
+    { name: "graywall: rate_limiter, response_headers on", httpFilters: [graywall({ rate_limiter: { ...RATE_LIMITER, response_headers: true } })] },
     { name: "native route header matching (50 routes)", httpFilters: [], routes: nativeHeaderRoutes() },
     { name: "native local_ratelimit", httpFilters: [nativeLocalRateLimit(1_000_000_000, "1s")] },
     { name: "native RBAC (10 CIDRs)", httpFilters: [rbacDeny(cidrs(10))] },

@@ -20,7 +20,7 @@ const BROWSER: [string, string][] = [
 const ALL = {
   ip_list: { deny: ["203.0.113.0/24"] },
   crawler_score: { signals_header: "x-bot-signals" },
-  rate_limiter: { rules: [{ name: "per-ip", key: ["client_ip"], bucket_size: 3, refill_tokens: 3, refill_interval_ms: 60000 }] },
+  rate_limiter: { response_headers: true, rules: [{ name: "per-ip", key: ["client_ip"], bucket_size: 3, refill_tokens: 3, refill_interval_ms: 60000 }] },
   gray_router: {
     response_header: "x-routed-to",
     rules: [

@@ -65,7 +65,7 @@ describe("stages as pure decisions", () => {
   });
   it("rate_limiter: a burst of bucket_size passes, the next gets 429 with its headers", () => {
     const errors = new ConfigErrors();
-    const cfg = compileRateLimitConfig('{"rules": [{"name": "r", "key": ["client_ip"], "bucket_size": 2, "refill_tokens": 2, "refill_interval_ms": 1000}]}', errors)!;
+    const cfg = compileRateLimitConfig('{"response_headers": true, "rules": [{"name": "r", "key": ["client_ip"], "bucket_size": 2, "refill_tokens": 2, "refill_interval_ms": 1000}]}', errors)!;
     const stats = new MemoryStats();
     const stage = new RateLimiterStage(cfg, new MapStore(), stats);
     for (let i = 0; i < 2; i++) {
@@ -79,6 +79,11 @@ describe("stages as pure decisions", () => {
     expect(denied.reply!.headers[1]).toBe("1");
     expect(stage.onRequest(request([":path", "/"], "1.2.3.5:5"), true)).toBe(Outcome.Continue);
     expect(stats.value("graywall.rate_limiter.r.limited")).toBe(1);
+    // Off by default (as Envoy's own enable_x_ratelimit_headers): allowed responses get no RateLimit-*.
+    const quiet = new RateLimiterStage(compileRateLimitConfig('{"rules": [{"name": "q", "key": ["client_ip"], "bucket_size": 2}]}', errors)!, new MapStore(), stats);
+    const allowed = request([":path", "/"], "1.2.3.4:5");
+    expect(quiet.onRequest(allowed, true)).toBe(Outcome.Continue);
+    expect(allowed.responseNames.length).toBe(0);
   });
   it("rate_limiter: a cluster rule hands its name and text key to Envoy's rate-limit filter, and a client's copies are removed", () => {
     const errors = new ConfigErrors();

@@ -88,8 +88,8 @@ describe("rate_limiter with two workers", () => {
     }),
   );
 
-  e2e("429 carries Retry-After and RateLimit-* headers; allowed responses carry the remaining count", () =>
-    withRig({ ...oneMinuteBucket(2), body: "slow down\n" }, async (rig) => {
+  e2e("429 carries Retry-After and RateLimit-* headers; with response_headers, allowed responses carry the remaining count", () =>
+    withRig({ ...oneMinuteBucket(2), body: "slow down\n", response_headers: true }, async (rig) => {
       const a = await request(rig.envoy.url("/"));
       assert.equal(a.status, 200);
       assert.equal(a.headers.get("ratelimit-limit"), "2");
