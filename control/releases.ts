@@ -277,7 +277,11 @@ export class Releases {
     this.baselines.delete(r.id);
     const tick = async () => {
       if (this.releases.get(r.id)?.status !== "running") return;
-      await this.analyse(r).catch((e) => this.event(r, "graywall", "analysis error", (e as Error).message));
+      // No numbers (an admin unreachable): the interval counts as waiting, kept with the bounded samples.
+      await this.analyse(r).catch((e) => {
+        this.sample(r, { verdict: "waiting", reason: `no numbers from Envoy: ${(e as Error).message}` });
+        this.save(r);
+      });
       if (r.status === "running") this.timers.set(r.id, setTimeout(tick, r.spec.interval_seconds * 1000));
     };
     // The first reading is the baseline the first interval is judged against.
@@ -299,9 +303,7 @@ export class Releases {
       const canary = side(before.get(cc)!, now.get(cc)!, before.get(hosts)!, now.get(hosts)!);
       const stable = side(before.get(sc)!, now.get(sc)!, before.get(sc)!, now.get(sc)!);
       const { verdict, reason } = judge(canary, stable, r.spec.limits);
-      const sample: Sample = { time: new Date().toISOString(), share: r.share, canary, stable, verdict, reason };
-      r.samples.push(sample);
-      if (r.samples.length > MAX_SAMPLES) r.samples.splice(0, r.samples.length - MAX_SAMPLES);
+      const sample = this.sample(r, { canary, stable, verdict, reason });
       if (verdict === "fail") {
         r.failed++;
         r.passed = 0;
@@ -315,6 +317,15 @@ export class Releases {
     } finally {
       this.ticking.delete(r.id);
     }
+  }
+
+  /** Records one interval's sample (the last MAX_SAMPLES are kept). */
+  private sample(r: Release, s: Partial<Sample> & Pick<Sample, "verdict" | "reason">): Sample {
+    const none: Side = { requests: 0, errors: 0, ejections: 0, error_rate: null, p99_ms: null };
+    const sample: Sample = { time: new Date().toISOString(), share: r.share, canary: none, stable: none, ...s };
+    r.samples.push(sample);
+    if (r.samples.length > MAX_SAMPLES) r.samples.splice(0, r.samples.length - MAX_SAMPLES);
+    return sample;
   }
 
   private advance(r: Release, who: string, reason: string): void {

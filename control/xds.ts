@@ -109,6 +109,8 @@ export class EcdsServer {
   private send(s: Subscription): void {
     if (!this.version) return;
     const resources = s.names.filter((n) => this.resources.has(n)).map((n) => ({ type_url: TYPED_EXTENSION_CONFIG, value: this.resources.get(n) }));
+    // Nothing this service has was asked for: an empty state-of-the-world answer would read as "removed".
+    if (resources.length === 0) return;
     s.nonce = String(++this.nonces);
     s.sentVersion = this.version;
     const g = this.gateways.get(s.node);

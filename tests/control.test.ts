@@ -326,4 +326,29 @@ describe("graywall-control API", () => {
     assert.equal((await app.inject({ method: "GET", url: "/api/filters/gray_router" })).json().version, 1);
     assert.deepEqual((await app.inject({ method: "GET", url: "/api/releases" })).json(), []);
   });
+  test("a release whose Envoy admin cannot be reached waits, saying why, and neither advances nor rolls back", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "graywall-control-"));
+    const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN, envoyAdmin: "http://127.0.0.1:9", targets: ["canary"] });
+    try {
+      const r = await app.inject({
+        method: "POST",
+        url: "/api/releases",
+        headers: auth,
+        payload: { target: "canary", hash_on: "header", name: "x-user", interval_seconds: 0.2, hold_seconds: 0 },
+      });
+      assert.equal(r.statusCode, 201, r.body);
+      const id = r.json().id;
+      let got: { status: string; share: number; samples: { verdict: string; reason: string }[] } = r.json();
+      for (let i = 0; i < 100 && got.samples.length < 3; i++) {
+        await new Promise((res) => setTimeout(res, 50));
+        got = (await app.inject({ method: "GET", url: `/api/releases/${id}` })).json();
+      }
+      assert.ok(got.samples.length >= 3);
+      assert.ok(got.samples.every((s) => s.verdict === "waiting" && /^no numbers from Envoy: /.test(s.reason)));
+      assert.equal(got.status, "running");
+      assert.equal(got.share, 1);
+    } finally {
+      await app.close();
+    }
+  });
 });
