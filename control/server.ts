@@ -141,14 +141,22 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     delivery.deliver(f, store.current(f)!.doc, store.current(f)!.version);
   }
 
+  /**
+   * The one way a document becomes a version: salts fixed, checked by the filter's own compiler (errors
+   * returned, nothing written), committed if `basedOn` is current (else StaleVersion), and delivered.
+   */
+  const publish = (filter: string, submitted: unknown, author: string, basedOn: number, restoredFrom?: number) => {
+    const doc = filter === "gray_router" ? fixSalts(submitted, store.current(filter)?.doc) : submitted;
+    const errors = validate(filter, doc);
+    if (errors.length > 0) return { errors };
+    const version = store.commit(filter, doc, author, basedOn, restoredFrom);
+    delivery.deliver(filter, doc, version.version);
+    return { version, doc };
+  };
   const publishGray = (submitted: unknown, author: string): number => {
-    const cur = store.current("gray_router")!;
-    const doc = fixSalts(submitted, cur.doc);
-    const errors = validate("gray_router", doc);
-    if (errors.length > 0) throw new Error(errors.map((e) => `${e.field}: ${e.message}`).join("; "));
-    const v = store.commit("gray_router", doc, author, cur.version);
-    delivery.deliver("gray_router", doc, v.version);
-    return v.version;
+    const r = publish("gray_router", submitted, author, store.current("gray_router")!.version);
+    if (!r.version) throw new Error(r.errors.map((e) => `${e.field}: ${e.message}`).join("; "));
+    return r.version.version;
   };
   const routed = routeClusters();
   const releases = new Releases(join(opts.dataDir, "releases"), {
@@ -217,17 +225,14 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   );
 
   const change = async (reply: FastifyReply, filter: string, req: FastifyRequest, submitted: unknown, author: string, restoredFrom?: number) => {
-    const doc = filter === "gray_router" ? fixSalts(submitted, store.current(filter)?.doc) : submitted;
     const basedOn = ifMatch(req);
     if (basedOn === undefined) return reply.code(428).send({ error: "If-Match with the version this change is based on is required" });
-    const errors = validate(filter, doc);
-    if (errors.length > 0) return reply.code(422).send({ error: "the filter would reject this document", errors });
     try {
-      const v = store.commit(filter, doc, author, basedOn, restoredFrom);
-      delivery.deliver(filter, doc, v.version);
-      if (filter === "gray_router") releases.grayEdited(doc, author, v.version);
-      reply.header("etag", etag(v.version));
-      return summary(v);
+      const r = publish(filter, submitted, author, basedOn, restoredFrom);
+      if (!r.version) return reply.code(422).send({ error: "the filter would reject this document", errors: r.errors });
+      if (filter === "gray_router") releases.grayEdited(r.doc, author, r.version.version);
+      reply.header("etag", etag(r.version.version));
+      return summary(r.version);
     } catch (e) {
       if (e instanceof StaleVersion) {
         return reply.code(409).send({ error: `stale: this change is based on version ${basedOn}, but version ${e.current} is current`, current: e.current });

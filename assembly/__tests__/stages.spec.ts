@@ -43,6 +43,12 @@ describe("request snapshot", () => {
     expect(r.count).toBe(0);
     expect(r.clientIp(0)).toBeNull();
   });
+  it("tells in one pass whether some header name starts with a prefix", () => {
+    const r = RequestSnapshot.of(["x-a", "1", "x-graywall-rl-key-2", "k"]);
+    expect(r.hasNamePrefix(String.UTF8.encode("x-graywall-rl-"))).toBe(true);
+    expect(r.hasNamePrefix(String.UTF8.encode("x-graywall-rl-rule"))).toBe(false);
+    expect(r.hasNamePrefix(String.UTF8.encode("x-a-longer-than-any"))).toBe(false);
+  });
   it("queues a removal only for a header that is present", () => {
     const r = RequestSnapshot.of(["x-present", "1"]);
     r.setRequestHeader(new HeaderName("x-absent"), null);

@@ -191,6 +191,19 @@ export class RequestSnapshot {
 
   has(h: HeaderName): bool { return this.find(h) >= 0; }
 
+  /** Whether some header's name starts with the bytes of `prefix` (one pass, however many names share it). */
+  hasNamePrefix(prefix: ArrayBuffer): bool {
+    if (this.headersPending) this.fetchHeaders();
+    const len = prefix.byteLength;
+    const base = changetype<usize>(this.pairs);
+    const offsets = this.offsets;
+    for (let i = 0; i < this.count; i++) {
+      if (unchecked(offsets[4 * i + 1]) < len) continue;
+      if (memory.compare(base + <usize>unchecked(offsets[4 * i]), changetype<usize>(prefix), len) == 0) return true;
+    }
+    return false;
+  }
+
   @inline valuePtr(i: i32): usize { return changetype<usize>(this.pairs) + <usize>unchecked(this.offsets[4 * i + 2]); }
   @inline valueLength(i: i32): i32 { return unchecked(this.offsets[4 * i + 3]); }
 

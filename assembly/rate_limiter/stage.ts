@@ -20,6 +20,8 @@ export const RESET = new HeaderName("ratelimit-reset");
  * descriptor (graywall_rule, graywall_key). Every pass removes the ones a client sent.
  */
 export const CLUSTER_RULE_HEADERS: HeaderName[] = [];
+/** What every hand-off header's name starts with: one scan tells whether a client sent any. */
+const HANDOFF_PREFIX = String.UTF8.encode("x-graywall-rl-");
 export const CLUSTER_KEY_HEADERS: HeaderName[] = [];
 for (let i = 0; i < MAX_CLUSTER_RULES; i++) {
   CLUSTER_RULE_HEADERS.push(new HeaderName("x-graywall-rl-rule-" + i.toString()));
@@ -193,10 +195,13 @@ export class RateLimiterStage extends Stage {
       this.stats.inc(rs.limited);
       return this.deny(req, rs, result.retryAfterMs, result.resetMs);
     }
-    for (let slot = 0; slot < MAX_CLUSTER_RULES; slot++) {
-      if ((clusterWritten & (1 << slot)) != 0) continue;
-      req.setRequestHeader(unchecked(CLUSTER_RULE_HEADERS[slot]), null);
-      req.setRequestHeader(unchecked(CLUSTER_KEY_HEADERS[slot]), null);
+    // A client's copies are removed; one pass over the names finds whether there are any (there rarely are).
+    if (req.hasNamePrefix(HANDOFF_PREFIX)) {
+      for (let slot = 0; slot < MAX_CLUSTER_RULES; slot++) {
+        if ((clusterWritten & (1 << slot)) != 0) continue;
+        req.setRequestHeader(unchecked(CLUSTER_RULE_HEADERS[slot]), null);
+        req.setRequestHeader(unchecked(CLUSTER_KEY_HEADERS[slot]), null);
+      }
     }
     if (this.cfg.responseHeaders && tightest !== null) {
       req.setResponseHeader(LIMIT, tightest.limitHeader);
