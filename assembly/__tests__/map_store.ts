@@ -8,8 +8,11 @@ export class MapStore extends SharedStore {
   cas: u32[] = [];
   next: u32 = 1;
   conflicts: i32 = 0;
+  /** Reads so far: what a request costs in round trips. */
+  reads: i32 = 0;
 
   get(key: ArrayBuffer): SharedValue {
+    this.reads++;
     const i = this.keys.indexOf(String.UTF8.decode(key));
     if (i < 0) return new SharedValue(null, 0);
     return new SharedValue(this.values[i].slice(0), this.cas[i]);

@@ -91,6 +91,63 @@ describe("stages as pure decisions", () => {
     expect(quiet.onRequest(allowed, true)).toBe(Outcome.Continue);
     expect(allowed.responseNames.length).toBe(0);
   });
+  it("rate_limiter: a bucket far from empty is spent from this worker's lease, without a round trip per request", () => {
+    const errors = new ConfigErrors();
+    const cfg = compileRateLimitConfig('{"rules": [{"name": "big", "key": ["client_ip"], "bucket_size": 1000000, "refill_tokens": 1, "refill_interval_ms": 60000}]}', errors)!;
+    const store = new MapStore();
+    const stats = new MemoryStats();
+    const stage = new RateLimiterStage(cfg, store, stats);
+    const before = store.reads;
+    for (let i = 0; i < 640; i++) {
+      const r = request([":path", "/"], "1.2.3.4:5");
+      r.nowMs = 1000;
+      expect(stage.onRequest(r, true)).toBe(Outcome.Continue);
+    }
+    // One round trip takes the request's token and a lease of 63 (worker_lease 64 by default): 10 round
+    // trips, the first reading the key's 4 probe slots.
+    expect(store.reads - before).toBe(13);
+    expect(stats.value("graywall.rate_limiter.big.allowed")).toBe(640);
+    const none = new RateLimiterStage(compileRateLimitConfig('{"worker_lease": 1, "rules": [{"name": "one", "key": ["client_ip"], "bucket_size": 1000000}]}', errors)!, store, stats);
+    const at = store.reads;
+    for (let i = 0; i < 10; i++) none.onRequest(request([":path", "/"], "1.2.3.4:5"), true);
+    expect(store.reads - at).toBe(13);
+  });
+  it("rate_limiter: two workers with leases never admit more than the bucket, and expired leases go back to it", () => {
+    const errors = new ConfigErrors();
+    // 200 tokens, no refill to speak of: leases of up to 200/16 while the bucket is full, one token at a time near empty.
+    const cfg = compileRateLimitConfig('{"rules": [{"name": "b", "key": ["client_ip"], "bucket_size": 200, "refill_tokens": 1, "refill_interval_ms": 86400000}]}', errors)!;
+    const store = new MapStore();
+    const stats = new MemoryStats();
+    const a = new RateLimiterStage(cfg, store, stats);
+    const b = new RateLimiterStage(cfg, store, stats);
+    let allowed = 0;
+    // Worker a serves three requests in four: b takes a lease it then barely uses.
+    for (let i = 0; i < 400; i++) {
+      const r = request([":path", "/"], "1.2.3.4:5");
+      r.nowMs = 5000;
+      let o: Outcome;
+      if (i % 4 == 3) o = b.onRequest(r, true);
+      else o = a.onRequest(r, true);
+      if (o == Outcome.Continue) allowed++;
+    }
+    expect(allowed).toBeLessThan(201);
+    expect(allowed).toBeGreaterThan(190);
+    // A lease outlives LEASE_TTL_MS only until the next tick, which gives what is left back.
+    a.onTick(6001);
+    b.onTick(6001);
+    for (let i = 0; i < 100; i++) {
+      const r = request([":path", "/"], "1.2.3.4:5");
+      r.nowMs = 6002;
+      if (a.onRequest(r, true) == Outcome.Continue) allowed++;
+    }
+    expect(allowed).toBe(200);
+    expect(stats.value("graywall.rate_limiter.b.allowed")).toBe(200);
+  });
+  it("rate_limiter: worker_lease is checked", () => {
+    const errors = new ConfigErrors();
+    expect(compileRateLimitConfig('{"worker_lease": 0, "rules": []}', errors)).toBeNull();
+    expect(errors.list[0]).toBe("worker_lease: must be between 1 and 1024, got 0");
+  });
   it("rate_limiter: a cluster rule hands its name and text key to Envoy's rate-limit filter, and a client's copies are removed", () => {
     const errors = new ConfigErrors();
     const cfg = compileRateLimitConfig('{"xff_trusted_hops": 1, "rules": [' +

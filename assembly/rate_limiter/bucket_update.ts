@@ -1,6 +1,7 @@
 // The rate limiter's record in a SlotTable: one token bucket. Pure.
 import { RecordUpdate } from "../common/slot_table";
-import { BucketSpec, BucketState, take, TakeResult } from "../common/token_bucket";
+import { BucketSpec, BucketState, refill, take, TakeResult } from "../common/token_bucket";
+import { LEASE_SHARE } from "./leases";
 
 /** Payload: f64 tokens | i64 updatedMs. */
 export const BUCKET_PAYLOAD = 16;
@@ -8,6 +9,14 @@ export const BUCKET_PAYLOAD = 16;
 export class BucketUpdate extends RecordUpdate {
   spec: BucketSpec = new BucketSpec(1, 1, 1000);
   result: TakeResult = new TakeResult();
+  /** Input: tokens of an expired lease to put back first (capped at the bucket's size). */
+  giveBack: i32 = 0;
+  /** Input: false = only give back, take nothing. */
+  taking: bool = true;
+  /** Input: the most tokens a request may take (its own plus a lease); 1 = no lease. */
+  maxTake: i32 = 1;
+  /** Output: tokens taken beyond the request's own, for this worker's lease. */
+  leased: i32 = 0;
   private state: BucketState = new BucketState();
 
   apply(payload: usize, fresh: bool, now: i64): void {
@@ -19,7 +28,24 @@ export class BucketUpdate extends RecordUpdate {
       s.tokens = load<f64>(payload);
       s.updatedMs = load<i64>(payload, 8);
     }
-    take(this.spec, s, now, this.result);
+    this.leased = 0;
+    if (this.giveBack > 0 && !fresh) {
+      refill(this.spec, s, now);
+      s.tokens = Math.min(this.spec.size, s.tokens + <f64>this.giveBack);
+    }
+    if (this.taking) {
+      take(this.spec, s, now, this.result);
+      // A lease only from a bucket far from empty: at most 1/LEASE_SHARE of what is left.
+      if (this.result.allowed && this.maxTake > 1) {
+        const extra = <i32>Math.min(<f64>(this.maxTake - 1), Math.floor(s.tokens / LEASE_SHARE));
+        if (extra > 0) {
+          s.tokens -= <f64>extra;
+          this.leased = extra;
+        }
+      }
+    } else {
+      refill(this.spec, s, now);
+    }
     store<f64>(payload, s.tokens);
     store<i64>(payload, s.updatedMs, 8);
   }

@@ -39,6 +39,8 @@ export const CLUSTER_UNITS = ["second", "minute", "hour", "day"];
 
 export class RateLimitConfig {
   rules: LimitRule[] = [];
+  /** How many rules have scope "cluster". */
+  clusterRules: i32 = 0;
   xffTrustedHops: i32 = 0;
   /** Slots per rule: the most keys a rule tracks at once. */
   maxKeys: i32 = 10000;
@@ -50,6 +52,8 @@ export class RateLimitConfig {
   /** When every slot a key may use is held by an active key: true = let the request through. */
   allowWhenFull: bool = true;
   sweepIntervalMs: i32 = 10000;
+  /** The most tokens one worker takes from a key's shared bucket in one round trip (see leases.ts); 1 = none. */
+  workerLease: i32 = 64;
   /** Every rule's match.headers, compiled to be tested on a request's bytes (rule i is entry i). */
   headerTests: HeaderTestTable = new HeaderTestTable();
 }
@@ -152,6 +156,7 @@ export function readRateLimitConfig(r: ObjReader): RateLimitConfig | null {
     if (rule.clusterSlot >= 0) clusterRules++;
     cfg.rules.push(rule);
   }
+  cfg.clusterRules = clusterRules;
   cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
   cfg.maxKeys = <i32>r.int("max_keys", 10000, 1, 200000);
   cfg.status = <i32>r.int("status", 429, 400, 599);
@@ -159,6 +164,7 @@ export function readRateLimitConfig(r: ObjReader): RateLimitConfig | null {
   cfg.responseHeaders = r.bool("response_headers", false);
   cfg.allowWhenFull = r.oneOf("when_full", "allow", ["allow", "deny"]) == "allow";
   cfg.sweepIntervalMs = <i32>r.int("sweep_interval_ms", 10000, 100, 3600000);
+  cfg.workerLease = <i32>r.int("worker_lease", 64, 1, 1024);
   r.done();
   if (!errors.ok) return null;
   const headerNames = new Array<string>();

@@ -7,8 +7,11 @@ import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { statName } from "../common/stat_name";
 import { KeyKind, LimitRule, MAX_CLUSTER_RULES, RateLimitConfig } from "./config";
 import { BucketUpdate, BUCKET_PAYLOAD } from "./bucket_update";
+import { LEASE_TTL_MS, WorkerLeases } from "./leases";
 
 const SWEEP_BATCH = 2000;
+/** Expired leases given back per rule per tick; any beyond wait for the next tick. */
+const GIVE_BACK_BATCH = 256;
 
 export const LIMIT = new HeaderName("ratelimit-limit");
 export const REMAINING = new HeaderName("ratelimit-remaining");
@@ -32,6 +35,8 @@ for (let i = 0; i < MAX_CLUSTER_RULES; i++) {
 class RuleState {
   /** The rule's buckets; null for a cluster rule without a local bucket. */
   table: SlotTable | null = null;
+  /** This worker's leases on the rule's buckets; null when worker_lease is 1. */
+  leases: WorkerLeases | null = null;
   bucket: BucketUpdate = new BucketUpdate();
   keyNames: Array<HeaderName | null> = [];
   allowed: u32;
@@ -41,8 +46,9 @@ class RuleState {
   clusterChecks: u32;
   limitHeader: string;
 
-  constructor(public rule: LimitRule, public index: i32, maxKeys: i32, store: SharedStore, stats: StatSink) {
+  constructor(public rule: LimitRule, public index: i32, maxKeys: i32, workerLease: i32, store: SharedStore, stats: StatSink) {
     if (rule.hasBucket) this.table = new SlotTable(store, "rl." + rule.name, maxKeys, BUCKET_PAYLOAD, rule.idleMs);
+    if (rule.hasBucket && workerLease > 1) this.leases = new WorkerLeases(workerLease);
     this.bucket.spec = rule.spec;
     for (let i = 0; i < rule.key.length; i++) {
       if (rule.key[i].kind == KeyKind.Header) this.keyNames.push(new HeaderName(rule.key[i].name));
@@ -79,12 +85,13 @@ export class RateLimiterStage extends Stage {
   /** Cluster rules' keys, as text for a request header. */
   textKey: KeyBuilder = new KeyBuilder();
   contended: u32;
+  lastSweepMs: i64 = 0;
 
   constructor(public cfg: RateLimitConfig, store: SharedStore, public stats: StatSink) {
     super();
     for (let i = 0; i < cfg.rules.length; i++) {
       const rule = cfg.rules[i];
-      this.rules.push(new RuleState(rule, i, cfg.maxKeys, store, stats));
+      this.rules.push(new RuleState(rule, i, cfg.maxKeys, cfg.workerLease, store, stats));
       for (let k = 0; k < rule.key.length; k++) {
         if (rule.key[k].kind == KeyKind.Route) this.needsRouteName = true;
       }
@@ -92,6 +99,8 @@ export class RateLimiterStage extends Stage {
     this.contended = stats.counter("graywall.rate_limiter.contended");
     this.needsClock = cfg.rules.length > 0;
     this.tickMs = <u32>cfg.sweepIntervalMs;
+    // Expired leases go back to the shared buckets within a lease's lifetime.
+    if (cfg.workerLease > 1 && <i64>this.tickMs > LEASE_TTL_MS) this.tickMs = <u32>LEASE_TTL_MS;
     for (let i = 0; i < this.rules.length; i++) {
       const table = this.rules[i].table;
       if (table !== null) table.ensureSlots();
@@ -168,8 +177,28 @@ export class RateLimiterStage extends Stage {
       const table = rs.table;
       if (table === null) continue;
       if (!this.keyFor(rs, req, false)) continue;
-      const status = table.updateBytes(this.key.ptr, this.key.length, req.nowMs, rs.bucket);
-      const result = rs.bucket.result;
+      const bucket = rs.bucket;
+      const leases = rs.leases;
+      bucket.giveBack = 0;
+      bucket.maxTake = 1;
+      if (leases !== null) {
+        // A token of this worker's live lease: no round trip.
+        if (leases.claim(this.key.ptr, this.key.length, req.nowMs)) {
+          this.stats.inc(rs.allowed);
+          const l = leases.last!;
+          const left = l.sharedRemaining + <i64>l.tokens;
+          if (remaining < 0 || left < remaining) {
+            tightest = rs;
+            remaining = left;
+            reset = <i64>Math.ceil((rs.rule.spec.size - <f64>left) / rs.rule.spec.rate);
+          }
+          continue;
+        }
+        bucket.giveBack = leases.leftover;
+        if (leases.hasRoom) bucket.maxTake = leases.maxTokens;
+      }
+      const status = table.updateBytes(this.key.ptr, this.key.length, req.nowMs, bucket);
+      const result = bucket.result;
       if (status == UpdateStatus.Contended) {
         this.stats.inc(this.contended);
         continue;
@@ -181,6 +210,9 @@ export class RateLimiterStage extends Stage {
       }
       if (result.allowed) {
         this.stats.inc(rs.allowed);
+        if (leases !== null && status == UpdateStatus.Updated && bucket.leased > 0) {
+          leases.put(this.key.ptr, this.key.length, bucket.leased, req.nowMs, result.remaining - <i64>bucket.leased);
+        }
         if (remaining < 0 || result.remaining < remaining) {
           tightest = rs;
           remaining = result.remaining;
@@ -196,7 +228,9 @@ export class RateLimiterStage extends Stage {
       return this.deny(req, rs, result.retryAfterMs, result.resetMs);
     }
     // A client's copies are removed; one pass over the names finds whether there are any (there rarely are).
-    if (req.hasNamePrefix(HANDOFF_PREFIX)) {
+    // Without cluster rules the ratelimit service's config has no entry a copy could reach, so a document
+    // of local rules keyed by address needs no header at all.
+    if (this.cfg.clusterRules > 0 && req.hasNamePrefix(HANDOFF_PREFIX)) {
       for (let slot = 0; slot < MAX_CLUSTER_RULES; slot++) {
         if ((clusterWritten & (1 << slot)) != 0) continue;
         req.setRequestHeader(unchecked(CLUSTER_RULE_HEADERS[slot]), null);
@@ -223,9 +257,30 @@ export class RateLimiterStage extends Stage {
   }
 
   onTick(nowMs: i64): void {
+    for (let i = 0; i < this.rules.length; i++) this.giveBack(this.rules[i], nowMs);
+    if (nowMs - this.lastSweepMs < <i64>this.cfg.sweepIntervalMs && nowMs >= this.lastSweepMs) return;
+    this.lastSweepMs = nowMs;
     for (let i = 0; i < this.rules.length; i++) {
       const table = this.rules[i].table;
       if (table !== null) table.sweep(nowMs, SWEEP_BATCH);
     }
+  }
+
+  /** Puts what expired leases hold back into their shared buckets. */
+  giveBack(rs: RuleState, nowMs: i64): void {
+    const leases = rs.leases;
+    const table = rs.table;
+    if (leases === null || table === null) return;
+    const done = leases.expired(nowMs, GIVE_BACK_BATCH);
+    const bucket = rs.bucket;
+    for (let i = 0; i < done.length; i++) {
+      const l = done[i];
+      if (l.tokens <= 0) continue;
+      bucket.giveBack = l.tokens;
+      bucket.taking = false;
+      table.updateBytes(changetype<usize>(l.key), l.key.byteLength, nowMs, bucket);
+    }
+    bucket.giveBack = 0;
+    bucket.taking = true;
   }
 }

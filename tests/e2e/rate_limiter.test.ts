@@ -46,6 +46,39 @@ describe("rate_limiter with two workers", () => {
     }),
   );
 
+  e2e("a bucket far from empty is spent from per-worker leases: never more than the bucket, and leases go back within a second", () =>
+    withRig(oneMinuteBucket(400, { refill_interval_ms: 86_400_000 }), async (rig) => {
+      // Both workers take leases (up to 1/16 of what is left) while the bucket is full. Bursts of 50 stay
+      // under the shipped cluster's circuit breakers, so every request is a 200 or a 429.
+      let first = 0;
+      for (let i = 0; i < 10; i++) {
+        const statuses = await burst(rig.envoy.url("/"), 50);
+        assert.equal(count(statuses, 200) + count(statuses, 429), 50);
+        first += count(statuses, 200);
+      }
+      assert.ok(first <= 400, `never more than the bucket: ${first}`);
+      const stats = await rig.envoy.stats();
+      assert.ok(
+        (await perWorker(stats)).every((n) => n > 0),
+        "both workers served",
+      );
+      // What a worker still held goes back on its next tick (leases live 1 s), so the bucket's 400 are all
+      // admitted in the end, and not one more.
+      let total = first;
+      await eventually(
+        async () => {
+          total += count(await burst(rig.envoy.url("/"), 20), 200);
+          return total >= 400;
+        },
+        10_000,
+        "the leases' tokens back in the bucket",
+      );
+      assert.equal(total, 400);
+      assert.equal(count(await burst(rig.envoy.url("/"), 20), 200), 0);
+      assert.equal((await rig.envoy.stats())["wasmcustom.graywall.rate_limiter.burst.allowed"], 400);
+    }),
+  );
+
   e2e("the bucket refills after the interval", () =>
     withRig({ rules: [{ name: "r", key: ["client_ip"], bucket_size: 2, refill_tokens: 2, refill_interval_ms: 1000 }] }, async (rig) => {
       assert.deepEqual((await burst(rig.envoy.url("/"), 3)).sort(), [200, 200, 429]);
