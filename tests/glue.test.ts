@@ -227,6 +227,27 @@ describe("standalone modules, built from the same stages", () => {
     assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-bot-score"), ["45"]);
   });
 
+  test("crawler_score keeps a client's behaviour in the worker's copy: its next requests make no shared-data call until a sync", () => {
+    const host = one("crawler_score", {});
+    const page = (path: string) => host.request({ headers: [...BROWSER.filter(([k]) => k !== ":path"), [":path", path]] });
+    const first = page("/");
+    assert.ok((first.calls.proxy_get_shared_data ?? 0) > 0, "the first request reads the shared record");
+    for (const path of ["/a", "/b.png", "/c"]) {
+      const ex = page(path);
+      assert.equal(ex.reply, undefined);
+      assert.equal(ex.calls.proxy_get_shared_data ?? 0, 0, path);
+      assert.equal(ex.calls.proxy_set_shared_data ?? 0, 0, path);
+    }
+    // An ID page view goes through the shared record (ID runs depend on order across workers).
+    assert.equal(page("/item/42").calls.proxy_get_shared_data, 1);
+    // The tick writes a copy's pending counts back once SYNC_MS has passed.
+    page("/d");
+    host.nowMs += 300;
+    const before = [...host.shared.entries.values()].map((e) => e.cas).join();
+    host.tick();
+    assert.notEqual([...host.shared.entries.values()].map((e) => e.cas).join(), before);
+  });
+
   test("rate_limiter limits per key", () => {
     const host = one("rate_limiter", { rules: [{ name: "k", key: ["header:x-api-key"], bucket_size: 1, refill_tokens: 1, refill_interval_ms: 60000 }] });
     const withKey = (k: string) => host.request({ headers: [...BROWSER, ["x-api-key", k]] }).reply?.status ?? 200;

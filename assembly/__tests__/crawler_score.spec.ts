@@ -7,6 +7,7 @@ import {
   NO_CLIENT_HINTS, NO_FETCH_METADATA, HIGH_RATE, PATH_SPREAD, ID_ENUMERATION, HONEYPOT, SUSTAINED_SPREAD,
 } from "../crawler_score/signals";
 import { MapStore } from "./map_store";
+import { SYNC_MS, SYNC_REQUESTS, WorkerRecords } from "../crawler_score/worker_records";
 import { RequestSnapshot } from "../common/snapshot";
 import { requestHeaderSignals, requestIsAsset } from "../crawler_score/signals";
 
@@ -282,6 +283,92 @@ describe("behaviour over a shared record", () => {
     expect(facts.numericId).toBe(-1);
     pathFacts("/", [], facts);
     expect(facts.numericId).toBe(-1);
+  });
+});
+
+/** A worker's copies over a shared table of 64 records. */
+function worker(store: MapStore): WorkerRecords {
+  const t = new SlotTable(store, "w", 64, ACTIVITY_PAYLOAD, 60000);
+  t.ensureSlots();
+  return new WorkerRecords(t, 10000, 20000);
+}
+
+function key(s: string): ArrayBuffer {
+  return String.UTF8.encode(s);
+}
+
+describe("behaviour in each worker's copy, synced with the shared record", () => {
+  it("a client's pages and assets are counted in the worker's copy, with a round trip every SYNC_REQUESTS or SYNC_MS", () => {
+    const store = new MapStore();
+    const w = worker(store);
+    const u = new ActivityUpdate();
+    // Far from every threshold (near one, every request syncs: the next test).
+    u.spec.rateThreshold = 1e6;
+    u.spec.requestRateThreshold = 1e6;
+    const k = key("client");
+    const before = store.reads;
+    // A sync, SYNC_REQUESTS in the copy, a sync, SYNC_REQUESTS in the copy, a sync.
+    for (let i = 0; i < 2 * SYNC_REQUESTS + 3; i++) {
+      pathFacts("/page/" + (i % 3 == 0 ? "a" : "b"), [], u.facts);
+      expect(w.update(changetype<usize>(k), k.byteLength, 1000, u)).toBe(UpdateStatus.Updated);
+    }
+    // The first request probes the key's 4 slots; two later syncs read its own.
+    expect(store.reads - before).toBe(4 + 2);
+    expect(w.syncs).toBe(3);
+    // Once SYNC_MS has passed, the next request syncs again.
+    w.update(changetype<usize>(k), k.byteLength, 1000 + SYNC_MS, u);
+    expect(w.syncs).toBe(4);
+    // ID page views and honeypot hits always go through the shared record.
+    pathFacts("/item/7", [], u.facts);
+    w.update(changetype<usize>(k), k.byteLength, 1000 + SYNC_MS, u);
+    pathFacts("/.env", ["/.env"], u.facts);
+    w.update(changetype<usize>(k), k.byteLength, 1000 + SYNC_MS, u);
+    expect(w.syncs).toBe(6);
+    expect(u.bits & HONEYPOT).toBe(HONEYPOT);
+  });
+
+  it("two workers sharing a client lose and double no request, and cross a threshold when one shared record would", () => {
+    const store = new MapStore();
+    const a = worker(store);
+    const b = worker(store);
+    const u = new ActivityUpdate();
+    u.spec.rateThreshold = 30;
+    const k = key("10.0.0.1");
+    let firstHigh = -1;
+    // 60 page views 20 ms apart, alternating between the workers: an exact count fires high_rate at the 31st.
+    for (let i = 0; i < 60; i++) {
+      pathFacts("/p/x" + i.toString(), [], u.facts);
+      if (i % 2 == 0) a.update(changetype<usize>(k), k.byteLength, 1000 + 20 * i, u);
+      else b.update(changetype<usize>(k), k.byteLength, 1000 + 20 * i, u);
+      if (firstHigh < 0 && (u.bits & HIGH_RATE) != 0) firstHigh = i + 1;
+    }
+    // Within half of the threshold each worker syncs every request, so the threshold is judged on the
+    // shared count: on time, as with one shared record.
+    expect(firstHigh).toBe(31);
+    expect(a.syncs + b.syncs).toBeLessThan(60);
+    // The tick writes back what is pending; a third worker then sees all 60 (and its own).
+    a.flush(1000 + 20 * 60 + SYNC_MS);
+    b.flush(1000 + 20 * 60 + SYNC_MS);
+    const c = worker(store);
+    pathFacts("/p/last", [], u.facts);
+    c.update(changetype<usize>(k), k.byteLength, 1000 + 20 * 60 + SYNC_MS, u);
+    expect(u.rate).toBe(61);
+  });
+
+  it("a honeypot hit on one worker reaches the other at its next sync", () => {
+    const store = new MapStore();
+    const a = worker(store);
+    const b = worker(store);
+    const u = new ActivityUpdate();
+    const k = key("c-trap");
+    pathFacts("/", [], u.facts);
+    b.update(changetype<usize>(k), k.byteLength, 1000, u);
+    pathFacts("/.env", ["/.env"], u.facts);
+    a.update(changetype<usize>(k), k.byteLength, 1010, u);
+    expect(u.bits & HONEYPOT).toBe(HONEYPOT);
+    pathFacts("/", [], u.facts);
+    b.update(changetype<usize>(k), k.byteLength, 1000 + SYNC_MS, u);
+    expect(u.bits & HONEYPOT).toBe(HONEYPOT);
   });
 });
 

@@ -306,6 +306,36 @@ function distinctPaths(p: usize, q: usize, n: i32): f64 {
 }
 
 /**
+ * Moves a record to the window containing `now` (a fresh record starts one there): the previous window
+ * counts only if it is adjacent. Clock steps back restart the window rather than extend it.
+ */
+export function rollWindow(p: usize, fresh: bool, now: i64, w: i64): void {
+  let start = load<i64>(p);
+  let streak = load<i32>(p, 180);
+  if (fresh) {
+    start = now;
+    streak = 0;
+  }
+  const elapsed = now - start;
+  if (elapsed >= w) {
+    const adjacent = elapsed < 2 * w;
+    streak = adjacent && (streak & SPREAD_SEEN) != 0 ? (streak & 0xffff) + 1 : 0;
+    store<i32>(p, adjacent ? load<i32>(p, 8) : 0, 12);
+    store<i32>(p, adjacent ? load<i32>(p, 164) : 0, 176);
+    if (adjacent) memory.copy(p + 80, p + 16, BITMAP_BYTES);
+    else memory.fill(p + 80, 0, BITMAP_BYTES);
+    memory.fill(p + 16, 0, BITMAP_BYTES);
+    start += (elapsed / w) * w;
+    store<i32>(p, 0, 8);
+    store<i32>(p, 0, 164);
+  } else if (elapsed < 0) {
+    start = now;
+  }
+  store<i64>(p, start);
+  store<i32>(p, streak, 180);
+}
+
+/**
  * Updates a client's record with one request and reports the behaviour signals. Windows slide: rates
  * weigh the previous window by how much of it is still in view, and the path spread looks at this window
  * and the previous one, so no window boundary gives a steady scraper a fresh start. Page views and
@@ -321,30 +351,13 @@ export class ActivityUpdate extends RecordUpdate {
 
   apply(p: usize, fresh: bool, now: i64): void {
     const w = this.spec.windowMs;
-    let start = load<i64>(p);
+    rollWindow(p, fresh, now, w);
+    const start = load<i64>(p);
     let pages = load<i32>(p, 8);
-    let prevPages = load<i32>(p, 12);
+    const prevPages = load<i32>(p, 12);
     let requests = load<i32>(p, 164);
-    let prevRequests = load<i32>(p, 176);
-    if (fresh) start = now;
-    const elapsed = now - start;
+    const prevRequests = load<i32>(p, 176);
     let streak = load<i32>(p, 180);
-    if (fresh) streak = 0;
-    if (elapsed >= w) {
-      // Move to the window containing now; the previous one counts only if it is adjacent.
-      const adjacent = elapsed < 2 * w;
-      streak = adjacent && (streak & SPREAD_SEEN) != 0 ? (streak & 0xffff) + 1 : 0;
-      prevPages = adjacent ? pages : 0;
-      prevRequests = adjacent ? requests : 0;
-      if (adjacent) memory.copy(p + 80, p + 16, BITMAP_BYTES);
-      else memory.fill(p + 80, 0, BITMAP_BYTES);
-      memory.fill(p + 16, 0, BITMAP_BYTES);
-      start += (elapsed / w) * w;
-      pages = 0;
-      requests = 0;
-    } else if (elapsed < 0) {
-      start = now; // clock went back: restart the window rather than extend it
-    }
     const f = this.facts;
     requests++;
     let bits: u32 = 0;
@@ -381,6 +394,34 @@ export class ActivityUpdate extends RecordUpdate {
     store<i32>(p, prevRequests, 176);
     store<i32>(p, streak, 180);
     this.bits = bits;
+  }
+
+  /**
+   * Whether any count of the record at `p` is within half of its threshold at `now`: a worker then syncs
+   * the client on every request, so thresholds are judged on the shared count (worker_records.ts).
+   */
+  nearThreshold(p: usize, now: i64): bool {
+    const w = this.spec.windowMs;
+    const elapsed = now - load<i64>(p);
+    if (elapsed >= 2 * w || elapsed < 0) return false;
+    let pages = load<i32>(p, 8);
+    let prevPages = load<i32>(p, 12);
+    let requests = load<i32>(p, 164);
+    let prevRequests = load<i32>(p, 176);
+    let left = 1.0 - <f64>elapsed / <f64>w;
+    if (elapsed >= w) {
+      prevPages = pages;
+      prevRequests = requests;
+      pages = 0;
+      requests = 0;
+      left += 1.0;
+    }
+    const spec = this.spec;
+    if (2 * (<f64>prevPages * left + <f64>pages) >= spec.rateThreshold) return true;
+    if (2 * (<f64>prevRequests * left + <f64>requests) >= spec.requestRateThreshold) return true;
+    const seen = load<i32>(p, 8) + load<i32>(p, 12);
+    if (2 * seen < spec.spreadMinRequests) return false;
+    return 2 * distinctPaths(p + 16, p + 80, seen) / <f64>seen >= spec.spreadRatio;
   }
 
   /**

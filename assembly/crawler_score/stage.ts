@@ -1,5 +1,6 @@
-// crawler_score's decision: header signals plus behaviour per client IP (and per account when
-// configured) in shared-data sliding windows, weighted into a score that tags, challenges or blocks.
+// crawler_score's decision: header signals plus behaviour per client (id cookie, account or address) in
+// sliding windows, kept in shared data and in each worker's copy of it (worker_records.ts), weighted into
+// a score that tags, challenges or blocks.
 import { findCookie, pathOnly } from "../common/http";
 import { KeyBuilder } from "../common/key_builder";
 import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from "../common/snapshot";
@@ -9,9 +10,11 @@ import { ClientIds } from "./client_id";
 import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { CrawlerConfig, impostorScore } from "./config";
+import { WorkerRecords } from "./worker_records";
 import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
+const SWEEP_MS: i64 = 10000;
 const DOCUMENT = String.UTF8.encode("document");
 const GET = String.UTF8.encode("GET");
 const SET_COOKIE = new HeaderName("set-cookie");
@@ -40,6 +43,10 @@ function userAgentOf(req: RequestSnapshot): string {
 export class CrawlerStage extends Stage {
   ipTable: SlotTable;
   accountTable: SlotTable | null = null;
+  /** This worker's copies of the tables' records (worker_records.ts): most requests make no round trip. */
+  ipRecords: WorkerRecords;
+  accountRecords: WorkerRecords | null = null;
+  lastSweepMs: i64 = 0;
   scoreName: HeaderName;
   signalsName: HeaderName;
   accountName: HeaderName;
@@ -67,16 +74,19 @@ export class CrawlerStage extends Stage {
   constructor(public cfg: CrawlerConfig, store: SharedStore, public stats: StatSink) {
     super();
     this.needsClock = true;
-    this.tickMs = 10000;
+    // Workers write their copies back on the tick; the shared tables are swept every SWEEP_MS.
+    this.tickMs = 500;
     const b = cfg.behaviour;
     // Keep a record at least as long as anything in it matters: two windows, or a honeypot mark.
     const idle = b.honeypotTtlMs > 2 * b.windowMs ? b.honeypotTtlMs : 2 * b.windowMs;
     this.ipTable = new SlotTable(store, "cs.ip", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
     this.ipTable.ensureSlots();
+    this.ipRecords = new WorkerRecords(this.ipTable, b.windowMs, 2 * b.windowMs);
     if (cfg.accountHeader.length > 0 || cfg.accountCookie.length > 0) {
       const t = new SlotTable(store, "cs.account", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
       t.ensureSlots();
       this.accountTable = t;
+      this.accountRecords = new WorkerRecords(t, b.windowMs, 2 * b.windowMs);
     }
     this.activity.spec = b;
     this.scoreName = new HeaderName(cfg.scoreHeader);
@@ -133,14 +143,14 @@ export class CrawlerStage extends Stage {
     pathFacts(pathOnly(path), cfg.honeypots, facts);
     if (!facts.asset) facts.asset = requestIsAsset(req);
     const now = req.nowMs;
-    // One record per request, so one shared-data round trip: the account's when the request names one
+    // One record per request: the account's when the request names one
     // (it follows a user across addresses), else the client id's when a valid one comes back (a NAT's
     // browsers each have their own), else the address's (only cookie-less clients are judged by it).
     let clientId: string | null = null;
     if (this.clientIds.enabled) clientId = this.clientIdOf(req);
-    const acctTable = this.accountTable;
-    if (acctTable !== null && this.accountKey(req)) {
-      if (acctTable.updateBytes(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
+    const acctRecords = this.accountRecords;
+    if (acctRecords !== null && this.accountKey(req)) {
+      if (acctRecords.update(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     } else {
       const key = this.key;
       key.reset();
@@ -150,7 +160,7 @@ export class CrawlerStage extends Stage {
       } else if (ip !== null) {
         key.addIp(ip);
       }
-      if (key.length > 0 && this.ipTable.updateBytes(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
+      if (key.length > 0 && this.ipRecords.update(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     }
 
     for (let b = bits, i = 0; b != 0; b >>= 1, i++) if ((b & 1) != 0) this.stats.inc(unchecked(this.signalFired[i]));
@@ -243,6 +253,11 @@ export class CrawlerStage extends Stage {
   }
 
   onTick(nowMs: i64): void {
+    this.ipRecords.flush(nowMs);
+    const acctRecords = this.accountRecords;
+    if (acctRecords !== null) acctRecords.flush(nowMs);
+    if (nowMs - this.lastSweepMs < SWEEP_MS && nowMs >= this.lastSweepMs) return;
+    this.lastSweepMs = nowMs;
     this.ipTable.sweep(nowMs, SWEEP_BATCH);
     const acct = this.accountTable;
     if (acct !== null) acct.sweep(nowMs, SWEEP_BATCH);

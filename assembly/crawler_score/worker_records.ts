@@ -1,0 +1,187 @@
+// Per-worker copies of clients' behaviour records, written back to shared data in batches. A request of a
+// client this worker synced recently is applied to the worker's copy (no host call); every SYNC_REQUESTS
+// requests or SYNC_MS, on every ID page view or honeypot hit (signals that depend on order across
+// requests, or must reach the other workers at once), and on every request while one of the client's
+// counts is within half of its threshold, the worker merges what it counted since the last sync into the
+// shared record by CAS and takes the merged record back as its copy. So a worker's view of
+// a client is the shared record as of its last sync plus its own requests since: other workers' latest
+// requests reach it within SYNC_MS or SYNC_REQUESTS of theirs. Pure.
+import { fmix32, fnv1aBytes, FNV_OFFSET } from "../common/hash";
+import { RecordUpdate, SlotTable, UpdateStatus } from "../common/slot_table";
+import { ACTIVITY_PAYLOAD, ActivityUpdate, rollWindow } from "./signals";
+
+export const SYNC_MS: i64 = 250;
+export const SYNC_REQUESTS: i32 = 32;
+/** Copies kept per table per worker; when all are in use, new clients are synced on every request. */
+export const MAX_RECORDS = 4096;
+/** Unsynced copies written back per tick; the rest wait for the next one. */
+const FLUSH_BATCH = 512;
+const BITMAP = 16;
+const BITMAP_BYTES = 64;
+const SPREAD_SEEN: i32 = 0x80000000;
+
+/** One client's record as this worker sees it, and what it counted since its last sync. */
+export class WorkerRecord {
+  key: ArrayBuffer;
+  view: ArrayBuffer = new ArrayBuffer(ACTIVITY_PAYLOAD);
+  syncedMs: i64 = 0;
+  pending: i32 = 0;
+  pagesAdded: i32 = 0;
+  /** Paths seen since the last sync, as bits of the record's path bitmap. */
+  pathBits: ArrayBuffer = new ArrayBuffer(BITMAP_BYTES);
+  /** An ID page view since the last sync: the copy's ID run is newer than the shared one. */
+  idSeen: bool = false;
+
+  constructor(ptr: usize, len: i32) {
+    this.key = new ArrayBuffer(len);
+    memory.copy(changetype<usize>(this.key), ptr, len);
+  }
+
+  holds(ptr: usize, len: i32): bool {
+    return this.key.byteLength == len && memory.compare(changetype<usize>(this.key), ptr, len) == 0;
+  }
+
+  clearPending(): void {
+    this.pending = 0;
+    this.pagesAdded = 0;
+    this.idSeen = false;
+    memory.fill(changetype<usize>(this.pathBits), 0, BITMAP_BYTES);
+  }
+}
+
+/**
+ * The shared-record update of a sync: merges the worker's pending counts into the shared record (in its
+ * current window), then applies this request, if any, and keeps the result for the worker's copy.
+ */
+class SyncUpdate extends RecordUpdate {
+  record: WorkerRecord | null = null;
+  /** The request to apply after the merge; null for a flush. */
+  activity: ActivityUpdate | null = null;
+  windowMs: i64 = 10000;
+  result: ArrayBuffer = new ArrayBuffer(ACTIVITY_PAYLOAD);
+
+  apply(p: usize, fresh: bool, now: i64): void {
+    const r = this.record;
+    let isFresh = fresh;
+    if (r !== null && r.pending > 0) {
+      mergePending(p, fresh, r, now, this.windowMs);
+      isFresh = false;
+    }
+    const a = this.activity;
+    if (a !== null) a.apply(p, isFresh, now);
+    memory.copy(changetype<usize>(this.result), p, ACTIVITY_PAYLOAD);
+  }
+}
+
+/** Adds a worker's pending counts to a shared record, both taken to the window containing `now`. */
+function mergePending(p: usize, fresh: bool, r: WorkerRecord, now: i64, w: i64): void {
+  rollWindow(p, fresh, now, w);
+  const v = changetype<usize>(r.view);
+  store<i32>(p, load<i32>(p, 8) + r.pagesAdded, 8);
+  store<i32>(p, load<i32>(p, 164) + r.pending, 164);
+  const bits = changetype<usize>(r.pathBits);
+  for (let i = 0; i < BITMAP_BYTES; i += 8) store<u64>(p + BITMAP + i, load<u64>(p + BITMAP + i) | load<u64>(bits + i));
+  if (load<i64>(v, 168) > load<i64>(p, 168)) store<i64>(p, load<i64>(v, 168), 168);
+  // lastId, prefix, run and direction: the worker's, when it saw an ID page since the last sync.
+  if (r.idSeen) memory.copy(p + 144, v + 144, 20);
+  const mine = load<i32>(v, 180);
+  const theirs = load<i32>(p, 180);
+  let streak = (mine & 0xffff) > (theirs & 0xffff) ? mine & 0xffff : theirs & 0xffff;
+  if (load<i64>(v) == load<i64>(p) && ((mine | theirs) & SPREAD_SEEN) != 0) streak |= SPREAD_SEEN;
+  else streak |= theirs & SPREAD_SEEN;
+  store<i32>(p, streak, 180);
+}
+
+export class WorkerRecords {
+  private byHash: Map<u32, WorkerRecord> = new Map<u32, WorkerRecord>();
+  private sync: SyncUpdate = new SyncUpdate();
+  /** Requests that needed a shared-data round trip, and all requests: for tests and stats. */
+  syncs: u32 = 0;
+
+  constructor(public table: SlotTable, windowMs: i64, public idleMs: i64) {
+    this.sync.windowMs = windowMs;
+  }
+
+  get size(): i32 { return this.byHash.size; }
+
+  /**
+   * Counts one request of the client `key` (its facts in `a.facts`) and leaves its behaviour bits in
+   * `a.bits`. Returns Updated unless a needed sync found the table full or contended (bits then come
+   * from the worker's copy alone, or are 0 for a client it has none of).
+   */
+  update(ptr: usize, len: i32, now: i64, a: ActivityUpdate): UpdateStatus {
+    const h = fmix32(fnv1aBytes(FNV_OFFSET, ptr, len));
+    let r: WorkerRecord | null = null;
+    const f = a.facts;
+    if (this.byHash.has(h)) {
+      // Another client with the same hash keeps its copy; this one is synced on every request.
+      const found = this.byHash.get(h);
+      if (found.holds(ptr, len)) {
+        r = found;
+        const age = now - found.syncedMs;
+        const orderMatters = f.honeypot || (!f.asset && f.numericId >= 0);
+        if (!orderMatters && age >= 0 && age < SYNC_MS && found.pending < SYNC_REQUESTS && !a.nearThreshold(changetype<usize>(found.view), now)) {
+          this.applyLocally(found, now, a);
+          return UpdateStatus.Updated;
+        }
+      }
+    } else if (this.byHash.size < MAX_RECORDS) {
+      r = new WorkerRecord(ptr, len);
+      this.byHash.set(h, r);
+    }
+    this.syncs++;
+    const s = this.sync;
+    s.record = r;
+    s.activity = a;
+    const status = this.table.updateBytes(ptr, len, now, s);
+    s.record = null;
+    s.activity = null;
+    if (r === null) return status;
+    if (status == UpdateStatus.Updated) {
+      memory.copy(changetype<usize>(r.view), changetype<usize>(s.result), ACTIVITY_PAYLOAD);
+      r.clearPending();
+      r.syncedMs = now;
+      return status;
+    }
+    // Not written: count the request in the worker's copy, to be merged on a later sync.
+    this.applyLocally(r, now, a);
+    return status;
+  }
+
+  private applyLocally(r: WorkerRecord, now: i64, a: ActivityUpdate): void {
+    a.apply(changetype<usize>(r.view), false, now);
+    const f = a.facts;
+    r.pending++;
+    if (!f.asset) {
+      r.pagesAdded++;
+      const bit = f.pathHash & 511;
+      const at = changetype<usize>(r.pathBits) + (bit >> 3);
+      store<u8>(at, load<u8>(at) | <u8>(<u32>1 << (bit & 7)));
+      if (f.numericId >= 0) r.idSeen = true;
+    }
+  }
+
+  /** Writes back copies with pending counts older than SYNC_MS, and forgets copies idle past idleMs. */
+  flush(now: i64): void {
+    if (this.byHash.size == 0) return;
+    const all = this.byHash.values();
+    const s = this.sync;
+    let written = 0;
+    for (let i = 0; i < all.length; i++) {
+      const r = all[i];
+      const age = now - r.syncedMs;
+      if (r.pending > 0 && (age >= SYNC_MS || age < 0) && written < FLUSH_BATCH) {
+        written++;
+        s.record = r;
+        if (this.table.updateBytes(changetype<usize>(r.key), r.key.byteLength, now, s) == UpdateStatus.Updated) {
+          memory.copy(changetype<usize>(r.view), changetype<usize>(s.result), ACTIVITY_PAYLOAD);
+          r.clearPending();
+          r.syncedMs = now;
+        }
+        s.record = null;
+      } else if (r.pending == 0 && (age > this.idleMs || age < 0)) {
+        this.byHash.delete(fmix32(fnv1aBytes(FNV_OFFSET, changetype<usize>(r.key), r.key.byteLength)));
+      }
+    }
+  }
+}
