@@ -33,8 +33,13 @@ export function encodePairs(kv: string[]): ArrayBuffer {
 /** A header name, encoded once at configure time: lookups compare bytes. */
 export class HeaderName {
   bytes: ArrayBuffer;
+  /** The bytes' address and length as numbers, so a lookup retains nothing (AssemblyScript 0.17 counts references). */
+  ptr: usize;
+  len: i32;
   constructor(public name: string) {
     this.bytes = String.UTF8.encode(name);
+    this.ptr = changetype<usize>(this.bytes);
+    this.len = this.bytes.byteLength;
   }
 }
 
@@ -53,6 +58,9 @@ export class RequestSnapshot {
   /** The host's pair buffer; offsets[4i..4i+3] = name start, name length, value start, value length. */
   private pairs: ArrayBuffer = EMPTY;
   private offsets: Int32Array = new Int32Array(0);
+  /** pairs and offsets' data as addresses: the hot lookups read numbers, not references. */
+  private pairsPtr: usize = changetype<usize>(EMPTY);
+  private offsetsPtr: usize = 0;
   count: i32 = 0;
   /** Decoded values, filled on first use. */
   private strings: Array<string | null> = new Array<string | null>(0);
@@ -100,6 +108,7 @@ export class RequestSnapshot {
   /** Forgets the last request, keeping the arrays for the next one. */
   reset(): void {
     this.pairs = EMPTY;
+    this.pairsPtr = changetype<usize>(EMPTY);
     this.count = 0;
     this.source = null;
     this.headersPending = false;
@@ -140,11 +149,15 @@ export class RequestSnapshot {
     this.pairs = pairs;
     const size = pairs.byteLength;
     const base = changetype<usize>(pairs);
+    this.pairsPtr = base;
     this.count = 0;
     if (size < 4) return size == 0;
     const n = <i32>load<u32>(base);
     if (n < 0 || <i64>4 + <i64>8 * <i64>n > <i64>size) return false;
-    if (this.offsets.length < 4 * n) this.offsets = new Int32Array(4 * n + 16);
+    if (this.offsets.length < 4 * n) {
+      this.offsets = new Int32Array(4 * n + 16);
+      this.offsetsPtr = this.offsets.dataStart;
+    }
     let p = 4 + 8 * n;
     const offsets = this.offsets;
     for (let i = 0; i < n; i++) {
@@ -178,13 +191,14 @@ export class RequestSnapshot {
   /** Index of the first header called `h`, or -1. */
   find(h: HeaderName): i32 {
     if (this.headersPending) this.fetchHeaders();
-    const want = h.bytes;
-    const len = want.byteLength;
-    const base = changetype<usize>(this.pairs);
-    const offsets = this.offsets;
-    for (let i = 0; i < this.count; i++) {
-      if (unchecked(offsets[4 * i + 1]) != len) continue;
-      if (memory.compare(base + <usize>unchecked(offsets[4 * i]), changetype<usize>(want), len) == 0) return i;
+    const want = h.ptr;
+    const len = h.len;
+    const base = this.pairsPtr;
+    let o = this.offsetsPtr;
+    const n = this.count;
+    for (let i = 0; i < n; i++, o += 16) {
+      if (load<i32>(o, 4) != len) continue;
+      if (memory.compare(base + <usize>load<i32>(o), want, len) == 0) return i;
     }
     return -1;
   }
@@ -204,8 +218,8 @@ export class RequestSnapshot {
     return false;
   }
 
-  @inline valuePtr(i: i32): usize { return changetype<usize>(this.pairs) + <usize>unchecked(this.offsets[4 * i + 2]); }
-  @inline valueLength(i: i32): i32 { return unchecked(this.offsets[4 * i + 3]); }
+  @inline valuePtr(i: i32): usize { return this.pairsPtr + <usize>load<i32>(this.offsetsPtr + (<usize>i << 4), 8); }
+  @inline valueLength(i: i32): i32 { return load<i32>(this.offsetsPtr + (<usize>i << 4), 12); }
 
   /** The i-th value as a string, decoded on first use. */
   valueAt(i: i32): string {
