@@ -13,7 +13,7 @@ import { build } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
 import { setupWrk } from "../scripts/setup-tools.ts";
 import { freePort, startEnvoy, type Envoy } from "../tests/e2e/harness.ts";
-import { envoyConfig, setups, type Setup } from "./setups.ts";
+import { BENCH_HEADERS, envoyConfig, setups, type Setup } from "./setups.ts";
 
 const args = process.argv.slice(2);
 const smoke = args.includes("--smoke");
@@ -29,17 +29,6 @@ const SOAK_REQUESTS = 1_000_000;
 const pinned = spawnSync("taskset", ["-c", "0", "true"]).status === 0 && cpus().length >= 2;
 const CLK_TCK = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
 const MODULES = ["graywall", "ip_list", "crawler_score", "rate_limiter", "gray_router", "noop"];
-
-// A browser-like request, so the crawler stage passes it (and still does all its work).
-const HEADERS = [
-  "user-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-  "accept: text/html",
-  "accept-language: en-US",
-  "accept-encoding: gzip",
-  'sec-ch-ua: "Chromium";v="131"',
-  "sec-fetch-mode: navigate",
-  "x-user-id: user-42",
-];
 
 interface Run {
   requests: number;
@@ -86,7 +75,7 @@ let wrkBin = "";
 
 function wrk(url: string, seconds: number): Promise<Omit<Run, "cpuUs" | "rssMiB">> {
   wrkBin ||= setupWrk();
-  const cmd = [wrkBin, "-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", ...HEADERS.flatMap((h) => ["-H", h]), url];
+  const cmd = [wrkBin, "-t1", `-c${CONNECTIONS}`, `-d${seconds}s`, "--latency", ...BENCH_HEADERS.flatMap((h) => ["-H", h]), url];
   const [bin, ...rest] = pinned ? ["taskset", "-c", "1", ...cmd] : cmd;
   return new Promise((resolve, reject) => {
     const p = spawn(bin, rest, { stdio: ["ignore", "pipe", "pipe"] });

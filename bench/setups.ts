@@ -6,6 +6,17 @@ import { ROOT } from "../runtime/paths.ts";
 // Parsed YAML and JSON trees are untyped.
 type Json = any;
 
+// A browser-like request, so the crawler stage passes it (and still does all its work).
+export const BENCH_HEADERS = [
+  "user-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  "accept: text/html",
+  "accept-language: en-US",
+  "accept-encoding: gzip",
+  'sec-ch-ua: "Chromium";v="131"',
+  "sec-fetch-mode: navigate",
+  "x-user-id: user-42",
+];
+
 export interface Setup {
   name: string;
   /** What it is compared against besides the no-filter baseline. */

@@ -19,3 +19,18 @@ test("npm run bench -- --smoke runs every setup", () => {
   assert.match(r.stdout, /all four stages in the one module: [\d.]+x no filter/, "reports the targets");
   assert.match(r.stdout, /\| graywall \| \d+ \|/, "reports .wasm sizes");
 });
+
+test("npm run profile names the module's functions and the host calls of a request", () => {
+  const r = spawnSync(process.execPath, ["--import", "tsx", "bench/profile.ts", "--requests", "3000", "--setup", "crawler_score"], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 300_000,
+  });
+  assert.equal(r.status, 0, r.stderr + r.stdout);
+  assert.match(r.stdout, /^# graywall: crawler_score: 3000 requests/m);
+  assert.match(r.stdout, /module self time: [\d.]+ µs\/request/);
+  assert.match(r.stdout, /^ {2}[\d.]+ {2}assembly\/crawler_score\//m, "a crawler stage function among the top ones");
+  // One header map and the peer address per request; behaviour stays in the worker's copy.
+  assert.match(r.stdout, /host calls per request: .*"proxy_get_header_map_pairs":1/);
+  assert.doesNotMatch(r.stdout, /host calls per request: .*proxy_get_shared_data/);
+});

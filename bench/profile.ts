@@ -1,0 +1,89 @@
+// npm run profile [-- --setup <bench setup name part>] [--requests N]
+// Where the module's own time goes, by function: runs the bench's request through a build of
+// graywall.wasm that keeps function names, on the host emulator (tests/support/proxy_host.ts), under V8's
+// profiler, and prints the module's self time per request with the top functions and the host calls a
+// request makes. The host side here is the emulator's JavaScript, not Envoy: only the wasm lines say
+// what the module costs; the bench says what Envoy pays.
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, statSync } from "node:fs";
+import { Session } from "node:inspector/promises";
+import { join } from "node:path";
+import { BUILD_DIR, ROOT, wasmPath } from "../runtime/paths.ts";
+import { ProxyHost } from "../tests/support/proxy_host.ts";
+import { BENCH_HEADERS, setups } from "./setups.ts";
+
+const args = process.argv.slice(2);
+const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
+const REQUESTS = Number(opt("--requests", "200000"));
+const SETUP = opt("--setup", "graywall: all four");
+const NAMED = join(BUILD_DIR, "profile", "graywall.wasm");
+
+/** graywall.wasm with its name section, rebuilt when the release build is newer. */
+function namedBuild(): string {
+  if (existsSync(NAMED) && statSync(NAMED).mtimeMs >= statSync(wasmPath("graywall")).mtimeMs) return NAMED;
+  mkdirSync(join(BUILD_DIR, "profile"), { recursive: true });
+  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
+  const r = spawnSync(
+    process.execPath,
+    [asc, "assembly/graywall/index.ts", "--config", "asconfig.json", "--target", "release", "--debug", "--use", "abort=abort_proc_exit", "-b", NAMED],
+    { cwd: ROOT, encoding: "utf8" },
+  );
+  if (r.status !== 0) throw new Error(`asc failed:\n${r.stderr}${r.stdout}`);
+  return NAMED;
+}
+
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string };
+}
+
+async function main(): Promise<void> {
+  const setup = setups().find((s) => s.name.includes(SETUP) && s.httpFilters.length === 1 && s.httpFilters[0].typed_config?.config?.root_id === "graywall");
+  if (!setup) throw new Error(`no bench setup of the graywall module matches '${SETUP}'`);
+  const config: string = setup.httpFilters[0].typed_config.config.configuration.value;
+  const host = new ProxyHost(namedBuild(), "graywall");
+  if (!host.configure(config)) throw new Error(host.logs.join("\n"));
+  const headers = BENCH_HEADERS.map((h) => h.split(/:\s(.*)/s).slice(0, 2) as [string, string]);
+  const spec = { headers: [[":method", "GET"], [":path", "/"], [":authority", "bench"], ...headers] as [string, string][] };
+  const run = (n: number) => {
+    for (let i = 0; i < n; i++) {
+      host.request(spec);
+      // The clock moves as in the bench (tens of requests per millisecond), so ticks and windows come round.
+      if (i % 25 === 0) host.nowMs += 1;
+      if (i % 12_500 === 0) host.tick();
+    }
+  };
+  run(Math.min(20_000, REQUESTS));
+  const session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 100 });
+  await session.post("Profiler.start");
+  const t0 = process.hrtime.bigint();
+  run(REQUESTS);
+  const wallUs = Number(process.hrtime.bigint() - t0) / 1000;
+  const { profile } = await session.post("Profiler.stop");
+  session.disconnect();
+
+  const byId = new Map<number, ProfileNode>((profile.nodes as ProfileNode[]).map((n) => [n.id, n]));
+  const self = new Map<string, number>();
+  let wasmUs = 0;
+  const deltas = profile.timeDeltas ?? [];
+  (profile.samples ?? []).forEach((id: number, i: number) => {
+    const frame = byId.get(id)!.callFrame;
+    // The module's functions carry their AssemblyScript paths (assembly/..., ~lib/...).
+    if (!/^(assembly\/|~lib\/)/.test(frame.functionName)) return;
+    const us = deltas[i];
+    wasmUs += us;
+    self.set(frame.functionName, (self.get(frame.functionName) ?? 0) + us);
+  });
+  const perReq = (us: number) => (us / REQUESTS).toFixed(3);
+  console.log(`# ${setup.name}: ${REQUESTS} requests on the host emulator`);
+  console.log(`module self time: ${perReq(wasmUs)} µs/request (all, emulator included: ${perReq(wallUs)})`);
+  const refCounting = [...self].filter(([f]) => f.startsWith("~lib/rt/")).reduce((a, [, us]) => a + us, 0);
+  console.log(`of which the runtime's allocation and reference counting (~lib/rt): ${perReq(refCounting)} µs/request`);
+  for (const [f, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${perReq(us)}  ${f}`);
+  console.log(`host calls per request: ${JSON.stringify(host.request(spec).calls)}`);
+}
+
+await main();
