@@ -181,6 +181,22 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(host.memoryBytes(), before);
   });
 
+  test("VM memory is bounded however many clients come: per-worker copies and leases stop growing", () => {
+    const host = graywall({
+      ...ALL,
+      rate_limiter: { rules: [{ name: "big", key: ["client_ip"], bucket_size: 1e6, refill_tokens: 1e6, refill_interval_ms: 1000 }] },
+    });
+    const peer = (i: number) => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}:1000`;
+    // Twice over: a client's next request is served from its worker's copy and lease.
+    const clients = (from: number, n: number) => {
+      for (let i = from; i < from + n; i++) for (let k = 0; k < 2; k++) host.request({ headers: BROWSER, peer: peer(i) });
+    };
+    clients(0, 6000); // past the 4,096 copies and leases a worker keeps per table and rule
+    const before = host.memoryBytes();
+    clients(6000, 30_000);
+    assert.equal(host.memoryBytes(), before);
+  });
+
   test("malformed input never crashes the VM", () => {
     const host = graywall();
     const odd = host.request({
