@@ -86,6 +86,26 @@ describe("slot table with token buckets", () => {
     expect(b).toBe(3);
   });
 
+  it("leases only from a bucket far from empty: at most 1/16 of what is left, at most worker_lease", () => {
+    const t = table(new MapStore(), 4, 60000, 8);
+    t.ensureSlots();
+    const u = bucket(1000);
+    u.spec = new BucketSpec(1000, 0.001, 1000);
+    u.maxTake = 64;
+    t.update("big", 0, u);
+    expect(u.leased).toBe(62); // 999 left after the request's own token: 999 / 16
+    u.maxTake = 8;
+    t.update("big", 0, u);
+    expect(u.leased).toBe(7); // capped by worker_lease (8 in all)
+    // Near empty: one token per request, as without leases.
+    const small = bucket(32);
+    small.spec = new BucketSpec(32, 0.001, 1000);
+    small.maxTake = 64;
+    t.update("small", 0, small);
+    expect(small.result.allowed).toBe(true);
+    expect(small.leased).toBe(0); // 31 left: under 2 x 16
+  });
+
   it("retries on CAS conflicts without losing or double-counting a token", () => {
     const store = new MapStore();
     const t = table(store, 2, 60000, 8);

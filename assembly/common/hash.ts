@@ -37,3 +37,8 @@ export function stickyBucket(salt: string, key: string): u32 {
   h = fnv1a(h, key);
   return fmix32(h) % 10000;
 }
+
+/** A table key's hash: FNV-1a over its bytes, finalised. */
+export function keyHash(ptr: usize, len: i32): u32 {
+  return fmix32(fnv1aBytes(FNV_OFFSET, ptr, len));
+}

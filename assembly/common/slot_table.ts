@@ -3,7 +3,7 @@
 // table's slots are all created up front (ensureSlots, at configure time) and every later write is a CAS.
 // Memory is bounded by size x (16 bytes + payload + key).
 import { SharedValue } from "./shared";
-import { fmix32, fnv1aBytes, FNV_OFFSET } from "./hash";
+import { keyHash } from "./hash";
 
 export const enum UpdateStatus { Updated, TableFull, Contended }
 
@@ -95,7 +95,7 @@ export class SlotTable {
    * CAS_ATTEMPTS times in a row is contention, reported as such (never as a full table).
    */
   updateBytes(keyPtr: usize, klen: i32, now: i64, u: RecordUpdate): UpdateStatus {
-    const h = fmix32(fnv1aBytes(FNV_OFFSET, keyPtr, klen));
+    const h = keyHash(keyPtr, klen);
     const payload = changetype<usize>(this.scratch);
     for (let attempt = 0; attempt < CAS_ATTEMPTS; attempt++) {
       let target: ArrayBuffer | null = null;

@@ -1,7 +1,7 @@
 // isbot's known-bot patterns (known_bots.ts, generated) as one linear-time matcher, with a per-VM cache
 // of recent verdicts: real traffic repeats a few thousand user agents, so most requests skip the scan.
 import { RegexVm } from "../common/regex_vm";
-import { FNV_OFFSET, fmix32, fnv1aBytes } from "../common/hash";
+import { keyHash } from "../common/hash";
 import {
   KNOWN_BOTS_ANCHORED_IDS, KNOWN_BOTS_ANCHORED_OFFSETS, KNOWN_BOTS_CLASSES, KNOWN_BOTS_CODE, KNOWN_BOTS_FREE_IDS,
   KNOWN_BOTS_FREE_OFFSETS, KNOWN_BOTS_LITERALS, KNOWN_BOTS_PREFIXES, KNOWN_BOTS_STARTS,
@@ -18,7 +18,7 @@ export class KnownBots {
 
   /** Whether the `len` bytes at `ptr` match a known-bot pattern. */
   matches(ptr: usize, len: i32): bool {
-    const slot = <i32>(fmix32(fnv1aBytes(FNV_OFFSET, ptr, len)) & (CACHE_SLOTS - 1));
+    const slot = <i32>(keyHash(ptr, len) & (CACHE_SLOTS - 1));
     const cached = unchecked(this.keys[slot]);
     if (cached !== null && cached.byteLength == len && memory.compare(changetype<usize>(cached), ptr, len) == 0) {
       return unchecked(this.verdicts[slot]) != 0;

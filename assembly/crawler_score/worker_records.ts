@@ -6,7 +6,8 @@
 // shared record by CAS and takes the merged record back as its copy. So a worker's view of
 // a client is the shared record as of its last sync plus its own requests since: other workers' latest
 // requests reach it within SYNC_MS or SYNC_REQUESTS of theirs. Pure.
-import { fmix32, fnv1aBytes, FNV_OFFSET } from "../common/hash";
+import { keyHash } from "../common/hash";
+import { OwnedKey } from "../common/owned_key";
 import { RecordUpdate, SlotTable, UpdateStatus } from "../common/slot_table";
 import { ACTIVITY_PAYLOAD, ActivityUpdate, rollWindow } from "./signals";
 
@@ -21,8 +22,7 @@ const BITMAP_BYTES = 64;
 const SPREAD_SEEN: i32 = 0x80000000;
 
 /** One client's record as this worker sees it, and what it counted since its last sync. */
-export class WorkerRecord {
-  key: ArrayBuffer;
+export class WorkerRecord extends OwnedKey {
   view: ArrayBuffer = new ArrayBuffer(ACTIVITY_PAYLOAD);
   syncedMs: i64 = 0;
   pending: i32 = 0;
@@ -31,15 +31,6 @@ export class WorkerRecord {
   pathBits: ArrayBuffer = new ArrayBuffer(BITMAP_BYTES);
   /** An ID page view since the last sync: the copy's ID run is newer than the shared one. */
   idSeen: bool = false;
-
-  constructor(ptr: usize, len: i32) {
-    this.key = new ArrayBuffer(len);
-    memory.copy(changetype<usize>(this.key), ptr, len);
-  }
-
-  holds(ptr: usize, len: i32): bool {
-    return this.key.byteLength == len && memory.compare(changetype<usize>(this.key), ptr, len) == 0;
-  }
 
   clearPending(): void {
     this.pending = 0;
@@ -110,7 +101,7 @@ export class WorkerRecords {
    * from the worker's copy alone, or are 0 for a client it has none of).
    */
   update(ptr: usize, len: i32, now: i64, a: ActivityUpdate): UpdateStatus {
-    const h = fmix32(fnv1aBytes(FNV_OFFSET, ptr, len));
+    const h = keyHash(ptr, len);
     let r: WorkerRecord | null = null;
     const f = a.facts;
     if (this.byHash.has(h)) {
@@ -180,7 +171,7 @@ export class WorkerRecords {
         }
         s.record = null;
       } else if (r.pending == 0 && (age > this.idleMs || age < 0)) {
-        this.byHash.delete(fmix32(fnv1aBytes(FNV_OFFSET, changetype<usize>(r.key), r.key.byteLength)));
+        this.byHash.delete(keyHash(changetype<usize>(r.key), r.key.byteLength));
       }
     }
   }

@@ -35,8 +35,9 @@ export class BucketUpdate extends RecordUpdate {
     }
     if (this.taking) {
       take(this.spec, s, now, this.result);
-      // A lease only from a bucket far from empty: at most 1/LEASE_SHARE of what is left.
-      if (this.result.allowed && this.maxTake > 1) {
+      // A lease only from a bucket far from empty (2 x LEASE_SHARE tokens or more after this request's
+      // own): at most 1/LEASE_SHARE of what is left.
+      if (this.result.allowed && this.maxTake > 1 && s.tokens >= 2 * LEASE_SHARE) {
         const extra = <i32>Math.min(<f64>(this.maxTake - 1), Math.floor(s.tokens / LEASE_SHARE));
         if (extra > 0) {
           s.tokens -= <f64>extra;

@@ -5,7 +5,8 @@
 // when they were taken. A bucket with fewer than 2 x LEASE_SHARE tokens left is taken one token per
 // request, exactly as without leases. Leases expire after LEASE_TTL_MS; what is left goes back to the
 // shared bucket on this worker's next request for the key or on the next tick. Pure.
-import { fmix32, fnv1aBytes, FNV_OFFSET } from "../common/hash";
+import { keyHash } from "../common/hash";
+import { OwnedKey } from "../common/owned_key";
 
 /** A lease takes at most this fraction of the tokens left in the shared bucket. */
 export const LEASE_SHARE: f64 = 16;
@@ -13,21 +14,11 @@ export const LEASE_TTL_MS: i64 = 1000;
 /** Leases one rule keeps per VM; when all are live, new keys go without (one token per request). */
 export const MAX_LEASES = 4096;
 
-export class Lease {
-  key: ArrayBuffer;
+export class Lease extends OwnedKey {
   tokens: i32 = 0;
   takenMs: i64 = 0;
   /** Whole tokens the shared bucket had left when the lease was taken, for RateLimit-Remaining. */
   sharedRemaining: i64 = 0;
-
-  constructor(ptr: usize, len: i32) {
-    this.key = new ArrayBuffer(len);
-    memory.copy(changetype<usize>(this.key), ptr, len);
-  }
-
-  holds(ptr: usize, len: i32): bool {
-    return this.key.byteLength == len && memory.compare(changetype<usize>(this.key), ptr, len) == 0;
-  }
 }
 
 export class WorkerLeases {
@@ -47,7 +38,7 @@ export class WorkerLeases {
    */
   claim(ptr: usize, len: i32, now: i64): bool {
     this.leftover = 0;
-    const h = fmix32(fnv1aBytes(FNV_OFFSET, ptr, len));
+    const h = keyHash(ptr, len);
     if (!this.byHash.has(h)) return false;
     const l = this.byHash.get(h);
     if (!l.holds(ptr, len)) return false;
@@ -66,7 +57,7 @@ export class WorkerLeases {
 
   /** Keeps `tokens` leased tokens for the key (replacing a lease of another key with the same hash). */
   put(ptr: usize, len: i32, tokens: i32, now: i64, sharedRemaining: i64): void {
-    const h = fmix32(fnv1aBytes(FNV_OFFSET, ptr, len));
+    const h = keyHash(ptr, len);
     let l: Lease;
     if (this.byHash.has(h) && this.byHash.get(h).holds(ptr, len)) l = this.byHash.get(h);
     else {
@@ -86,7 +77,7 @@ export class WorkerLeases {
     for (let i = 0; i < all.length && out.length < count; i++) {
       const l = all[i];
       if (now - l.takenMs >= LEASE_TTL_MS || now < l.takenMs) {
-        this.byHash.delete(fmix32(fnv1aBytes(FNV_OFFSET, changetype<usize>(l.key), l.key.byteLength)));
+        this.byHash.delete(keyHash(changetype<usize>(l.key), l.key.byteLength));
         out.push(l);
       }
     }

@@ -1,0 +1,14 @@
+// A per-worker entry that owns a copy of its table key's bytes, so a lookup by hash can tell a
+// collision from the key itself. Pure.
+export class OwnedKey {
+  key: ArrayBuffer;
+
+  constructor(ptr: usize, len: i32) {
+    this.key = new ArrayBuffer(len);
+    memory.copy(changetype<usize>(this.key), ptr, len);
+  }
+
+  holds(ptr: usize, len: i32): bool {
+    return this.key.byteLength == len && memory.compare(changetype<usize>(this.key), ptr, len) == 0;
+  }
+}
