@@ -101,16 +101,29 @@ describe("crawler_score client ids", () => {
     assert.match(bad.logs.join("\n"), /crawler_score\.client_id\.secret: must be at least 16 characters/);
   });
 
-  test("one shared-data round trip per request for behaviour: the account's record, else the id's, else the address's", () => {
+  test("behaviour goes to one record per request: the account's, else the id's, else the address's; the next requests stay in the worker's copy", () => {
     const h = new ProxyHost(wasmPath("graywall"), "graywall");
     assert.ok(h.configure(JSON.stringify({ crawler_score: { client_id: { secret: SECRET }, account: { header: "x-user-id" } } })));
     const id = setCookie(h.request({ headers: page("/"), peer: NAT }).responseHeaders)!.split(";")[0];
-    // A known client's record is read once and written once (a new one probes up to 4 slots first).
-    for (const headers of [page("/a"), page("/b", id), [...page("/c", id), ["x-user-id", "u-1"]] as [string, string][]]) {
-      h.request({ headers, peer: NAT });
-      const ex = h.request({ headers, peer: NAT });
-      assert.equal(ex.calls.proxy_get_shared_data, 1, JSON.stringify(ex.calls));
-      assert.equal(ex.calls.proxy_set_shared_data, 1, JSON.stringify(ex.calls));
+    const versions = () => new Map([...h.shared.entries].map(([k, e]) => [k, e.cas]));
+    // The record ends with its key: the id's is "c" and the id (the cookie value's first part).
+    const cases: [string, [string, string][], RegExp, string | null][] = [
+      ["cookie-less: the address's record", page("/a"), /^graywall\.t\.cs\.ip\./, null],
+      ["a valid id: the id's record", page("/b", id), /^graywall\.t\.cs\.ip\./, `c${id.split("=")[1].split(".")[0]}`],
+      ["an account: the account's record", [...page("/c", id), ["x-user-id", "u-1"]], /^graywall\.t\.cs\.account\./, "u-1"],
+    ];
+    for (const [what, headers, table, keyEnd] of cases) {
+      h.nowMs += 1000; // past the last sync of any copy
+      const before = versions();
+      const first = h.request({ headers, peer: NAT });
+      assert.equal(first.calls.proxy_set_shared_data, 1, `${what}: ${JSON.stringify(first.calls)}`);
+      const written = [...versions()].filter(([k, cas]) => before.get(k) !== cas).map(([k]) => k);
+      assert.equal(written.length, 1, what);
+      assert.match(written[0], table, what);
+      if (keyEnd !== null) assert.ok(Buffer.from(h.shared.get(written[0])!.value).toString("latin1").endsWith(keyEnd), what);
+      const next = h.request({ headers, peer: NAT });
+      assert.equal(next.calls.proxy_get_shared_data ?? 0, 0, `${what}: ${JSON.stringify(next.calls)}`);
+      assert.equal(next.calls.proxy_set_shared_data ?? 0, 0, what);
     }
   });
 

@@ -1,6 +1,6 @@
 // Crawler signals and the score. Pure: header facts and behaviour records in, signal bits out.
 import { RecordUpdate } from "../common/slot_table";
-import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
+import { fmix32, fnv1a, FNV_OFFSET, keyHash } from "../common/hash";
 import { MultiMatcher } from "../common/multi_match";
 import { HeaderName, RequestSnapshot, USER_AGENT } from "../common/snapshot";
 import { knownBots } from "./known_bots_matcher";
@@ -145,16 +145,30 @@ const SET_CHROME: u32 = 16;
 const SET_FIREFOX: u32 = 32;
 const SET_SAFARI: u32 = 64;
 
-/** The user-agent lists, compiled once into one automaton that scans a user agent in a single pass. */
+/** classify() flags beside the class bits: a browser user agent that sends fetch metadata / client hints over HTTPS. */
+const EXPECTS_FETCH_METADATA: u32 = 1 << 30;
+const EXPECTS_CLIENT_HINTS: u32 = 1 << 29;
+const UA_CLASSES: u32 = UA_TOOL | UA_HEADLESS | UA_BOT;
+const VERDICT_SLOTS = 512;
+
+/**
+ * The user-agent lists, compiled once into one automaton that scans a user agent in a single pass, and a
+ * per-VM cache of the last 512 distinct user agents' verdicts: real traffic repeats a few thousand user
+ * agents, so most requests cost a hash and a compare instead of the scans.
+ */
 export class AgentLists {
   tools: string[] = DEFAULT_TOOL_AGENTS;
   headless: string[] = DEFAULT_HEADLESS_AGENTS;
   bots: string[] = DEFAULT_BOT_AGENTS;
   private matcher: MultiMatcher | null = null;
+  /** Direct-mapped by hash: the user agent's bytes (compared in full) and its verdict. */
+  private keys: Array<ArrayBuffer | null> = new Array<ArrayBuffer | null>(VERDICT_SLOTS);
+  private verdicts: Uint32Array = new Uint32Array(VERDICT_SLOTS);
 
   /** Call after changing a list. */
   compile(): void {
     this.matcher = new MultiMatcher([this.tools, this.headless, this.bots, ["mozilla/"], ["chrome/"], ["firefox/"], ["safari/"]]);
+    for (let i = 0; i < VERDICT_SLOTS; i++) this.keys[i] = null;
   }
 
   private matcherOf(): MultiMatcher {
@@ -168,6 +182,55 @@ export class AgentLists {
 
   scan(ua: string): u32 { return this.matcherOf().scan(ua); }
   scanBytes(ptr: usize, len: i32): u32 { return this.matcherOf().scanBytes(ptr, len); }
+
+  /** The user agent's class bit (UA_TOOL, UA_HEADLESS, UA_BOT or none) and what a browser of it sends. */
+  classify(ptr: usize, len: i32): u32 {
+    const slot = <i32>(keyHash(ptr, len) & (VERDICT_SLOTS - 1));
+    const cached = unchecked(this.keys[slot]);
+    if (cached !== null && cached.byteLength == len && memory.compare(changetype<usize>(cached), ptr, len) == 0) {
+      return unchecked(this.verdicts[slot]);
+    }
+    const verdict = this.classifyUncached(ptr, len);
+    // Only user agents of ordinary length are kept, so the cache stays small.
+    if (len <= 512) {
+      const copy = new ArrayBuffer(len);
+      memory.copy(changetype<usize>(copy), ptr, len);
+      this.keys[slot] = copy;
+      unchecked(this.verdicts[slot] = verdict);
+    }
+    return verdict;
+  }
+
+  private classifyUncached(ptr: usize, len: i32): u32 {
+    // One class per user agent: a tool or library, a headless browser, another known bot (isbot's
+    // patterns, or the configured extra substrings), or none of these (a browser, or unknown).
+    const found = this.scanBytes(ptr, len);
+    if ((found & SET_TOOL) != 0) return UA_TOOL;
+    if ((found & SET_HEADLESS) != 0) return UA_HEADLESS;
+    if ((found & SET_BOT) != 0 || knownBots.matches(ptr, len)) return UA_BOT;
+    // Browsers send fetch metadata (Chrome 76+, Firefox 90+, Safari 16.4+) and Chromium 89+ client hints,
+    // but only to HTTPS origins (the caller checks the scheme).
+    const browser = (found & SET_MOZILLA) != 0 && startsWithMozilla(ptr, len) && (found & (SET_CHROME | SET_FIREFOX | SET_SAFARI)) != 0;
+    if (!browser) return 0;
+    let fetchMetadata = false;
+    let clientHints = false;
+    const chrome = versionAfter(ptr, len, CHROME_TOKEN, false);
+    if (chrome >= 0) {
+      fetchMetadata = chrome >= 76;
+      clientHints = chrome >= 89;
+    } else {
+      const firefox = versionAfter(ptr, len, FIREFOX_TOKEN, false);
+      if (firefox >= 0) fetchMetadata = firefox >= 90;
+      else {
+        const safari = versionAfter(ptr, len, VERSION_TOKEN, false);
+        fetchMetadata = safari > 16 || (safari == 16 && versionAfter(ptr, len, VERSION_TOKEN, true) >= 4);
+      }
+    }
+    let v: u32 = 0;
+    if (fetchMetadata) v |= EXPECTS_FETCH_METADATA;
+    if (clientHints) v |= EXPECTS_CLIENT_HINTS;
+    return v;
+  }
 }
 
 function absent(req: RequestSnapshot, h: HeaderName): bool {
@@ -199,46 +262,20 @@ export function headerSignals(h: HeaderFacts, lists: AgentLists): u32 {
 /** Signals from headers alone, compared as the host's bytes: nothing is decoded. */
 export function requestHeaderSignals(req: RequestSnapshot, lists: AgentLists): u32 {
   let bits: u32 = 0;
-  let found: u32 = 0;
+  let verdict: u32 = 0;
   const ua = req.find(USER_AGENT);
-  let uaPtr: usize = 0;
-  let uaLen = 0;
-  if (ua >= 0) {
-    uaPtr = req.valuePtr(ua);
-    uaLen = req.valueLength(ua);
-  }
-  if (ua < 0 || isBlank(uaPtr, uaLen)) bits |= UA_EMPTY;
+  if (ua < 0 || isBlank(req.valuePtr(ua), req.valueLength(ua))) bits |= UA_EMPTY;
   else {
-    // One class per user agent: a tool or library, a headless browser, another known bot (isbot's
-    // patterns, or the configured extra substrings), or none of these (a browser, or unknown).
-    found = lists.scanBytes(uaPtr, uaLen);
-    if ((found & SET_TOOL) != 0) bits |= UA_TOOL;
-    else if ((found & SET_HEADLESS) != 0) bits |= UA_HEADLESS;
-    else if ((found & SET_BOT) != 0 || knownBots.matches(uaPtr, uaLen)) bits |= UA_BOT;
+    verdict = lists.classify(req.valuePtr(ua), req.valueLength(ua));
+    bits |= verdict & UA_CLASSES;
   }
   if (absent(req, ACCEPT)) bits |= NO_ACCEPT;
   if (absent(req, ACCEPT_LANGUAGE)) bits |= NO_ACCEPT_LANGUAGE;
   if (absent(req, ACCEPT_ENCODING)) bits |= NO_ACCEPT_ENCODING;
-  // Browsers send fetch metadata (Chrome 76+, Firefox 90+, Safari 16.4+) and Chromium 89+ client hints,
-  // but only to HTTPS origins: over plain HTTP their absence says nothing.
-  const browser = (found & SET_MOZILLA) != 0 && startsWithMozilla(uaPtr, uaLen) && (found & (SET_CHROME | SET_FIREFOX | SET_SAFARI)) != 0;
-  if (browser && (bits & (UA_TOOL | UA_HEADLESS | UA_BOT)) == 0 && isHttps(req)) {
-    let fetchMetadata = false;
-    let clientHints = false;
-    const chrome = versionAfter(uaPtr, uaLen, CHROME_TOKEN, false);
-    if (chrome >= 0) {
-      fetchMetadata = chrome >= 76;
-      clientHints = chrome >= 89;
-    } else {
-      const firefox = versionAfter(uaPtr, uaLen, FIREFOX_TOKEN, false);
-      if (firefox >= 0) fetchMetadata = firefox >= 90;
-      else {
-        const safari = versionAfter(uaPtr, uaLen, VERSION_TOKEN, false);
-        fetchMetadata = safari > 16 || (safari == 16 && versionAfter(uaPtr, uaLen, VERSION_TOKEN, true) >= 4);
-      }
-    }
-    if (fetchMetadata && absent(req, SEC_FETCH_MODE)) bits |= NO_FETCH_METADATA;
-    if (clientHints && absent(req, SEC_CH_UA)) bits |= NO_CLIENT_HINTS;
+  // Over plain HTTP the absence of fetch metadata and client hints says nothing.
+  if ((verdict & (EXPECTS_FETCH_METADATA | EXPECTS_CLIENT_HINTS)) != 0 && isHttps(req)) {
+    if ((verdict & EXPECTS_FETCH_METADATA) != 0 && absent(req, SEC_FETCH_MODE)) bits |= NO_FETCH_METADATA;
+    if ((verdict & EXPECTS_CLIENT_HINTS) != 0 && absent(req, SEC_CH_UA)) bits |= NO_CLIENT_HINTS;
   }
   return bits;
 }
