@@ -355,6 +355,17 @@ describe("behaviour in each worker's copy, synced with the shared record", () =>
     expect(u.rate).toBe(61);
   });
 
+  it("a key longer than 256 bytes gets no copy: it is synced on every request", () => {
+    const store = new MapStore();
+    const w = worker(store);
+    const u = new ActivityUpdate();
+    const k = key("a".repeat(300));
+    pathFacts("/", [], u.facts);
+    for (let i = 0; i < 3; i++) w.update(changetype<usize>(k), k.byteLength, 1000, u);
+    expect(w.syncs).toBe(3);
+    expect(w.size).toBe(0);
+  });
+
   it("a honeypot hit on one worker reaches the other at its next sync", () => {
     const store = new MapStore();
     const a = worker(store);

@@ -107,6 +107,12 @@ describe("stages as pure decisions", () => {
     // trips, the first reading the key's 4 probe slots.
     expect(store.reads - before).toBe(13);
     expect(stats.value("graywall.rate_limiter.big.allowed")).toBe(640);
+    // A key longer than 256 bytes gets no lease (per-worker entries stay small): a round trip each time.
+    const byHeader = new RateLimiterStage(compileRateLimitConfig('{"rules": [{"name": "h", "key": ["header:x-k"], "bucket_size": 1000000}]}', errors)!, store, stats);
+    const long = "k".repeat(300);
+    const from = store.reads;
+    for (let i = 0; i < 3; i++) byHeader.onRequest(request([":path", "/", "x-k", long], "1.2.3.4:5"), true);
+    expect(store.reads - from).toBe(4 + 1 + 1);
     const none = new RateLimiterStage(compileRateLimitConfig('{"worker_lease": 1, "rules": [{"name": "one", "key": ["client_ip"], "bucket_size": 1000000}]}', errors)!, store, stats);
     const at = store.reads;
     for (let i = 0; i < 10; i++) none.onRequest(request([":path", "/"], "1.2.3.4:5"), true);

@@ -1,5 +1,8 @@
 // A per-worker entry that owns a copy of its table key's bytes, so a lookup by hash can tell a
 // collision from the key itself. Pure.
+/** Longer keys get no per-worker entry (they go to shared data every time), so these stay small. */
+export const MAX_OWNED_KEY_BYTES = 256;
+
 export class OwnedKey {
   key: ArrayBuffer;
 

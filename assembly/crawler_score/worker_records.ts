@@ -7,7 +7,7 @@
 // a client is the shared record as of its last sync plus its own requests since: other workers' latest
 // requests reach it within SYNC_MS or SYNC_REQUESTS of theirs. Pure.
 import { keyHash } from "../common/hash";
-import { OwnedKey } from "../common/owned_key";
+import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/owned_key";
 import { RecordUpdate, SlotTable, UpdateStatus } from "../common/slot_table";
 import { ACTIVITY_PAYLOAD, ActivityUpdate, rollWindow } from "./signals";
 
@@ -116,7 +116,7 @@ export class WorkerRecords {
           return UpdateStatus.Updated;
         }
       }
-    } else if (this.byHash.size < MAX_RECORDS) {
+    } else if (this.byHash.size < MAX_RECORDS && len <= MAX_OWNED_KEY_BYTES) {
       r = new WorkerRecord(ptr, len);
       this.byHash.set(h, r);
     }

@@ -6,7 +6,7 @@
 // request, exactly as without leases. Leases expire after LEASE_TTL_MS; what is left goes back to the
 // shared bucket on this worker's next request for the key or on the next tick. Pure.
 import { keyHash } from "../common/hash";
-import { OwnedKey } from "../common/owned_key";
+import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/owned_key";
 
 /** A lease takes at most this fraction of the tokens left in the shared bucket. */
 export const LEASE_SHARE: f64 = 16;
@@ -52,8 +52,8 @@ export class WorkerLeases {
     return false;
   }
 
-  /** Whether a new lease can be kept; expired ones are freed on the tick. */
-  get hasRoom(): bool { return this.byHash.size < MAX_LEASES; }
+  /** Whether a new lease can be kept for a key of `len` bytes; expired ones are freed on the tick. */
+  hasRoom(len: i32): bool { return this.byHash.size < MAX_LEASES && len <= MAX_OWNED_KEY_BYTES; }
 
   /** Keeps `tokens` leased tokens for the key (replacing a lease of another key with the same hash). */
   put(ptr: usize, len: i32, tokens: i32, now: i64, sharedRemaining: i64): void {

@@ -195,7 +195,7 @@ export class RateLimiterStage extends Stage {
           continue;
         }
         bucket.giveBack = leases.leftover;
-        if (leases.hasRoom) bucket.maxTake = leases.maxTokens;
+        if (leases.hasRoom(this.key.length)) bucket.maxTake = leases.maxTokens;
       }
       const status = table.updateBytes(this.key.ptr, this.key.length, req.nowMs, bucket);
       const result = bucket.result;
