@@ -208,6 +208,7 @@ function targets(results: Result[]): string {
   diff("the graywall module with no stage, over the no-op floor", "graywall: no stages", "no-op wasm filter");
   diff("writing the routing header (Envoy then selects the route again)", "graywall: gray_router (50 rules), mark_default", "graywall: gray_router (50 rules)");
   diff("the three RateLimit-* response headers", "graywall: rate_limiter, response_headers on", "graywall: rate_limiter");
+  diff("crawler_score's share of the one pass", "graywall: all four", "graywall: all four, without crawler_score");
   const small = byName.get("graywall: ip_list (10 CIDRs)");
   const big = byName.get("graywall: ip_list (100k CIDRs)");
   if (small && big)

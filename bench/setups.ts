@@ -122,6 +122,11 @@ export function setups(): Setup[] {
     { name: "no-op wasm filter", httpFilters: [wasm("noop", {})] },
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },
     { name: "graywall: no stages", httpFilters: [graywall({})] },
+    // What a stage adds to the one pass, where the header map and the peer address are fetched anyway.
+    {
+      name: "graywall: all four, without crawler_score",
+      httpFilters: [graywall({ ip_list: allFour.ip_list, rate_limiter: RATE_LIMITER, gray_router: grayRules() })],
+    },
     {
       name: "four modules chained",
       httpFilters: [
