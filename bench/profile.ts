@@ -38,7 +38,9 @@ interface ProfileNode {
 }
 
 async function main(): Promise<void> {
-  const setup = setups().find((s) => s.name.includes(SETUP) && s.httpFilters.length === 1 && s.httpFilters[0].typed_config?.config?.root_id === "graywall");
+  const ours = setups().filter((s) => s.httpFilters.length === 1 && s.httpFilters[0].typed_config?.config?.root_id === "graywall");
+  // An exact name first ("crawler_score" is "graywall: crawler_score", not a setup that mentions it).
+  const setup = ours.find((s) => s.name === SETUP || s.name === `graywall: ${SETUP}`) ?? ours.find((s) => s.name.includes(SETUP));
   if (!setup) throw new Error(`no bench setup of the graywall module matches '${SETUP}'`);
   const config: string = setup.httpFilters[0].typed_config.config.configuration.value;
   const host = new ProxyHost(namedBuild(), "graywall");
