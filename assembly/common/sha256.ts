@@ -163,3 +163,25 @@ export function leadingZeroBits(ptr: usize): i32 {
   }
   return n;
 }
+
+/**
+ * A secret and, during a rotation, the one before it: values are signed with the first and accepted
+ * under either. The MAC is the first `bytes` bytes of HMAC-SHA-256, in hex.
+ */
+export class RotatingKeys {
+  private keys: HmacSha256[] = [];
+
+  constructor(secret: string, previous: string) {
+    if (secret.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(secret)));
+    if (previous.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(previous)));
+  }
+
+  get enabled(): bool { return this.keys.length > 0; }
+  get count(): i32 { return this.keys.length; }
+
+  /** Hex of the first `bytes` bytes of the MAC of `s` under key k (0: the current one). */
+  macHex(k: i32, s: string, bytes: i32): string {
+    const m = this.keys[k].signString(s);
+    return toHex(m.dataStart, bytes);
+  }
+}

@@ -4,7 +4,7 @@
 // user agent and the issue time under a configured secret, so only the gateway can issue one, and a
 // clearance works only for the client it was issued to, until it expires. Pure.
 import { ObjReader } from "../common/config";
-import { HmacSha256, leadingZeroBits, Sha256, toHex } from "../common/sha256";
+import { leadingZeroBits, RotatingKeys, Sha256 } from "../common/sha256";
 import { isCookieName } from "../common/http";
 
 export class ChallengeSpec {
@@ -39,20 +39,18 @@ export function readChallenge(r: ObjReader | null): ChallengeSpec {
 }
 
 export class Challenger {
-  private keys: HmacSha256[] = [];
+  private keys: RotatingKeys;
   private sha: Sha256 = new Sha256();
 
   constructor(public spec: ChallengeSpec) {
-    if (spec.secret.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(spec.secret)));
-    if (spec.previousSecret.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(spec.previousSecret)));
+    this.keys = new RotatingKeys(spec.secret, spec.previousSecret);
   }
 
-  get enabled(): bool { return this.keys.length > 0; }
+  get enabled(): bool { return this.keys.enabled; }
 
   /** The seed for this client and issue time under key k: 32 hex characters. */
   seed(k: i32, client: string, userAgent: string, issued: i64): string {
-    const mac = this.keys[k].signString(client + "\n" + userAgent + "\n" + issued.toString());
-    return toHex(mac.dataStart, 16);
+    return this.keys.macHex(k, client + "\n" + userAgent + "\n" + issued.toString(), 16);
   }
 
   /** Whether `value` ("<issued>.<nonce>") is a solved, unexpired challenge issued to this client. */
@@ -65,7 +63,7 @@ export class Challenger {
     // Issued by a clock up to a minute ahead of this one (another worker or gateway), and not expired.
     if (issued > nowS + 60 || nowS - issued >= <i64>this.spec.expirySeconds) return false;
     const work = value.substring(dot);
-    for (let k = 0; k < this.keys.length; k++) {
+    for (let k = 0; k < this.keys.count; k++) {
       const d = this.sha.updateString(this.seed(k, client, userAgent, issued) + work).finish();
       if (leadingZeroBits(d.dataStart) >= this.spec.difficulty) return true;
     }

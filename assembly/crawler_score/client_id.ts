@@ -3,7 +3,7 @@
 // "<id>.<issued>.<mac>", mac = HMAC-SHA-256(secret, id "." issued), 16 bytes in hex; a second key
 // keeps ids valid across a rotation. Pure.
 import { ObjReader } from "../common/config";
-import { HmacSha256, toHex } from "../common/sha256";
+import { RotatingKeys } from "../common/sha256";
 import { isCookieName } from "../common/http";
 
 export class ClientIdSpec {
@@ -28,22 +28,16 @@ export function readClientId(r: ObjReader | null): ClientIdSpec {
 }
 
 export class ClientIds {
-  private keys: HmacSha256[] = [];
+  private keys: RotatingKeys;
   private issued: u32 = 0;
   /** This VM's number among the workers (claimSequence), so two VMs never issue the same id. */
   vmNumber: u32 = 0;
 
   constructor(public spec: ClientIdSpec) {
-    if (spec.secret.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(spec.secret)));
-    if (spec.previousSecret.length > 0) this.keys.push(new HmacSha256(String.UTF8.encode(spec.previousSecret)));
+    this.keys = new RotatingKeys(spec.secret, spec.previousSecret);
   }
 
-  get enabled(): bool { return this.keys.length > 0; }
-
-  private mac(k: i32, idAndIssued: string): string {
-    const m = this.keys[k].signString(idAndIssued);
-    return toHex(m.dataStart, 16);
-  }
+  get enabled(): bool { return this.keys.enabled; }
 
   /** The id in a cookie value when its MAC holds under either key and it is not past max_age_s; else null. */
   verify(value: string, nowS: i64): string | null {
@@ -60,15 +54,15 @@ export class ClientIds {
     }
     if (nowS - issued >= <i64>this.spec.maxAgeSeconds || issued > nowS + 60) return null;
     const mac = value.substring(last + 1);
-    for (let k = 0; k < this.keys.length; k++) if (this.mac(k, signed) == mac) return signed.substring(0, dot);
+    for (let k = 0; k < this.keys.count; k++) if (this.keys.macHex(k, signed, 16) == mac) return signed.substring(0, dot);
     return null;
   }
 
   /** A new cookie value: an id no client can predict (an HMAC over its request and a counter), signed. */
   issue(client: string, userAgent: string, nowS: i64): string {
     this.issued++;
-    const raw = this.keys[0].signString("id\n" + client + "\n" + userAgent + "\n" + nowS.toString() + "\n" + this.vmNumber.toString() + "." + this.issued.toString());
-    const signed = toHex(raw.dataStart, 12) + "." + nowS.toString();
-    return signed + "." + this.mac(0, signed);
+    const id = this.keys.macHex(0, "id\n" + client + "\n" + userAgent + "\n" + nowS.toString() + "\n" + this.vmNumber.toString() + "." + this.issued.toString(), 12);
+    const signed = id + "." + nowS.toString();
+    return signed + "." + this.keys.macHex(0, signed, 16);
   }
 }
