@@ -8,22 +8,10 @@ export abstract class RequestView {
   /** `slot` indexes GrayConfig.headerNames, so a view can cache per slot. */
   abstract header(slot: i32, name: string): string | null;
   /**
-   * The first rule at or after `from` whose header tests all hold, or -1. A view over a snapshot
-   * overrides it with the config's compiled table (GrayConfig.headerTests), which tests bytes.
+   * The first rule at or after `from` whose header tests all hold, or -1: the config's compiled table
+   * (GrayConfig.headerTests) tested on a snapshot's bytes, for the filter and for previews alike.
    */
-  nextHeaderMatch(cfg: GrayConfig, from: i32): i32 {
-    const rules = cfg.rules;
-    for (let r = from; r < rules.length; r++) {
-      const rule = unchecked(rules[r]);
-      let all = true;
-      for (let i = 0; i < rule.headers.length && all; i++) {
-        const m = unchecked(rule.headers[i]);
-        all = m.test(this.header(m.slot, m.name));
-      }
-      if (all) return r;
-    }
-    return -1;
-  }
+  abstract nextHeaderMatch(cfg: GrayConfig, from: i32): i32;
   abstract cookie(name: string): string | null;
   abstract query(name: string): string | null;
   abstract clientIp(): IpAddr | null;

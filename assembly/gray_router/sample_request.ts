@@ -1,8 +1,11 @@
-// A request made of plain values, for previews (Node bindings) and tests: the same RequestView
-// the filter evaluates in Envoy, fed from fields instead of host calls. Pure.
+// A request made of plain values, for previews (Node bindings) and tests: the same RequestView the
+// filter evaluates in Envoy, fed from fields instead of host calls; its headers are tested as a
+// snapshot's bytes, as the filter tests them. Pure.
 import { IpAddr } from "../common/ip";
 import { isValidJson, lookupJsonPath } from "../common/json";
 import { findCookie, findQueryParam } from "../common/http";
+import { RequestSnapshot } from "../common/snapshot";
+import { GrayConfig } from "./config";
 import { RequestView } from "./matcher";
 
 export class SampleRequest extends RequestView {
@@ -13,11 +16,30 @@ export class SampleRequest extends RequestView {
   ip: IpAddr | null = null;
   body: string | null = null;
 
+  private snapshot: RequestSnapshot | null = null;
+
   /** Adds a header (name lower-cased, as Envoy stores it). */
   h(name: string, value: string): SampleRequest {
     this.names.push(name.toLowerCase());
     this.values.push(value);
+    this.snapshot = null;
     return this;
+  }
+
+  nextHeaderMatch(cfg: GrayConfig, from: i32): i32 {
+    let s = this.snapshot;
+    if (s === null) {
+      const kv = new Array<string>();
+      for (let i = 0; i < this.names.length; i++) {
+        kv.push(this.names[i]);
+        kv.push(this.values[i]);
+      }
+      s = RequestSnapshot.of(kv);
+      this.snapshot = s;
+    }
+    // An evaluation starts from rule 0: the table's per-request lookups start over.
+    if (from == 0) cfg.headerTests.begin();
+    return cfg.headerTests.firstHolding(s, from);
   }
   header(slot: i32, name: string): string | null {
     const i = this.names.indexOf(name);
