@@ -220,17 +220,17 @@ describe("stages as pure decisions", () => {
     expect(stage.onRequest(announced, false)).toBe(Outcome.Continue);
     // The default target goes without the routing header (mark_default is off).
     expect(announced.writeNames.length).toBe(0);
-    expect(announced.routedTarget).toBe("stable");
+    expect(stage.targets[announced.routedTarget]).toBe("stable");
     const within = request(["content-length", "65536"], "");
     expect(stage.onRequest(within, false)).toBe(Outcome.NeedBody);
     // Chunked (no length): never held, since Envoy could answer 413 while buffering it.
     const chunked = request(["transfer-encoding", "chunked"], "");
     expect(stage.onRequest(chunked, false)).toBe(Outcome.Continue);
-    expect(chunked.routedTarget).toBe("stable");
+    expect(stage.targets[chunked.routedTarget]).toBe("stable");
     const tooLarge = request(["content-length", "100"], "");
     stage.onRequest(tooLarge, false);
     stage.onBody(tooLarge, null);
-    expect(tooLarge.routedTarget).toBe("stable");
+    expect(stage.targets[tooLarge.routedTarget]).toBe("stable");
   });
 });
 

@@ -80,8 +80,8 @@ export class RequestSnapshot {
   /** Milliseconds, read once per pass by the glue when a stage needs the clock. */
   nowMs: i64 = 0;
 
-  /** The target gray routing chose, for the response phase; null when no routing stage ran. */
-  routedTarget: string | null = null;
+  /** The target gray routing chose (its index among the stage's targets), for the response phase; -1 when no routing stage ran. */
+  routedTarget: i32 = -1;
   /** For tests: the served host's metadata, used when no source is attached. */
   servedMetadata: ArrayBuffer | null = null;
 
@@ -118,7 +118,7 @@ export class RequestSnapshot {
     this.ipHops = NO_HOPS;
     this.nowMs = 0;
     this.reply = null;
-    this.routedTarget = null;
+    this.routedTarget = -1;
     this.servedMetadata = null;
     this.writeNames.length = 0;
     this.writeValues.length = 0;

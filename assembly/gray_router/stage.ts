@@ -87,6 +87,8 @@ export class GrayRouterStage extends Stage {
   targets: string[] = [];
   served: u32[] = [];
   fellBack: u32[] = [];
+  /** Per rule, its target's index in `targets` (the default target is 0): the hot path compares numbers. */
+  ruleTarget: i32[] = [];
 
   constructor(public cfg: GrayConfig, public stats: StatSink) {
     super();
@@ -101,14 +103,16 @@ export class GrayRouterStage extends Stage {
     }
     this.targetRouted.push(stats.counter("graywall.gray_router.target." + statName(cfg.defaultTarget) + ".routed"));
     this.addTarget(cfg.defaultTarget);
-    for (let i = 0; i < cfg.rules.length; i++) this.addTarget(cfg.rules[i].target);
+    for (let i = 0; i < cfg.rules.length; i++) this.ruleTarget.push(this.addTarget(cfg.rules[i].target));
   }
 
-  private addTarget(t: string): void {
-    if (this.targets.includes(t)) return;
+  private addTarget(t: string): i32 {
+    const known = this.targets.indexOf(t);
+    if (known >= 0) return known;
     this.targets.push(t);
     this.served.push(this.stats.counter("graywall.gray_router.target." + statName(t) + ".served"));
     this.fellBack.push(this.stats.counter("graywall.gray_router.target." + statName(t) + ".fell_back"));
+    return this.targets.length - 1;
   }
 
   onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
@@ -143,9 +147,9 @@ export class GrayRouterStage extends Stage {
   /** Sets the routing header (overwriting any a client sent: clients must not pick their own target). */
   route(req: RequestSnapshot, idx: i32): void {
     const cfg = this.cfg;
-    let target = cfg.defaultTarget;
+    let t = 0;
     if (idx >= 0) {
-      target = unchecked(cfg.rules[idx]).target;
+      t = unchecked(this.ruleTarget[idx]);
       this.stats.inc(unchecked(this.ruleMatched[idx]));
       this.stats.inc(unchecked(this.targetRouted[idx]));
     } else {
@@ -154,9 +158,9 @@ export class GrayRouterStage extends Stage {
     // Envoy's wasm host clears the route cache on any request-header change, so the route table sees this.
     // That re-selection costs more than the rest of the pass, so the default target goes without the
     // header (unless mark_default): only a copy the client sent is removed, and the catch-all route serves.
-    if (this.cfg.markDefault || target != cfg.defaultTarget) req.setRequestHeader(this.routingName, target);
+    if (cfg.markDefault || t != 0) req.setRequestHeader(this.routingName, unchecked(this.targets[t]));
     else req.setRequestHeader(this.routingName, null);
-    req.routedTarget = target;
+    req.routedTarget = t;
   }
 
   /**
@@ -166,18 +170,22 @@ export class GrayRouterStage extends Stage {
    */
   onResponse(req: RequestSnapshot): void {
     const chosen = req.routedTarget;
-    if (chosen === null) return;
+    if (chosen < 0) return;
+    // The served target's index, -1 for a name no rule routes to (reported by name).
     let served = chosen;
-    if (chosen != this.cfg.defaultTarget) {
+    let name: string | null = null;
+    if (chosen != 0) {
       const md = req.upstreamMetadata();
       if (md !== null) {
-        const t = metadataString(md, "graywall", "target");
-        if (t !== null) served = t;
+        name = metadataString(md, "graywall", "target");
+        if (name !== null) served = this.targets.indexOf(name);
       }
     }
-    const s = this.targets.indexOf(served);
-    if (s >= 0) this.stats.inc(unchecked(this.served[s]));
-    if (served != chosen) this.stats.inc(unchecked(this.fellBack[this.targets.indexOf(chosen)]));
-    if (this.cfg.responseHeader.length > 0) req.setResponseHeader(this.responseName, served);
+    if (served >= 0) this.stats.inc(unchecked(this.served[served]));
+    if (served != chosen) this.stats.inc(unchecked(this.fellBack[chosen]));
+    if (this.cfg.responseHeader.length > 0) {
+      if (name !== null) req.setResponseHeader(this.responseName, name);
+      else req.setResponseHeader(this.responseName, unchecked(this.targets[chosen]));
+    }
   }
 }
