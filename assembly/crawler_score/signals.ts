@@ -330,7 +330,7 @@ export class PathFacts {
 // direction i32 @160 | requests i32 @164 | honeypotUntil i64 @168 | prevRequests i32 @176 |
 // spread streak i32 @180 (windows in a row with path_spread; bit 31: path_spread seen in this window).
 export const ACTIVITY_PAYLOAD = 184;
-const BITMAP_BYTES = 64;
+export const BITMAP_BYTES = 64;
 const BITMAP_BITS: f64 = 512;
 const SPREAD_SEEN: i32 = 0x80000000;
 
@@ -372,6 +372,34 @@ export function rollWindow(p: usize, fresh: bool, now: i64, w: i64): void {
   store<i32>(p, streak, 180);
 }
 
+/** Sets a path's bit in a 512-bit path bitmap. */
+export function markPath(bitmap: usize, pathHash: u32): void {
+  const bit = pathHash & 511;
+  const at = bitmap + (bit >> 3);
+  store<u8>(at, load<u8>(at) | <u8>(<u32>1 << (bit & 7)));
+}
+
+/**
+ * Adds one worker's counts since its last sync to a shared record (worker_records.ts), both taken to
+ * the window containing `now`: `pages` page views and `requests` requests, the paths in the bitmap at
+ * `pathBits`, and from the worker's copy `view` its honeypot mark and, when it saw an ID page (`idSeen`),
+ * its ID run.
+ */
+export function mergeActivity(p: usize, fresh: bool, now: i64, w: i64, view: usize, pages: i32, requests: i32, pathBits: usize, idSeen: bool): void {
+  rollWindow(p, fresh, now, w);
+  store<i32>(p, load<i32>(p, 8) + pages, 8);
+  store<i32>(p, load<i32>(p, 164) + requests, 164);
+  for (let i = 0; i < BITMAP_BYTES; i += 8) store<u64>(p + 16 + i, load<u64>(p + 16 + i) | load<u64>(pathBits + i));
+  if (load<i64>(view, 168) > load<i64>(p, 168)) store<i64>(p, load<i64>(view, 168), 168);
+  if (idSeen) memory.copy(p + 144, view + 144, 20); // lastId, prefix, run, direction
+  const mine = load<i32>(view, 180);
+  const theirs = load<i32>(p, 180);
+  let streak = (mine & 0xffff) > (theirs & 0xffff) ? mine & 0xffff : theirs & 0xffff;
+  if (load<i64>(view) == load<i64>(p) && ((mine | theirs) & SPREAD_SEEN) != 0) streak |= SPREAD_SEEN;
+  else streak |= theirs & SPREAD_SEEN;
+  store<i32>(p, streak, 180);
+}
+
 /**
  * Updates a client's record with one request and reports the behaviour signals. Windows slide: rates
  * weigh the previous window by how much of it is still in view, and the path spread looks at this window
@@ -403,9 +431,7 @@ export class ActivityUpdate extends RecordUpdate {
 
     if (!f.asset) {
       pages++;
-      const bit = f.pathHash & 511;
-      const byteAt = p + 16 + (bit >> 3);
-      store<u8>(byteAt, load<u8>(byteAt) | <u8>(<u32>1 << (bit & 7)));
+      markPath(p + 16, f.pathHash);
       this.rate = <f64>prevPages * left + <f64>pages;
       if (this.rate > this.spec.rateThreshold) bits |= HIGH_RATE;
       const seen = pages + prevPages;

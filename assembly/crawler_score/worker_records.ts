@@ -9,7 +9,7 @@
 import { keyHash } from "../common/hash";
 import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/owned_key";
 import { RecordUpdate, SlotTable, UpdateStatus } from "../common/slot_table";
-import { ACTIVITY_PAYLOAD, ActivityUpdate, rollWindow } from "./signals";
+import { ACTIVITY_PAYLOAD, ActivityUpdate, BITMAP_BYTES, markPath, mergeActivity } from "./signals";
 
 export const SYNC_MS: i64 = 250;
 export const SYNC_REQUESTS: i32 = 32;
@@ -17,9 +17,6 @@ export const SYNC_REQUESTS: i32 = 32;
 export const MAX_RECORDS = 4096;
 /** Unsynced copies written back per tick; the rest wait for the next one. */
 const FLUSH_BATCH = 512;
-const BITMAP = 16;
-const BITMAP_BYTES = 64;
-const SPREAD_SEEN: i32 = 0x80000000;
 
 /** One client's record as this worker sees it, and what it counted since its last sync. */
 export class WorkerRecord extends OwnedKey {
@@ -55,7 +52,7 @@ class SyncUpdate extends RecordUpdate {
     const r = this.record;
     let isFresh = fresh;
     if (r !== null && r.pending > 0) {
-      mergePending(p, fresh, r, now, this.windowMs);
+      mergeActivity(p, fresh, now, this.windowMs, changetype<usize>(r.view), r.pagesAdded, r.pending, changetype<usize>(r.pathBits), r.idSeen);
       isFresh = false;
     }
     const a = this.activity;
@@ -64,29 +61,10 @@ class SyncUpdate extends RecordUpdate {
   }
 }
 
-/** Adds a worker's pending counts to a shared record, both taken to the window containing `now`. */
-function mergePending(p: usize, fresh: bool, r: WorkerRecord, now: i64, w: i64): void {
-  rollWindow(p, fresh, now, w);
-  const v = changetype<usize>(r.view);
-  store<i32>(p, load<i32>(p, 8) + r.pagesAdded, 8);
-  store<i32>(p, load<i32>(p, 164) + r.pending, 164);
-  const bits = changetype<usize>(r.pathBits);
-  for (let i = 0; i < BITMAP_BYTES; i += 8) store<u64>(p + BITMAP + i, load<u64>(p + BITMAP + i) | load<u64>(bits + i));
-  if (load<i64>(v, 168) > load<i64>(p, 168)) store<i64>(p, load<i64>(v, 168), 168);
-  // lastId, prefix, run and direction: the worker's, when it saw an ID page since the last sync.
-  if (r.idSeen) memory.copy(p + 144, v + 144, 20);
-  const mine = load<i32>(v, 180);
-  const theirs = load<i32>(p, 180);
-  let streak = (mine & 0xffff) > (theirs & 0xffff) ? mine & 0xffff : theirs & 0xffff;
-  if (load<i64>(v) == load<i64>(p) && ((mine | theirs) & SPREAD_SEEN) != 0) streak |= SPREAD_SEEN;
-  else streak |= theirs & SPREAD_SEEN;
-  store<i32>(p, streak, 180);
-}
-
 export class WorkerRecords {
   private byHash: Map<u32, WorkerRecord> = new Map<u32, WorkerRecord>();
   private sync: SyncUpdate = new SyncUpdate();
-  /** Requests that needed a shared-data round trip, and all requests: for tests and stats. */
+  /** Requests that made a shared-data round trip (for tests). */
   syncs: u32 = 0;
 
   constructor(public table: SlotTable, windowMs: i64, public idleMs: i64) {
@@ -145,9 +123,7 @@ export class WorkerRecords {
     r.pending++;
     if (!f.asset) {
       r.pagesAdded++;
-      const bit = f.pathHash & 511;
-      const at = changetype<usize>(r.pathBits) + (bit >> 3);
-      store<u8>(at, load<u8>(at) | <u8>(<u32>1 << (bit & 7)));
+      markPath(changetype<usize>(r.pathBits), f.pathHash);
       if (f.numericId >= 0) r.idSeen = true;
     }
   }

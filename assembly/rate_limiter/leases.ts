@@ -26,10 +26,10 @@ export class WorkerLeases {
   /** Outputs of claim(): the lease a token came from; an expired lease's tokens to give back. */
   last: Lease | null = null;
   leftover: i32 = 0;
+  /** The hash of the key claim() last looked up, for put() on the same request. */
+  private lastHash: u32 = 0;
 
   constructor(public maxTokens: i32) {}
-
-  get size(): i32 { return this.byHash.size; }
 
   /**
    * Spends one leased token of the key when a live lease has one (true; `last` is the lease). Otherwise
@@ -39,6 +39,7 @@ export class WorkerLeases {
   claim(ptr: usize, len: i32, now: i64): bool {
     this.leftover = 0;
     const h = keyHash(ptr, len);
+    this.lastHash = h;
     if (!this.byHash.has(h)) return false;
     const l = this.byHash.get(h);
     if (!l.holds(ptr, len)) return false;
@@ -55,9 +56,12 @@ export class WorkerLeases {
   /** Whether a new lease can be kept for a key of `len` bytes; expired ones are freed on the tick. */
   hasRoom(len: i32): bool { return this.byHash.size < MAX_LEASES && len <= MAX_OWNED_KEY_BYTES; }
 
-  /** Keeps `tokens` leased tokens for the key (replacing a lease of another key with the same hash). */
+  /**
+   * Keeps `tokens` leased tokens for the key claim() was last called with (replacing a lease of another
+   * key with the same hash).
+   */
   put(ptr: usize, len: i32, tokens: i32, now: i64, sharedRemaining: i64): void {
-    const h = keyHash(ptr, len);
+    const h = this.lastHash;
     let l: Lease;
     if (this.byHash.has(h) && this.byHash.get(h).holds(ptr, len)) l = this.byHash.get(h);
     else {
