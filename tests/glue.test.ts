@@ -264,6 +264,32 @@ describe("standalone modules, built from the same stages", () => {
     assert.notEqual([...host.shared.entries.values()].map((e) => e.cas).join(), before);
   });
 
+  test("crawler_score: a honeypot mark on one worker blocks its client on another at its next request, with one metric read per request", () => {
+    const shared = new SharedData();
+    const config = { honeypot_paths: ["/.env"] };
+    const [a, b] = [0, 1].map(() => {
+      const h = new ProxyHost(wasmPath("crawler_score"), "crawler_score", shared);
+      assert.ok(h.configure(JSON.stringify(config)), h.logs.join("\n"));
+      return h;
+    });
+    const page = (h: ProxyHost, path: string) => h.request({ headers: [...BROWSER.filter(([k]) => k !== ":path"), [":path", path]] });
+    page(a, "/");
+    page(b, "/");
+    const copy = page(b, "/next");
+    assert.equal(copy.calls.proxy_get_shared_data ?? 0, 0, "b holds a fresh copy of the client");
+    assert.equal(copy.calls.proxy_get_metric, 1);
+    assert.equal(page(a, "/.env").reply?.status, 403);
+    assert.equal(a.metric("graywall.crawler_score.honeypot_marks"), 1n);
+    // No time has passed: b's copy is fresh by the clock, yet the mark reaches b at once.
+    const after = page(b, "/");
+    assert.equal(after.reply?.status, 403);
+    assert.ok((after.calls.proxy_get_shared_data ?? 0) > 0, "b synced because of the mark");
+    // Without honeypot paths there is nothing to watch for.
+    const plain = one("crawler_score", {});
+    page(plain, "/");
+    assert.equal(page(plain, "/x").calls.proxy_get_metric ?? 0, 0);
+  });
+
   test("rate_limiter limits per key", () => {
     const host = one("rate_limiter", { rules: [{ name: "k", key: ["header:x-api-key"], bucket_size: 1, refill_tokens: 1, refill_interval_ms: 60000 }] });
     const withKey = (k: string) => host.request({ headers: [...BROWSER, ["x-api-key", k]] }).reply?.status ?? 200;

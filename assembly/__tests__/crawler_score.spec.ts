@@ -10,6 +10,9 @@ import { MapStore } from "./map_store";
 import { SYNC_MS, SYNC_REQUESTS, WorkerRecords } from "../crawler_score/worker_records";
 import { RequestSnapshot } from "../common/snapshot";
 import { requestHeaderSignals, requestIsAsset } from "../crawler_score/signals";
+import { CrawlerStage } from "../crawler_score/stage";
+import { Outcome } from "../common/stage";
+import { MemoryStats } from "./memory_stats";
 
 const lists = new AgentLists();
 const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
@@ -380,6 +383,68 @@ describe("behaviour in each worker's copy, synced with the shared record", () =>
     pathFacts("/", [], u.facts);
     b.update(changetype<usize>(k), k.byteLength, 1000 + SYNC_MS, u);
     expect(u.bits & HONEYPOT).toBe(HONEYPOT);
+  });
+});
+
+describe("a honeypot mark across workers", () => {
+  it("a request marks a record only when no mark is in force", () => {
+    const store = new MapStore();
+    const w = worker(store);
+    const u = new ActivityUpdate();
+    const k = key("c-marks");
+    pathFacts("/.env", ["/.env"], u.facts);
+    w.update(changetype<usize>(k), k.byteLength, 1000, u);
+    expect(u.marked).toBe(true);
+    w.update(changetype<usize>(k), k.byteLength, 1010, u);
+    expect(u.marked).toBe(false);
+    // Once the TTL (600 s by default) has passed since the last hit, a new hit is a new mark.
+    w.update(changetype<usize>(k), k.byteLength, 1010 + 600000, u);
+    expect(u.marked).toBe(true);
+  });
+
+  it("staleAll() makes every copy sync on its client's next request", () => {
+    const store = new MapStore();
+    const w = worker(store);
+    const u = new ActivityUpdate();
+    const k = key("c-stale");
+    pathFacts("/", [], u.facts);
+    w.update(changetype<usize>(k), k.byteLength, 1000, u);
+    w.update(changetype<usize>(k), k.byteLength, 1001, u);
+    expect(w.syncs).toBe(1);
+    w.staleAll();
+    w.update(changetype<usize>(k), k.byteLength, 1002, u);
+    w.update(changetype<usize>(k), k.byteLength, 1003, u);
+    expect(w.syncs).toBe(2);
+  });
+
+  it("a client marked on one worker is blocked on the other at its next request, well within SYNC_MS", () => {
+    const errors = new ConfigErrors();
+    const cfg = compileCrawlerConfig('{"honeypot_paths": ["/.env"]}', errors)!;
+    const store = new MapStore();
+    // Envoy's metrics are process-wide: both workers see one counter.
+    const stats = new MemoryStats();
+    const a = new CrawlerStage(cfg, store, stats);
+    const b = new CrawlerStage(cfg, store, stats);
+    const on = (stage: CrawlerStage, path: string, now: i64): Outcome => {
+      const r = RequestSnapshot.of([":method", "GET", ":path", path, "user-agent", CHROME, "accept", "text/html", "accept-language", "en",
+        "accept-encoding", "gzip", "sec-fetch-mode", "navigate", "sec-fetch-dest", "document", "sec-ch-ua", '"Chromium";v="131"']);
+      r.peer = "203.0.113.5:4000";
+      r.nowMs = now;
+      return stage.onRequest(r, true);
+    };
+    // Each worker holds a fresh copy of the client.
+    expect(on(a, "/", 1000)).toBe(Outcome.Continue);
+    expect(on(b, "/", 1001)).toBe(Outcome.Continue);
+    expect(on(b, "/", 1002)).toBe(Outcome.Continue);
+    expect(b.ipRecords.syncs).toBe(1);
+    expect(on(a, "/.env/x", 1003)).toBe(Outcome.Reply);
+    expect(stats.value("graywall.crawler_score.honeypot_marks")).toBe(1);
+    // 2 ms later, far inside b's SYNC_MS: b syncs because of the mark, and blocks.
+    expect(on(b, "/", 1005)).toBe(Outcome.Reply);
+    expect(b.lastBits & HONEYPOT).toBe(HONEYPOT);
+    // Marked once: the blocked client's later honeypot hits are no new marks.
+    on(a, "/.env/y", 1006);
+    expect(stats.value("graywall.crawler_score.honeypot_marks")).toBe(1);
   });
 });
 

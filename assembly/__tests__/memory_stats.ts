@@ -8,6 +8,7 @@ export class MemoryStats extends StatSink {
   gauge(name: string): u32 { return this.define(name); }
   inc(id: u32): void { this.values[id] = this.values[id] + 1; }
   set(id: u32, value: u64): void { this.values[id] = value; }
+  read(id: u32): u64 { return this.values[id]; }
   value(name: string): u64 {
     const i = this.names.indexOf(name);
     return i < 0 ? <u64>0 : this.values[i];

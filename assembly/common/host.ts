@@ -149,6 +149,14 @@ export function recordMetric(id: u32, value: u64): void {
   if (id != 0) imports.proxy_record_metric(id, value);
 }
 
+/** A metric's value, process-wide (every worker's increments); 0 when the host has none. No VM re-entry. */
+export function metricValue(id: u32): u64 {
+  const out = memory.data(8);
+  store<u64>(out, 0);
+  if (id == 0 || imports.proxy_get_metric(id, out) != HostResult.Ok) return 0;
+  return load<u64>(out);
+}
+
 // The runtime's shared-data wrappers pass no value to set and ignore CAS; these are the real calls.
 export function sharedGet(key: ArrayBuffer): SharedValue {
   store<usize>(outPtr, 0);

@@ -1,5 +1,5 @@
 // StatSink over Envoy's metrics.
-import { defineMetric, incrementMetric, MetricType, recordMetric } from "./host";
+import { defineMetric, incrementMetric, metricValue, MetricType, recordMetric } from "./host";
 import { StatSink } from "./stage";
 
 class HostStats extends StatSink {
@@ -7,6 +7,7 @@ class HostStats extends StatSink {
   gauge(name: string): u32 { return defineMetric(MetricType.Gauge, name); }
   inc(id: u32): void { incrementMetric(id); }
   set(id: u32, value: u64): void { recordMetric(id, value); }
+  read(id: u32): u64 { return metricValue(id); }
 }
 
 export const hostStats = new HostStats();

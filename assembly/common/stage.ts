@@ -16,12 +16,17 @@ export class LocalReply {
   constructor(public status: u32, public details: string, public body: string, public headers: string[]) {}
 }
 
-/** Counters and gauges, declared once per configuration. The host's in Envoy, an array in tests. */
+/**
+ * Counters and gauges, declared once per configuration. The host's in Envoy, an array in tests. A metric
+ * is process-wide: read() sees every worker's increments at once, so a counter doubles as a cheap signal
+ * between workers (no VM re-entry, unlike shared data).
+ */
 export abstract class StatSink {
   abstract counter(name: string): u32;
   abstract gauge(name: string): u32;
   abstract inc(id: u32): void;
   abstract set(id: u32, value: u64): void;
+  abstract read(id: u32): u64;
 }
 
 export abstract class Stage {

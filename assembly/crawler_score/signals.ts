@@ -413,6 +413,8 @@ export class ActivityUpdate extends RecordUpdate {
   bits: u32 = 0;
   /** Output, for tests and debugging: the sliding page-view rate estimate. */
   rate: f64 = 0;
+  /** Output: this request put a honeypot mark on a record that had none in force. */
+  marked: bool = false;
 
   apply(p: usize, fresh: bool, now: i64): void {
     const w = this.spec.windowMs;
@@ -444,7 +446,9 @@ export class ActivityUpdate extends RecordUpdate {
     }
 
     let until = load<i64>(p, 168);
+    this.marked = false;
     if (f.honeypot) {
+      this.marked = now >= until;
       until = now + this.spec.honeypotTtlMs;
       store<i64>(p, until, 168);
     }

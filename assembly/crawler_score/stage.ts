@@ -65,6 +65,9 @@ export class CrawlerStage extends Stage {
   challengePages: u32;
   clearedCount: u32;
   clearanceInvalid: u32;
+  /** Process-wide count of new honeypot marks; a change means some worker's copies are stale. */
+  honeypotMarks: u32;
+  marksSeen: u64;
   /** Per signal bit: requests it fired on. */
   signalFired: u32[] = [];
   /** Output of the last onRequest, for tests: the score and the signal bits. */
@@ -106,6 +109,8 @@ export class CrawlerStage extends Stage {
     this.challengePages = stats.counter("graywall.crawler_score.challenge_page");
     this.clearedCount = stats.counter("graywall.crawler_score.cleared");
     this.clearanceInvalid = stats.counter("graywall.crawler_score.clearance_invalid");
+    this.honeypotMarks = stats.counter("graywall.crawler_score.honeypot_marks");
+    this.marksSeen = stats.read(this.honeypotMarks);
     for (let i = 0; i < SIGNAL_NAMES.length; i++) this.signalFired.push(stats.counter("graywall.crawler_score.signal." + SIGNAL_NAMES[i]));
   }
 
@@ -149,6 +154,16 @@ export class CrawlerStage extends Stage {
     let clientId: string | null = null;
     if (this.clientIds.enabled) clientId = this.clientIdOf(req);
     const acctRecords = this.accountRecords;
+    // A honeypot mark made on any worker blocks its client here from the next request on, not the next sync.
+    if (cfg.honeypots.length > 0) {
+      const marks = this.stats.read(this.honeypotMarks);
+      if (marks != this.marksSeen) {
+        this.marksSeen = marks;
+        this.ipRecords.staleAll();
+        if (acctRecords !== null) acctRecords.staleAll();
+      }
+    }
+    this.activity.marked = false;
     if (acctRecords !== null && this.accountKey(req)) {
       if (acctRecords.update(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     } else {
@@ -163,6 +178,7 @@ export class CrawlerStage extends Stage {
       if (key.length > 0 && this.ipRecords.update(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     }
 
+    if (this.activity.marked) this.stats.inc(this.honeypotMarks);
     for (let b = bits, i = 0; b != 0; b >>= 1, i++) if ((b & 1) != 0) this.stats.inc(unchecked(this.signalFired[i]));
     let s = score(bits, cfg.weights);
     if (impostor && s < this.impostorAt) s = this.impostorAt;

@@ -5,7 +5,9 @@
 // counts is within half of its threshold, the worker merges what it counted since the last sync into the
 // shared record by CAS and takes the merged record back as its copy. So a worker's view of
 // a client is the shared record as of its last sync plus its own requests since: other workers' latest
-// requests reach it within SYNC_MS or SYNC_REQUESTS of theirs. Pure.
+// requests reach it within SYNC_MS or SYNC_REQUESTS of theirs. A honeypot mark cannot wait that long:
+// the stage calls staleAll() when any worker has marked a client since (a process-wide counter), and
+// every copy is synced on its client's next request. Pure.
 import { keyHash } from "../common/hash";
 import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/owned_key";
 import { RecordUpdate, SlotTable, UpdateStatus } from "../common/slot_table";
@@ -28,6 +30,8 @@ export class WorkerRecord extends OwnedKey {
   pathBits: ArrayBuffer = new ArrayBuffer(BITMAP_BYTES);
   /** An ID page view since the last sync: the copy's ID run is newer than the shared one. */
   idSeen: bool = false;
+  /** WorkerRecords.generation at the last sync: an older one must sync. */
+  generation: u32 = 0;
 
   clearPending(): void {
     this.pending = 0;
@@ -66,12 +70,19 @@ export class WorkerRecords {
   private sync: SyncUpdate = new SyncUpdate();
   /** Requests that made a shared-data round trip (for tests). */
   syncs: u32 = 0;
+  /** Bumped by staleAll(): copies synced in an earlier generation are stale. */
+  private generation: u32 = 0;
 
   constructor(public table: SlotTable, windowMs: i64, public idleMs: i64) {
     this.sync.windowMs = windowMs;
   }
 
   get size(): i32 { return this.byHash.size; }
+
+  /** Every copy syncs on its client's next request (another worker wrote something that cannot wait). */
+  staleAll(): void {
+    this.generation++;
+  }
 
   /**
    * Counts one request of the client `key` (its facts in `a.facts`) and leaves its behaviour bits in
@@ -89,7 +100,8 @@ export class WorkerRecords {
         r = found;
         const age = now - found.syncedMs;
         const orderMatters = f.honeypot || (!f.asset && f.numericId >= 0);
-        if (!orderMatters && age >= 0 && age < SYNC_MS && found.pending < SYNC_REQUESTS && !a.nearThreshold(changetype<usize>(found.view), now)) {
+        if (!orderMatters && age >= 0 && age < SYNC_MS && found.pending < SYNC_REQUESTS && found.generation == this.generation &&
+          !a.nearThreshold(changetype<usize>(found.view), now)) {
           this.applyLocally(found, now, a);
           return UpdateStatus.Updated;
         }
@@ -110,6 +122,7 @@ export class WorkerRecords {
       memory.copy(changetype<usize>(r.view), changetype<usize>(s.result), ACTIVITY_PAYLOAD);
       r.clearPending();
       r.syncedMs = now;
+      r.generation = this.generation;
       return status;
     }
     // Not written: count the request in the worker's copy, to be merged on a later sync.
@@ -144,6 +157,7 @@ export class WorkerRecords {
           memory.copy(changetype<usize>(r.view), changetype<usize>(s.result), ACTIVITY_PAYLOAD);
           r.clearPending();
           r.syncedMs = now;
+          r.generation = this.generation;
         }
         s.record = null;
       } else if (r.pending == 0 && (age > this.idleMs || age < 0)) {

@@ -86,6 +86,22 @@ describe("crawler_score", () => {
     }),
   );
 
+  e2e("a honeypot mark reaches every worker at once: no request after it passes, whichever worker takes it", () =>
+    withRig(config, async (rig) => {
+      const headers = { ...CHROME_HEADERS, connection: "close" };
+      // New connections spread over both workers: each takes a fresh copy of the client's record.
+      const before = await Promise.all(Array.from({ length: 10 }, () => request(rig.envoy.url("/"), { headers })));
+      assert.ok(before.every((r) => r.status === 200));
+      assert.equal((await request(rig.envoy.url("/.env"), { headers })).status, 403);
+      const after = await Promise.all(Array.from({ length: 20 }, () => request(rig.envoy.url("/"), { headers })));
+      assert.deepEqual(
+        after.map((r) => r.status),
+        Array(20).fill(403),
+      );
+      assert.equal((await rig.envoy.stats())["wasmcustom.graywall.crawler_score.honeypot_marks"], 1);
+    }),
+  );
+
   e2e("a burst over the rate threshold is tagged upstream; a client cannot send its own score", () =>
     withRig(config, async (rig) => {
       const headers = { ...CHROME_HEADERS, "x-graywall-bot-score": "0", connection: "close" };

@@ -79,9 +79,14 @@ function decodePairs(bytes: Uint8Array): [string, string][] {
   return out;
 }
 
-/** Shared data outlives a VM and is seen by every VM of the same vm_id, as in Envoy: pass one to several hosts. */
+/**
+ * What outlives a VM and is seen by every worker's VM, as in Envoy: shared data (per vm_id) and metrics
+ * (process-wide, by name). Pass one to several hosts to emulate several workers.
+ */
 export class SharedData {
   entries = new Map<string, { value: Uint8Array; cas: number }>();
+  readonly metrics = new Map<number, { name: string; type: number; value: bigint }>();
+  nextMetric = 1;
   private nextCas = 1;
   get(key: string) {
     return this.entries.get(key);
@@ -96,7 +101,6 @@ export class SharedData {
 
 export class ProxyHost {
   readonly logs: string[] = [];
-  readonly metrics = new Map<number, { name: string; type: number; value: bigint }>();
   nowMs = 1_700_000_000_000;
   tickMs = 0;
   private memory!: WebAssembly.Memory;
@@ -109,7 +113,6 @@ export class ProxyHost {
   private reply: LocalReply | undefined;
   private calls: Record<string, number> = {};
   private nextContext = 2;
-  private nextMetric = 1;
 
   constructor(
     file: string,
@@ -189,6 +192,10 @@ export class ProxyHost {
     return this.memory.buffer.byteLength;
   }
 
+  get metrics() {
+    return this.shared.metrics;
+  }
+
   metric(name: string): bigint | undefined {
     for (const m of this.metrics.values()) if (m.name === name) return m.value;
     return undefined;
@@ -266,7 +273,7 @@ export class ProxyHost {
         const name = this.str(np, nl);
         let id = [...this.metrics].find(([, m]) => m.name === name)?.[0];
         if (id === undefined) {
-          id = this.nextMetric++;
+          id = this.shared.nextMetric++;
           this.metrics.set(id, { name, type, value: 0n });
         }
         new DataView(this.memory.buffer).setUint32(idPtr, id, true);
@@ -282,6 +289,12 @@ export class ProxyHost {
         const m = this.metrics.get(id);
         if (!m) return NOT_FOUND;
         m.value = value;
+        return OK;
+      },
+      proxy_get_metric: (id: number, out: number) => {
+        const m = this.metrics.get(id);
+        if (!m) return NOT_FOUND;
+        new DataView(this.memory.buffer).setBigUint64(out, m.value, true);
         return OK;
       },
       proxy_get_shared_data: (kp: number, kl: number, out: number, outSize: number, casPtr: number) => {
