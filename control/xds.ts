@@ -134,7 +134,7 @@ export class EcdsServer {
         connectedAt: now,
         lastSeen: now,
       };
-      if (!known || !known.connected) g.connectedAt = now;
+      if (!known?.connected) g.connectedAt = now;
       g.cluster = req.node.cluster ?? g.cluster;
       g.connected = true;
       this.gateways.set(s.node, g);

@@ -47,7 +47,7 @@ describe("known bots: isbot's patterns, compiled", () => {
   test("hostile input is read in linear time, up to 2048 bytes, and answered", () => {
     const b = loadBindings();
     // Inputs that make backtracking engines work hard on patterns like ^[\w .-]+(/\d+(\.\d+)*)?$.
-    for (const ua of ["a".repeat(5000), "a/1.0;".repeat(400), "1.".repeat(3000) + "!", `${"ab ".repeat(700)}\u00e9`]) {
+    for (const ua of ["a".repeat(5000), "a/1.0;".repeat(400), `${"1.".repeat(3000)}!`, `${"ab ".repeat(700)}\u00e9`]) {
       assert.equal(typeof b.crawlerKnownBot(ua), "boolean");
     }
   });
