@@ -86,24 +86,31 @@ describe("slot table with token buckets", () => {
     expect(b).toBe(3);
   });
 
-  it("leases only from a bucket far from empty: at most 1/16 of what is left, at most worker_lease", () => {
+  it("leases only while 16 more leases' worth are left after the lease", () => {
     const t = table(new MapStore(), 4, 60000, 8);
     t.ensureSlots();
-    const u = bucket(1000);
-    u.spec = new BucketSpec(1000, 0.001, 1000);
+    const u = bucket(1100);
+    u.spec = new BucketSpec(1100, 0.001, 1000);
     u.maxTake = 64;
     t.update("big", 0, u);
-    expect(u.leased).toBe(62); // 999 left after the request's own token: 999 / 16
+    expect(u.leased).toBe(63); // worker_lease 64: the request's own token and 63; 1,036 left >= 16 x 63
+    t.update("big", 0, u);
+    expect(u.leased).toBe(0); // 1,035 left: 972 after a lease, under 16 x 63
     u.maxTake = 8;
     t.update("big", 0, u);
-    expect(u.leased).toBe(7); // capped by worker_lease (8 in all)
-    // Near empty: one token per request, as without leases.
-    const small = bucket(32);
-    small.spec = new BucketSpec(32, 0.001, 1000);
-    small.maxTake = 64;
-    t.update("small", 0, small);
-    expect(small.result.allowed).toBe(true);
-    expect(small.leased).toBe(0); // 31 left: under 2 x 16
+    expect(u.leased).toBe(7); // a smaller worker_lease leases on
+    // A bucket of 1,071 or fewer tokens (with the default worker_lease) never leases: exact to the request.
+    const exact = bucket(1071);
+    exact.spec = new BucketSpec(1071, 0.001, 1000);
+    exact.maxTake = 64;
+    t.update("exact", 0, exact);
+    expect(exact.result.allowed).toBe(true);
+    expect(exact.leased).toBe(0);
+    const edge = bucket(1072);
+    edge.spec = new BucketSpec(1072, 0.001, 1000);
+    edge.maxTake = 64;
+    t.update("edge", 0, edge);
+    expect(edge.leased).toBe(63);
   });
 
   it("retries on CAS conflicts without losing or double-counting a token", () => {

@@ -118,10 +118,28 @@ describe("stages as pure decisions", () => {
     for (let i = 0; i < 10; i++) none.onRequest(request([":path", "/"], "1.2.3.4:5"), true);
     expect(store.reads - at).toBe(13);
   });
+  it("rate_limiter: a bucket of at most 17 x (worker_lease - 1) tokens is exact to the request across workers", () => {
+    const errors = new ConfigErrors();
+    const cfg = compileRateLimitConfig('{"rules": [{"name": "k", "key": ["client_ip"], "bucket_size": 1000, "refill_tokens": 1, "refill_interval_ms": 86400000}]}', errors)!;
+    const store = new MapStore();
+    const stats = new MemoryStats();
+    const a = new RateLimiterStage(cfg, store, stats);
+    const b = new RateLimiterStage(cfg, store, stats);
+    const one = (stage: RateLimiterStage): Outcome => {
+      const r = request([":path", "/"], "1.2.3.4:5");
+      r.nowMs = 5000;
+      return stage.onRequest(r, true);
+    };
+    // a serves one request and nothing after; b gets every token a did not spend, at once.
+    expect(one(a)).toBe(Outcome.Continue);
+    let allowed = 0;
+    for (let i = 0; i < 1100; i++) if (one(b) == Outcome.Continue) allowed++;
+    expect(allowed).toBe(999);
+  });
   it("rate_limiter: two workers with leases never admit more than the bucket, and expired leases go back to it", () => {
     const errors = new ConfigErrors();
-    // 200 tokens, no refill to speak of: leases of up to 200/16 while the bucket is full, one token at a time near empty.
-    const cfg = compileRateLimitConfig('{"rules": [{"name": "b", "key": ["client_ip"], "bucket_size": 200, "refill_tokens": 1, "refill_interval_ms": 86400000}]}', errors)!;
+    // 200 tokens, no refill to speak of; worker_lease 4: leases of 3 while 16 x 3 are left after one.
+    const cfg = compileRateLimitConfig('{"worker_lease": 4, "rules": [{"name": "b", "key": ["client_ip"], "bucket_size": 200, "refill_tokens": 1, "refill_interval_ms": 86400000}]}', errors)!;
     const store = new MapStore();
     const stats = new MemoryStats();
     const a = new RateLimiterStage(cfg, store, stats);

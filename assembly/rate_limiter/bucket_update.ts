@@ -35,14 +35,13 @@ export class BucketUpdate extends RecordUpdate {
     }
     if (this.taking) {
       take(this.spec, s, now, this.result);
-      // A lease only from a bucket far from empty (2 x LEASE_SHARE tokens or more after this request's
-      // own): at most 1/LEASE_SHARE of what is left.
-      if (this.result.allowed && this.maxTake > 1 && s.tokens >= 2 * LEASE_SHARE) {
-        const extra = <i32>Math.min(<f64>(this.maxTake - 1), Math.floor(s.tokens / LEASE_SHARE));
-        if (extra > 0) {
-          s.tokens -= <f64>extra;
-          this.leased = extra;
-        }
+      // A lease only from a bucket far from empty: LEASE_SHARE more leases' worth must be left after it.
+      // So a bucket of fewer tokens is exact to the request across workers, and what leases can hold
+      // back when the bucket runs dry is small next to what it gave.
+      const extra = this.maxTake - 1;
+      if (this.result.allowed && extra > 0 && s.tokens >= <f64>(LEASE_SHARE + 1) * <f64>extra) {
+        s.tokens -= <f64>extra;
+        this.leased = extra;
       }
     } else {
       refill(this.spec, s, now);

@@ -1,15 +1,16 @@
 // Per-worker leases on shared token buckets. A request that finds its key's bucket far from empty takes
-// a few tokens more than it needs (at most 1/LEASE_SHARE of what is left, at most the configured
-// maximum) into a lease kept in this VM; the key's next requests on this worker spend the lease without
-// a shared-data round trip. Nothing is admitted beyond the bucket: leased tokens left the shared bucket
-// when they were taken. A bucket with fewer than 2 x LEASE_SHARE tokens left is taken one token per
-// request, exactly as without leases. Leases expire after LEASE_TTL_MS; what is left goes back to the
-// shared bucket on this worker's next request for the key or on the next tick. Pure.
+// worker_lease - 1 tokens more than it needs into a lease kept in this VM; the key's next requests on
+// this worker spend the lease without a shared-data round trip. Nothing is admitted beyond the bucket:
+// leased tokens left the shared bucket when they were taken. A lease is taken only while LEASE_SHARE
+// more leases' worth are left after it, so a bucket below (LEASE_SHARE + 1) x (worker_lease - 1) tokens
+// (1,071 by default) is taken one token per request, exactly as without leases. Leases expire after
+// LEASE_TTL_MS; what is left goes back to the shared bucket on this worker's next request for the key or
+// on the next tick. Pure.
 import { keyHash } from "../common/hash";
 import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/owned_key";
 
-/** A lease takes at most this fraction of the tokens left in the shared bucket. */
-export const LEASE_SHARE: f64 = 16;
+/** Leases' worth a bucket must still hold after a lease is taken from it. */
+export const LEASE_SHARE: i32 = 16;
 export const LEASE_TTL_MS: i64 = 1000;
 /** Leases one rule keeps per VM; when all are live, new keys go without (one token per request). */
 export const MAX_LEASES = 4096;

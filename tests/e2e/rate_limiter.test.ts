@@ -46,10 +46,24 @@ describe("rate_limiter with two workers", () => {
     }),
   );
 
+  e2e("a bucket of 1,000 (at most 17 x (worker_lease - 1)) is exact to the request: 1,100 requests over both workers admit exactly 1,000", () =>
+    withRig(oneMinuteBucket(1000, { refill_interval_ms: 86_400_000 }), async (rig) => {
+      // Bursts of 50 stay under the shipped cluster's circuit breakers, so every request is a 200 or a 429.
+      const statuses: number[] = [];
+      for (let i = 0; i < 22; i++) statuses.push(...(await burst(rig.envoy.url("/"), 50)));
+      assert.equal(count(statuses, 200), 1000);
+      assert.equal(count(statuses, 429), 100);
+      assert.ok(
+        (await perWorker(await rig.envoy.stats())).every((n) => n > 0),
+        "both workers served",
+      );
+    }),
+  );
+
   e2e("a bucket far from empty is spent from per-worker leases: never more than the bucket, and leases go back within a second", () =>
-    withRig(oneMinuteBucket(400, { refill_interval_ms: 86_400_000 }), async (rig) => {
-      // Both workers take leases (up to 1/16 of what is left) while the bucket is full. Bursts of 50 stay
-      // under the shipped cluster's circuit breakers, so every request is a 200 or a 429.
+    withRig({ worker_lease: 8, ...oneMinuteBucket(400, { refill_interval_ms: 86_400_000 }) }, async (rig) => {
+      // worker_lease 8: both workers take leases of 7 while 16 x 7 tokens are left after one. Bursts of 50
+      // stay under the shipped cluster's circuit breakers, so every request is a 200 or a 429.
       let first = 0;
       for (let i = 0; i < 10; i++) {
         const statuses = await burst(rig.envoy.url("/"), 50);
