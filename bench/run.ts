@@ -12,7 +12,7 @@ import { stringify } from "yaml";
 import { build } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
 import { setupWrk } from "../scripts/setup-tools.ts";
-import { freePort, startEnvoy, type Envoy } from "../tests/e2e/harness.ts";
+import { type Envoy, freePort, startEnvoy } from "../runtime/envoy_process.ts";
 import { BENCH_HEADERS, envoyConfig, setups, type Setup } from "./setups.ts";
 
 const args = process.argv.slice(2);
@@ -252,7 +252,7 @@ async function runSoak(when: string, setupNote: string): Promise<void> {
 
 async function main(): Promise<void> {
   build();
-  setupWrk();
+  wrkBin = setupWrk();
   const sizes = MODULES.map((m) => `| ${m} | ${statSync(wasmPath(m)).size} |`).join("\n");
   const when = new Date().toISOString().slice(0, 10);
   const setupNote = `Envoy --concurrency 1${pinned ? " on CPU 0, wrk (1 thread) on CPU 1" : " (not pinned: fewer than 2 cores or no taskset)"}; ${CONNECTIONS} connections; routes answer with direct_response, so only Envoy and the filters are measured`;

@@ -1,34 +1,23 @@
-// Shared e2e harness: real Envoy with the built .wasm, real upstreams, free loopback ports.
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+// Shared e2e harness: real Envoy (runtime/envoy_process.ts) with the built .wasm, real upstreams, free loopback ports.
+import { mkdtempSync, readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
 import { test, after } from "node:test";
-import { parse, stringify } from "yaml";
-import { ROOT, envoyBinary } from "../../runtime/paths.ts";
+import { parse } from "yaml";
+import { ROOT } from "../../runtime/paths.ts";
+import { type Envoy, freePort, liveEnvoys, type StartOptions as ProcessOptions, sleep, startEnvoy as startEnvoyProcess } from "../../runtime/envoy_process.ts";
 import { ecdsFileName, ecdsResource, writeAtomic } from "../../runtime/ecds.ts";
 import { ECDS_DIR } from "../../scripts/render.ts";
 import { FILTERS, MODULE } from "../../runtime/filters.ts";
 import { buildServer } from "../../control/server.ts";
 import { startUpstream } from "../../scripts/upstream.ts";
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { adminStats, type Envoy, EnvoyExited, freePort, sleep } from "../../runtime/envoy_process.ts";
 
 export type Upstream = Awaited<ReturnType<typeof startUpstream>> & { port: number; name: string };
 
 const liveUpstreams = new Set<Upstream>();
-const liveEnvoys = new Set<Envoy>();
 
 export async function upstream(name: string): Promise<Upstream> {
   const port = await freePort();
@@ -161,102 +150,21 @@ export async function eventually(fn: () => Promise<boolean>, timeoutMs = 5000, w
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export interface Envoy {
-  port: number;
-  adminPort: number;
-  url(path?: string): string;
-  log(): string;
-  stats(): Promise<Record<string, number>>;
-  stop(): Promise<void>;
-  proc: ChildProcess;
-  dir: string;
-}
-
-export interface StartOptions {
-  concurrency?: number;
-  /** Pin Envoy to these CPUs (taskset list), e.g. for benchmarks. */
-  cpu?: string;
+export interface StartOptions extends ProcessOptions {
   listenerAddress?: string;
   /** Initial ECDS plugin configurations, by filter name (needs renderConfig's ecds). */
   ecdsConfig?: Record<string, unknown>;
-  /** Envoy's working directory (default: the repository), against which relative module paths resolve. */
-  cwd?: string;
 }
 
-/** Starts Envoy on `config` (object or YAML text) and waits for admin /ready. */
-export async function startEnvoy(config: Yaml, adminPort: number, listenerPort: number, opts: StartOptions = {}): Promise<Envoy> {
-  const dir = mkdtempSync(join(tmpdir(), "graywall-e2e-"));
+/** Starts Envoy on `config` with the ECDS files its filters start from, and waits for admin /ready. */
+export function startEnvoy(config: Yaml, adminPort: number, listenerPort: number, opts: StartOptions = {}): Promise<Envoy> {
+  const files: Record<string, string> = {};
   for (const [key, config] of Object.entries(opts.ecdsConfig ?? {})) {
     const [name, pc] = ecdsPlugin(key, config);
-    writeFileSync(join(dir, ecdsFileName(name)), ecdsResource(name, ecdsTemplates.get(name), pc));
+    files[ecdsFileName(name)] = ecdsResource(name, ecdsTemplates.get(name), pc);
   }
-  const text = typeof config === "string" ? config : stringify(config);
-  const cfgPath = join(dir, "envoy.yaml");
-  writeFileSync(cfgPath, text.replaceAll("${DIR}", dir));
-  const args = ["-c", cfgPath, "--concurrency", String(opts.concurrency ?? 1), "--disable-hot-restart", "--log-level", "info"];
-  const [bin, binArgs] = opts.cpu ? ["taskset", ["-c", opts.cpu, envoyBinary(), ...args]] : [envoyBinary(), args];
-  const proc = spawn(bin, binArgs, { cwd: opts.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"] });
-  let out = "";
-  proc.stdout!.on("data", (d) => (out += d));
-  proc.stderr!.on("data", (d) => (out += d));
-  const envoy: Envoy = {
-    port: listenerPort,
-    adminPort,
-    proc,
-    dir,
-    url: (p = "/") => `http://127.0.0.1:${listenerPort}${p}`,
-    log: () => out,
-    stats: () => adminStats(adminPort),
-    stop: () => stopEnvoy(envoy),
-  };
-  liveEnvoys.add(envoy);
-  const deadline = Date.now() + 20000;
-  while (Date.now() < deadline) {
-    if (proc.exitCode !== null) {
-      liveEnvoys.delete(envoy);
-      throw new EnvoyExited(proc.exitCode, out);
-    }
-    try {
-      const r = await fetch(`http://127.0.0.1:${adminPort}/ready`);
-      if (r.status === 200) return envoy;
-    } catch {
-      /* not listening yet */
-    }
-    await sleep(50);
-  }
-  await envoy.stop();
-  throw new Error(`Envoy not ready within 20 s. Log:\n${out}`);
+  return startEnvoyProcess(config, adminPort, listenerPort, { ...opts, files });
 }
-
-export class EnvoyExited extends Error {
-  constructor(
-    public code: number,
-    public output: string,
-  ) {
-    super(`Envoy exited with code ${code}. Log:\n${output.slice(-4000)}`);
-  }
-}
-
-async function stopEnvoy(e: Envoy): Promise<void> {
-  liveEnvoys.delete(e);
-  if (e.proc.exitCode === null) {
-    const exited = new Promise((r) => e.proc.once("exit", r));
-    e.proc.kill("SIGTERM");
-    const t = setTimeout(() => e.proc.kill("SIGKILL"), 5000);
-    await exited;
-    clearTimeout(t);
-  }
-  rmSync(e.dir, { recursive: true, force: true });
-}
-
-export async function adminStats(adminPort: number): Promise<Record<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${adminPort}/stats?format=json`)).text();
-  const out: Record<string, number> = {};
-  for (const s of JSON.parse(text).stats ?? []) if (typeof s.value === "number") out[s.name] = s.value;
-  return out;
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export interface Reply {
   status: number;
@@ -323,7 +231,7 @@ export function e2e(name: string, fn: () => Promise<void>): void {
     try {
       await fn();
     } catch (err) {
-      for (const e of liveEnvoys) console.error(`--- Envoy (admin ${e.adminPort}) log ---\n${e.log().slice(-6000)}`);
+      for (const e of liveEnvoys()) console.error(`--- Envoy (admin ${e.adminPort}) log ---\n${e.log().slice(-6000)}`);
       throw err;
     }
   });
@@ -397,9 +305,6 @@ export async function stopRig(r: Rig | undefined): Promise<void> {
 
 // Whatever a test forgot, nothing outlives the run.
 after(async () => {
-  for (const e of [...liveEnvoys]) await e.stop();
+  for (const e of liveEnvoys()) await e.stop();
   for (const u of [...liveUpstreams]) await stopUpstream(u);
-});
-process.on("exit", () => {
-  for (const e of liveEnvoys) e.proc.kill("SIGKILL");
 });
