@@ -18,6 +18,13 @@ function request(kv: string[], peer: string): RequestSnapshot {
   return r;
 }
 
+/** One request of the client 1.2.3.4 to `/` at `now`, through a rate limiter stage (one worker's). */
+function sameClient(stage: RateLimiterStage, now: i64): Outcome {
+  const r = request([":path", "/"], "1.2.3.4:5");
+  r.nowMs = now;
+  return stage.onRequest(r, true);
+}
+
 describe("request snapshot", () => {
   it("finds headers by bytes and decodes a value only when asked", () => {
     const r = RequestSnapshot.of([":path", "/a?b=1", "x-a", "1", "x-a", "2", "x-empty", ""]);
@@ -125,15 +132,10 @@ describe("stages as pure decisions", () => {
     const stats = new MemoryStats();
     const a = new RateLimiterStage(cfg, store, stats);
     const b = new RateLimiterStage(cfg, store, stats);
-    const one = (stage: RateLimiterStage): Outcome => {
-      const r = request([":path", "/"], "1.2.3.4:5");
-      r.nowMs = 5000;
-      return stage.onRequest(r, true);
-    };
     // a serves one request and nothing after; b gets every token a did not spend, at once.
-    expect(one(a)).toBe(Outcome.Continue);
+    expect(sameClient(a, 5000)).toBe(Outcome.Continue);
     let allowed = 0;
-    for (let i = 0; i < 1100; i++) if (one(b) == Outcome.Continue) allowed++;
+    for (let i = 0; i < 1100; i++) if (sameClient(b, 5000) == Outcome.Continue) allowed++;
     expect(allowed).toBe(999);
   });
   it("rate_limiter: two workers with leases never admit more than the bucket, and expired leases go back to it", () => {
@@ -147,11 +149,9 @@ describe("stages as pure decisions", () => {
     let allowed = 0;
     // Worker a serves three requests in four: b takes a lease it then barely uses.
     for (let i = 0; i < 400; i++) {
-      const r = request([":path", "/"], "1.2.3.4:5");
-      r.nowMs = 5000;
       let o: Outcome;
-      if (i % 4 == 3) o = b.onRequest(r, true);
-      else o = a.onRequest(r, true);
+      if (i % 4 == 3) o = sameClient(b, 5000);
+      else o = sameClient(a, 5000);
       if (o == Outcome.Continue) allowed++;
     }
     expect(allowed).toBeLessThan(201);
@@ -159,11 +159,7 @@ describe("stages as pure decisions", () => {
     // A lease outlives LEASE_TTL_MS only until the next tick, which gives what is left back.
     a.onTick(6001);
     b.onTick(6001);
-    for (let i = 0; i < 100; i++) {
-      const r = request([":path", "/"], "1.2.3.4:5");
-      r.nowMs = 6002;
-      if (a.onRequest(r, true) == Outcome.Continue) allowed++;
-    }
+    for (let i = 0; i < 100; i++) if (sameClient(a, 6002) == Outcome.Continue) allowed++;
     expect(allowed).toBe(200);
     expect(stats.value("graywall.rate_limiter.b.allowed")).toBe(200);
   });

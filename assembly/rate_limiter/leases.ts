@@ -2,8 +2,8 @@
 // worker_lease - 1 tokens more than it needs into a lease kept in this VM; the key's next requests on
 // this worker spend the lease without a shared-data round trip. Nothing is admitted beyond the bucket:
 // leased tokens left the shared bucket when they were taken. A lease is taken only while LEASE_SHARE
-// more leases' worth are left after it, so a bucket below (LEASE_SHARE + 1) x (worker_lease - 1) tokens
-// (1,071 by default) is taken one token per request, exactly as without leases. Leases expire after
+// more leases' worth are left after it, so a bucket of at most (LEASE_SHARE + 1) x (worker_lease - 1)
+// tokens (1,071 by default) is taken one token per request, exactly as without leases. Leases expire after
 // LEASE_TTL_MS; what is left goes back to the shared bucket on this worker's next request for the key or
 // on the next tick. Pure.
 import { keyHash } from "../common/hash";
