@@ -47,7 +47,8 @@ export class Delivery {
     const file = join(ecdsDir, ecdsFileName(MODULE.envoyName));
     if (FILTERS.every((f) => f.name in this.docs)) {
       const config = composeConfig(this.docs);
-      writeAtomic(file, ecdsResource(MODULE.envoyName, this.template, config, wasmDir));
+      // Mode 0600: the configuration carries the crawler's secrets.
+      writeAtomic(file, ecdsResource(MODULE.envoyName, this.template, config, wasmDir), 0o600);
       xds?.publish(this.version, { [MODULE.envoyName]: wasmTypedConfig(this.template, config, wasmDir) });
     }
     return file;

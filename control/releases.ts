@@ -79,12 +79,17 @@ export interface Release {
   created: string;
   events: ReleaseEvent[];
   samples: Sample[];
+  /** A webhook call saved before its first attempt and kept until it is answered 2xx (at least once, across restarts). */
+  webhook_pending?: { key: string; body: unknown; attempts: number };
 }
 
 export const DEFAULT_STEPS = [1, 5, 25, 50, 100];
 export const DEFAULT_LIMITS: ReleaseLimits = { max_error_rate_increase: 0.05, max_p99_ratio: 2, p99_min_difference_ms: 50, min_requests: 20, failed_checks: 2 };
 /** Samples kept per release (a day of one-minute intervals). */
 export const MAX_SAMPLES = 1440;
+/** A rollback's webhook is tried this often, backing off from WEBHOOK_BACKOFF_MS (1, 2, 4, ... s). */
+export const WEBHOOK_ATTEMPTS = 6;
+export const WEBHOOK_BACKOFF_MS = 1000;
 
 /** The gray rule a release drives. */
 export const releaseRuleName = (target: string) => `release-${target}`;
@@ -95,8 +100,12 @@ type GrayDoc = { default_target?: string; rules?: Rule[] };
 /** What the release needs from the control service: the gray document, a way to publish it, Envoy's stats. */
 export interface ReleaseHost {
   currentGray(): { version: number; doc: unknown };
-  /** Validates, commits as a new version by `author` and delivers; returns the version or throws with the errors. */
-  publishGray(doc: unknown, author: string): number;
+  /**
+   * Validates, commits as a new version by `author` and delivers; returns the version or throws with the
+   * errors. `removal`: the document is the one in force less one rule, valid by construction, so it is
+   * published even when the compilers cannot be reached (a rollback or abort never waits on validation).
+   */
+  publishGray(doc: unknown, author: string, removal: boolean): Promise<number>;
   /** Envoy admin addresses to read stats from (every gateway). */
   envoyAdmins: string[];
   /** Upstream cluster serving a target (default: the target's own name). */
@@ -211,6 +220,9 @@ export class Releases {
   /** The last stats reading per release: the start of the interval being judged. */
   private baselines = new Map<string, Map<string, ClusterCounts>>();
   private ticking = new Set<string>();
+  private delivering = new Set<string>();
+  private webhookTimers = new Set<NodeJS.Timeout>();
+  private closed = false;
 
   constructor(
     private dir: string,
@@ -221,6 +233,7 @@ export class Releases {
       const r = JSON.parse(readFileSync(join(dir, f), "utf8")) as Release;
       this.releases.set(r.id, r);
       if (r.status === "running") this.schedule(r);
+      if (r.webhook_pending) void this.deliverWebhook(r);
     }
   }
 
@@ -240,8 +253,11 @@ export class Releases {
     r.events.push({ time: new Date().toISOString(), who, action, share: r.share, reason, ...extra });
   }
 
-  /** Writes the release's rule at `share` (0 removes it) as a new gray_router version. */
-  private setShare(r: Release, share: number): number {
+  /**
+   * Writes the release's rule at `share` (0 removes it) as a new gray_router version. `r.share` moves only
+   * once that version is published: a release never shows a share that is not in force.
+   */
+  private async setShare(r: Release, share: number): Promise<number> {
     const cur = this.host.currentGray().doc as GrayDoc;
     const name = releaseRuleName(r.spec.target);
     const rules = (cur.rules ?? []).filter((x) => x.name !== name);
@@ -251,12 +267,13 @@ export class Releases {
       // First, so the share decides for every user with a key; other rules still see the rest.
       rules.unshift({ name, target: r.spec.target, match: { percentage } });
     }
+    const version = await this.host.publishGray({ ...cur, rules }, `release ${r.id}`, share === 0);
     r.share = share;
-    return this.host.publishGray({ ...cur, rules }, `release ${r.id}`);
+    return version;
   }
 
   /** Starts a release; the first step is published at once. */
-  start(spec: ReleaseSpec, who: string): Release {
+  async start(spec: ReleaseSpec, who: string): Promise<Release> {
     for (const r of this.releases.values()) {
       if (r.spec.target === spec.target && (r.status === "running" || r.status === "paused")) {
         throw new ReleaseConflict(`release ${r.id} of ${spec.target} is ${r.status}: one release per target at a time`);
@@ -264,8 +281,15 @@ export class Releases {
     }
     const id = `r${Math.max(0, ...[...this.releases.keys()].map((k) => Number(k.slice(1)))) + 1}`;
     const r: Release = { id, spec, status: "running", step: 0, share: 0, passed: 0, failed: 0, created: new Date().toISOString(), events: [], samples: [] };
-    const version = this.setShare(r, spec.steps[0]);
+    // Claimed before the first publish (which waits on validation), so a second start for the target conflicts.
     this.releases.set(id, r);
+    let version: number;
+    try {
+      version = await this.setShare(r, spec.steps[0]);
+    } catch (e) {
+      this.releases.delete(id);
+      throw e;
+    }
     this.event(r, who, "started", `step 1 of ${spec.steps.length}: ${spec.steps[0]}% of users to ${spec.target}`, { version });
     this.save(r);
     this.schedule(r);
@@ -311,7 +335,7 @@ export class Releases {
       } else if (verdict === "pass") {
         r.failed = 0;
         r.passed++;
-        if (r.passed * r.spec.interval_seconds >= r.spec.hold_seconds) this.advance(r, "graywall", `held ${r.spec.hold_seconds} s: ${reason}`);
+        if (r.passed * r.spec.interval_seconds >= r.spec.hold_seconds) await this.advance(r, "graywall", `held ${r.spec.hold_seconds} s: ${reason}`);
       }
       this.save(r);
     } finally {
@@ -328,13 +352,13 @@ export class Releases {
     return sample;
   }
 
-  private advance(r: Release, who: string, reason: string): void {
+  private async advance(r: Release, who: string, reason: string): Promise<void> {
+    const share = r.spec.steps[r.step + 1];
+    // The baseline stays: the next check covers a whole interval (rates compare fine across a step).
+    const version = await this.setShare(r, share);
     r.step++;
     r.passed = 0;
     r.failed = 0;
-    const share = r.spec.steps[r.step];
-    // The baseline stays: the next check covers a whole interval (rates compare fine across a step).
-    const version = this.setShare(r, share);
     if (share >= 100) {
       r.status = "promoted";
       this.event(r, who, "promoted", `100% of users to ${r.spec.target}; ${reason}`, { version });
@@ -345,7 +369,7 @@ export class Releases {
 
   private async rollBack(r: Release, sample: Sample): Promise<void> {
     const from = r.share;
-    const version = this.setShare(r, 0);
+    const version = await this.setShare(r, 0);
     r.status = "rolled_back";
     clearTimeout(this.timers.get(r.id));
     const reason = `${r.failed} failed checks in a row at ${from}%: ${sample.reason}`;
@@ -360,22 +384,66 @@ export class Releases {
         numbers: sample,
         time: new Date().toISOString(),
       };
-      try {
-        const res = await fetch(r.spec.webhook, {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
-          signal: AbortSignal.timeout(5000),
-        });
-        this.event(r, "graywall", "webhook", `${r.spec.webhook} answered ${res.status}`);
-      } catch (e) {
-        this.event(r, "graywall", "webhook", `${r.spec.webhook} failed: ${(e as Error).message}`);
+      r.webhook_pending = { key: `${r.id}-rolled_back`, body, attempts: 0 };
+    }
+    // Saved before the webhook is called: a crash from here on neither repeats the rollback nor loses the call.
+    this.save(r);
+    void this.deliverWebhook(r);
+  }
+
+  /**
+   * Calls the release's webhook with its pending body until it answers 2xx (at most WEBHOOK_ATTEMPTS, backing
+   * off 1, 2, 4, ... s). Each call carries `Idempotency-Key`: the receiver can drop a repeat (after a crash
+   * between its answer and our save, it gets the same key again).
+   */
+  private async deliverWebhook(r: Release): Promise<void> {
+    const p = r.webhook_pending;
+    if (!p || !r.spec.webhook || this.delivering.has(r.id)) return;
+    this.delivering.add(r.id);
+    try {
+      while (r.webhook_pending === p && p.attempts < WEBHOOK_ATTEMPTS && !this.closed) {
+        if (p.attempts > 0) await new Promise<void>((ok) => this.sleep(ok, WEBHOOK_BACKOFF_MS * 2 ** (p.attempts - 1)));
+        if (this.closed) return;
+        p.attempts++;
+        let outcome: string;
+        let done = false;
+        try {
+          const res = await fetch(r.spec.webhook, {
+            method: "POST",
+            headers: { "content-type": "application/json", "idempotency-key": p.key },
+            body: JSON.stringify(p.body),
+            signal: AbortSignal.timeout(5000),
+          });
+          outcome = `${r.spec.webhook} answered ${res.status}`;
+          done = res.ok;
+        } catch (e) {
+          outcome = `${r.spec.webhook} failed: ${(e as Error).message}`;
+        }
+        if (this.closed) return;
+        if (done || p.attempts >= WEBHOOK_ATTEMPTS) r.webhook_pending = undefined;
+        this.event(
+          r,
+          "graywall",
+          "webhook",
+          `${outcome} (attempt ${p.attempts}${done ? "" : p.attempts >= WEBHOOK_ATTEMPTS ? ", giving up" : ", will retry"})`,
+        );
+        this.save(r);
       }
+    } finally {
+      this.delivering.delete(r.id);
     }
   }
 
+  private sleep(ok: () => void, ms: number): void {
+    const t = setTimeout(() => {
+      this.webhookTimers.delete(t);
+      ok();
+    }, ms);
+    this.webhookTimers.add(t);
+  }
+
   /** An operator's action: pause, resume, promote (to 100%) or abort (to 0%). */
-  act(id: string, action: "pause" | "resume" | "promote" | "abort", who: string): Release {
+  async act(id: string, action: "pause" | "resume" | "promote" | "abort", who: string): Promise<Release> {
     const r = this.releases.get(id);
     if (!r) throw new Error(`no release ${id}`);
     const active = r.status === "running" || r.status === "paused";
@@ -388,21 +456,21 @@ export class Releases {
     } else if (action === "resume") {
       if (r.status === "running") throw new ReleaseConflict(`release ${id} is running`);
       // The rule may have been edited while paused: put the release's share back.
-      const version = this.setShare(r, r.share);
+      const version = await this.setShare(r, r.share);
       r.status = "running";
       r.passed = 0;
       r.failed = 0;
       this.event(r, who, "resumed", `at ${r.share}%`, { version });
       this.schedule(r);
     } else if (action === "promote") {
+      const version = await this.setShare(r, 100);
       clearTimeout(this.timers.get(r.id));
-      const version = this.setShare(r, 100);
       r.step = r.spec.steps.length - 1;
       r.status = "promoted";
       this.event(r, who, "promoted", `100% of users to ${r.spec.target}, by hand`, { version });
     } else {
+      const version = await this.setShare(r, 0);
       clearTimeout(this.timers.get(r.id));
-      const version = this.setShare(r, 0);
       r.status = "aborted";
       this.event(r, who, "aborted", `back to 0%: every user on ${((this.host.currentGray().doc as GrayDoc).default_target ?? "stable").toLowerCase()}`, {
         version,
@@ -434,8 +502,11 @@ export class Releases {
   }
 
   close(): void {
+    this.closed = true;
     for (const t of this.timers.values()) clearTimeout(t);
     this.timers.clear();
+    for (const t of this.webhookTimers) clearTimeout(t);
+    this.webhookTimers.clear();
   }
 }
 

@@ -1,10 +1,10 @@
 // graywall-control: the rules API, the web UI, and hot delivery of rule documents into Envoy.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { FILTERS } from "../runtime/filters.ts";
 import { ROOT } from "../runtime/paths.ts";
-import { loadBindings } from "../runtime/bindings.ts";
 import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version } from "./store.ts";
@@ -12,6 +12,8 @@ import { openapi } from "./openapi.ts";
 import { routeClusters, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
+import { SECRET_PATHS, SecretError, Secrets } from "./secrets.ts";
+import { Validator, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -39,7 +41,25 @@ export interface ControlOptions {
   envoyAdmins?: string[];
   /** Upstream cluster per gray target, for release analysis (default: the target's name). */
   clusters?: Record<string, string>;
+  /** Host names (no port) this service answers to; default loopback only (a DNS-rebinding page is refused). */
+  allowedHosts?: string[];
+  /** Time and memory limits of the validation worker. */
+  validation?: ValidatorLimits;
+  /** Calls per minute per client to the endpoints open without a token (validate, preview); default 60. */
+  openRateLimit?: number;
 }
+
+/** Loopback names: what a browser on this machine sends. A rebinding attacker's page sends its own name. */
+export const LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"];
+
+/** Every response: the UI loads only its own files, is never framed, and sends no referrer. */
+const SECURITY_HEADERS = {
+  "content-security-policy":
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  "x-content-type-options": "nosniff",
+  "x-frame-options": "DENY",
+  "referrer-policy": "no-referrer",
+};
 
 const NAMES = FILTERS.map((f) => f.name);
 const filterParam = {
@@ -74,8 +94,9 @@ function ifMatch(req: FastifyRequest): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-function summary(v: Version) {
-  return { version: v.version, author: v.author, time: v.time, diff: v.diff, restoredFrom: v.restoredFrom };
+/** Whether a diff path is a secret's, or a section holding one. */
+function touchesSecret(filter: string, path: string): boolean {
+  return (SECRET_PATHS[filter] ?? []).some((p) => p === path || p.startsWith(`${path}.`) || path === "(document)");
 }
 
 /**
@@ -113,7 +134,14 @@ function fieldErrors(text: string) {
 export function buildServer(opts: ControlOptions): FastifyInstance {
   // Unknown fields are refused, not silently dropped (Fastify's default strips them): {"doc", "dryRun"}
   // must not publish as if dryRun meant something.
-  const app = Fastify({ logger: false, bodyLimit: WRITE_BODY_LIMIT, ajv: { customOptions: { removeAdditional: false } } });
+  // Nor are types coerced: `"version": "1"` or `author: 12345` is a 400 naming the field, not a guess.
+  const app = Fastify({ logger: false, bodyLimit: WRITE_BODY_LIMIT, ajv: { customOptions: { removeAdditional: false, coerceTypes: false } } });
+  const hosts = new Set((opts.allowedHosts ?? LOOPBACK_HOSTS).map((h) => h.toLowerCase()));
+  app.addHook("onRequest", async (req, reply) => {
+    reply.headers(SECURITY_HEADERS);
+    const host = (req.headers.host ?? "").toLowerCase().replace(/:\d+$/, "");
+    if (!hosts.has(host)) return reply.code(421).send({ error: `this service does not answer to host '${host}'` });
+  });
   app.addHook("preValidation", async (req, reply) => {
     if (req.body !== undefined && depthOver(req.body, MAX_JSON_DEPTH)) {
       return reply.code(400).send({ error: `the JSON body is nested deeper than ${MAX_JSON_DEPTH} levels` });
@@ -129,7 +157,17 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     });
     app.addHook("onClose", async () => xds.close());
   }
-  const bindings = loadBindings();
+  const validator = new Validator(opts.validation);
+  app.addHook("onClose", async () => validator.close());
+  const secrets = new Secrets(opts.dataDir);
+  const shown = (filter: string, doc: unknown) => secrets.redact(filter, doc);
+  const summary = (filter: string, v: Version) => ({
+    version: v.version,
+    author: v.author,
+    time: v.time,
+    diff: v.diff.map((c) => (touchesSecret(filter, c.path) ? { ...c, before: shown(filter, c.before), after: shown(filter, c.after) } : c)),
+    restoredFrom: v.restoredFrom,
+  });
 
   // Every filter starts from its shipped document, and Envoy gets whatever is current.
   for (const f of NAMES) {
@@ -138,23 +176,43 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       const doc = f === "gray_router" ? fixSalts(shipped, undefined) : shipped;
       store.commit(f, doc, "graywall (shipped default)", 0);
     }
-    delivery.deliver(f, store.current(f)!.doc, store.current(f)!.version);
+    delivery.deliver(f, secrets.reveal(f, store.current(f)!.doc), store.current(f)!.version);
   }
 
   /**
-   * The one way a document becomes a version: salts fixed, checked by the filter's own compiler (errors
-   * returned, nothing written), committed if `basedOn` is current (else StaleVersion), and delivered.
+   * The one way a document becomes a version: secrets kept apart, salts fixed, checked by the filter's own
+   * compiler (errors returned, nothing written), committed if `basedOn` is current (else StaleVersion), and
+   * delivered. `trusted`: the document in force less a rule (a release's rollback or abort), published
+   * even when the compilers cannot answer.
    */
-  const publish = (filter: string, submitted: unknown, author: string, basedOn: number, restoredFrom?: number) => {
-    const doc = filter === "gray_router" ? fixSalts(submitted, store.current(filter)?.doc) : submitted;
-    const errors = validate(filter, doc);
-    if (errors.length > 0) return { errors };
+  const publish = async (filter: string, submitted: unknown, author: string, basedOn: number, restoredFrom?: number, trusted = false) => {
+    const current = store.current(filter)?.doc;
+    let doc: unknown;
+    try {
+      doc = secrets.seal(filter, filter === "gray_router" ? fixSalts(submitted, current) : submitted, current);
+    } catch (e) {
+      if (e instanceof SecretError) return { errors: [{ field: e.field, message: e.message }] };
+      throw e;
+    }
+    const revealed = secrets.reveal(filter, doc);
+    if (!trusted) {
+      const errors = await validate(filter, revealed);
+      if (errors.length > 0) return { errors };
+    }
     const version = store.commit(filter, doc, author, basedOn, restoredFrom);
-    delivery.deliver(filter, doc, version.version);
+    delivery.deliver(filter, revealed, version.version);
     return { version, doc };
   };
-  const publishGray = (submitted: unknown, author: string): number => {
-    const r = publish("gray_router", submitted, author, store.current("gray_router")!.version);
+  const publishGray = async (submitted: unknown, author: string, removal: boolean): Promise<number> => {
+    const publishOnce = async (trusted: boolean) => publish("gray_router", submitted, author, store.current("gray_router")!.version, undefined, trusted);
+    let r: Awaited<ReturnType<typeof publish>>;
+    try {
+      r = await publishOnce(false);
+    } catch (e) {
+      // The compilers could not answer: a rule taken out of the document in force still publishes.
+      if (!(e instanceof ValidatorUnavailable) || !removal) throw e;
+      r = await publishOnce(true);
+    }
     if (!r.version) throw new Error(r.errors.map((e) => `${e.field}: ${e.message}`).join("; "));
     return r.version.version;
   };
@@ -167,17 +225,31 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   });
   app.addHook("onClose", async () => releases.close());
 
+  // Runs before the body is read: an unauthenticated write costs no parsing.
   const requireToken = async (req: FastifyRequest, reply: FastifyReply) => {
     if (!authorized(req.headers.authorization, opts.token)) {
-      reply.code(401).header("www-authenticate", "Bearer").send({ error: "a valid bearer token is required for changes" });
+      return reply.code(401).header("www-authenticate", "Bearer").send({ error: "a valid bearer token is required for changes" });
     }
   };
-  // The filter's own compiler first; then, for gray rules, whether the gateway routes each target.
-  const validate = (filter: string, doc: unknown) => {
-    const errors = fieldErrors(bindings.validateFilterConfig(filter, JSON.stringify(doc)));
+  // The filter's own compiler (in the validation worker) first; then, for gray rules, whether the gateway routes each target.
+  const validate = async (filter: string, doc: unknown) => {
+    const errors = fieldErrors(await validator.validate(filter, JSON.stringify(doc)));
     if (errors.length === 0 && filter === "gray_router") errors.push(...unroutedTargets(doc, opts.targets));
     return errors;
   };
+  const unavailable = (reply: FastifyReply, e: unknown) => {
+    if (e instanceof ValidatorUnavailable) {
+      return reply.code(422).send({ error: "the filter's compiler could not check this document", errors: [{ field: "doc", message: e.message }] });
+    }
+    throw e;
+  };
+
+  // The endpoints open without a token (validate, preview) are limited per client; a caller with the token is not.
+  const openLimit = { max: opts.openRateLimit ?? 60, timeWindow: 60_000 };
+  void app.register(rateLimit, {
+    global: false,
+    allowList: (req) => authorized(req.headers.authorization, opts.token),
+  });
 
   app.get("/openapi.json", async () => openapi(NAMES));
 
@@ -191,24 +263,32 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   app.get<{ Params: { filter: string } }>("/api/filters/:filter", { schema: { params: filterParam } }, async (req, reply) => {
     const v = store.current(req.params.filter)!;
     reply.header("etag", etag(v.version));
-    return { filter: req.params.filter, version: v.version, doc: v.doc };
+    return { filter: req.params.filter, version: v.version, doc: shown(req.params.filter, v.doc) };
   });
 
   app.get<{ Params: { filter: string } }>("/api/filters/:filter/versions", { schema: { params: filterParam } }, async (req) =>
-    store.versions(req.params.filter).map(summary).reverse(),
+    store
+      .versions(req.params.filter)
+      .map((v) => summary(req.params.filter, v))
+      .reverse(),
   );
 
-  app.get<{ Params: { filter: string; version: number } }>(
+  app.get<{ Params: { filter: string; version: string } }>(
     "/api/filters/:filter/versions/:version",
     {
       schema: {
-        params: { ...filterParam, required: ["filter", "version"], properties: { ...filterParam.properties, version: { type: "integer", minimum: 1 } } },
+        // A path segment is text (types are not coerced): a version is its digits.
+        params: {
+          ...filterParam,
+          required: ["filter", "version"],
+          properties: { ...filterParam.properties, version: { type: "string", pattern: "^[1-9][0-9]{0,9}$" } },
+        },
       },
     },
     async (req, reply) => {
-      const v = store.version(req.params.filter, req.params.version);
+      const v = store.version(req.params.filter, Number(req.params.version));
       if (!v) return reply.code(404).send({ error: `no version ${req.params.version}` });
-      return { ...summary(v), doc: v.doc };
+      return { ...summary(req.params.filter, v), doc: shown(req.params.filter, v.doc) };
     },
   );
 
@@ -216,11 +296,19 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     "/api/filters/:filter/validate",
     {
       bodyLimit: VALIDATE_BODY_LIMIT,
+      config: { rateLimit: openLimit },
       schema: { params: filterParam, body: { type: "object", required: ["doc"], additionalProperties: false, properties: { doc: {} } } },
     },
-    async (req) => {
-      const errors = validate(req.params.filter, req.body.doc);
-      return { ok: errors.length === 0, errors };
+    async (req, reply) => {
+      try {
+        // Secrets as they would be delivered; nothing is kept from an open call.
+        const doc = secrets.reveal(req.params.filter, secrets.preview(req.params.filter, req.body.doc, store.current(req.params.filter)?.doc));
+        const errors = await validate(req.params.filter, doc);
+        return { ok: errors.length === 0, errors };
+      } catch (e) {
+        if (e instanceof SecretError) return { ok: false, errors: [{ field: e.field, message: e.message }] };
+        return unavailable(reply, e);
+      }
     },
   );
 
@@ -228,23 +316,23 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     const basedOn = ifMatch(req);
     if (basedOn === undefined) return reply.code(428).send({ error: "If-Match with the version this change is based on is required" });
     try {
-      const r = publish(filter, submitted, author, basedOn, restoredFrom);
+      const r = await publish(filter, submitted, author, basedOn, restoredFrom);
       if (!r.version) return reply.code(422).send({ error: "the filter would reject this document", errors: r.errors });
       if (filter === "gray_router") releases.grayEdited(r.doc, author, r.version.version);
       reply.header("etag", etag(r.version.version));
-      return summary(r.version);
+      return summary(filter, r.version);
     } catch (e) {
       if (e instanceof StaleVersion) {
         return reply.code(409).send({ error: `stale: this change is based on version ${basedOn}, but version ${e.current} is current`, current: e.current });
       }
-      throw e;
+      return unavailable(reply, e);
     }
   };
 
   app.put<{ Params: { filter: string }; Body: { doc: unknown; author?: string } }>(
     "/api/filters/:filter",
     {
-      preHandler: requireToken,
+      onRequest: requireToken,
       schema: {
         params: filterParam,
         body: {
@@ -261,7 +349,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   app.post<{ Params: { filter: string }; Body: { version: number; author?: string } }>(
     "/api/filters/:filter/rollback",
     {
-      preHandler: requireToken,
+      onRequest: requireToken,
       schema: {
         params: filterParam,
         body: {
@@ -283,11 +371,12 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     "/api/preview",
     {
       bodyLimit: PREVIEW_BODY_LIMIT,
+      config: { rateLimit: openLimit },
       schema: {
         body: { type: "object", required: ["request"], additionalProperties: false, properties: { doc: { type: "object" }, request: { type: "object" } } },
       },
     },
-    async (req) => bindings.grayPreview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request),
+    async (req, reply) => validator.preview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request).catch((e) => unavailable(reply, e)),
   );
 
   // Progressive delivery (control/releases.ts).
@@ -300,7 +389,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   app.post<{ Body: Record<string, unknown> }>(
     "/api/releases",
     {
-      preHandler: requireToken,
+      onRequest: requireToken,
       schema: {
         body: {
           type: "object",
@@ -335,7 +424,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       const { spec, errors } = readSpec(body);
       if (!spec) return reply.code(422).send({ error: "this release cannot start", errors });
       try {
-        return reply.code(201).send(releases.start(spec, typeof author === "string" ? author : "api"));
+        return reply.code(201).send(await releases.start(spec, typeof author === "string" ? author : "api"));
       } catch (e) {
         if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
         return reply.code(422).send({ error: `the gray rules would not accept this release: ${(e as Error).message}` });
@@ -345,7 +434,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   app.post<{ Params: { id: string; action: "pause" | "resume" | "promote" | "abort" }; Body: { author?: string } | undefined }>(
     "/api/releases/:id/:action",
     {
-      preHandler: requireToken,
+      onRequest: requireToken,
       schema: {
         params: {
           type: "object",
@@ -358,10 +447,10 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     async (req, reply) => {
       if (!releases.get(req.params.id)) return reply.code(404).send({ error: `no release ${req.params.id}` });
       try {
-        return releases.act(req.params.id, req.params.action, req.body?.author ?? "api");
+        return await releases.act(req.params.id, req.params.action, req.body?.author ?? "api");
       } catch (e) {
         if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
-        throw e;
+        return unavailable(reply, e);
       }
     },
   );
@@ -389,7 +478,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   app.get("/favicon.ico", ui("favicon.svg", "image/svg+xml"));
 
   // Lets the UI check a token at sign-in instead of on the first write.
-  app.get("/api/session", { preHandler: requireToken }, async () => ({ ok: true }));
+  app.get("/api/session", { onRequest: requireToken }, async () => ({ ok: true }));
 
   return app;
 }

@@ -54,9 +54,9 @@ export function ecdsResource(envoyName: string, template: Json, pluginConfig: un
 }
 
 /** Writes a file so that readers see the old or the new content, never a mix: write, fsync, rename. */
-export function writeAtomic(file: string, content: string): void {
+export function writeAtomic(file: string, content: string, mode?: number): void {
   const tmp = join(file, "..", `.${file.split("/").pop()}.${process.pid}.tmp`);
-  writeFileSync(tmp, content);
+  writeFileSync(tmp, content, mode === undefined ? undefined : { mode });
   const fd = openSync(tmp, "r");
   try {
     fsyncSync(fd);

@@ -27,22 +27,39 @@ export function routedTargets(routingHeader = "x-graywall-target", envoyYaml = j
 interface GrayDoc {
   routing_header?: unknown;
   default_target?: unknown;
+  mark_default?: unknown;
   rules?: { target?: unknown }[];
 }
 
 /**
  * Field errors for rule targets no route serves. `known` overrides what the route table says (for a
- * gateway whose routes live elsewhere); the document's default target is always reachable (it is what
- * the catch-all route serves).
+ * gateway whose routes live elsewhere). The default target must be what the catch-all route serves (its
+ * cluster's name), or a target routed by header with `mark_default: true`, so requests land where it says.
  */
 export function unroutedTargets(doc: unknown, known?: string[]): { field: string; message: string }[] {
   const d = (doc ?? {}) as GrayDoc;
   const header = typeof d.routing_header === "string" ? d.routing_header.toLowerCase() : undefined;
   const targets = new Set(known ?? routedTargets(header));
   const fallback = typeof d.default_target === "string" ? d.default_target.toLowerCase() : "stable";
-  targets.add(fallback);
-  const list = [...targets].sort().join(", ");
+  // What the catch-all route (no routing header) serves: its cluster's name stands for it.
+  const catchAll = routeClusters("\0")["\0"];
   const out: { field: string; message: string }[] = [];
+  if (catchAll !== undefined && fallback !== catchAll) {
+    if (!targets.has(fallback)) {
+      out.push({
+        field: "default_target",
+        message: `no route serves target '${fallback}'; the gateway routes: ${[...targets, catchAll].sort().join(", ")}`,
+      });
+    } else if (d.mark_default !== true) {
+      out.push({
+        field: "default_target",
+        message: `'${fallback}' is routed only by the routing header, which requests for the default target do not carry: set mark_default: true, or use '${catchAll}'`,
+      });
+    }
+  }
+  targets.add(fallback);
+  if (catchAll !== undefined) targets.add(catchAll);
+  const list = [...targets].sort().join(", ");
   (Array.isArray(d.rules) ? d.rules : []).forEach((r, i) => {
     const t = typeof r?.target === "string" ? r.target.toLowerCase() : undefined;
     if (t !== undefined && !targets.has(t)) out.push({ field: `rules[${i}].target`, message: `no route serves target '${t}'; the gateway routes: ${list}` });

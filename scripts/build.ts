@@ -44,13 +44,30 @@ export function build(force = false): string[] {
   return built;
 }
 
+/** The Node bindings' memory limit in 64 KiB pages: 256 MiB, several times what the largest accepted document needs. */
+export const NODE_MAX_PAGES = 4096;
+
 /** Compiles assembly/node/bindings.ts (the filters' pure logic, for Node) if it is out of date. */
 function buildNodeBindings(force = false): string {
-  const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
+  const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs, statSync(new URL(import.meta.url)).mtimeMs);
   if (!force && existsSync(NODE_BINDINGS) && statSync(NODE_BINDINGS).mtimeMs >= sources) return NODE_BINDINGS;
   mkdirSync(join(BUILD_DIR, "node"), { recursive: true });
   const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
-  const r = spawnSync(process.execPath, [asc, "assembly/node/bindings.ts", "--config", "asconfig.json", "--target", "release", "-b", NODE_BINDINGS], {
+  // Memory capped (NODE_MAX_PAGES): a hostile document fails the call inside the bindings (and the
+  // validation worker gets a fresh instance) rather than taking the service to gigabytes.
+  const args = [
+    asc,
+    "assembly/node/bindings.ts",
+    "--config",
+    "asconfig.json",
+    "--target",
+    "release",
+    "--maximumMemory",
+    String(NODE_MAX_PAGES),
+    "-b",
+    NODE_BINDINGS,
+  ];
+  const r = spawnSync(process.execPath, args, {
     cwd: ROOT,
     encoding: "utf8",
   });

@@ -296,16 +296,25 @@ describe("standalone modules, built from the same stages", () => {
     assert.deepEqual([withKey("a"), withKey("a"), withKey("b")], [200, 429, 200]);
   });
 
-  test("rate_limiter with local rules keyed by address reads no header, and a bucket far from empty is spent from the worker's lease", () => {
+  test("rate_limiter with local rules keyed by address reads the headers once (to strip hand-off copies), and a bucket far from empty is spent from the worker's lease", () => {
     const host = one("rate_limiter", { rules: [{ name: "ip", key: ["client_ip"], bucket_size: 1e6, refill_tokens: 1e6, refill_interval_ms: 1000 }] });
     const first = host.request({ headers: BROWSER });
-    assert.equal(first.calls.proxy_get_header_map_pairs ?? 0, 0, "no rule reads a header and there is no cluster rule to strip");
+    assert.equal(first.calls.proxy_get_header_map_pairs, 1, "one read: whether the client sent hand-off headers");
     assert.equal(first.calls.proxy_get_shared_data, 4, "the key's probe slots, once");
     const next = host.request({ headers: BROWSER });
     assert.equal(next.reply, undefined);
     assert.equal(next.calls.proxy_get_shared_data ?? 0, 0, "the next request spends the lease");
     assert.equal(next.calls.proxy_set_shared_data ?? 0, 0);
-    assert.deepEqual(next.calls, { proxy_get_property: 1, proxy_get_current_time_nanoseconds: 1, proxy_increment_metric: 1 });
+    assert.deepEqual(next.calls, { proxy_get_property: 1, proxy_get_header_map_pairs: 1, proxy_get_current_time_nanoseconds: 1, proxy_increment_metric: 1 });
+  });
+
+  test("rate_limiter strips a client's hand-off headers even without a cluster rule", () => {
+    const host = one("rate_limiter", { rules: [{ name: "ip", key: ["client_ip"], bucket_size: 100, refill_tokens: 100, refill_interval_ms: 1000 }] });
+    const r = host.request({ headers: [...BROWSER, ["x-graywall-rl-rule-0", "api"], ["x-graywall-rl-key-0", "forged"]] });
+    assert.equal(r.reply, undefined);
+    const sent = (r.upstreamHeaders ?? []).map(([k]) => k);
+    assert.ok(sent.includes("user-agent"), "the request went upstream");
+    assert.ok(!sent.some((k) => k.startsWith("x-graywall-rl-")), sent.join(", "));
   });
 
   test("gray_router routes by cookie", () => {

@@ -27,12 +27,14 @@ export class ObjReader {
     this.seen = new Array<bool>(v.keys.length);
   }
 
+  /** The value of `key`; of a key given twice, the last (as JSON.parse, and the body lookup, read it). */
   private find(key: string): JsonValue | null {
     const keys = this.v.keys;
+    let found: JsonValue | null = null;
     for (let i = 0; i < keys.length; i++) {
-      if (keys[i] == key) { this.seen[i] = true; return this.v.items[i]; }
+      if (keys[i] == key) { this.seen[i] = true; found = this.v.items[i]; }
     }
-    return null;
+    return found;
   }
 
   at(key: string): string {
@@ -96,17 +98,23 @@ export class ObjReader {
     return s;
   }
 
-  strList(key: string): string[] {
+  /** An array of strings of at most `max` entries (a longer one is an error naming the field). */
+  strList(key: string, max: i32 = i32.MAX_VALUE): string[] {
     const sink = new ListSink();
-    this.eachStr(key, sink);
+    this.eachStr(key, sink, max);
     return sink.list;
   }
 
-  /** Feeds an array-of-strings field to sink one element at a time; large lists are never built whole. */
-  eachStr(key: string, sink: StringSink): void {
+  /**
+   * Feeds an array-of-strings field to sink one element at a time; large lists are never built whole.
+   * More than `max` entries is an error, and none is fed.
+   */
+  eachStr(key: string, sink: StringSink, max: i32 = i32.MAX_VALUE): void {
     const v = this.find(key);
     if (v === null) return;
     if (v.kind != JsonKind.Array) { this.errors.add(this.at(key), "expected an array of strings, got " + v.kindName()); return; }
+    const n = v.lazy ? v.count : v.items.length;
+    if (n > max) { this.errors.add(this.at(key), "at most " + max.toString() + " entries, got " + n.toString()); return; }
     if (!v.lazy) {
       for (let i = 0; i < v.items.length; i++) {
         const item = v.items[i];
@@ -123,12 +131,13 @@ export class ObjReader {
     return new ObjReader(v, this.at(key), this.errors);
   }
 
-  /** The objects of an array field, each as a reader. */
-  objList(key: string): ObjReader[] {
+  /** The objects of an array field, each as a reader; at most `max` of them (more is an error, and none is read). */
+  objList(key: string, max: i32 = i32.MAX_VALUE): ObjReader[] {
     const v = this.find(key);
     const out = new Array<ObjReader>();
     if (v === null) return out;
     if (v.kind != JsonKind.Array) { this.errors.add(this.at(key), "expected an array, got " + v.kindName()); return out; }
+    if (v.items.length > max) { this.errors.add(this.at(key), "at most " + max.toString() + " entries, got " + v.items.length.toString()); return out; }
     for (let i = 0; i < v.items.length; i++) {
       const p = this.at(key) + "[" + i.toString() + "]";
       const item = v.items[i];

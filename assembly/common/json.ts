@@ -18,8 +18,9 @@ export class JsonValue {
   count: i32 = 0;
   // Objects keep insertion order in keys/items; lookups are linear, which suits small config objects.
 
+  /** Of a key given twice, the last value: the rule JSON.parse follows. */
   get(key: string): JsonValue | null {
-    for (let i = 0; i < this.keys.length; i++) if (this.keys[i] == key) return this.items[i];
+    for (let i = this.keys.length - 1; i >= 0; i--) if (this.keys[i] == key) return this.items[i];
     return null;
   }
 
@@ -380,7 +381,9 @@ export function lookupJsonPath(src: string, path: string[]): string | null {
       p.pos++;
       p.ws();
       if (p.peek() == 0x7d) return null;
-      let found = false;
+      // The whole object is read: of a key given twice the last counts, as JSON.parse (and so most
+      // upstreams) reads it, so a client cannot show this rule one value and the upstream another.
+      let found = -1;
       while (true) {
         p.ws();
         if (p.peek() != 0x22) return null;
@@ -389,15 +392,18 @@ export function lookupJsonPath(src: string, path: string[]): string | null {
         p.ws();
         if (p.peek() != 0x3a) return null;
         p.pos++;
-        if (hit) { found = true; break; }
+        p.ws();
+        if (hit) found = p.pos;
         if (!p.skipValue(1)) return null;
         p.ws();
         const d = p.peek();
         p.pos++;
         if (d == 0x2c) continue;
+        if (d == 0x7d) break;
         return null;
       }
-      if (!found) return null;
+      if (found < 0) return null;
+      p.pos = found;
     } else if (c == 0x5b) {
       const index = parseIndex(key);
       if (index < 0) return null;

@@ -1,7 +1,10 @@
 // A fixed table of per-key records in proxy-wasm shared data, seen by every worker's VM, updated by
 // compare-and-swap. Shared data cannot delete keys and does not check CAS when it creates one, so the
 // table's slots are all created up front (ensureSlots, at configure time) and every later write is a CAS.
-// Memory is bounded by size x (16 bytes + payload + key).
+// Memory is bounded by size x (16 bytes + payload + key). Tables of one pool share one key space: a table
+// takes slots [base, base + size) of it, and its records carry the table's tag, so a table of a later
+// configuration reuses the slots of an earlier one (a renamed rule adds no memory) and takes over slots
+// whose records are another tag's (a rule of an earlier configuration) as free.
 import { SharedValue } from "./shared";
 import { keyHash } from "./hash";
 
@@ -10,7 +13,7 @@ export const enum UpdateStatus { Updated, TableFull, Contended }
 const CAS_MISMATCH: u32 = 8;
 const PROBES = 4;
 const CAS_ATTEMPTS = 64;
-// Slot layout: i64 touchedMs | i32 key length | i32 reserved | payload | UTF-8 key. Key length 0 = free.
+// Slot layout: i64 touchedMs | i32 key length | u32 tag | payload | UTF-8 key. Key length 0 = free.
 const HEADER = 16;
 
 /** Shared data as the table needs it: the host in Envoy, a map in tests. */
@@ -54,8 +57,12 @@ export class SlotTable {
   /** Encoded slot keys, filled as slots are used: a key is built once per VM, not per request. */
   private slotKeys: Array<ArrayBuffer | null>;
 
-  constructor(public store: SharedStore, name: string, public size: i32, public payloadSize: i32, public idleMs: i64) {
-    this.prefix = "graywall.t." + name + ".";
+  /**
+   * `pool` names the key space; `base` is this table's first slot in it; `tag` marks its records (0 for
+   * a table alone in its pool).
+   */
+  constructor(public store: SharedStore, pool: string, public size: i32, public payloadSize: i32, public idleMs: i64, public base: i32 = 0, public tag: u32 = 0) {
+    this.prefix = "graywall.t." + pool + ".";
     this.scratch = new ArrayBuffer(payloadSize);
     this.free = new ArrayBuffer(HEADER + payloadSize);
     this.out = new ArrayBuffer(HEADER + payloadSize + 64);
@@ -63,7 +70,7 @@ export class SlotTable {
   }
 
   private buildKey(i: i32): ArrayBuffer {
-    return String.UTF8.encode(this.prefix + i.toString());
+    return String.UTF8.encode(this.prefix + (this.base + i).toString());
   }
 
   /** The key of a slot a request uses; cached, since live keys come back. */
@@ -108,11 +115,12 @@ export class SlotTable {
         if (data === null || data.byteLength < HEADER + this.payloadSize) return UpdateStatus.Contended;
         const d = changetype<usize>(data);
         const len = load<i32>(d, 8);
-        if (len == klen && len > 0 && memory.compare(d + HEADER + this.payloadSize, keyPtr, klen) == 0) {
+        const ours = load<u32>(d, 12) == this.tag;
+        if (ours && len == klen && len > 0 && memory.compare(d + HEADER + this.payloadSize, keyPtr, klen) == 0) {
           mine = true;
           target = k;
           targetValue = v;
-        } else if (target === null && (len == 0 || now - load<i64>(d) > this.idleMs)) {
+        } else if (target === null && (len == 0 || !ours || now - load<i64>(d) > this.idleMs)) {
           target = k; // free or idle: taken only if the key has no record of its own
           targetValue = v;
         }
@@ -128,6 +136,7 @@ export class SlotTable {
       const o = changetype<usize>(this.out);
       store<i64>(o, now > touched ? now : touched);
       store<i32>(o, klen, 8);
+      store<u32>(o, this.tag, 12);
       memory.copy(o + HEADER, payload, this.payloadSize);
       memory.copy(o + HEADER + this.payloadSize, keyPtr, klen);
       const r = this.store.set(target, o, size, targetValue.cas);
@@ -147,7 +156,7 @@ export class SlotTable {
       const data = v.data;
       if (data === null || data.byteLength < HEADER) continue;
       const d = changetype<usize>(data);
-      if (load<i32>(d, 8) > 0 && now - load<i64>(d) > this.idleMs) {
+      if (load<i32>(d, 8) > 0 && (load<u32>(d, 12) != this.tag || now - load<i64>(d) > this.idleMs)) {
         if (this.store.set(k, changetype<usize>(this.free), this.free.byteLength, v.cas) == 0) freed++;
       }
     }

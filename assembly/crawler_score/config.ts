@@ -1,10 +1,12 @@
 // crawler_score configuration, validated and compiled once.
+import { overBudget, tableBytes } from "../common/memory_budget";
+import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
 import { writableHeaderProblem } from "../common/header_names";
 import { ChallengeSpec, readChallenge } from "./challenge";
 import { ClientIdSpec, readClientId } from "./client_id";
-import { AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
+import { ACTIVITY_PAYLOAD, AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
 
 export class GoodBot {
   name: string = "";
@@ -54,10 +56,16 @@ function readReply(r: ObjReader | null, status: i32, body: string): Reply {
 
 function lowerList(r: ObjReader, key: string, def: string[]): string[] {
   if (!r.has(key)) return def;
-  const l = r.strList(key);
+  const l = r.strList(key, MAX_AGENT_ENTRIES);
   for (let i = 0; i < l.length; i++) l[i] = l[i].toLowerCase();
   return l;
 }
+
+/** Documented maximums (docs/crawler_score.md): each list is scanned or compiled per configuration. */
+export const MAX_AGENT_ENTRIES = 1000;
+export const MAX_HONEYPOTS = 100;
+export const MAX_GOOD_BOTS = 100;
+export const MAX_GOOD_BOT_CIDRS = 10000;
 
 export function compileCrawlerConfig(src: string, errors: ConfigErrors): CrawlerConfig | null {
   const r = readConfigRoot(src, errors);
@@ -105,16 +113,23 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     s.honeypotTtlMs = b.int("honeypot_ttl_ms", s.honeypotTtlMs, 0, 86400000);
     b.done();
   }
-  cfg.honeypots = r.strList("honeypot_paths");
+  cfg.honeypots = r.strList("honeypot_paths", MAX_HONEYPOTS);
   for (let i = 0; i < cfg.honeypots.length; i++) {
-    if (!cfg.honeypots[i].startsWith("/")) errors.add(r.at("honeypot_paths[" + i.toString() + "]"), "must start with '/'");
+    const at = r.at("honeypot_paths[" + i.toString() + "]");
+    const h = cfg.honeypots[i];
+    if (!h.startsWith("/")) errors.add(at, "must start with '/'");
+    // A honeypot is a prefix: "/" (or "/?...") would mark every visitor.
+    else if (h.length < 2 || h.charCodeAt(1) == 0x3f || h.charCodeAt(1) == 0x23) errors.add(at, "covers every page: a honeypot must be a path no person visits, such as /wp-admin");
   }
-  const bots = r.objList("good_bots");
+  let epoch = fnv1a(FNV_OFFSET, cfg.behaviour.honeypotTtlMs.toString());
+  for (let i = 0; i < cfg.honeypots.length; i++) epoch = fnv1a(fnv1a(epoch, "\u0000"), cfg.honeypots[i]);
+  cfg.behaviour.honeypotEpoch = fmix32(epoch);
+  const bots = r.objList("good_bots", MAX_GOOD_BOTS);
   for (let i = 0; i < bots.length; i++) {
     const g = new GoodBot();
     g.name = bots[i].requiredStr("name");
     g.agent = bots[i].requiredStr("user_agent_contains").toLowerCase();
-    const cidrs = bots[i].strList("cidrs");
+    const cidrs = bots[i].strList("cidrs", MAX_GOOD_BOT_CIDRS);
     if (cidrs.length == 0) bots[i].errors.add(bots[i].at("cidrs"), "must list at least one CIDR (a user agent alone is trivially forged)");
     for (let k = 0; k < cidrs.length; k++) {
       if (!g.cidrs.add(cidrs[k])) bots[i].errors.add(bots[i].at("cidrs") + "[" + k.toString() + "]", "invalid IP or CIDR '" + cidrs[k] + "'");
@@ -142,8 +157,16 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
   }
   cfg.maxClients = <i32>r.int("max_clients", 10000, 1, 200000);
   r.done();
+  const budget = overBudget(crawlerTableBytes(cfg));
+  if (budget.length > 0) errors.add(r.at("max_clients"), budget);
   if (!errors.ok) return null;
   return cfg;
+}
+
+/** Estimated shared memory of the client tables (by address, and by account when configured). */
+export function crawlerTableBytes(cfg: CrawlerConfig): i64 {
+  const tables: i64 = cfg.accountHeader.length > 0 || cfg.accountCookie.length > 0 ? 2 : 1;
+  return tableBytes(tables * <i64>cfg.maxClients, ACTIVITY_PAYLOAD);
 }
 
 /** The least score of an unverified declared bot under this config. */

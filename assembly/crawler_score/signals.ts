@@ -312,6 +312,11 @@ export class BehaviourSpec {
   /** Consecutive windows path_spread must have held for sustained_spread. */
   sustainedWindows: i32 = 3;
   honeypotTtlMs: i64 = 600000;
+  /**
+   * The honeypot paths' fingerprint: a mark counts only under the paths it was made under, so a
+   * configuration rolled back (or a honeypot removed) ends the marks it made.
+   */
+  honeypotEpoch: u32 = 0;
 }
 
 /** What one request contributes to a client's record. */
@@ -328,8 +333,9 @@ export class PathFacts {
 // Record payload layout (bytes): windowStart i64 @0 | pages i32 @8 | prevPages i32 @12 | path bitmap of this
 // window 64 @16 | of the previous one 64 @80 | lastId i64 @144 | prefixHash u32 @152 | run i32 @156 |
 // direction i32 @160 | requests i32 @164 | honeypotUntil i64 @168 | prevRequests i32 @176 |
-// spread streak i32 @180 (windows in a row with path_spread; bit 31: path_spread seen in this window).
-export const ACTIVITY_PAYLOAD = 184;
+// spread streak i32 @180 (windows in a row with path_spread; bit 31: path_spread seen in this window) |
+// honeypot epoch u32 @184 (the honeypot paths the mark was made under) | 4 spare.
+export const ACTIVITY_PAYLOAD = 192;
 export const BITMAP_BYTES = 64;
 const BITMAP_BITS: f64 = 512;
 const SPREAD_SEEN: i32 = 0x80000000;
@@ -390,7 +396,10 @@ export function mergeActivity(p: usize, fresh: bool, now: i64, w: i64, view: usi
   store<i32>(p, load<i32>(p, 8) + pages, 8);
   store<i32>(p, load<i32>(p, 164) + requests, 164);
   for (let i = 0; i < BITMAP_BYTES; i += 8) store<u64>(p + 16 + i, load<u64>(p + 16 + i) | load<u64>(pathBits + i));
-  if (load<i64>(view, 168) > load<i64>(p, 168)) store<i64>(p, load<i64>(view, 168), 168);
+  if (load<i64>(view, 168) > load<i64>(p, 168)) {
+    store<i64>(p, load<i64>(view, 168), 168);
+    store<u32>(p, load<u32>(view, 184), 184);
+  }
   if (idSeen) memory.copy(p + 144, view + 144, 20); // lastId, prefix, run, direction
   const mine = load<i32>(view, 180);
   const theirs = load<i32>(p, 180);
@@ -446,11 +455,14 @@ export class ActivityUpdate extends RecordUpdate {
     }
 
     let until = load<i64>(p, 168);
+    // A mark made under other honeypot paths (a configuration since rolled back) is no mark.
+    if (load<u32>(p, 184) != this.spec.honeypotEpoch) until = 0;
     this.marked = false;
     if (f.honeypot) {
       this.marked = now >= until;
       until = now + this.spec.honeypotTtlMs;
       store<i64>(p, until, 168);
+      store<u32>(p, this.spec.honeypotEpoch, 184);
     }
     if (now < until) bits |= HONEYPOT;
 

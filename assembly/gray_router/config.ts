@@ -66,15 +66,18 @@ function readMatchList(r: ObjReader, key: string, lower: bool, into: StringMatch
   for (let i = 0; i < list.length; i++) into.push(readStringMatch(list[i], "name", lower));
 }
 
-function readRule(r: ObjReader, cfg: GrayConfig, names: string[]): Rule {
+/** The most rules a document may have: a request is tested against them in order. */
+export const MAX_RULES = 1000;
+
+function readRule(r: ObjReader, cfg: GrayConfig, names: Set<string>): Rule {
   const rule = new Rule();
   rule.name = r.requiredStr("name");
   // Targets are matched by the route table in lower case: "Canary" and "canary" are one target.
   rule.target = r.requiredStr("target").toLowerCase();
   if (rule.target.length > 0 && !isTargetName(rule.target)) r.errors.add(r.at("target"), "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
   if (rule.name.length > 0) {
-    if (names.includes(rule.name)) r.errors.add(r.at("name"), "duplicate rule name '" + rule.name + "'");
-    names.push(rule.name);
+    if (names.has(rule.name)) r.errors.add(r.at("name"), "duplicate rule name '" + rule.name + "'");
+    names.add(rule.name);
   }
   const m = r.obj("match");
   if (m === null) {
@@ -164,8 +167,8 @@ export function readGrayConfig(r: ObjReader): GrayConfig | null {
   // The body is buffered with flow control up to Envoy's per-connection buffer limit (1 MiB by default);
   // reading stops there, so the limit must leave room for the read that crosses it: half of it.
   cfg.maxBodyBytes = <i32>r.int("max_body_bytes", 65536, 0, 512 * 1024);
-  const names = new Array<string>();
-  const rules = r.objList("rules");
+  const names = new Set<string>();
+  const rules = r.objList("rules", MAX_RULES);
   for (let i = 0; i < rules.length; i++) cfg.rules.push(readRule(rules[i], cfg, names));
   r.done();
   if (!errors.ok) return null;

@@ -4,7 +4,8 @@
 import { ConfigErrors, readConfigRoot } from "../common/config";
 import { SharedStore } from "../common/slot_table";
 import { Stage, StatSink } from "../common/stage";
-import { CrawlerConfig, readCrawlerConfig } from "../crawler_score/config";
+import { CrawlerConfig, crawlerTableBytes, readCrawlerConfig } from "../crawler_score/config";
+import { overBudget } from "../common/memory_budget";
 import { CrawlerStage } from "../crawler_score/stage";
 import { GrayConfig, readGrayConfig } from "../gray_router/config";
 import { GrayRouterStage } from "../gray_router/stage";
@@ -39,6 +40,13 @@ export function compileGraywallConfig(src: string, errors: ConfigErrors): Graywa
   if (crawler !== null) cfg.crawler = readCrawlerConfig(crawler);
   if (limiter !== null) cfg.limiter = readRateLimitConfig(limiter);
   if (gray !== null) cfg.gray = readGrayConfig(gray);
+  // Each section is within the budget alone; together they must be too.
+  const c = cfg.crawler;
+  const l = cfg.limiter;
+  if (c !== null && l !== null) {
+    const budget = overBudget(crawlerTableBytes(c) + l.tableBytes);
+    if (budget.length > 0) errors.add("rate_limiter.max_keys", "with crawler_score.max_clients, " + budget);
+  }
   if (!errors.ok) return null;
   return cfg;
 }

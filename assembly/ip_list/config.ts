@@ -22,8 +22,12 @@ class TrieSink extends StringSink {
   }
 }
 
+/** The most entries of each list, and of paths (compiled in well under a second; docs/ip_list.md). */
+export const MAX_ENTRIES = 200000;
+export const MAX_PATHS = 100;
+
 function readList(r: ObjReader, key: string, into: CidrTrie): void {
-  r.eachStr(key, new TrieSink(into, r.errors, r.at(key)));
+  r.eachStr(key, new TrieSink(into, r.errors, r.at(key)), MAX_ENTRIES);
 }
 
 export function compileIpListConfig(src: string, errors: ConfigErrors): IpListConfig | null {
@@ -38,7 +42,7 @@ export function readIpListConfig(r: ObjReader): IpListConfig | null {
   const cfg = new IpListConfig();
   readList(r, "allow", cfg.allow);
   readList(r, "deny", cfg.deny);
-  cfg.paths = r.strList("paths");
+  cfg.paths = r.strList("paths", MAX_PATHS);
   for (let i = 0; i < cfg.paths.length; i++) {
     if (!cfg.paths[i].startsWith("/")) errors.add(r.at("paths[" + i.toString() + "]"), "must start with '/'");
     cfg.pathBytes.push(String.UTF8.encode(cfg.paths[i]));

@@ -4,6 +4,8 @@ import { readStringMatch, StringMatch } from "../common/string_match";
 import { BucketSpec } from "../common/token_bucket";
 import { isHeaderName } from "../common/header_names";
 import { HeaderTestTable, slotOf } from "../common/header_tests";
+import { overBudget, tableBytes } from "../common/memory_budget";
+import { BUCKET_PAYLOAD } from "./bucket_update";
 
 export const enum KeyKind { ClientIp, Header, Path, Route, Method }
 
@@ -56,7 +58,22 @@ export class RateLimitConfig {
   workerLease: i32 = 64;
   /** Every rule's match.headers, compiled to be tested on a request's bytes (rule i is entry i). */
   headerTests: HeaderTestTable = new HeaderTestTable();
+
+  /** Rules with a local bucket: each takes max_keys slots of the one pool. */
+  get bucketRules(): i32 {
+    let n = 0;
+    for (let i = 0; i < this.rules.length; i++) if (this.rules[i].hasBucket) n++;
+    return n;
+  }
+
+  /** Estimated shared memory of its tables (memory_budget.ts). */
+  get tableBytes(): i64 {
+    return tableBytes(<i64>this.bucketRules * <i64>this.maxKeys, BUCKET_PAYLOAD);
+  }
 }
+
+/** The most rules a document may have (each is checked on every request). */
+export const MAX_RULES = 64;
 
 const KEY_PARTS = "client_ip, path, route, method, header:<name>";
 
@@ -149,7 +166,7 @@ export function readRateLimitConfig(r: ObjReader): RateLimitConfig | null {
   const errors = r.errors;
   const cfg = new RateLimitConfig();
   const names = new Array<string>();
-  const rules = r.objList("rules");
+  const rules = r.objList("rules", MAX_RULES);
   let clusterRules = 0;
   for (let i = 0; i < rules.length; i++) {
     const rule = readRule(rules[i], names, clusterRules);
@@ -166,6 +183,8 @@ export function readRateLimitConfig(r: ObjReader): RateLimitConfig | null {
   cfg.sweepIntervalMs = <i32>r.int("sweep_interval_ms", 10000, 100, 3600000);
   cfg.workerLease = <i32>r.int("worker_lease", 64, 1, 1024);
   r.done();
+  const budget = overBudget(cfg.tableBytes);
+  if (budget.length > 0) errors.add(r.at("max_keys"), cfg.bucketRules.toString() + " rules with a bucket x " + cfg.maxKeys.toString() + " keys: " + budget);
   if (!errors.ok) return null;
   const headerNames = new Array<string>();
   for (let i = 0; i < cfg.rules.length; i++) {

@@ -5,6 +5,7 @@ import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/snapshot";
 import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
 import { statName } from "../common/stat_name";
+import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
 import { KeyKind, LimitRule, MAX_CLUSTER_RULES, RateLimitConfig } from "./config";
 import { BucketUpdate, BUCKET_PAYLOAD } from "./bucket_update";
 import { LEASE_TTL_MS, WorkerLeases } from "./leases";
@@ -46,8 +47,9 @@ class RuleState {
   clusterChecks: u32;
   limitHeader: string;
 
-  constructor(public rule: LimitRule, public index: i32, maxKeys: i32, workerLease: i32, store: SharedStore, stats: StatSink) {
-    if (rule.hasBucket) this.table = new SlotTable(store, "rl." + rule.name, maxKeys, BUCKET_PAYLOAD, rule.idleMs);
+  /** `base`: the rule's first slot in the limiter's one pool ("rl"), so a later configuration reuses the slots. */
+  constructor(public rule: LimitRule, public index: i32, maxKeys: i32, base: i32, workerLease: i32, store: SharedStore, stats: StatSink) {
+    if (rule.hasBucket) this.table = new SlotTable(store, "rl", maxKeys, BUCKET_PAYLOAD, rule.idleMs, base, ruleTag(rule));
     if (rule.hasBucket && workerLease > 1) this.leases = new WorkerLeases(workerLease);
     this.bucket.spec = rule.spec;
     for (let i = 0; i < rule.key.length; i++) {
@@ -62,6 +64,15 @@ class RuleState {
     this.clusterChecks = rule.clusterSlot >= 0 ? stats.counter(base + "cluster_checks") : 0;
     this.limitHeader = (<i64>rule.spec.size).toString();
   }
+}
+
+/**
+ * A rule's records' tag, from its name: a record is never read by a rule of another name (its slot is
+ * taken over as free instead), while a rule whose limit changes keeps its clients' buckets. Never 0.
+ */
+function ruleTag(rule: LimitRule): u32 {
+  const h = fmix32(fnv1a(FNV_OFFSET, rule.name));
+  return h == 0 ? 1 : h;
 }
 
 /** Bytes of a request path before its query string or fragment. */
@@ -89,9 +100,11 @@ export class RateLimiterStage extends Stage {
 
   constructor(public cfg: RateLimitConfig, store: SharedStore, public stats: StatSink) {
     super();
+    let base = 0;
     for (let i = 0; i < cfg.rules.length; i++) {
       const rule = cfg.rules[i];
-      this.rules.push(new RuleState(rule, i, cfg.maxKeys, cfg.workerLease, store, stats));
+      this.rules.push(new RuleState(rule, i, cfg.maxKeys, base, cfg.workerLease, store, stats));
+      if (rule.hasBucket) base += cfg.maxKeys;
       for (let k = 0; k < rule.key.length; k++) {
         if (rule.key[k].kind == KeyKind.Route) this.needsRouteName = true;
       }
@@ -227,10 +240,10 @@ export class RateLimiterStage extends Stage {
       this.stats.inc(rs.limited);
       return this.deny(req, rs, result.retryAfterMs, result.resetMs);
     }
-    // A client's copies are removed; one pass over the names finds whether there are any (there rarely are).
-    // Without cluster rules the ratelimit service's config has no entry a copy could reach, so a document
-    // of local rules keyed by address needs no header at all.
-    if (this.cfg.clusterRules > 0 && req.hasNamePrefix(HANDOFF_PREFIX)) {
+    // A client's copies are removed, whatever the rules: a hand-off header reaches no upstream and no
+    // descriptor unless this stage wrote it. One pass over the names finds whether there are any (there
+    // rarely are).
+    if (req.hasNamePrefix(HANDOFF_PREFIX)) {
       for (let slot = 0; slot < MAX_CLUSTER_RULES; slot++) {
         if ((clusterWritten & (1 << slot)) != 0) continue;
         req.setRequestHeader(unchecked(CLUSTER_RULE_HEADERS[slot]), null);

@@ -1,0 +1,147 @@
+// Secrets live apart from the rule documents. A stored (and shown) document holds, where a secret goes,
+// only a marker: {"set": true, "fingerprint": "<16 hex>"}, the fingerprint keyed by a key of this service
+// (so it reveals nothing of a short secret). Values are kept in <data>/secrets.json (mode 0600) by
+// fingerprint, so every version, a rollback included, still names its own secret. Only delivery to the
+// gateway puts the values back.
+import { createHmac, randomBytes } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { writeAtomic } from "../runtime/ecds.ts";
+
+/** Where secrets go in each stage's document (dotted paths). */
+export const SECRET_PATHS: Record<string, string[]> = {
+  crawler_score: ["challenge.secret", "challenge.previous_secret", "client_id.secret", "client_id.previous_secret"],
+};
+
+export interface SecretMarker {
+  set: true;
+  fingerprint: string;
+}
+
+const isMarker = (v: unknown): v is SecretMarker =>
+  v !== null && typeof v === "object" && (v as SecretMarker).set === true && typeof (v as SecretMarker).fingerprint === "string";
+
+type Obj = Record<string, unknown>;
+const isObj = (v: unknown): v is Obj => v !== null && typeof v === "object" && !Array.isArray(v);
+
+/** The object holding the last segment of `path`, and that segment, if the document has that section. */
+function parentOf(doc: unknown, path: string): [Obj, string] | undefined {
+  const parts = path.split(".");
+  let o: unknown = doc;
+  for (const p of parts.slice(0, -1)) {
+    if (!isObj(o)) return undefined;
+    o = o[p];
+  }
+  return isObj(o) ? [o, parts[parts.length - 1]] : undefined;
+}
+
+export class SecretError extends Error {
+  constructor(
+    public field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class Secrets {
+  private file: string;
+  private key: Buffer;
+  private values: Record<string, string>;
+
+  constructor(dataDir: string) {
+    this.file = join(dataDir, "secrets.json");
+    const saved = existsSync(this.file) ? (JSON.parse(readFileSync(this.file, "utf8")) as { key: string; values: Record<string, string> }) : undefined;
+    this.key = saved ? Buffer.from(saved.key, "base64") : randomBytes(32);
+    this.values = saved?.values ?? {};
+    if (!saved) this.save();
+  }
+
+  private save(): void {
+    writeAtomic(this.file, JSON.stringify({ key: this.key.toString("base64"), values: this.values }), 0o600);
+  }
+
+  fingerprint(value: string): string {
+    return createHmac("sha256", this.key).update(value).digest("hex").slice(0, 16);
+  }
+
+  /**
+   * The document to store: each secret given as a string is kept here and replaced by its marker; a marker
+   * stays (it must name a secret this service holds); a string is checked by the filter's compiler later.
+   * `current`: the stored document in force, whose markers a document without the field keeps.
+   */
+  seal(filter: string, doc: unknown, current?: unknown): unknown {
+    return this.walk(filter, doc, current, true);
+  }
+
+  /** As seal, for a document only checked, never stored: a secret given as a string stays in it, and nothing is kept. */
+  preview(filter: string, doc: unknown, current?: unknown): unknown {
+    return this.walk(filter, doc, current, false);
+  }
+
+  private walk(filter: string, doc: unknown, current: unknown, keep: boolean): unknown {
+    const paths = SECRET_PATHS[filter];
+    if (!paths || !isObj(doc)) return doc;
+    const out = structuredClone(doc);
+    let changed = false;
+    for (const path of paths) {
+      const at = parentOf(out, path);
+      if (!at) continue;
+      const [o, k] = at;
+      const v = o[k];
+      if (v === undefined) {
+        // Absent from a section that exists: the secret in force is kept (a document read back, edited and
+        // sent again never needs the secret itself).
+        const kept = parentOf(current, path);
+        if (kept && isMarker(kept[0][kept[1]])) o[k] = kept[0][kept[1]];
+      } else if (v === null || v === "") {
+        delete o[k];
+      } else if (typeof v === "string") {
+        if (!keep) continue;
+        const fp = this.fingerprint(v);
+        if (this.values[fp] !== v) {
+          this.values[fp] = v;
+          changed = true;
+        }
+        o[k] = { set: true, fingerprint: fp } satisfies SecretMarker;
+      } else if (isMarker(v)) {
+        if (this.values[v.fingerprint] === undefined)
+          throw new SecretError(path, `no secret with fingerprint '${v.fingerprint}' is held here: send the secret itself`);
+        o[k] = { set: true, fingerprint: v.fingerprint } satisfies SecretMarker;
+      } else {
+        throw new SecretError(path, "must be a string (the secret), null (to remove it) or the marker a read returned");
+      }
+    }
+    if (changed) this.save();
+    return out;
+  }
+
+  /** The document with every marker replaced by its secret: for the filter's compiler and the gateway only. */
+  reveal(filter: string, doc: unknown): unknown {
+    const paths = SECRET_PATHS[filter];
+    if (!paths || !isObj(doc)) return doc;
+    const out = structuredClone(doc);
+    for (const path of paths) {
+      const at = parentOf(out, path);
+      if (!at) continue;
+      const [o, k] = at;
+      if (isMarker(o[k])) o[k] = this.values[(o[k] as SecretMarker).fingerprint] ?? "";
+    }
+    return out;
+  }
+
+  /**
+   * Any document as it may be shown: secrets as markers. Stored documents already are; this also covers
+   * documents written before secrets were kept apart.
+   */
+  redact(filter: string, doc: unknown): unknown {
+    const paths = SECRET_PATHS[filter];
+    if (!paths || !isObj(doc)) return doc;
+    const out = structuredClone(doc);
+    for (const path of paths) {
+      const at = parentOf(out, path);
+      if (at && typeof at[0][at[1]] === "string") at[0][at[1]] = { set: true, fingerprint: this.fingerprint(at[0][at[1]] as string) } satisfies SecretMarker;
+    }
+    return out;
+  }
+}

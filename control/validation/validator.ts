@@ -1,0 +1,113 @@
+// Runs the filters' compilers off the event loop, one call at a time, in a worker thread with a time
+// and memory limit. A call that runs over its time ends the worker (a fresh one takes the next call);
+// a call that fails inside the bindings gets a fresh instance there. Nothing a document does can leave
+// later calls failing.
+import { Worker } from "node:worker_threads";
+
+export type Call = { id: number; op: "validate"; filter: string; json: string } | { id: number; op: "preview"; config: unknown; request: unknown };
+export type Reply = { id: number; ok: true; value: unknown } | { id: number; ok: false; error: string };
+
+/** Raised when the compilers could not give an answer (time, memory, a crash): not a verdict on the document. */
+export class ValidatorUnavailable extends Error {}
+
+export interface ValidatorLimits {
+  /** Per call (default 5 s). */
+  timeoutMs?: number;
+  /** The worker's JavaScript heap (default 256 MiB); the bindings' own memory is capped by their build. */
+  heapMb?: number;
+}
+
+type Pending = { call: Call; resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+export class Validator {
+  private worker?: Worker;
+  private queue: Pending[] = [];
+  private inFlight?: Pending;
+  private timer?: NodeJS.Timeout;
+  private nextId = 1;
+  private closed = false;
+  /** Workers replaced after a time-out or a crash (for tests and logs). */
+  restarts = 0;
+
+  constructor(private limits: ValidatorLimits = {}) {}
+
+  /** "" when the filter accepts the JSON document, else its errors, one per line. */
+  validate(filter: string, json: string): Promise<string> {
+    return this.enqueue({ id: this.nextId++, op: "validate", filter, json }) as Promise<string>;
+  }
+
+  /** gray_router's choice for a sample request. */
+  preview(config: unknown, request: unknown): Promise<{ target?: string; rule?: string | null; error?: string }> {
+    return this.enqueue({ id: this.nextId++, op: "preview", config, request }) as Promise<{ target?: string; rule?: string | null; error?: string }>;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    for (const p of this.queue.splice(0)) p.reject(new ValidatorUnavailable("the validator is closed"));
+    this.inFlight?.reject(new ValidatorUnavailable("the validator is closed"));
+    this.inFlight = undefined;
+    await this.worker?.terminate();
+    this.worker = undefined;
+  }
+
+  private enqueue(call: Call): Promise<unknown> {
+    if (this.closed) return Promise.reject(new ValidatorUnavailable("the validator is closed"));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ call, resolve, reject });
+      this.next();
+    });
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(new URL("./worker.mjs", import.meta.url), {
+      resourceLimits: { maxOldGenerationSizeMb: this.limits.heapMb ?? 256 },
+    });
+    w.on("message", (r: Reply) => {
+      const p = this.inFlight;
+      if (!p || p.call.id !== r.id) return;
+      this.settle();
+      if (r.ok) p.resolve(r.value);
+      else p.reject(new ValidatorUnavailable(`the filter's compiler failed on this document (${r.error})`));
+    });
+    const lost = (why: string) => {
+      if (this.worker !== w) return;
+      this.worker = undefined;
+      this.restarts++;
+      const p = this.inFlight;
+      this.settle();
+      p?.reject(new ValidatorUnavailable(why));
+    };
+    w.on("error", (e: Error) => lost(`the validator failed: ${e.message}`));
+    w.on("exit", (code) => lost(`the validator stopped (exit ${code})`));
+    // After the listeners (adding one refs the port again): an idle worker never keeps the process alive;
+    // a call in flight does, through its timer.
+    w.unref();
+    return w;
+  }
+
+  private settle(): void {
+    clearTimeout(this.timer);
+    this.inFlight = undefined;
+    queueMicrotask(() => this.next());
+  }
+
+  private next(): void {
+    if (this.inFlight || this.closed) return;
+    const p = this.queue.shift();
+    if (!p) return;
+    this.inFlight = p;
+    this.worker ??= this.spawn();
+    const w = this.worker;
+    const timeoutMs = this.limits.timeoutMs ?? 5000;
+    this.timer = setTimeout(() => {
+      if (this.inFlight !== p) return;
+      this.worker = undefined;
+      this.restarts++;
+      this.settle();
+      void w.terminate();
+      p.reject(new ValidatorUnavailable(`validation took longer than ${timeoutMs / 1000} s`));
+    }, timeoutMs);
+    w.postMessage(p.call);
+  }
+}
