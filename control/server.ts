@@ -45,6 +45,8 @@ export interface ControlOptions {
   allowedHosts?: string[];
   /** Time and memory limits of the validation worker. */
   validation?: ValidatorLimits;
+  /** The validator to use (default: a worker with `validation`'s limits); closed with the service. */
+  validator?: Validator;
   /** Calls per minute per client to the endpoints open without a token (validate, preview); default 60. */
   openRateLimit?: number;
 }
@@ -157,7 +159,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     });
     app.addHook("onClose", async () => xds.close());
   }
-  const validator = new Validator(opts.validation);
+  const validator = opts.validator ?? new Validator(opts.validation);
   app.addHook("onClose", async () => validator.close());
   const secrets = new Secrets(opts.dataDir);
   const shown = (filter: string, doc: unknown) => secrets.redact(filter, doc);
@@ -251,234 +253,237 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     allowList: (req) => authorized(req.headers.authorization, opts.token),
   });
 
-  app.get("/openapi.json", async () => openapi(NAMES));
+  // The routes load after the rate limiter, so its per-route limits apply to them.
+  void app.register(async (app) => {
+    app.get("/openapi.json", async () => openapi(NAMES));
 
-  app.get("/api/filters", async () =>
-    NAMES.map((f) => {
-      const v = store.current(f)!;
-      return { filter: f, version: v.version, author: v.author, time: v.time };
-    }),
-  );
+    app.get("/api/filters", async () =>
+      NAMES.map((f) => {
+        const v = store.current(f)!;
+        return { filter: f, version: v.version, author: v.author, time: v.time };
+      }),
+    );
 
-  app.get<{ Params: { filter: string } }>("/api/filters/:filter", { schema: { params: filterParam } }, async (req, reply) => {
-    const v = store.current(req.params.filter)!;
-    reply.header("etag", etag(v.version));
-    return { filter: req.params.filter, version: v.version, doc: shown(req.params.filter, v.doc) };
-  });
+    app.get<{ Params: { filter: string } }>("/api/filters/:filter", { schema: { params: filterParam } }, async (req, reply) => {
+      const v = store.current(req.params.filter)!;
+      reply.header("etag", etag(v.version));
+      return { filter: req.params.filter, version: v.version, doc: shown(req.params.filter, v.doc) };
+    });
 
-  app.get<{ Params: { filter: string } }>("/api/filters/:filter/versions", { schema: { params: filterParam } }, async (req) =>
-    store
-      .versions(req.params.filter)
-      .map((v) => summary(req.params.filter, v))
-      .reverse(),
-  );
+    app.get<{ Params: { filter: string } }>("/api/filters/:filter/versions", { schema: { params: filterParam } }, async (req) =>
+      store
+        .versions(req.params.filter)
+        .map((v) => summary(req.params.filter, v))
+        .reverse(),
+    );
 
-  app.get<{ Params: { filter: string; version: string } }>(
-    "/api/filters/:filter/versions/:version",
-    {
-      schema: {
-        // A path segment is text (types are not coerced): a version is its digits.
-        params: {
-          ...filterParam,
-          required: ["filter", "version"],
-          properties: { ...filterParam.properties, version: { type: "string", pattern: "^[1-9][0-9]{0,9}$" } },
-        },
-      },
-    },
-    async (req, reply) => {
-      const v = store.version(req.params.filter, Number(req.params.version));
-      if (!v) return reply.code(404).send({ error: `no version ${req.params.version}` });
-      return { ...summary(req.params.filter, v), doc: shown(req.params.filter, v.doc) };
-    },
-  );
-
-  app.post<{ Params: { filter: string }; Body: { doc: unknown } }>(
-    "/api/filters/:filter/validate",
-    {
-      bodyLimit: VALIDATE_BODY_LIMIT,
-      config: { rateLimit: openLimit },
-      schema: { params: filterParam, body: { type: "object", required: ["doc"], additionalProperties: false, properties: { doc: {} } } },
-    },
-    async (req, reply) => {
-      try {
-        // Secrets as they would be delivered; nothing is kept from an open call.
-        const doc = secrets.reveal(req.params.filter, secrets.preview(req.params.filter, req.body.doc, store.current(req.params.filter)?.doc));
-        const errors = await validate(req.params.filter, doc);
-        return { ok: errors.length === 0, errors };
-      } catch (e) {
-        if (e instanceof SecretError) return { ok: false, errors: [{ field: e.field, message: e.message }] };
-        return unavailable(reply, e);
-      }
-    },
-  );
-
-  const change = async (reply: FastifyReply, filter: string, req: FastifyRequest, submitted: unknown, author: string, restoredFrom?: number) => {
-    const basedOn = ifMatch(req);
-    if (basedOn === undefined) return reply.code(428).send({ error: "If-Match with the version this change is based on is required" });
-    try {
-      const r = await publish(filter, submitted, author, basedOn, restoredFrom);
-      if (!r.version) return reply.code(422).send({ error: "the filter would reject this document", errors: r.errors });
-      if (filter === "gray_router") releases.grayEdited(r.doc, author, r.version.version);
-      reply.header("etag", etag(r.version.version));
-      return summary(filter, r.version);
-    } catch (e) {
-      if (e instanceof StaleVersion) {
-        return reply.code(409).send({ error: `stale: this change is based on version ${basedOn}, but version ${e.current} is current`, current: e.current });
-      }
-      return unavailable(reply, e);
-    }
-  };
-
-  app.put<{ Params: { filter: string }; Body: { doc: unknown; author?: string } }>(
-    "/api/filters/:filter",
-    {
-      onRequest: requireToken,
-      schema: {
-        params: filterParam,
-        body: {
-          type: "object",
-          required: ["doc"],
-          additionalProperties: false,
-          properties: { doc: { type: "object" }, author: { type: "string", maxLength: 200 } },
-        },
-      },
-    },
-    async (req, reply) => change(reply, req.params.filter, req, req.body.doc, req.body.author ?? "api"),
-  );
-
-  app.post<{ Params: { filter: string }; Body: { version: number; author?: string } }>(
-    "/api/filters/:filter/rollback",
-    {
-      onRequest: requireToken,
-      schema: {
-        params: filterParam,
-        body: {
-          type: "object",
-          required: ["version"],
-          additionalProperties: false,
-          properties: { version: { type: "integer", minimum: 1 }, author: { type: "string", maxLength: 200 } },
-        },
-      },
-    },
-    async (req, reply) => {
-      const old = store.version(req.params.filter, req.body.version);
-      if (!old) return reply.code(404).send({ error: `no version ${req.body.version}` });
-      return change(reply, req.params.filter, req, old.doc, req.body.author ?? "api", old.version);
-    },
-  );
-
-  app.post<{ Body: { doc?: unknown; request: unknown } }>(
-    "/api/preview",
-    {
-      bodyLimit: PREVIEW_BODY_LIMIT,
-      config: { rateLimit: openLimit },
-      schema: {
-        body: { type: "object", required: ["request"], additionalProperties: false, properties: { doc: { type: "object" }, request: { type: "object" } } },
-      },
-    },
-    async (req, reply) => validator.preview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request).catch((e) => unavailable(reply, e)),
-  );
-
-  // Progressive delivery (control/releases.ts).
-  const releaseParam = { type: "object", required: ["id"], properties: { id: { type: "string", pattern: "^r[0-9]+$" } } } as const;
-  app.get("/api/releases", async () => releases.list().map(({ samples, ...r }) => ({ ...r, samples: samples.length })));
-  app.get<{ Params: { id: string } }>("/api/releases/:id", { schema: { params: releaseParam } }, async (req, reply) => {
-    const r = releases.get(req.params.id);
-    return r ?? reply.code(404).send({ error: `no release ${req.params.id}` });
-  });
-  app.post<{ Body: Record<string, unknown> }>(
-    "/api/releases",
-    {
-      onRequest: requireToken,
-      schema: {
-        body: {
-          type: "object",
-          additionalProperties: false,
-          required: ["target"],
-          properties: {
-            target: { type: "string", maxLength: 100 },
-            steps: { type: "array", maxItems: 20 },
-            hold_seconds: { type: "number" },
-            interval_seconds: { type: "number" },
-            hash_on: { type: "string" },
-            name: { type: "string", maxLength: 200 },
-            limits: {
-              type: "object",
-              additionalProperties: false,
-              properties: {
-                max_error_rate_increase: { type: "number" },
-                max_p99_ratio: { type: "number" },
-                p99_min_difference_ms: { type: "number" },
-                min_requests: { type: "number" },
-                failed_checks: { type: "number" },
-              },
-            },
-            webhook: { type: "string", maxLength: 2000 },
-            author: { type: "string", maxLength: 200 },
+    app.get<{ Params: { filter: string; version: string } }>(
+      "/api/filters/:filter/versions/:version",
+      {
+        schema: {
+          // A path segment is text (types are not coerced): a version is its digits.
+          params: {
+            ...filterParam,
+            required: ["filter", "version"],
+            properties: { ...filterParam.properties, version: { type: "string", pattern: "^[1-9][0-9]{0,9}$" } },
           },
         },
       },
-    },
-    async (req, reply) => {
-      const { author, ...body } = req.body;
-      const { spec, errors } = readSpec(body);
-      if (!spec) return reply.code(422).send({ error: "this release cannot start", errors });
-      try {
-        return reply.code(201).send(await releases.start(spec, typeof author === "string" ? author : "api"));
-      } catch (e) {
-        if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
-        return reply.code(422).send({ error: `the gray rules would not accept this release: ${(e as Error).message}` });
-      }
-    },
-  );
-  app.post<{ Params: { id: string; action: "pause" | "resume" | "promote" | "abort" }; Body: { author?: string } | undefined }>(
-    "/api/releases/:id/:action",
-    {
-      onRequest: requireToken,
-      schema: {
-        params: {
-          type: "object",
-          required: ["id", "action"],
-          properties: { ...releaseParam.properties, action: { type: "string", enum: ["pause", "resume", "promote", "abort"] } },
-        },
-        body: { type: ["object", "null"], additionalProperties: false, properties: { author: { type: "string", maxLength: 200 } } },
+      async (req, reply) => {
+        const v = store.version(req.params.filter, Number(req.params.version));
+        if (!v) return reply.code(404).send({ error: `no version ${req.params.version}` });
+        return { ...summary(req.params.filter, v), doc: shown(req.params.filter, v.doc) };
       },
-    },
-    async (req, reply) => {
-      if (!releases.get(req.params.id)) return reply.code(404).send({ error: `no release ${req.params.id}` });
+    );
+
+    app.post<{ Params: { filter: string }; Body: { doc: unknown } }>(
+      "/api/filters/:filter/validate",
+      {
+        bodyLimit: VALIDATE_BODY_LIMIT,
+        config: { rateLimit: openLimit },
+        schema: { params: filterParam, body: { type: "object", required: ["doc"], additionalProperties: false, properties: { doc: {} } } },
+      },
+      async (req, reply) => {
+        try {
+          // Secrets as they would be delivered; nothing is kept from an open call.
+          const doc = secrets.reveal(req.params.filter, secrets.preview(req.params.filter, req.body.doc, store.current(req.params.filter)?.doc));
+          const errors = await validate(req.params.filter, doc);
+          return { ok: errors.length === 0, errors };
+        } catch (e) {
+          if (e instanceof SecretError) return { ok: false, errors: [{ field: e.field, message: e.message }] };
+          return unavailable(reply, e);
+        }
+      },
+    );
+
+    const change = async (reply: FastifyReply, filter: string, req: FastifyRequest, submitted: unknown, author: string, restoredFrom?: number) => {
+      const basedOn = ifMatch(req);
+      if (basedOn === undefined) return reply.code(428).send({ error: "If-Match with the version this change is based on is required" });
       try {
-        return await releases.act(req.params.id, req.params.action, req.body?.author ?? "api");
+        const r = await publish(filter, submitted, author, basedOn, restoredFrom);
+        if (!r.version) return reply.code(422).send({ error: "the filter would reject this document", errors: r.errors });
+        if (filter === "gray_router") releases.grayEdited(r.doc, author, r.version.version);
+        reply.header("etag", etag(r.version.version));
+        return summary(filter, r.version);
       } catch (e) {
-        if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
+        if (e instanceof StaleVersion) {
+          return reply.code(409).send({ error: `stale: this change is based on version ${basedOn}, but version ${e.current} is current`, current: e.current });
+        }
         return unavailable(reply, e);
       }
-    },
-  );
+    };
 
-  // Which gateway runs which version, from their ACKs and NACKs over gRPC ECDS.
-  app.get("/api/gateways", async () => ({ version: delivery.version, fleet: xds !== undefined, gateways: xds?.status() ?? [] }));
+    app.put<{ Params: { filter: string }; Body: { doc: unknown; author?: string } }>(
+      "/api/filters/:filter",
+      {
+        onRequest: requireToken,
+        schema: {
+          params: filterParam,
+          body: {
+            type: "object",
+            required: ["doc"],
+            additionalProperties: false,
+            properties: { doc: { type: "object" }, author: { type: "string", maxLength: 200 } },
+          },
+        },
+      },
+      async (req, reply) => change(reply, req.params.filter, req, req.body.doc, req.body.author ?? "api"),
+    );
 
-  app.get("/api/stats", async (_req, reply) => {
-    if (!opts.envoyAdmin) return reply.code(503).send({ error: "no Envoy admin address configured" });
-    try {
-      const r = await fetch(`${opts.envoyAdmin}/stats?format=json&filter=graywall`, { signal: AbortSignal.timeout(2000) });
-      const stats: { name: string; value: number }[] = (await r.json()).stats ?? [];
-      return Object.fromEntries(stats.filter((s) => typeof s.value === "number").map((s) => [s.name.replace(/^wasmcustom\.graywall\./, ""), s.value]));
-    } catch (e) {
-      return reply.code(502).send({ error: `Envoy admin unreachable: ${(e as Error).message}` });
-    }
+    app.post<{ Params: { filter: string }; Body: { version: number; author?: string } }>(
+      "/api/filters/:filter/rollback",
+      {
+        onRequest: requireToken,
+        schema: {
+          params: filterParam,
+          body: {
+            type: "object",
+            required: ["version"],
+            additionalProperties: false,
+            properties: { version: { type: "integer", minimum: 1 }, author: { type: "string", maxLength: 200 } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const old = store.version(req.params.filter, req.body.version);
+        if (!old) return reply.code(404).send({ error: `no version ${req.body.version}` });
+        return change(reply, req.params.filter, req, old.doc, req.body.author ?? "api", old.version);
+      },
+    );
+
+    app.post<{ Body: { doc?: unknown; request: unknown } }>(
+      "/api/preview",
+      {
+        bodyLimit: PREVIEW_BODY_LIMIT,
+        config: { rateLimit: openLimit },
+        schema: {
+          body: { type: "object", required: ["request"], additionalProperties: false, properties: { doc: { type: "object" }, request: { type: "object" } } },
+        },
+      },
+      async (req, reply) => validator.preview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request).catch((e) => unavailable(reply, e)),
+    );
+
+    // Progressive delivery (control/releases.ts).
+    const releaseParam = { type: "object", required: ["id"], properties: { id: { type: "string", pattern: "^r[0-9]+$" } } } as const;
+    app.get("/api/releases", async () => releases.list().map(({ samples, ...r }) => ({ ...r, samples: samples.length })));
+    app.get<{ Params: { id: string } }>("/api/releases/:id", { schema: { params: releaseParam } }, async (req, reply) => {
+      const r = releases.get(req.params.id);
+      return r ?? reply.code(404).send({ error: `no release ${req.params.id}` });
+    });
+    app.post<{ Body: Record<string, unknown> }>(
+      "/api/releases",
+      {
+        onRequest: requireToken,
+        schema: {
+          body: {
+            type: "object",
+            additionalProperties: false,
+            required: ["target"],
+            properties: {
+              target: { type: "string", maxLength: 100 },
+              steps: { type: "array", maxItems: 20 },
+              hold_seconds: { type: "number" },
+              interval_seconds: { type: "number" },
+              hash_on: { type: "string" },
+              name: { type: "string", maxLength: 200 },
+              limits: {
+                type: "object",
+                additionalProperties: false,
+                properties: {
+                  max_error_rate_increase: { type: "number" },
+                  max_p99_ratio: { type: "number" },
+                  p99_min_difference_ms: { type: "number" },
+                  min_requests: { type: "number" },
+                  failed_checks: { type: "number" },
+                },
+              },
+              webhook: { type: "string", maxLength: 2000 },
+              author: { type: "string", maxLength: 200 },
+            },
+          },
+        },
+      },
+      async (req, reply) => {
+        const { author, ...body } = req.body;
+        const { spec, errors } = readSpec(body);
+        if (!spec) return reply.code(422).send({ error: "this release cannot start", errors });
+        try {
+          return reply.code(201).send(await releases.start(spec, typeof author === "string" ? author : "api"));
+        } catch (e) {
+          if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
+          return reply.code(422).send({ error: `the gray rules would not accept this release: ${(e as Error).message}` });
+        }
+      },
+    );
+    app.post<{ Params: { id: string; action: "pause" | "resume" | "promote" | "abort" }; Body: { author?: string } | undefined }>(
+      "/api/releases/:id/:action",
+      {
+        onRequest: requireToken,
+        schema: {
+          params: {
+            type: "object",
+            required: ["id", "action"],
+            properties: { ...releaseParam.properties, action: { type: "string", enum: ["pause", "resume", "promote", "abort"] } },
+          },
+          body: { type: ["object", "null"], additionalProperties: false, properties: { author: { type: "string", maxLength: 200 } } },
+        },
+      },
+      async (req, reply) => {
+        if (!releases.get(req.params.id)) return reply.code(404).send({ error: `no release ${req.params.id}` });
+        try {
+          return await releases.act(req.params.id, req.params.action, req.body?.author ?? "api");
+        } catch (e) {
+          if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
+          return unavailable(reply, e);
+        }
+      },
+    );
+
+    // Which gateway runs which version, from their ACKs and NACKs over gRPC ECDS.
+    app.get("/api/gateways", async () => ({ version: delivery.version, fleet: xds !== undefined, gateways: xds?.status() ?? [] }));
+
+    app.get("/api/stats", async (_req, reply) => {
+      if (!opts.envoyAdmin) return reply.code(503).send({ error: "no Envoy admin address configured" });
+      try {
+        const r = await fetch(`${opts.envoyAdmin}/stats?format=json&filter=graywall`, { signal: AbortSignal.timeout(2000) });
+        const stats: { name: string; value: number }[] = (await r.json()).stats ?? [];
+        return Object.fromEntries(stats.filter((s) => typeof s.value === "number").map((s) => [s.name.replace(/^wasmcustom\.graywall\./, ""), s.value]));
+      } catch (e) {
+        return reply.code(502).send({ error: `Envoy admin unreachable: ${(e as Error).message}` });
+      }
+    });
+
+    const ui = (file: string, type: string) => async (_req: FastifyRequest, reply: FastifyReply) =>
+      reply.type(type).send(readFileSync(join(ROOT, "control", "ui", file), "utf8"));
+    app.get("/", ui("index.html", "text/html; charset=utf-8"));
+    app.get("/app.js", ui("app.js", "text/javascript; charset=utf-8"));
+    app.get("/style.css", ui("style.css", "text/css; charset=utf-8"));
+    app.get("/favicon.svg", ui("favicon.svg", "image/svg+xml"));
+    app.get("/favicon.ico", ui("favicon.svg", "image/svg+xml"));
+
+    // Lets the UI check a token at sign-in instead of on the first write.
+    app.get("/api/session", { onRequest: requireToken }, async () => ({ ok: true }));
   });
-
-  const ui = (file: string, type: string) => async (_req: FastifyRequest, reply: FastifyReply) =>
-    reply.type(type).send(readFileSync(join(ROOT, "control", "ui", file), "utf8"));
-  app.get("/", ui("index.html", "text/html; charset=utf-8"));
-  app.get("/app.js", ui("app.js", "text/javascript; charset=utf-8"));
-  app.get("/style.css", ui("style.css", "text/css; charset=utf-8"));
-  app.get("/favicon.svg", ui("favicon.svg", "image/svg+xml"));
-  app.get("/favicon.ico", ui("favicon.svg", "image/svg+xml"));
-
-  // Lets the UI check a token at sign-in instead of on the first write.
-  app.get("/api/session", { onRequest: requireToken }, async () => ({ ok: true }));
 
   return app;
 }

@@ -148,7 +148,20 @@ function withConfigDiscovery(envoyYaml: string, configSource: unknown): any {
   for (const l of cfg.static_resources.listeners) {
     const hcm = l.filter_chains[0].filters[0].typed_config;
     hcm.http_filters = hcm.http_filters.map((f: any) =>
-      f.name !== MODULE.envoyName ? f : { name: f.name, config_discovery: { config_source: configSource, type_urls: [f.typed_config["@type"]] } },
+      f.name !== MODULE.envoyName
+        ? f
+        : {
+            name: f.name,
+            config_discovery: {
+              config_source: configSource,
+              // The listener waits (not ready) for the first configuration, up to the source's
+              // initial_fetch_timeout; if none comes (the control service down at start), the shipped
+              // one filters traffic. Never ready and failing every request; never the shipped rules
+              // while the current ones can be had.
+              default_config: f.typed_config,
+              type_urls: [f.typed_config["@type"]],
+            },
+          },
     );
   }
   return cfg;
@@ -172,6 +185,8 @@ export const XDS_PORT = 18000;
 /** envoy.yaml for a fleet: the graywall filter's config comes from graywall-control over gRPC ECDS. */
 function renderXdsEnvoy(envoyYaml: string): string {
   const cfg = withConfigDiscovery(envoyYaml, {
+    // A gateway whose control service is down at start is ready with the shipped rules after this.
+    initial_fetch_timeout: "5s",
     resource_api_version: "V3",
     api_config_source: {
       api_type: "GRPC",

@@ -160,4 +160,33 @@ describe("a fleet of three Envoys on graywall-control's gRPC ECDS", () => {
       await browser.close();
     }
   });
+
+  e2e("a gateway started while the control service is down filters with the shipped configuration, then takes the current one", async () => {
+    const version = (await gateways()).version;
+    await app.close();
+    const [adminPort, listenerPort] = [await freePort(), await freePort()];
+    const cfg = renderConfig(loadYaml("envoy/envoy-xds.yaml"), {
+      adminPort,
+      listenerPort,
+      clusters: { stable: stable.port, canary: canary.port, graywall_control: xdsPort },
+    });
+    cfg.node.id = "fleet-4";
+    const t0 = Date.now();
+    const late = await startEnvoy(cfg, adminPort, listenerPort);
+    try {
+      // Ready after the 5 s initial fetch timeout (not 15 s), and every request answered by the
+      // shipped rules: not the 500 of a filter with no configuration.
+      assert.ok(Date.now() - t0 < 10_000, `ready after ${Date.now() - t0} ms`);
+      const statuses = new Set<number>();
+      for (let i = 0; i < 10; i++) statuses.add((await request(late.url("/"))).status);
+      assert.deepEqual([...statuses], [200]);
+      assert.equal(await routed(late, "beta"), "canary", "the shipped gray rule");
+      assert.equal(await routed(late, "delta"), "stable");
+      await startControl();
+      await eventually(async () => (await routed(late, "delta")) === "canary", 10_000, "the control service's current rules");
+      await eventually(async () => allAt(version, ["fleet-4"]), 5000, "fleet-4 at the current version");
+    } finally {
+      await late.stop();
+    }
+  });
 });
