@@ -13,6 +13,7 @@ import { routeClusters, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
 import { SECRET_PATHS, SecretError, Secrets } from "./secrets.ts";
+import { dangers, newDangers } from "./dangers.ts";
 import { Validator, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
 
 declare module "fastify" {
@@ -308,7 +309,10 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
           // Secrets as they would be delivered; nothing is kept from an open call.
           const doc = secrets.reveal(req.params.filter, secrets.preview(req.params.filter, req.body.doc, store.current(req.params.filter)?.doc));
           const errors = await validate(req.params.filter, doc);
-          return { ok: errors.length === 0, errors };
+
+          // What publishing it would need confirmed, in words, for the UI to show before it asks.
+
+          return { ok: errors.length === 0, errors, warnings: dangers(req.params.filter, req.body.doc) };
         } catch (e) {
           if (e instanceof SecretError) return { ok: false, errors: [{ field: e.field, message: e.message }] };
           return unavailable(reply, e);
@@ -316,9 +320,24 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       },
     );
 
-    const change = async (reply: FastifyReply, filter: string, req: FastifyRequest, submitted: unknown, author: string, restoredFrom?: number) => {
+    const change = async (
+      reply: FastifyReply,
+      filter: string,
+      req: FastifyRequest,
+      submitted: unknown,
+      author: string,
+      restoredFrom: number | undefined,
+      confirmed: boolean,
+    ) => {
       const basedOn = ifMatch(req);
       if (basedOn === undefined) return reply.code(428).send({ error: "If-Match with the version this change is based on is required" });
+      // A change that could lock people out is published only when its author says so.
+      const risks = confirmed ? [] : newDangers(filter, submitted, store.current(filter)?.doc);
+      if (risks.length > 0) {
+        return reply
+          .code(422)
+          .send({ error: 'this change could lock people out; send it again with "confirm": true to publish it', needs_confirmation: true, errors: risks });
+      }
       try {
         const r = await publish(filter, submitted, author, basedOn, restoredFrom);
         if (!r.version) return reply.code(422).send({ error: "the filter would reject this document", errors: r.errors });
@@ -333,7 +352,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       }
     };
 
-    app.put<{ Params: { filter: string }; Body: { doc: unknown; author?: string } }>(
+    app.put<{ Params: { filter: string }; Body: { doc: unknown; author?: string; confirm?: boolean } }>(
       "/api/filters/:filter",
       {
         onRequest: requireToken,
@@ -343,14 +362,14 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
             type: "object",
             required: ["doc"],
             additionalProperties: false,
-            properties: { doc: { type: "object" }, author: { type: "string", maxLength: 200 } },
+            properties: { doc: { type: "object" }, author: { type: "string", maxLength: 200 }, confirm: { type: "boolean" } },
           },
         },
       },
-      async (req, reply) => change(reply, req.params.filter, req, req.body.doc, req.body.author ?? "api"),
+      async (req, reply) => change(reply, req.params.filter, req, req.body.doc, req.body.author ?? "api", undefined, req.body.confirm === true),
     );
 
-    app.post<{ Params: { filter: string }; Body: { version: number; author?: string } }>(
+    app.post<{ Params: { filter: string }; Body: { version: number; author?: string; confirm?: boolean } }>(
       "/api/filters/:filter/rollback",
       {
         onRequest: requireToken,
@@ -360,14 +379,14 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
             type: "object",
             required: ["version"],
             additionalProperties: false,
-            properties: { version: { type: "integer", minimum: 1 }, author: { type: "string", maxLength: 200 } },
+            properties: { version: { type: "integer", minimum: 1 }, author: { type: "string", maxLength: 200 }, confirm: { type: "boolean" } },
           },
         },
       },
       async (req, reply) => {
         const old = store.version(req.params.filter, req.body.version);
         if (!old) return reply.code(404).send({ error: `no version ${req.body.version}` });
-        return change(reply, req.params.filter, req, old.doc, req.body.author ?? "api", old.version);
+        return change(reply, req.params.filter, req, old.doc, req.body.author ?? "api", old.version, req.body.confirm === true);
       },
     );
 

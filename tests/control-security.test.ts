@@ -188,6 +188,35 @@ describe("graywall-control against an unauthenticated caller", () => {
   });
 });
 
+describe("configurations that could lock people out", () => {
+  test("denying every address, or an allow list, needs confirm: true; validate warns; an edit keeping it does not ask again", async () => {
+    const { app } = fresh();
+    const put = (doc: object, version: number, confirm?: boolean) =>
+      app.inject({
+        method: "PUT",
+        url: "/api/filters/ip_list",
+        headers: { ...auth, "if-match": `"${version}"` },
+        payload: { doc, ...(confirm === undefined ? {} : { confirm }) },
+      });
+    for (const doc of [{ deny: ["0.0.0.0/0"] }, { deny: ["0.0.0.0/1", "128.0.0.0/1"] }, { deny: ["::/0"] }, { allow: ["10.0.0.0/8"] }]) {
+      const r = await put(doc, 1);
+      assert.equal(r.statusCode, 422, JSON.stringify(doc));
+      assert.equal(r.json().needs_confirmation, true);
+      assert.equal((await app.inject({ url: "/api/filters/ip_list" })).json().version, 1, "nothing published");
+    }
+    const v = await app.inject({ method: "POST", url: "/api/filters/ip_list/validate", payload: { doc: { deny: ["::/0"], paths: ["/admin"] } } });
+    assert.deepEqual(v.json().warnings, [{ field: "deny", message: "denies every IPv6 client on the listed paths" }]);
+    assert.equal((await put({ deny: ["10.0.0.0/8"] }, 1)).statusCode, 200, "a narrow deny needs nothing");
+    assert.equal((await put({ deny: ["0.0.0.0/0"] }, 2, true)).statusCode, 200);
+    assert.equal((await put({ deny: ["0.0.0.0/0", "10.9.9.9"] }, 3)).statusCode, 200, "already in force: not asked again");
+    const back = await app.inject({ method: "POST", url: "/api/filters/ip_list/rollback", headers: { ...auth, "if-match": '"4"' }, payload: { version: 1 } });
+    assert.equal(back.statusCode, 200);
+    const again = await app.inject({ method: "POST", url: "/api/filters/ip_list/rollback", headers: { ...auth, "if-match": '"5"' }, payload: { version: 3 } });
+    assert.equal(again.statusCode, 422, "restoring a version that denies everyone asks too");
+    await app.close();
+  });
+});
+
 describe("secrets", () => {
   test("a secret is never readable: not in the document, its versions, diffs or history files; the gateway gets it", async () => {
     const { app, dir } = fresh();

@@ -27,9 +27,29 @@ async function api(method, path, body, version) {
     const err = new Error(reason ? `${data.error}: ${reason}` : data.error || `HTTP ${r.status}`);
     err.status = r.status;
     err.errors = data.errors || [];
+    err.needsConfirmation = data.needs_confirmation === true;
     throw err;
   }
   return data;
+}
+
+/**
+ * A change the API holds back because it could lock people out: says what it would do in plain words and
+ * sends it again, confirmed, only if the person agrees. `send(confirm)` makes the API call.
+ */
+async function withConfirmation(send) {
+  try {
+    return await send(false);
+  } catch (e) {
+    if (!e.needsConfirmation) throw e;
+    const risks = e.errors.map((x) => `- ${x.message} (${x.field})`).join("\n");
+    if (!confirm(`Warning: this change could lock people out:\n${risks}\n\nPublish it anyway?`)) {
+      const kept = new Error("Not published: nothing changed.");
+      kept.status = 0;
+      throw kept;
+    }
+    return send(true);
+  }
 }
 
 // ---- gray rules: document <-> form ----
@@ -254,7 +274,9 @@ async function loadHistory() {
       b.addEventListener("click", async () => {
         if (!confirm(`Restore version ${v.version} of ${filter}? It becomes version ${current + 1} and is published to Envoy at once.`)) return;
         try {
-          const r = await api("POST", `/api/filters/${filter}/rollback`, { version: v.version, author: "web UI" }, current);
+          const r = await withConfirmation((confirm) =>
+            api("POST", `/api/filters/${filter}/rollback`, { version: v.version, author: "web UI", confirm }, current),
+          );
           say(`Restored version ${v.version} as version ${r.version}.`);
           await loadHistory();
           if (filter === "gray_router") await loadGray();
@@ -550,13 +572,17 @@ async function start() {
     const doc = rawDoc();
     if (!doc) return;
     const r = await api("POST", `/api/filters/${$("#raw-filter").value}/validate`, { doc });
-    say(r.ok ? "The filter accepts this document." : r.errors.map((e) => `${e.field}: ${e.message}`).join("; "), r.ok ? "ok" : "error");
+    const warnings = (r.warnings || []).map((w) => `Warning: this ${w.message} (${w.field}).`).join(" ");
+    say(
+      r.ok ? `The filter accepts this document.${warnings ? ` ${warnings}` : ""}` : r.errors.map((e) => `${e.field}: ${e.message}`).join("; "),
+      r.ok && !warnings ? "ok" : "error",
+    );
   });
   $("#raw-save").addEventListener("click", async () => {
     const doc = rawDoc();
     if (!doc) return;
     try {
-      const v = await api("PUT", `/api/filters/${$("#raw-filter").value}`, { doc, author: "web UI" }, rawVersion);
+      const v = await withConfirmation((confirm) => api("PUT", `/api/filters/${$("#raw-filter").value}`, { doc, author: "web UI", confirm }, rawVersion));
       rawVersion = v.version;
       $("#raw-version").textContent = String(v.version);
       say(`Published version ${v.version}.`);

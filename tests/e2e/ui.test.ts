@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { setupBrowser } from "../../scripts/setup-tools.ts";
-import { e2e, eventually, startControlRig, stopControlRig, versionOf, type ControlRig, type Envoy } from "./harness.ts";
+import { e2e, eventually, request, startControlRig, stopControlRig, versionOf, type ControlRig, type Envoy } from "./harness.ts";
 
 const TOKEN = "ui-test-token";
 
@@ -140,5 +140,22 @@ describe("web UI", () => {
     await page.click("#raw-save");
     await page.waitForFunction(() => document.querySelector("#message")?.className === "error");
     assert.match((await message()) ?? "", /Bad Request: body\/doc must be object/);
+  });
+
+  e2e("a document that could lock people out is shown with a warning, and published only after a plain-words confirmation", async () => {
+    await page.selectOption("#raw-filter", "ip_list");
+    await page.waitForFunction(() => (document.querySelector("#raw-doc") as HTMLTextAreaElement | null)?.value.includes("{"));
+    await page.locator("#raw-doc").fill(JSON.stringify({ deny: ["0.0.0.0/0"], paths: ["/admin"] }));
+    await page.click("#raw-validate");
+    await page.waitForFunction(() => /Warning/.test(document.querySelector("#message")?.textContent ?? ""));
+    assert.match((await message()) ?? "", /Warning: this denies every IPv4 client on the listed paths \(deny\)/);
+    const asked = dialogs.length;
+    await page.click("#raw-save");
+    await page.waitForFunction(() => /Published version/.test(document.querySelector("#message")?.textContent ?? ""));
+    assert.equal(dialogs.length, asked + 1);
+    assert.match(dialogs[asked], /could lock people out:\n- denies every IPv4 client on the listed paths \(deny\)\n\nPublish it anyway\?/);
+    // The real gateway now refuses /admin to everyone, and nothing else.
+    await eventually(async () => (await request(envoy.url("/admin"))).status === 403, 5000, "the deny list in force");
+    assert.equal((await request(envoy.url("/"))).status, 200);
   });
 });
