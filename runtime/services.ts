@@ -80,15 +80,14 @@ export function redisPing(port: number): Promise<boolean> {
   });
 }
 
-/** Redis on 127.0.0.1:`port`, in memory only (no snapshots, no append-only file). */
-export async function startRedis(port: number): Promise<Service> {
-  const s = launch(
-    "redis-server",
-    REDIS_SERVER,
-    ["--bind", "127.0.0.1", "--port", String(port), "--save", "", "--appendonly", "no", "--daemonize", "no"],
-    {},
-    port,
-  );
+/**
+ * Redis on 127.0.0.1:`port`: in memory only, or with `persistDir` an append-only file there (fsync every
+ * second), so counts survive a restart of Redis (at most a second of them lost).
+ */
+export async function startRedis(port: number, persistDir?: string): Promise<Service> {
+  const persistence = persistDir ? ["--appendonly", "yes", "--appendfsync", "everysec", "--dir", persistDir] : ["--appendonly", "no"];
+  if (persistDir) mkdirSync(persistDir, { recursive: true });
+  const s = launch("redis-server", REDIS_SERVER, ["--bind", "127.0.0.1", "--port", String(port), "--save", "", ...persistence, "--daemonize", "no"], {}, port);
   return until(s, () => redisPing(port), 10000);
 }
 

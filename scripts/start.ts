@@ -19,6 +19,8 @@ import { setupRatelimit, setupRedis } from "./setup-tools.ts";
 import { startRatelimit, startRedis, type Service } from "../runtime/services.ts";
 
 const FLEET = process.argv.includes("--fleet");
+/** Fleet: Redis keeps its counts in an append-only file, so a restart of Redis does not start them over. */
+const PERSIST = process.argv.includes("--persist");
 
 const DEMO_PORTS = (process.env.GRAYWALL_DEMO_PORTS ?? "10000,9901,18081,18082").split(",").map(Number);
 if (DEMO_PORTS.length !== 4 || !DEMO_PORTS.every((p) => Number.isInteger(p) && p > 0 && p < 65536)) {
@@ -136,11 +138,15 @@ function runConfig(shipped: string, listener: number, admin: number, node?: stri
 /** The fleet demo's rate_limiter rules: the shipped per-gateway rule, plus one limit shared by both gateways. */
 const FLEET_RULE = { name: "api-fleet", scope: "cluster", match: { path_prefix: "/api/" }, key: ["client_ip"], requests_per_unit: 8, unit: "minute" };
 
+/** How long the fleet demo leaves Redis down before starting it again (GRAYWALL_REDIS_RESTART_MS). */
+const REDIS_RESTART_MS = Number(process.env.GRAYWALL_REDIS_RESTART_MS ?? 3000);
+const redisDir = () => (PERSIST ? join(STATE_DIR, "redis") : undefined);
+
 /** Starts Redis, the ratelimit service and a control service serving gRPC ECDS; seeds the shared rule once. */
 async function startFleetServices(services: Service[]) {
   setupRedis();
   setupRatelimit();
-  services.push(await startRedis(FP.redis));
+  services.push(await startRedis(FP.redis, redisDir()));
   const ratelimitDir = join(ECDS_DIR, "..", "ratelimit");
   const control = await startControl(CONTROL_PORT, {
     dataDir: process.env.GRAYWALL_DATA ?? join(STATE_DIR, "data"),
@@ -230,14 +236,37 @@ async function main(): Promise<void> {
       }
     });
   }
-  for (const s of services) {
+  // Redis going away is what the fleet demo exists to show: the gateways let shared-limit requests
+  // through (fail-open) while it is gone, and the limit holds again once it is back, so the demo brings
+  // it back rather than stopping. Any other part exiting stops the demo.
+  const watch = (s: Service) => {
     s.proc.once("exit", (code) => {
-      if (!stopping) {
+      if (stopping) return;
+      if (s.name !== "redis-server") {
         console.error(`[start] ${s.name} exited (${code ?? s.proc.signalCode}): stopping the demo`);
         stop(1);
+        return;
       }
+      console.error(
+        `[start] Redis exited (${code ?? s.proc.signalCode}): both gateways now let requests past the shared limit (fail-open; Envoy counts them as ratelimit.failure_mode_allowed). Starting it again in ${REDIS_RESTART_MS / 1000} s.`,
+      );
+      setTimeout(async () => {
+        if (stopping) return;
+        try {
+          const again = await startRedis(FP.redis, redisDir());
+          services[services.indexOf(s)] = again;
+          watch(again);
+          console.error(
+            `[start] Redis is back: the shared limit holds again${PERSIST ? " (its counts kept: --persist)" : " (its counts start over; npm start -- --fleet --persist keeps them)"}.`,
+          );
+        } catch (e) {
+          console.error(`[start] Redis did not start again: ${(e as Error).message}; stopping the demo`);
+          stop(1);
+        }
+      }, REDIS_RESTART_MS);
     });
-  }
+  };
+  for (const s of services) watch(s);
 
   if (FLEET) {
     await waitReady(FP.admin1, envoys[0]);

@@ -124,14 +124,15 @@ async function freeRange(n: number): Promise<number> {
   }
 }
 
-test("npm start -- --fleet: two gateways on one control service share a cluster limit, and Ctrl-C stops every part", async () => {
+test("npm start -- --fleet: two gateways on one control service share a cluster limit, fail open while Redis is down and hold it again once it is back; Ctrl-C stops every part", async () => {
   const base = await freeRange(12);
   const dir = mkdtempSync(join(tmpdir(), "graywall-fleet-demo-"));
-  const { child, exited } = await startDemo(
+  const demo = await startDemo(
     ["--fleet"],
-    { GRAYWALL_FLEET_PORT_BASE: String(base), GRAYWALL_DATA: join(dir, "data"), GRAYWALL_ECDS_DIR: join(dir, "ecds") },
+    { GRAYWALL_FLEET_PORT_BASE: String(base), GRAYWALL_DATA: join(dir, "data"), GRAYWALL_ECDS_DIR: join(dir, "ecds"), GRAYWALL_REDIS_RESTART_MS: "8000" },
     "fleet is up",
   );
+  const { child, exited } = demo;
   try {
     // The shared limit counts 8 per minute (fixed windows) across both gateways; each gateway's own rule
     // admits 5 per 10 s. Alternating 12 requests: 8 pass, the 9th and 10th meet the shared limit, the
@@ -140,6 +141,39 @@ test("npm start -- --fleet: two gateways on one control service share a cluster 
     const statuses: number[] = [];
     for (let i = 0; i < 12; i++) statuses.push((await fetch(`http://127.0.0.1:${base + (i % 2)}/api/fleet-demo`)).status);
     assert.deepEqual(statuses, [...Array(8).fill(200), ...Array(4).fill(429)]);
+    // Redis killed: the demo keeps running, the gateways let requests past the spent shared limit
+    // (fail-open), and once the demo has brought Redis back the limit is checked against it again.
+    const rl = async () => {
+      const text = await (await fetch(`http://127.0.0.1:${base + 2}/stats?filter=ratelimit%5C.`)).text();
+      const sum = (stat: string) => [...text.matchAll(new RegExp(`\\.ratelimit\\.${stat}: (\\d+)`, "g"))].reduce((n, m) => n + Number(m[1]), 0);
+      return { failOpen: sum("failure_mode_allowed"), answered: sum("ok") + sum("over_limit") };
+    };
+    const before = await rl();
+    const pid = spawnSync("pgrep", ["-f", `redis-server 127.0.0.1:${base + 8}`], { encoding: "utf8" }).stdout.trim();
+    assert.match(pid, /^\d+$/, "Redis's pid");
+    process.kill(Number(pid), "SIGKILL");
+    await eventually(async () => demo.out.includes("Redis exited"), 10_000, "the demo saying Redis exited");
+    const passedWhileDown: number[] = [];
+    await eventually(
+      async () => {
+        passedWhileDown.push((await fetch(`http://127.0.0.1:${base}/api/fleet-demo`)).status);
+        return passedWhileDown.includes(200) && (await rl()).failOpen > before.failOpen;
+      },
+      15_000,
+      "a request let through while Redis is down",
+    );
+    assert.equal(child.exitCode, null, "the demo keeps running");
+    await eventually(async () => demo.out.includes("Redis is back"), 20_000, "the demo bringing Redis back");
+    const back = await rl();
+    await eventually(
+      async () => {
+        await fetch(`http://127.0.0.1:${base + 1}/api/fleet-demo`);
+        await fetch(`http://127.0.0.1:${base}/api/fleet-demo`);
+        return (await rl()).answered > back.answered;
+      },
+      20_000,
+      "the ratelimit service answering from Redis again",
+    );
     const g = await (await fetch(`http://127.0.0.1:${base + 6}/api/gateways`)).json();
     assert.deepEqual(
       g.gateways.map((x: { node: string; version: string }) => [x.node, x.version === g.version]),
