@@ -290,6 +290,17 @@ export async function startControlRig(token: string, opts: StartOptions = {}): P
   return { envoy, stable, canary, app, controlUrl: `http://127.0.0.1:${controlPort}`, controlDir: dir };
 }
 
+/** PUTs `doc` as the next version of `filter` through the rig's control service (If-Match: the current version). */
+export async function putDoc(r: ControlRig, token: string, filter: string, doc: unknown) {
+  const cur = (await r.app.inject({ url: `/api/filters/${filter}` })).json().version;
+  return r.app.inject({
+    method: "PUT",
+    url: `/api/filters/${filter}`,
+    headers: { authorization: `Bearer ${token}`, "if-match": `"${cur}"` },
+    payload: { doc },
+  });
+}
+
 export async function stopControlRig(r: ControlRig | undefined): Promise<void> {
   if (!r) return;
   await stopRig(r);

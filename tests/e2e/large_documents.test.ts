@@ -3,7 +3,7 @@
 // crawler's longest lists. Compile times by size are in docs/scaling.md ("Large documents").
 import assert from "node:assert/strict";
 import { after, before, describe } from "node:test";
-import { e2e, eventually, request, startControlRig, stopControlRig, type ControlRig } from "./harness.ts";
+import { e2e, eventually, putDoc, request, startControlRig, stopControlRig, type ControlRig } from "./harness.ts";
 
 const TOKEN = "large-token";
 const cidrs = (n: number) => Array.from({ length: n }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`);
@@ -16,13 +16,7 @@ describe("large documents under load", () => {
   after(async () => stopControlRig(rig));
 
   const publish = async (filter: string, doc: unknown) => {
-    const cur = (await rig.app.inject({ url: `/api/filters/${filter}` })).json().version;
-    const r = await rig.app.inject({
-      method: "PUT",
-      url: `/api/filters/${filter}`,
-      headers: { authorization: `Bearer ${TOKEN}`, "if-match": `"${cur}"` },
-      payload: { doc },
-    });
+    const r = await putDoc(rig, TOKEN, filter, doc);
     assert.equal(r.statusCode, 200, r.body.slice(0, 300));
   };
 

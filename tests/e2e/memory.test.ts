@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { after, before, describe } from "node:test";
-import { e2e, request, startControlRig, stopControlRig, type ControlRig } from "./harness.ts";
+import { e2e, putDoc, request, startControlRig, stopControlRig, type ControlRig } from "./harness.ts";
 
 const TOKEN = "memory-token";
 const rssMiB = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024;
@@ -19,16 +19,7 @@ describe("gateway memory under publishes", () => {
   let rig: ControlRig;
   let pid: number;
   let version = 0;
-  const publish = async (filter: string, doc: unknown) => {
-    const cur = (await rig.app.inject({ url: `/api/filters/${filter}` })).json().version;
-    const r = await rig.app.inject({
-      method: "PUT",
-      url: `/api/filters/${filter}`,
-      headers: { authorization: `Bearer ${TOKEN}`, "if-match": `"${cur}"` },
-      payload: { doc },
-    });
-    return r;
-  };
+  const publish = (filter: string, doc: unknown) => putDoc(rig, TOKEN, filter, doc);
   /** Publishes, then waits until Envoy serves a request under the new version (the config is swapped in). */
   const publishAndServe = async (filter: string, doc: unknown) => {
     const r = await publish(filter, doc);
