@@ -1,0 +1,15 @@
+// The benchmark's rule for a disturbed run (bench/disturbed.ts): Envoy below 85% of its usual share of
+// its core is measured again. The rule, not a timing: no time is asserted here.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { disturbed } from "../bench/disturbed.ts";
+
+test("a run whose Envoy got well under its usual share of its core is disturbed; normal spread is not", () => {
+  assert.equal(disturbed(0.5, []), false, "nothing to compare with yet");
+  assert.equal(disturbed(0.5, [0.98]), false, "one run is no usual share");
+  const usual = [0.97, 0.99, 0.96, 0.98];
+  assert.equal(disturbed(0.93, usual), false);
+  assert.equal(disturbed(0.84, usual), false, "85% of the median 0.975 is 0.829");
+  assert.equal(disturbed(0.82, usual), true);
+  assert.equal(disturbed(0.4, usual), true);
+});
