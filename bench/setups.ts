@@ -111,8 +111,17 @@ const RATE_LIMITER = {
 const CRAWLER = { honeypot_paths: ["/.env", "/wp-admin"], behaviour: { rate_threshold: 1e6, request_rate_threshold: 1e7 } };
 const BODY_RULES = { allow_on_headers_stop_iteration: true };
 
-/** The one module with only the given sections: a missing section turns its stage off. */
-const graywall = (sections: Record<string, unknown>): Json => wasm("graywall", sections, BODY_RULES);
+/**
+ * The one module with only the given sections: a missing section turns its stage off. As in the shipped
+ * configs, each stage reads the peer from Envoy's own X-Forwarded-For entry (the bench's connection
+ * manager has use_remote_address: true); `peerFromHost` asks the host for it instead (the A/B line).
+ */
+const graywall = (sections: Record<string, unknown>, peerFromHost = false): Json =>
+  wasm(
+    "graywall",
+    peerFromHost ? sections : Object.fromEntries(Object.entries(sections).map(([k, v]) => [k, { client_address: "envoy_xff", ...(v as object) }])),
+    BODY_RULES,
+  );
 
 export function setups(): Setup[] {
   const big = cidrs(100_000);
@@ -122,6 +131,9 @@ export function setups(): Setup[] {
     { name: "no-op wasm filter", httpFilters: [wasm("noop", {})] },
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },
     { name: "graywall: no stages", httpFilters: [graywall({})] },
+    // A/B: the client address asked of the host (one more host call that returns data) instead of read
+    // from Envoy's own X-Forwarded-For entry.
+    { name: "graywall: all four, peer from the host", httpFilters: [graywall(allFour, true)] },
     // What a stage adds to the one pass, where the header map and the peer address are fetched anyway.
     {
       name: "graywall: all four, without crawler_score",

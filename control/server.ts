@@ -9,7 +9,7 @@ import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version } from "./store.ts";
 import { openapi } from "./openapi.ts";
-import { routeClusters, unroutedTargets } from "../runtime/targets.ts";
+import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
 import { SECRET_PATHS, SecretError, Secrets } from "./secrets.ts";
@@ -48,6 +48,8 @@ export interface ControlOptions {
   validation?: ValidatorLimits;
   /** The validator to use (default: a worker with `validation`'s limits); closed with the service. */
   validator?: Validator;
+  /** The gateway's Envoy config (default envoy/envoy.yaml): what `client_address: "envoy_xff"` is checked against. */
+  envoyYaml?: string;
   /** Calls per minute per client to the endpoints open without a token (validate, preview); default 60. */
   openRateLimit?: number;
 }
@@ -238,6 +240,16 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   const validate = async (filter: string, doc: unknown) => {
     const errors = fieldErrors(await validator.validate(filter, JSON.stringify(doc)));
     if (errors.length === 0 && filter === "gray_router") errors.push(...unroutedTargets(doc, opts.targets));
+    // The peer from Envoy's own X-Forwarded-For entry only where the gateway's Envoy writes that entry.
+    if (errors.length === 0 && (doc as { client_address?: unknown } | null)?.client_address === "envoy_xff") {
+      const unsafe = listenersNotAppendingXff(opts.envoyYaml);
+      if (unsafe.length > 0) {
+        errors.push({
+          field: "client_address",
+          message: `'envoy_xff' needs an Envoy that appends the peer to X-Forwarded-For (use_remote_address: true, no skip_xff_append); the gateway's listener(s) ${unsafe.join(", ")} do not, so a client could choose its address`,
+        });
+      }
+    }
     return errors;
   };
   const unavailable = (reply: FastifyReply, e: unknown) => {

@@ -27,3 +27,19 @@ export function composeConfig(docs: Record<string, unknown>): Record<string, unk
   for (const f of FILTERS) if (docs[f.name] !== undefined) out[f.name] = docs[f.name];
   return out;
 }
+
+/**
+ * The documents for an Envoy whose HTTP connection manager Graywall does not render (Istio's gateway):
+ * the client address comes from the host there (`client_address` dropped), since nothing here
+ * guarantees that Envoy appends the peer to X-Forwarded-For.
+ */
+export function withPeerFromHost(docs: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(docs)) {
+    if (v && typeof v === "object" && !Array.isArray(v) && "client_address" in v) {
+      const { client_address: _dropped, ...rest } = v as Record<string, unknown>;
+      out[k] = rest;
+    } else out[k] = v;
+  }
+  return out;
+}

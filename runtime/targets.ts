@@ -98,3 +98,26 @@ export function routeClusters(
   visit(parse(readFileSync(envoyYaml, "utf8")).static_resources?.listeners);
   return out;
 }
+
+/**
+ * Whether every HTTP connection manager of `envoyYaml`'s listeners appends the peer to X-Forwarded-For
+ * before the filters run (`use_remote_address: true`, no `skip_xff_append`): only then is the rightmost
+ * entry the peer, and `client_address: "envoy_xff"` safe. The listeners that do not, by name.
+ */
+export function listenersNotAppendingXff(envoyYaml = join(ROOT, "envoy", "envoy.yaml")): string[] {
+  type Listener = {
+    name?: string;
+    filter_chains?: { filters?: { name?: string; typed_config?: { use_remote_address?: boolean; skip_xff_append?: boolean } }[] }[];
+  };
+  const listeners: Listener[] = parse(readFileSync(envoyYaml, "utf8")).static_resources?.listeners ?? [];
+  const out: string[] = [];
+  for (const l of listeners) {
+    for (const chain of l.filter_chains ?? []) {
+      for (const f of chain.filters ?? []) {
+        if (f.name !== "envoy.filters.network.http_connection_manager") continue;
+        if (f.typed_config?.use_remote_address !== true || f.typed_config?.skip_xff_append === true) out.push(l.name ?? "(unnamed)");
+      }
+    }
+  }
+  return out;
+}

@@ -5,7 +5,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { isMap, isSeq, parseDocument, Scalar, stringify, parse } from "yaml";
 import { build } from "./build.ts";
-import { composeConfig, FILTERS, MODULE } from "../runtime/filters.ts";
+import { composeConfig, FILTERS, MODULE, withPeerFromHost } from "../runtime/filters.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { ecdsFileName } from "../runtime/ecds.ts";
 import { DEFAULT_REGISTRY, imageRef, releaseImage } from "../runtime/release.ts";
@@ -224,8 +224,8 @@ export function renderAll(): Record<string, string> {
   const envoyYaml = renderEnvoyYaml(docs);
   return {
     "envoy/envoy.yaml": envoyYaml,
-    "envoy/istio/wasm-plugins.yaml": renderWasmPlugins(docs),
-    "envoy/istio/envoy-filter.yaml": renderEnvoyFilter(docs),
+    "envoy/istio/wasm-plugins.yaml": renderWasmPlugins(withPeerFromHost(docs)),
+    "envoy/istio/envoy-filter.yaml": renderEnvoyFilter(withPeerFromHost(docs)),
     "envoy/compose/envoy.yaml": renderComposeEnvoy(envoyYaml),
     "envoy/envoy-ecds.yaml": renderEcdsEnvoy(envoyYaml),
     "envoy/envoy-xds.yaml": renderXdsEnvoy(envoyYaml),

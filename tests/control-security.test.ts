@@ -2,7 +2,7 @@
 // secrets go, and what a broken validator still lets an operator do (issue "Safe against whoever can
 // reach it"). Each test fails on the service as it was before these defences.
 import assert from "node:assert/strict";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { mkdtempSync } from "node:fs";
 import { buildServer } from "../control/server.ts";
+import { ROOT } from "../runtime/paths.ts";
 import { Validator, ValidatorUnavailable } from "../control/validation/validator.ts";
 
 const TOKEN = "s3cret-token";
@@ -263,6 +264,26 @@ describe("secrets", () => {
   });
 });
 
+describe("the client address from Envoy's X-Forwarded-For entry", () => {
+  test("is accepted only where the gateway's Envoy appends the peer; elsewhere a field error says why", async () => {
+    const { app } = fresh();
+    const doc = { client_address: "envoy_xff", deny: ["10.0.0.0/8"] };
+    const ok = await app.inject({ method: "POST", url: "/api/filters/ip_list/validate", payload: { doc } });
+    assert.equal(ok.json().ok, true, ok.body);
+    await app.close();
+    // The same Envoy config without use_remote_address: the rightmost XFF entry is the client's to write.
+    const dir = mkdtempSync(join(tmpdir(), "graywall-xff-"));
+    const yaml = readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8").replace("use_remote_address: true", "use_remote_address: false");
+    writeFileSync(join(dir, "envoy.yaml"), yaml);
+    const other = fresh({ envoyYaml: join(dir, "envoy.yaml") }).app;
+    const refused = await other.inject({ method: "POST", url: "/api/filters/ip_list/validate", payload: { doc } });
+    assert.equal(refused.json().ok, false);
+    assert.equal(refused.json().errors[0].field, "client_address");
+    assert.match(refused.json().errors[0].message, /use_remote_address: true, no skip_xff_append\); the gateway's listener\(s\) ingress do not/);
+    await other.close();
+  });
+});
+
 describe("gray targets and releases", () => {
   test("default_target must be what the catch-all route serves, or a routed target marked by header", async () => {
     const { app } = fresh();
@@ -372,7 +393,6 @@ describe("a rollback's webhook", () => {
     const path = join(dir, "data", "releases", file);
     const r = JSON.parse(readFileSync(path, "utf8"));
     r.webhook_pending = { key: `${r.id}-rolled_back`, body: { event: "release.rolled_back" }, attempts: 0 };
-    const { writeFileSync } = await import("node:fs");
     writeFileSync(path, JSON.stringify(r));
     const grayBefore = readdirSync(join(dir, "data", "gray_router")).length;
     const again = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN, targets: ["canary"], envoyAdmin: "http://127.0.0.1:9" });

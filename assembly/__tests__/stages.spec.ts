@@ -1,5 +1,6 @@
 import { ConfigErrors } from "../common/config";
-import { encodePairs, HeaderName, RequestSnapshot, PATH } from "../common/snapshot";
+import { encodePairs, HeaderName, RequestSnapshot, RequestSource, PATH } from "../common/snapshot";
+import { FROM_XFF } from "../common/client_ip";
 import { Outcome } from "../common/stage";
 import { compileGraywallConfig, compileGraywallStages } from "../graywall/config";
 import { compileIpListConfig } from "../ip_list/config";
@@ -11,6 +12,15 @@ import { GrayRouterStage } from "../gray_router/stage";
 import { MapStore } from "./map_store";
 import { MemoryStats } from "./memory_stats";
 import { metadataString } from "../common/metadata";
+
+/** A host whose peer address is `peer`, counting how often it is asked. */
+class CountingSource extends RequestSource {
+  peerCalls: i32 = 0;
+  constructor(public kv: string[], public peer: string) { super(); }
+  headerPairs(): ArrayBuffer | null { return encodePairs(this.kv); }
+  peerAddress(): string | null { this.peerCalls++; return this.peer; }
+  upstreamHostMetadata(): ArrayBuffer | null { return null; }
+}
 
 function request(kv: string[], peer: string): RequestSnapshot {
   const r = RequestSnapshot.of(kv);
@@ -49,6 +59,27 @@ describe("request snapshot", () => {
     r.reset();
     expect(r.count).toBe(0);
     expect(r.clientIp(0)).toBeNull();
+  });
+  it("client_address envoy_xff: the peer is Envoy's own XFF entry, with no host call; the host only when XFF is missing", () => {
+    // Envoy appended 10.0.0.1 (the peer); the client wrote the rest, including a forged 203.0.113.7.
+    const src = new CountingSource(["x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.1"], "10.0.0.1:1234");
+    const r = new RequestSnapshot();
+    r.attach(src);
+    expect(r.clientIp(FROM_XFF)!.lo).toBe(0x0a000001);
+    expect(src.peerCalls).toBe(0);
+    // Trusted hops count from Envoy's entry as before.
+    expect(r.clientIp(FROM_XFF | 1)!.lo).toBe(0xcb007107);
+    expect(src.peerCalls).toBe(0);
+    const none = new CountingSource([":path", "/"], "192.0.2.9:80");
+    const q = new RequestSnapshot();
+    q.attach(none);
+    expect(q.clientIp(FROM_XFF)!.lo).toBe(0xc0000209);
+    expect(none.peerCalls).toBe(1);
+    // The mode is the operator's, never the client's: a document asks for it by name.
+    const errors = new ConfigErrors();
+    expect(compileIpListConfig('{"client_address": "xff"}', errors)).toBeNull();
+    expect(errors.list[0]).toBe("client_address: must be one of peer, envoy_xff, got 'xff'");
+    expect(compileIpListConfig('{"client_address": "envoy_xff", "xff_trusted_hops": 1}', new ConfigErrors())!.clientSource).toBe(FROM_XFF | 1);
   });
   it("tells in one pass whether some header name starts with a prefix", () => {
     const r = RequestSnapshot.of(["x-a", "1", "x-graywall-rl-key-2", "k"]);

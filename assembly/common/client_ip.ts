@@ -1,5 +1,43 @@
 // Which address is the client: the downstream peer, or an X-Forwarded-For entry behind trusted hops.
 import { IpAddr, parseHostPort, parseIpRange } from "./ip";
+import { ObjReader } from "./config";
+
+/**
+ * A stage's client-address source, as one number: the trusted XFF hops in the low byte, and FROM_XFF
+ * when the peer itself is read from Envoy's own X-Forwarded-For entry rather than asked of the host.
+ */
+export const FROM_XFF: i32 = 0x100;
+
+/**
+ * Reads `xff_trusted_hops` and `client_address` of a stage's document. `client_address`:
+ * - "peer" (default): the peer is the host's `source.address` (one host call that returns data).
+ * - "envoy_xff": the peer is the rightmost X-Forwarded-For entry, which Envoy appends before any filter
+ *   runs when the HTTP connection manager has `use_remote_address: true` and no `skip_xff_append`. No
+ *   host call. Only for such an Envoy: anywhere else the rightmost entry is the client's to write.
+ *   graywall-control refuses it when the Envoy config it delivers to does not guarantee it.
+ */
+export function readClientSource(r: ObjReader): i32 {
+  const hops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
+  const mode = r.oneOf("client_address", "peer", ["peer", "envoy_xff"]);
+  return mode == "envoy_xff" ? hops | FROM_XFF : hops;
+}
+
+/**
+ * The entry `index` places from the right of `xff` (0 = the rightmost) into `out`; false when XFF has
+ * fewer entries or that one is not an address.
+ */
+export function xffFromRight(xff: string, index: i32, out: IpAddr): bool {
+  let end = xff.length;
+  let i = 0;
+  while (end >= 0) {
+    const comma = end > 0 ? xff.lastIndexOf(",", end - 1) : -1;
+    if (i == index) return parseIpRange(xff, comma + 1, end, out);
+    i++;
+    if (comma < 0) break;
+    end = comma;
+  }
+  return false;
+}
 
 /**
  * Graywall expects the HTTP connection manager to have `use_remote_address: true`: then the peer
@@ -11,20 +49,8 @@ import { IpAddr, parseHostPort, parseIpRange } from "./ip";
  * Returns false only when no usable address exists at all.
  */
 export function resolveClientIp(peer: string | null, xff: string | null, trustedHops: i32, out: IpAddr): bool {
-  if (trustedHops > 0 && xff !== null && xff.length > 0) {
-    let end = xff.length;
-    let index = 0; // 0 = Envoy's append
-    while (end >= 0) {
-      const comma = end > 0 ? xff.lastIndexOf(",", end - 1) : -1;
-      if (index == trustedHops) {
-        if (parseIpRange(xff, comma + 1, end, out)) return true;
-        break;
-      }
-      index++;
-      if (comma < 0) break;
-      end = comma;
-    }
-  }
+  // Index 0 is Envoy's append.
+  if (trustedHops > 0 && xff !== null && xff.length > 0 && xffFromRight(xff, trustedHops, out)) return true;
   if (peer === null) return false;
   return parseHostPort(peer, out);
 }

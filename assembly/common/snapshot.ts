@@ -3,7 +3,7 @@
 // header writes every stage asks for, applied once at the end of the pass. Pure: the glue fills it
 // from the host, tests fill it from a list of pairs.
 import { IpAddr } from "./ip";
-import { resolveClientIp } from "./client_ip";
+import { FROM_XFF, resolveClientIp, xffFromRight } from "./client_ip";
 import { LocalReply } from "./stage";
 
 /** Encodes names and values (alternating) in proxy-wasm's pair format: count, sizes, NUL-ended bytes. */
@@ -249,18 +249,27 @@ export class RequestSnapshot {
     return memory.compare(this.valuePtr(i), changetype<usize>(prefix), n) == 0;
   }
 
-  /** The client address with `trustedHops` XFF hops trusted (see resolveClientIp); null when unknown. */
-  clientIp(trustedHops: i32): IpAddr | null {
-    if (this.peerPending) {
-      this.peerPending = false;
-      const src = this.source;
-      if (src !== null) this.peer = src.peerAddress();
-    }
-    if (this.ipHops != trustedHops) {
-      this.ipHops = trustedHops;
+  /**
+   * The client address for a stage's `source` (readClientSource: trusted XFF hops, and FROM_XFF), see
+   * resolveClientIp; null when unknown. With FROM_XFF the peer is Envoy's own XFF entry, so the host is
+   * asked for the peer only when that entry is missing.
+   */
+  clientIp(source: i32): IpAddr | null {
+    if (this.ipHops != source) {
+      this.ipHops = source;
+      const hops = source & 0xff;
       let xff: string | null = null;
-      if (trustedHops > 0) xff = this.header(XFF);
-      this.ipOk = resolveClientIp(this.peer, xff, trustedHops, this.ip);
+      if (hops > 0 || (source & FROM_XFF) != 0) xff = this.header(XFF);
+      if ((source & FROM_XFF) != 0 && xff !== null && xff.length > 0 && xffFromRight(xff, hops, this.ip)) {
+        this.ipOk = true;
+      } else {
+        if (this.peerPending) {
+          this.peerPending = false;
+          const src = this.source;
+          if (src !== null) this.peer = src.peerAddress();
+        }
+        this.ipOk = resolveClientIp(this.peer, xff, hops, this.ip);
+      }
     }
     if (this.ipOk) return this.ip;
     return null;

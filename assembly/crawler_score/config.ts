@@ -1,4 +1,5 @@
 // crawler_score configuration, validated and compiled once.
+import { readClientSource } from "../common/client_ip";
 import { overBudget, tableBytes } from "../common/memory_budget";
 import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
@@ -34,7 +35,8 @@ export class CrawlerConfig {
   challenge: ChallengeSpec = new ChallengeSpec();
   clientId: ClientIdSpec = new ClientIdSpec();
   block: Reply = new Reply();
-  xffTrustedHops: i32 = 0;
+  /** Where the client address comes from (common/client_ip.ts readClientSource). */
+  clientSource: i32 = 0;
   /** Account key: a header or cookie naming the user, tracked beside the IP when present. */
   accountHeader: string = "";
   accountCookie: string = "";
@@ -147,7 +149,7 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
   cfg.challenge = readChallenge(r.obj("challenge"));
   cfg.clientId = readClientId(r.obj("client_id"));
   cfg.block = readReply(r.obj("block"), 403, "forbidden\n");
-  cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
+  cfg.clientSource = readClientSource(r);
   const acct = r.obj("account");
   if (acct !== null) {
     cfg.accountHeader = acct.str("header", "").toLowerCase();

@@ -121,7 +121,7 @@ export class CrawlerStage extends Stage {
     req.setRequestHeader(this.scoreName, null);
     if (withSignals) req.setRequestHeader(this.signalsName, null);
 
-    const ip = req.clientIp(cfg.xffTrustedHops);
+    const ip = req.clientIp(cfg.clientSource);
     // A declared good bot passes unscored from its operator's ranges; from anywhere else it is an impostor.
     let impostor = false;
     if (cfg.goodBots.length > 0) {

@@ -1,4 +1,5 @@
 // gray_router configuration: parsed, validated and compiled once per onConfigure into an immutable object.
+import { readClientSource } from "../common/client_ip";
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
 import { readStringMatch, StringMatch } from "../common/string_match";
@@ -39,7 +40,8 @@ export class GrayConfig {
   defaultTarget: string = "stable";
   /** Requests for the default target carry the routing header too (else none: no route re-selection). */
   markDefault: bool = false;
-  xffTrustedHops: i32 = 0;
+  /** Where the client address comes from (common/client_ip.ts readClientSource). */
+  clientSource: i32 = 0;
   maxBodyBytes: i32 = 65536;
   rules: Rule[] = [];
   /** Some rule reads the body: only then is the body buffered. */
@@ -163,7 +165,7 @@ export function readGrayConfig(r: ObjReader): GrayConfig | null {
   cfg.defaultTarget = r.str("default_target", cfg.defaultTarget).toLowerCase();
   if (!isTargetName(cfg.defaultTarget)) errors.add(r.at("default_target"), "must be 1-64 characters of a-z, 0-9, '-', '_', '.'");
   cfg.markDefault = r.bool("mark_default", false);
-  cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
+  cfg.clientSource = readClientSource(r);
   // The body is buffered with flow control up to Envoy's per-connection buffer limit (1 MiB by default);
   // reading stops there, so the limit must leave room for the read that crosses it: half of it.
   cfg.maxBodyBytes = <i32>r.int("max_body_bytes", 65536, 0, 512 * 1024);

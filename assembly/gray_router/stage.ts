@@ -48,7 +48,7 @@ class SnapshotView extends RequestView {
     return findQueryParam(p, name);
   }
 
-  clientIp(): IpAddr | null { return this.req.clientIp(this.cfg.xffTrustedHops); }
+  clientIp(): IpAddr | null { return this.req.clientIp(this.cfg.clientSource); }
 
   bodyField(slot: i32, segments: string[]): string | null {
     if (!this.bodyReady) { this.bodyWanted = true; return null; }

@@ -1,4 +1,5 @@
 // ip_list configuration, compiled once into tries.
+import { readClientSource } from "../common/client_ip";
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { CidrTrie } from "../common/cidr_trie";
 import { StringSink } from "../common/json";
@@ -9,7 +10,8 @@ export class IpListConfig {
   /** Path prefixes the lists apply to; empty = every path. */
   paths: string[] = [];
   pathBytes: ArrayBuffer[] = [];
-  xffTrustedHops: i32 = 0;
+  /** Where the client address comes from (common/client_ip.ts readClientSource). */
+  clientSource: i32 = 0;
   denyStatus: i32 = 403;
   denyBody: string = "forbidden\n";
 }
@@ -47,7 +49,7 @@ export function readIpListConfig(r: ObjReader): IpListConfig | null {
     if (!cfg.paths[i].startsWith("/")) errors.add(r.at("paths[" + i.toString() + "]"), "must start with '/'");
     cfg.pathBytes.push(String.UTF8.encode(cfg.paths[i]));
   }
-  cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
+  cfg.clientSource = readClientSource(r);
   cfg.denyStatus = <i32>r.int("deny_status", 403, 400, 599);
   cfg.denyBody = r.str("deny_body", cfg.denyBody);
   r.done();

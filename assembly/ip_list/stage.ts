@@ -23,7 +23,7 @@ export function listVerdict(cfg: IpListConfig, ip: IpAddr | null): Verdict {
 
 export function decide(cfg: IpListConfig, req: RequestSnapshot): Verdict {
   if (!inScope(cfg, req)) return Verdict.OutOfScope;
-  return listVerdict(cfg, req.clientIp(cfg.xffTrustedHops));
+  return listVerdict(cfg, req.clientIp(cfg.clientSource));
 }
 
 export class IpListStage extends Stage {

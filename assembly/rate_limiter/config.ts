@@ -1,4 +1,5 @@
 // rate_limiter configuration, validated and compiled once.
+import { readClientSource } from "../common/client_ip";
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
 import { readStringMatch, StringMatch } from "../common/string_match";
 import { BucketSpec } from "../common/token_bucket";
@@ -43,7 +44,8 @@ export class RateLimitConfig {
   rules: LimitRule[] = [];
   /** How many rules have scope "cluster". */
   clusterRules: i32 = 0;
-  xffTrustedHops: i32 = 0;
+  /** Where the client address comes from (common/client_ip.ts readClientSource). */
+  clientSource: i32 = 0;
   /** Slots per rule: the most keys a rule tracks at once. */
   maxKeys: i32 = 10000;
   status: i32 = 429;
@@ -174,7 +176,7 @@ export function readRateLimitConfig(r: ObjReader): RateLimitConfig | null {
     cfg.rules.push(rule);
   }
   cfg.clusterRules = clusterRules;
-  cfg.xffTrustedHops = <i32>r.int("xff_trusted_hops", 0, 0, 16);
+  cfg.clientSource = readClientSource(r);
   cfg.maxKeys = <i32>r.int("max_keys", 10000, 1, 200000);
   cfg.status = <i32>r.int("status", 429, 400, 599);
   cfg.body = r.str("body", cfg.body);

@@ -146,7 +146,7 @@ export class RateLimiterStage extends Stage {
       if (i > 0) key.addByte(0x7c); // '|' between parts
       const kind = unchecked(parts[i]).kind;
       if (kind == KeyKind.ClientIp) {
-        const ip = req.clientIp(this.cfg.xffTrustedHops);
+        const ip = req.clientIp(this.cfg.clientSource);
         if (ip === null) return false;
         if (text) key.addIpText(ip);
         else key.addIp(ip);

@@ -35,6 +35,27 @@ describe("ip_list by peer address", () => {
     }),
   );
 
+  e2e('client_address "envoy_xff" (as shipped): a client-sent X-Forwarded-For cannot change the address a stage sees', async () => {
+    // The address Envoy appends for this client: the peer, or (for a loopback peer, as here) Envoy's own.
+    let appended = "";
+    await withRig({ client_address: "envoy_xff" }, async (rig) => {
+      const echoed = (await request(rig.envoy.url("/"), { headers: { "x-forwarded-for": "203.0.113.9" } })).json?.headers?.["x-forwarded-for"] as string;
+      appended = echoed.split(",").pop()!.trim();
+      assert.notEqual(appended, "203.0.113.9");
+    });
+    // What the client writes is never read: a denied address it claims does not deny it ...
+    await withRig({ client_address: "envoy_xff", deny: ["203.0.113.0/24"] }, async (rig) => {
+      for (const xff of ["203.0.113.9", "203.0.113.9, 203.0.113.10", "", "garbage", "203.0.113.9,"]) {
+        assert.equal(await status(rig, "/", { "x-forwarded-for": xff }), 200, `XFF '${xff}'`);
+      }
+    });
+    // ... and an allowed address it claims does not let it through.
+    await withRig({ client_address: "envoy_xff", deny: [appended] }, async (rig) => {
+      for (const xff of ["8.8.8.8", "8.8.8.8, 9.9.9.9", "::ffff:8.8.8.8", ""])
+        assert.equal(await status(rig, "/", { "x-forwarded-for": xff }), 403, `XFF '${xff}'`);
+    });
+  });
+
   e2e("path scope: only listed prefixes are checked", () =>
     withRig({ deny: ["0.0.0.0/0"], paths: ["/admin"] }, async (rig) => {
       assert.equal(await status(rig, "/admin/panel"), 403);
