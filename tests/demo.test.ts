@@ -42,6 +42,18 @@ async function startDemo(args: string[], env: Record<string, string>, ready: str
   return demo;
 }
 
+/**
+ * Stops a demo a failed test left running: Ctrl-C first, so npm start stops its Envoys and services
+ * (a SIGKILL would leave them running), then SIGKILL if it has not exited within 15 s.
+ */
+async function stopDemo(demo: Awaited<ReturnType<typeof startDemo>>): Promise<void> {
+  if (demo.child.exitCode !== null || demo.child.signalCode !== null) return;
+  demo.child.kill("SIGINT");
+  const t = setTimeout(() => demo.child.kill("SIGKILL"), 15_000);
+  await demo.exited;
+  clearTimeout(t);
+}
+
 test("the demo upstream answers paths that are not URLs and keeps serving", async () => {
   const port = await freePort();
   const u = await startUpstream({ name: "stable", port });
@@ -104,7 +116,7 @@ test("npm start serves the demo, survives any request, and stops everything when
         s.listen(port, "127.0.0.1", () => s.close(() => resolve()));
       });
   } finally {
-    if (demo.child.exitCode === null) demo.child.kill("SIGKILL");
+    await stopDemo(demo);
   }
 });
 
@@ -191,6 +203,6 @@ test("npm start -- --fleet: two gateways on one control service share a cluster 
         s.listen(p, "127.0.0.1", () => s.close(() => resolve()));
       });
   } finally {
-    if (child.exitCode === null) child.kill("SIGKILL");
+    await stopDemo(demo);
   }
 });
