@@ -42,8 +42,24 @@ function range(cidr: string): { v6: boolean; lo: bigint; hi: bigint } | undefine
 }
 
 /** Whether the CIDRs together cover every address of a family (IPv4 or IPv6). */
-export function coversAFamily(cidrs: string[]): "IPv4" | "IPv6" | undefined {
+export function coversAFamily(list: string[]): "IPv4" | "IPv6" | undefined {
+  // IPv4-mapped IPv6 (::ffff:a.b.c.d/len) counts as IPv4, as the filter reads it.
+  const cidrs = list.map((c) => {
+    const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)(?:\/(\d+))?$/i.exec(c.trim());
+    return m ? `${m[1]}/${m[2] === undefined ? 32 : Math.max(0, Number(m[2]) - 96)}` : c;
+  });
   for (const v6 of [false, true]) {
+    // Cheap first: ranges whose sizes do not even add up to the family cannot cover it (a list of
+    // 200,000 single addresses is decided here, without parsing one).
+    const bits = v6 ? 128 : 32;
+    let total = 0;
+    for (const c of cidrs) {
+      if (c.includes(":") !== v6) continue;
+      const slash = c.indexOf("/");
+      const len = slash < 0 ? bits : Number(c.slice(slash + 1));
+      if (Number.isInteger(len) && len >= 0 && len <= bits) total += 2 ** (bits - len);
+    }
+    if (total < 2 ** bits) continue;
     const rs = cidrs
       .map(range)
       .filter((r) => r !== undefined && r.v6 === v6)

@@ -35,6 +35,18 @@ function parentOf(doc: unknown, path: string): [Obj, string] | undefined {
   return isObj(o) ? [o, parts[parts.length - 1]] : undefined;
 }
 
+/** A copy of `doc` with each secret field present in it replaced by `fn(its value)`. */
+function mapSecrets(filter: string, doc: unknown, fn: (v: unknown) => unknown): unknown {
+  const paths = SECRET_PATHS[filter];
+  if (!paths || !isObj(doc)) return doc;
+  const out = structuredClone(doc);
+  for (const path of paths) {
+    const at = parentOf(out, path);
+    if (at && at[0][at[1]] !== undefined) at[0][at[1]] = fn(at[0][at[1]]);
+  }
+  return out;
+}
+
 export class SecretError extends Error {
   constructor(
     public field: string,
@@ -118,16 +130,7 @@ export class Secrets {
 
   /** The document with every marker replaced by its secret: for the filter's compiler and the gateway only. */
   reveal(filter: string, doc: unknown): unknown {
-    const paths = SECRET_PATHS[filter];
-    if (!paths || !isObj(doc)) return doc;
-    const out = structuredClone(doc);
-    for (const path of paths) {
-      const at = parentOf(out, path);
-      if (!at) continue;
-      const [o, k] = at;
-      if (isMarker(o[k])) o[k] = this.values[(o[k] as SecretMarker).fingerprint] ?? "";
-    }
-    return out;
+    return mapSecrets(filter, doc, (v) => (isMarker(v) ? (this.values[v.fingerprint] ?? "") : v));
   }
 
   /**
@@ -135,13 +138,6 @@ export class Secrets {
    * documents written before secrets were kept apart.
    */
   redact(filter: string, doc: unknown): unknown {
-    const paths = SECRET_PATHS[filter];
-    if (!paths || !isObj(doc)) return doc;
-    const out = structuredClone(doc);
-    for (const path of paths) {
-      const at = parentOf(out, path);
-      if (at && typeof at[0][at[1]] === "string") at[0][at[1]] = { set: true, fingerprint: this.fingerprint(at[0][at[1]] as string) } satisfies SecretMarker;
-    }
-    return out;
+    return mapSecrets(filter, doc, (v) => (typeof v === "string" ? ({ set: true, fingerprint: this.fingerprint(v) } satisfies SecretMarker) : v));
   }
 }
