@@ -14,7 +14,7 @@ import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
 import { SECRET_PATHS, SecretError, Secrets } from "./secrets.ts";
 import { dangers, newDangers } from "./dangers.ts";
-import { Validator, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
+import { Validator, ValidatorBusy, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
 
 declare module "fastify" {
   interface FastifyInstance {
@@ -237,8 +237,8 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     }
   };
   // The filter's own compiler (in the validation worker) first; then, for gray rules, whether the gateway routes each target.
-  const validate = async (filter: string, doc: unknown) => {
-    const errors = fieldErrors(await validator.validate(filter, JSON.stringify(doc)));
+  const validate = async (filter: string, doc: unknown, open = false) => {
+    const errors = fieldErrors(await validator.validate(filter, JSON.stringify(doc), open));
     if (errors.length === 0 && filter === "gray_router") errors.push(...unroutedTargets(doc, opts.targets));
     // The peer from Envoy's own X-Forwarded-For entry only where the gateway's Envoy writes that entry.
     if (errors.length === 0 && (doc as { client_address?: unknown } | null)?.client_address === "envoy_xff") {
@@ -253,6 +253,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     return errors;
   };
   const unavailable = (reply: FastifyReply, e: unknown) => {
+    if (e instanceof ValidatorBusy) return reply.code(503).header("retry-after", "1").send({ error: e.message });
     if (e instanceof ValidatorUnavailable) {
       return reply.code(422).send({ error: "the filter's compiler could not check this document", errors: [{ field: "doc", message: e.message }] });
     }
@@ -320,7 +321,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
         try {
           // Secrets as they would be delivered; nothing is kept from an open call.
           const doc = secrets.reveal(req.params.filter, secrets.preview(req.params.filter, req.body.doc, store.current(req.params.filter)?.doc));
-          const errors = await validate(req.params.filter, doc);
+          const errors = await validate(req.params.filter, doc, !authorized(req.headers.authorization, opts.token));
 
           // What publishing it would need confirmed, in words, for the UI to show before it asks.
 
@@ -411,7 +412,10 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
           body: { type: "object", required: ["request"], additionalProperties: false, properties: { doc: { type: "object" }, request: { type: "object" } } },
         },
       },
-      async (req, reply) => validator.preview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request).catch((e) => unavailable(reply, e)),
+      async (req, reply) =>
+        validator
+          .preview(req.body.doc ?? store.current("gray_router")!.doc, req.body.request, !authorized(req.headers.authorization, opts.token))
+          .catch((e) => unavailable(reply, e)),
     );
 
     // Progressive delivery (control/releases.ts).

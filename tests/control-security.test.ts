@@ -11,7 +11,7 @@ import { describe, test } from "node:test";
 import { mkdtempSync } from "node:fs";
 import { buildServer } from "../control/server.ts";
 import { ROOT } from "../runtime/paths.ts";
-import { Validator, ValidatorUnavailable } from "../control/validation/validator.ts";
+import { MAX_OPEN_WAITING, Validator, ValidatorBusy, ValidatorUnavailable } from "../control/validation/validator.ts";
 
 const TOKEN = "s3cret-token";
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -68,6 +68,23 @@ describe("graywall-control against an unauthenticated caller", () => {
       assert.equal(await ok.validate("ip_list", '{"deny": ["10.0.0.0/8"]}'), "");
     } finally {
       await ok.close();
+    }
+  });
+
+  test("an operator's call is never queued behind open callers' validations, and only a few open calls may wait", async () => {
+    const v = new Validator();
+    try {
+      const big = JSON.stringify({ deny: Array.from({ length: 100_000 }, (_, i) => `10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`) });
+      const order: string[] = [];
+      // One in flight, then MAX_OPEN_WAITING waiting: the next open one is refused at once.
+      const open = Array.from({ length: MAX_OPEN_WAITING + 1 }, (_, i) => v.validate("ip_list", big, true).then(() => order.push(`open ${i}`)));
+      await assert.rejects(v.validate("ip_list", big, true), ValidatorBusy);
+      const operator = v.validate("gray_router", '{"rules": []}').then(() => order.push("operator"));
+      await Promise.all([...open, operator]);
+      // Only the call already running when it came finished before the operator's.
+      assert.equal(order.indexOf("operator"), 1, order.join(", "));
+    } finally {
+      await v.close();
     }
   });
 

@@ -17,7 +17,13 @@ export interface ValidatorLimits {
   heapMb?: number;
 }
 
-type Pending = { call: Call; resolve: (v: unknown) => void; reject: (e: Error) => void };
+type Pending = { call: Call; open: boolean; resolve: (v: unknown) => void; reject: (e: Error) => void };
+
+/** Calls from callers without the token that may wait at once; more are refused as busy. */
+export const MAX_OPEN_WAITING = 8;
+
+/** Raised when too many open (unauthenticated) calls wait already: the caller should come back later. */
+export class ValidatorBusy extends Error {}
 
 export class Validator {
   private worker?: Worker;
@@ -31,14 +37,18 @@ export class Validator {
 
   constructor(private limits: ValidatorLimits = {}) {}
 
-  /** "" when the filter accepts the JSON document, else its errors, one per line. */
-  validate(filter: string, json: string): Promise<string> {
-    return this.enqueue({ id: this.nextId++, op: "validate", filter, json }) as Promise<string>;
+  /**
+   * "" when the filter accepts the JSON document, else its errors, one per line. `open`: a caller without
+   * the token. Open calls wait behind every call with the token (an operator's publish is never queued
+   * behind anyone's validations), and at most MAX_OPEN_WAITING of them wait at once.
+   */
+  validate(filter: string, json: string, open = false): Promise<string> {
+    return this.enqueue({ id: this.nextId++, op: "validate", filter, json }, open) as Promise<string>;
   }
 
-  /** gray_router's choice for a sample request. */
-  preview(config: unknown, request: unknown): Promise<{ target?: string; rule?: string | null; error?: string }> {
-    return this.enqueue({ id: this.nextId++, op: "preview", config, request }) as Promise<{ target?: string; rule?: string | null; error?: string }>;
+  /** gray_router's choice for a sample request (`open` as for validate). */
+  preview(config: unknown, request: unknown, open = false): Promise<{ target?: string; rule?: string | null; error?: string }> {
+    return this.enqueue({ id: this.nextId++, op: "preview", config, request }, open) as Promise<{ target?: string; rule?: string | null; error?: string }>;
   }
 
   async close(): Promise<void> {
@@ -51,10 +61,17 @@ export class Validator {
     this.worker = undefined;
   }
 
-  private enqueue(call: Call): Promise<unknown> {
+  private enqueue(call: Call, open: boolean): Promise<unknown> {
     if (this.closed) return Promise.reject(new ValidatorUnavailable("the validator is closed"));
+    if (open && this.queue.filter((p) => p.open).length >= MAX_OPEN_WAITING) {
+      return Promise.reject(new ValidatorBusy("the validator is busy with other callers' documents: try again shortly"));
+    }
     return new Promise((resolve, reject) => {
-      this.queue.push({ call, resolve, reject });
+      const p: Pending = { call, open, resolve, reject };
+      // A call with the token goes ahead of every open one.
+      const firstOpen = open ? -1 : this.queue.findIndex((q) => q.open);
+      if (firstOpen < 0) this.queue.push(p);
+      else this.queue.splice(firstOpen, 0, p);
       this.next();
     });
   }
