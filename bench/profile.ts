@@ -22,10 +22,10 @@ const NAMED = join(BUILD_DIR, "profile", "graywall.wasm");
 function namedBuild(): string {
   if (existsSync(NAMED) && statSync(NAMED).mtimeMs >= statSync(wasmPath("graywall")).mtimeMs) return NAMED;
   mkdirSync(join(BUILD_DIR, "profile"), { recursive: true });
-  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
+  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
   const r = spawnSync(
     process.execPath,
-    [asc, "assembly/graywall/index.ts", "--config", "asconfig.json", "--target", "release", "--debug", "--use", "abort=abort_proc_exit", "-b", NAMED],
+    [asc, "assembly/graywall/index.ts", "--config", "asconfig.json", "--target", "release", "--debug", "--use", "abort=abort_proc_exit", "-o", NAMED],
     { cwd: ROOT, encoding: "utf8" },
   );
   if (r.status !== 0) throw new Error(`asc failed:\n${r.stderr}${r.stdout}`);

@@ -9,11 +9,11 @@ import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { build } from "../scripts/build.ts";
+import { build, buildRuntimeVariant } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
 import { setupWrk } from "../scripts/setup-tools.ts";
 import { type Envoy, freePort, startEnvoy } from "../runtime/envoy_process.ts";
-import { BENCH_HEADERS, envoyConfig, setups, type Setup } from "./setups.ts";
+import { BENCH_HEADERS, envoyConfig, OTHER_RUNTIME, setups, type Setup } from "./setups.ts";
 import { DISTURBED_BELOW, disturbed } from "./disturbed.ts";
 
 const args = process.argv.slice(2);
@@ -258,6 +258,7 @@ async function runSoak(when: string, setupNote: string): Promise<void> {
 
 async function main(): Promise<void> {
   build();
+  buildRuntimeVariant(OTHER_RUNTIME);
   wrkBin = setupWrk();
   const sizes = MODULES.map((m) => `| ${m} | ${statSync(wasmPath(m)).size} |`).join("\n");
   const when = new Date().toISOString().slice(0, 10);

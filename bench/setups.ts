@@ -1,5 +1,6 @@
 // The Envoy setups the bench compares: no filter, the no-op floor, each stage alone in the one graywall
 // module, all four in it, the four separate modules chained, and Envoy's native peers.
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../runtime/paths.ts";
 
@@ -25,7 +26,7 @@ export interface Setup {
   routes?: Json[];
 }
 
-const wasm = (name: string, config: unknown, extra: Json = {}): Json => ({
+const wasm = (name: string, config: unknown, extra: Json = {}, file = join(ROOT, "build", `${name}.wasm`)): Json => ({
   name: `graywall.${name}`,
   typed_config: {
     "@type": "type.googleapis.com/envoy.extensions.filters.http.wasm.v3.Wasm",
@@ -33,7 +34,7 @@ const wasm = (name: string, config: unknown, extra: Json = {}): Json => ({
       name,
       root_id: name,
       ...extra,
-      vm_config: { vm_id: name, runtime: "envoy.wasm.runtime.v8", code: { local: { filename: join(ROOT, "build", `${name}.wasm`) } } },
+      vm_config: { vm_id: name, runtime: "envoy.wasm.runtime.v8", code: { local: { filename: file } } },
       configuration: { "@type": "type.googleapis.com/google.protobuf.StringValue", value: JSON.stringify(config) },
     },
   },
@@ -116,12 +117,17 @@ const BODY_RULES = { allow_on_headers_stop_iteration: true };
  * configs, each stage reads the peer from Envoy's own X-Forwarded-For entry (the bench's connection
  * manager has use_remote_address: true); `peerFromHost` asks the host for it instead (the A/B line).
  */
-const graywall = (sections: Record<string, unknown>, peerFromHost = false): Json =>
+const graywall = (sections: Record<string, unknown>, peerFromHost = false, file?: string): Json =>
   wasm(
     "graywall",
     peerFromHost ? sections : Object.fromEntries(Object.entries(sections).map(([k, v]) => [k, { client_address: "envoy_xff", ...(v as object) }])),
     BODY_RULES,
+    file,
   );
+
+/** The AssemblyScript runtime graywall.wasm is built with (asconfig.json), and the other one for the A/B line. */
+const RUNTIME: string = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8")).options.runtime;
+export const OTHER_RUNTIME = RUNTIME === "minimal" ? "incremental" : "minimal";
 
 export function setups(): Setup[] {
   const big = cidrs(100_000);
@@ -134,6 +140,11 @@ export function setups(): Setup[] {
     // A/B: the client address asked of the host (one more host call that returns data) instead of read
     // from Envoy's own X-Forwarded-For entry.
     { name: "graywall: all four, peer from the host", httpFilters: [graywall(allFour, true)] },
+    // A/B: the same module built with the other AssemblyScript runtime (scripts/build.ts buildRuntimeVariant).
+    {
+      name: `graywall: all four, ${OTHER_RUNTIME} runtime`,
+      httpFilters: [graywall(allFour, false, join(ROOT, "build", "variants", `graywall-${OTHER_RUNTIME}.wasm`))],
+    },
     // What a stage adds to the one pass, where the header map and the peer address are fetched anyway.
     {
       name: "graywall: all four, without crawler_score",

@@ -1,14 +1,13 @@
 // Loads build/node/graywall.wasm: the filters' own AssemblyScript logic, callable from Node.
 import { existsSync, readFileSync } from "node:fs";
-import { instantiateSync } from "assemblyscript/lib/loader";
 import { NODE_BINDINGS } from "./paths.ts";
 
-/** What assembly/node/bindings.ts exports, as the loader hands it over (strings are pointers). */
+/** What assembly/node/bindings.ts exports (built with --exportRuntime); strings are pointers. */
 interface NodeExports {
-  __newString(s: string): number;
-  __getString(ptr: number): string;
-  __retain(ptr: number): number;
-  __release(ptr: number): void;
+  memory: WebAssembly.Memory;
+  __new(size: number, id: number): number;
+  __pin(ptr: number): number;
+  __unpin(ptr: number): void;
   crawlerHeaderSignals(...ptrs: number[]): number;
   crawlerScore(bits: number): number;
   crawlerSignalNames(bits: number): number;
@@ -44,20 +43,33 @@ export function loadBindings(): Bindings {
   const abort = () => {
     throw new Error("abort in graywall bindings");
   };
-  const e = instantiateSync(readFileSync(NODE_BINDINGS), { env: { abort } }).exports as unknown as NodeExports;
-  const str = (s: string) => e.__retain(e.__newString(s));
+  const module = new WebAssembly.Module(readFileSync(NODE_BINDINGS));
+  const e = new WebAssembly.Instance(module, { env: { abort } }).exports as unknown as NodeExports;
+  // An AssemblyScript string is UTF-16 code units in a managed block of class id 2; its byte length is
+  // the block header's rtSize, the u32 just before the data. Arguments stay pinned for the call.
+  const STRING_ID = 2;
+  const newString = (s: string): number => {
+    const ptr = e.__pin(e.__new(s.length << 1, STRING_ID));
+    const units = new Uint16Array(e.memory.buffer, ptr, s.length);
+    for (let i = 0; i < s.length; i++) units[i] = s.charCodeAt(i);
+    return ptr;
+  };
   const withStrings = <T>(args: string[], fn: (...ptrs: number[]) => T): T => {
-    const ptrs = args.map(str);
+    const ptrs: number[] = [];
     try {
+      for (const a of args) ptrs.push(newString(a));
       return fn(...ptrs);
     } finally {
-      for (const p of ptrs) e.__release(p);
+      for (const p of ptrs) e.__unpin(p);
     }
   };
-  const takeString = (ptr: number) => {
-    const s = e.__getString(ptr);
-    e.__release(ptr);
-    return s;
+  // A returned string is read before anything else is allocated, so no collection can take it first.
+  const takeString = (ptr: number): string => {
+    const bytes = new Uint32Array(e.memory.buffer, ptr - 4, 1)[0];
+    const units = new Uint16Array(e.memory.buffer, ptr, bytes >>> 1);
+    let out = "";
+    for (let i = 0; i < units.length; i += 8192) out += String.fromCharCode(...units.subarray(i, i + 8192));
+    return out;
   };
   return {
     crawlerHeaderSignals: (...a) => withStrings(a, (...p) => e.crawlerHeaderSignals(...p) >>> 0),

@@ -24,10 +24,10 @@ export function build(force = false): string[] {
   for (const name of MODULES) {
     const out = wasmPath(name);
     if (!force && existsSync(out) && statSync(out).mtimeMs >= sources) continue;
-    const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
+    const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
     const r = spawnSync(
       process.execPath,
-      [asc, `assembly/${name}/index.ts`, "--config", "asconfig.json", "--target", "release", "--use", "abort=abort_proc_exit", "-b", out],
+      [asc, `assembly/${name}/index.ts`, "--config", "asconfig.json", "--target", "release", "--use", "abort=abort_proc_exit", "-o", out],
       {
         cwd: ROOT,
         encoding: "utf8",
@@ -52,7 +52,7 @@ function buildNodeBindings(force = false): string {
   const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs, statSync(new URL(import.meta.url)).mtimeMs);
   if (!force && existsSync(NODE_BINDINGS) && statSync(NODE_BINDINGS).mtimeMs >= sources) return NODE_BINDINGS;
   mkdirSync(join(BUILD_DIR, "node"), { recursive: true });
-  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc");
+  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
   // Memory capped (NODE_MAX_PAGES): a hostile document fails the call inside the bindings (and the
   // validation worker gets a fresh instance) rather than taking the service to gigabytes.
   const args = [
@@ -62,9 +62,10 @@ function buildNodeBindings(force = false): string {
     "asconfig.json",
     "--target",
     "release",
+    "--exportRuntime",
     "--maximumMemory",
     String(NODE_MAX_PAGES),
-    "-b",
+    "-o",
     NODE_BINDINGS,
   ];
   const r = spawnSync(process.execPath, args, {
@@ -74,6 +75,35 @@ function buildNodeBindings(force = false): string {
   if (r.status !== 0) throw new Error(`asc failed for node bindings:\n${r.stderr}${r.stdout}`);
   console.log(`[build] node bindings -> build/node/graywall.wasm`);
   return NODE_BINDINGS;
+}
+
+/**
+ * graywall.wasm built with another AssemblyScript runtime than asconfig.json's (build/variants/), for the
+ * bench's A/B line: the runtime is chosen by measurement.
+ */
+export function buildRuntimeVariant(runtime: "incremental" | "minimal"): string {
+  const out = join(BUILD_DIR, "variants", `graywall-${runtime}.wasm`);
+  const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
+  if (existsSync(out) && statSync(out).mtimeMs >= sources) return out;
+  mkdirSync(join(BUILD_DIR, "variants"), { recursive: true });
+  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
+  const args = [
+    asc,
+    "assembly/graywall/index.ts",
+    "--config",
+    "asconfig.json",
+    "--target",
+    "release",
+    "--runtime",
+    runtime,
+    "--use",
+    "abort=abort_proc_exit",
+    "-o",
+    out,
+  ];
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`asc failed for the ${runtime} variant:\n${r.stderr}${r.stdout}`);
+  return out;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

@@ -181,6 +181,25 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(host.memoryBytes(), before);
   });
 
+  test("a warm request's headers go into the buffer its pooled snapshot kept: the host's malloc allocates nothing for them", () => {
+    const host = graywall(ALL);
+    const req = { headers: [...BROWSER, ["x-user-id", "user-42"]] as [string, string][] };
+    for (let i = 0; i < 10; i++) host.request(req);
+    host.headerPairsAt.length = 0;
+    for (let i = 0; i < 50; i++) host.request(req);
+    assert.equal(host.headerPairsAt.length, 50, "one header-map fetch per request");
+    const pairs = new Set(host.headerPairsAt);
+    assert.equal(pairs.size, 1, `header pairs written at ${[...pairs].join(", ")}`);
+    // A request with more headers than the kept buffer holds gets a new one, and keeps that.
+    const big = { headers: [...req.headers, ...Array.from({ length: 40 }, (_, i) => [`x-pad-${i}`, "y".repeat(60)] as [string, string])] };
+    host.headerPairsAt.length = 0;
+    host.request(big);
+    host.request(big);
+    const [first, second] = host.headerPairsAt;
+    assert.notEqual(first, [...pairs][0]);
+    assert.equal(second, first);
+  });
+
   test("VM memory is bounded however many clients come: per-worker copies and leases stop growing", () => {
     const host = graywall({
       ...ALL,

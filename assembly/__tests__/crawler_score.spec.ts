@@ -1,5 +1,5 @@
-import { ConfigErrors } from "../common/config";
-import { SlotTable, UpdateStatus } from "../common/slot_table";
+import { ConfigErrors } from "../common/lib/config";
+import { SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { compileCrawlerConfig } from "../crawler_score/config";
 import {
   ActivityUpdate, ACTIVITY_PAYLOAD, AgentLists, HeaderFacts, headerSignals, pathFacts, PathFacts, score, signalList,
@@ -8,10 +8,10 @@ import {
 } from "../crawler_score/signals";
 import { MapStore } from "./map_store";
 import { SYNC_MS, SYNC_REQUESTS, WorkerRecords } from "../crawler_score/worker_records";
-import { RequestSnapshot } from "../common/snapshot";
+import { RequestSnapshot } from "../common/request/snapshot";
 import { requestHeaderSignals, requestIsAsset } from "../crawler_score/signals";
 import { CrawlerStage } from "../crawler_score/stage";
-import { Outcome } from "../common/stage";
+import { Outcome } from "../common/request/stage";
 import { MemoryStats } from "./memory_stats";
 
 const lists = new AgentLists();
@@ -461,7 +461,7 @@ describe("crawler_score config", () => {
   });
 });
 
-import { MultiMatcher } from "../common/multi_match";
+import { MultiMatcher } from "../common/lib/multi_match";
 
 describe("MultiMatcher", () => {
   it("finds every set with a pattern in the string, case-insensitively, like a naive scan", () => {

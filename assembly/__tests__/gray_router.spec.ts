@@ -1,6 +1,6 @@
-import { ConfigErrors } from "../common/config";
-import { IpAddr, parseIp } from "../common/ip";
-import { stickyBucket } from "../common/hash";
+import { ConfigErrors } from "../common/lib/config";
+import { IpAddr, parseIp } from "../common/lib/ip";
+import { stickyBucket } from "../common/lib/hash";
 import { compileGrayConfig, GrayConfig } from "../gray_router/config";
 import { firstMatch } from "../gray_router/matcher";
 import { SampleRequest } from "../gray_router/sample_request";

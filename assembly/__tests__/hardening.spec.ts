@@ -1,16 +1,16 @@
 // What a hostile or careless configuration cannot do: take a gateway's memory, slow its compiler
 // quadratically, block every visitor with a honeypot, or read a JSON body differently from the upstream.
-import { ConfigErrors, readConfigRoot } from "../common/config";
-import { lookupJsonPath } from "../common/json";
-import { MEMORY_BUDGET_BYTES } from "../common/memory_budget";
-import { SlotTable, UpdateStatus } from "../common/slot_table";
+import { ConfigErrors, readConfigRoot } from "../common/lib/config";
+import { lookupJsonPath } from "../common/lib/json";
+import { MEMORY_BUDGET_BYTES } from "../common/lib/memory_budget";
+import { SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { compileCrawlerConfig } from "../crawler_score/config";
 import { ActivityUpdate, ACTIVITY_PAYLOAD, HONEYPOT, pathFacts } from "../crawler_score/signals";
 import { compileGrayConfig, MAX_RULES } from "../gray_router/config";
 import { compileGraywallConfig } from "../graywall/config";
 import { compileRateLimitConfig } from "../rate_limiter/config";
 import { BucketUpdate, BUCKET_PAYLOAD } from "../rate_limiter/bucket_update";
-import { BucketSpec } from "../common/token_bucket";
+import { BucketSpec } from "../common/lib/token_bucket";
 import { MapStore } from "./map_store";
 
 function limiterDoc(rules: i32, maxKeys: i32, prefix: string = "r"): string {

@@ -1,7 +1,7 @@
-import { ConfigErrors, readConfigRoot } from "../common/config";
-import { HeaderTestTable, slotOf } from "../common/header_tests";
-import { HeaderName, RequestSnapshot } from "../common/snapshot";
-import { readStringMatch, StringMatch } from "../common/string_match";
+import { ConfigErrors, readConfigRoot } from "../common/lib/config";
+import { HeaderTestTable, slotOf } from "../common/request/header_tests";
+import { HeaderName, RequestSnapshot } from "../common/request/snapshot";
+import { readStringMatch, StringMatch } from "../common/request/string_match";
 
 function test(json: string): StringMatch {
   const errors = new ConfigErrors();

@@ -1,6 +1,6 @@
-import { Cidr, IpAddr, parseCidr, parseHostPort, parseIp } from "../common/ip";
-import { CidrTrie } from "../common/cidr_trie";
-import { resolveClientIp } from "../common/client_ip";
+import { Cidr, IpAddr, parseCidr, parseHostPort, parseIp } from "../common/lib/ip";
+import { CidrTrie } from "../common/lib/cidr_trie";
+import { resolveClientIp } from "../common/request/client_ip";
 
 const a = new IpAddr();
 

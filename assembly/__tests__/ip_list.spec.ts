@@ -1,8 +1,8 @@
-import { ConfigErrors } from "../common/config";
-import { IpAddr, parseIp } from "../common/ip";
+import { ConfigErrors } from "../common/lib/config";
+import { IpAddr, parseIp } from "../common/lib/ip";
 import { compileIpListConfig, IpListConfig } from "../ip_list/config";
 import { listVerdict, inScope, Verdict } from "../ip_list/stage";
-import { RequestSnapshot } from "../common/snapshot";
+import { RequestSnapshot } from "../common/request/snapshot";
 
 const ip = new IpAddr();
 

@@ -1,5 +1,5 @@
-import { JsonKind, JsonParser, isValidJson, lookupJsonPath } from "../common/json";
-import { ConfigErrors, readConfigRoot } from "../common/config";
+import { JsonKind, JsonParser, isValidJson, lookupJsonPath } from "../common/lib/json";
+import { ConfigErrors, readConfigRoot } from "../common/lib/config";
 
 describe("JsonParser", () => {
   it("parses nested documents", () => {
@@ -95,7 +95,7 @@ describe("config reader numbers", () => {
   });
 });
 
-import { StringSink } from "../common/json";
+import { StringSink } from "../common/lib/json";
 
 class Collect extends StringSink {
   got: string[] = [];

@@ -1,6 +1,6 @@
 // Shared data as Envoy keeps it, in memory: a CAS counter per write; `conflicts` forces mismatches.
-import { SharedValue } from "../common/shared";
-import { SharedStore } from "../common/slot_table";
+import { SharedValue } from "../common/lib/shared";
+import { SharedStore } from "../common/lib/slot_table";
 
 export class MapStore extends SharedStore {
   keys: string[] = [];

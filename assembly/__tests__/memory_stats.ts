@@ -1,5 +1,5 @@
 // A StatSink in memory, for stage tests: names and values by id (id 0 is never handed out).
-import { StatSink } from "../common/stage";
+import { StatSink } from "../common/request/stage";
 
 export class MemoryStats extends StatSink {
   names: string[] = [""];

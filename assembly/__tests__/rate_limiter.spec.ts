@@ -1,10 +1,10 @@
-import { ConfigErrors } from "../common/config";
-import { BucketSpec, BucketState, fullBucket, take, TakeResult } from "../common/token_bucket";
+import { ConfigErrors } from "../common/lib/config";
+import { BucketSpec, BucketState, fullBucket, take, TakeResult } from "../common/lib/token_bucket";
 import { compileRateLimitConfig } from "../rate_limiter/config";
-import { SlotTable, UpdateStatus } from "../common/slot_table";
+import { SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { BucketUpdate, BUCKET_PAYLOAD } from "../rate_limiter/bucket_update";
 import { MapStore } from "./map_store";
-import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
+import { fmix32, fnv1a, FNV_OFFSET } from "../common/lib/hash";
 
 const out = new TakeResult();
 

@@ -1,4 +1,4 @@
-import { HmacSha256, leadingZeroBits, Sha256, toHex } from "../common/sha256";
+import { HmacSha256, leadingZeroBits, Sha256, toHex } from "../common/lib/sha256";
 
 function hex(s: string): string {
   const d = new Sha256().updateString(s).finish();

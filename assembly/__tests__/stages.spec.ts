@@ -1,7 +1,7 @@
-import { ConfigErrors } from "../common/config";
-import { encodePairs, HeaderName, RequestSnapshot, RequestSource, PATH } from "../common/snapshot";
-import { FROM_XFF } from "../common/client_ip";
-import { Outcome } from "../common/stage";
+import { ConfigErrors } from "../common/lib/config";
+import { encodePairs, HeaderName, RequestSnapshot, RequestSource, PATH } from "../common/request/snapshot";
+import { FROM_XFF } from "../common/request/client_ip";
+import { Outcome } from "../common/request/stage";
 import { compileGraywallConfig, compileGraywallStages } from "../graywall/config";
 import { compileIpListConfig } from "../ip_list/config";
 import { IpListStage } from "../ip_list/stage";
@@ -11,13 +11,17 @@ import { compileGrayConfig } from "../gray_router/config";
 import { GrayRouterStage } from "../gray_router/stage";
 import { MapStore } from "./map_store";
 import { MemoryStats } from "./memory_stats";
-import { metadataString } from "../common/metadata";
+import { metadataString } from "../common/request/metadata";
 
 /** A host whose peer address is `peer`, counting how often it is asked. */
 class CountingSource extends RequestSource {
   peerCalls: i32 = 0;
   constructor(public kv: string[], public peer: string) { super(); }
-  headerPairs(): ArrayBuffer | null { return encodePairs(this.kv); }
+  headerPairs(reuse: ArrayBuffer): ArrayBuffer | null {
+    const b = encodePairs(this.kv);
+    this.pairsLength = b.byteLength;
+    return b;
+  }
   peerAddress(): string | null { this.peerCalls++; return this.peer; }
   upstreamHostMetadata(): ArrayBuffer | null { return null; }
 }

@@ -3,9 +3,9 @@
 // "<issued>.<nonce>" in a clearance cookie and reloads. The seed is an HMAC of the client address, the
 // user agent and the issue time under a configured secret, so only the gateway can issue one, and a
 // clearance works only for the client it was issued to, until it expires. Pure.
-import { ObjReader } from "../common/config";
-import { leadingZeroBits, RotatingKeys, Sha256 } from "../common/sha256";
-import { isCookieName } from "../common/http";
+import { ObjReader } from "../common/lib/config";
+import { leadingZeroBits, RotatingKeys, Sha256 } from "../common/lib/sha256";
+import { isCookieName } from "../common/request/http";
 
 export class ChallengeSpec {
   status: i32 = 429;

@@ -2,9 +2,9 @@
 // people share a NAT address, and one of them hitting a honeypot must not block the rest. The cookie is
 // "<id>.<issued>.<mac>", mac = HMAC-SHA-256(secret, id "." issued), 16 bytes in hex; a second key
 // keeps ids valid across a rotation. Pure.
-import { ObjReader } from "../common/config";
-import { RotatingKeys } from "../common/sha256";
-import { isCookieName } from "../common/http";
+import { ObjReader } from "../common/lib/config";
+import { RotatingKeys } from "../common/lib/sha256";
+import { isCookieName } from "../common/request/http";
 
 export class ClientIdSpec {
   /** Empty: no client ids; behaviour is kept per address. */

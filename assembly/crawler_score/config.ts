@@ -1,10 +1,10 @@
 // crawler_score configuration, validated and compiled once.
-import { readClientSource } from "../common/client_ip";
-import { overBudget, tableBytes } from "../common/memory_budget";
-import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
-import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
-import { CidrTrie } from "../common/cidr_trie";
-import { writableHeaderProblem } from "../common/header_names";
+import { readClientSource } from "../common/request/client_ip";
+import { overBudget, tableBytes } from "../common/lib/memory_budget";
+import { fmix32, fnv1a, FNV_OFFSET } from "../common/lib/hash";
+import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
+import { CidrTrie } from "../common/lib/cidr_trie";
+import { writableHeaderProblem } from "../common/request/header_names";
 import { ChallengeSpec, readChallenge } from "./challenge";
 import { ClientIdSpec, readClientId } from "./client_id";
 import { ACTIVITY_PAYLOAD, AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
@@ -35,7 +35,7 @@ export class CrawlerConfig {
   challenge: ChallengeSpec = new ChallengeSpec();
   clientId: ClientIdSpec = new ClientIdSpec();
   block: Reply = new Reply();
-  /** Where the client address comes from (common/client_ip.ts readClientSource). */
+  /** Where the client address comes from (common/request/client_ip.ts readClientSource). */
   clientSource: i32 = 0;
   /** Account key: a header or cookie naming the user, tracked beside the IP when present. */
   accountHeader: string = "";

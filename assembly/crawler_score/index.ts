@@ -1,10 +1,10 @@
 // crawler_score as a module of its own: scores each client from its headers and recent behaviour.
-export * from "../common/exports";
-import { ConfigErrors } from "../common/config";
-import { hostStats } from "../common/host_stats";
-import { hostStore } from "../common/host_store";
-import { registerPipeline } from "../common/pipeline";
-import { Stage } from "../common/stage";
+export * from "../common/abi/exports";
+import { ConfigErrors } from "../common/lib/config";
+import { hostStats } from "../common/abi/host_stats";
+import { hostStore } from "../common/abi/host_store";
+import { registerPipeline } from "../common/abi/pipeline";
+import { Stage } from "../common/request/stage";
 import { compileCrawlerConfig } from "./config";
 import { CrawlerStage } from "./stage";
 

@@ -1,6 +1,6 @@
 // isbot's known-bot patterns (known_bots.ts, generated) as one linear-time matcher. Its verdicts are
 // cached with the rest of a user agent's class (AgentLists.classify).
-import { RegexVm } from "../common/regex_vm";
+import { RegexVm } from "../common/lib/regex_vm";
 import {
   KNOWN_BOTS_ANCHORED_IDS, KNOWN_BOTS_ANCHORED_OFFSETS, KNOWN_BOTS_CLASSES, KNOWN_BOTS_CODE, KNOWN_BOTS_FREE_IDS,
   KNOWN_BOTS_FREE_OFFSETS, KNOWN_BOTS_LITERALS, KNOWN_BOTS_PREFIXES, KNOWN_BOTS_STARTS,

@@ -1,8 +1,8 @@
 // Crawler signals and the score. Pure: header facts and behaviour records in, signal bits out.
-import { RecordUpdate } from "../common/slot_table";
-import { fmix32, fnv1a, FNV_OFFSET, keyHash } from "../common/hash";
-import { MultiMatcher } from "../common/multi_match";
-import { HeaderName, RequestSnapshot, USER_AGENT } from "../common/snapshot";
+import { RecordUpdate } from "../common/lib/slot_table";
+import { fmix32, fnv1a, FNV_OFFSET, keyHash } from "../common/lib/hash";
+import { MultiMatcher } from "../common/lib/multi_match";
+import { HeaderName, RequestSnapshot, USER_AGENT } from "../common/request/snapshot";
 import { knownBots } from "./known_bots_matcher";
 
 // Signal bits; SIGNAL_NAMES gives each its config/debug name, in bit order.

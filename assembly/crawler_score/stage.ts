@@ -1,14 +1,14 @@
 // crawler_score's decision: header signals plus behaviour per client (id cookie, account or address) in
 // sliding windows, kept in shared data and in each worker's copy of it (worker_records.ts), weighted into
 // a score that tags, challenges or blocks.
-import { findCookie, pathOnly } from "../common/http";
-import { KeyBuilder } from "../common/key_builder";
-import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from "../common/snapshot";
-import { IpAddr, ipKey } from "../common/ip";
+import { findCookie, pathOnly } from "../common/request/http";
+import { KeyBuilder } from "../common/request/key_builder";
+import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from "../common/request/snapshot";
+import { IpAddr, ipKey } from "../common/lib/ip";
 import { Challenger } from "./challenge";
 import { ClientIds } from "./client_id";
-import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
-import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
+import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
+import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
 import { CrawlerConfig, impostorScore } from "./config";
 import { WorkerRecords } from "./worker_records";
 import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
@@ -76,15 +76,22 @@ export class CrawlerStage extends Stage {
 
   constructor(public cfg: CrawlerConfig, store: SharedStore, public stats: StatSink) {
     super();
+    this.scoreName = new HeaderName(cfg.scoreHeader);
+    this.signalsName = new HeaderName(cfg.signalsHeader);
+    this.accountName = new HeaderName(cfg.accountHeader);
+    this.challenger = new Challenger(cfg.challenge);
+    const clientIds = new ClientIds(cfg.clientId);
+    this.clientIds = clientIds;
     this.needsClock = true;
     // Workers write their copies back on the tick; the shared tables are swept every SWEEP_MS.
     this.tickMs = 500;
     const b = cfg.behaviour;
     // Keep a record at least as long as anything in it matters: two windows, or a honeypot mark.
     const idle = b.honeypotTtlMs > 2 * b.windowMs ? b.honeypotTtlMs : 2 * b.windowMs;
-    this.ipTable = new SlotTable(store, "cs.ip", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
-    this.ipTable.ensureSlots();
-    this.ipRecords = new WorkerRecords(this.ipTable, b.windowMs, 2 * b.windowMs);
+    const ipTable = new SlotTable(store, "cs.ip", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
+    ipTable.ensureSlots();
+    this.ipTable = ipTable;
+    this.ipRecords = new WorkerRecords(ipTable, b.windowMs, 2 * b.windowMs);
     if (cfg.accountHeader.length > 0 || cfg.accountCookie.length > 0) {
       const t = new SlotTable(store, "cs.account", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
       t.ensureSlots();
@@ -92,18 +99,13 @@ export class CrawlerStage extends Stage {
       this.accountRecords = new WorkerRecords(t, b.windowMs, 2 * b.windowMs);
     }
     this.activity.spec = b;
-    this.scoreName = new HeaderName(cfg.scoreHeader);
-    this.signalsName = new HeaderName(cfg.signalsHeader);
-    this.accountName = new HeaderName(cfg.accountHeader);
     this.passed = stats.counter("graywall.crawler_score.passed");
     this.tagged = stats.counter("graywall.crawler_score.tagged");
     this.challenged = stats.counter("graywall.crawler_score.challenged");
     this.blocked = stats.counter("graywall.crawler_score.blocked");
     this.goodBot = stats.counter("graywall.crawler_score.good_bot");
     this.impostorAt = impostorScore(cfg);
-    this.challenger = new Challenger(cfg.challenge);
-    this.clientIds = new ClientIds(cfg.clientId);
-    if (this.clientIds.enabled) this.clientIds.vmNumber = claimSequence(store, "cs.vm_number");
+    if (clientIds.enabled) clientIds.vmNumber = claimSequence(store, "cs.vm_number");
     this.clientIdIssued = stats.counter("graywall.crawler_score.client_id_issued");
     this.clientIdInvalid = stats.counter("graywall.crawler_score.client_id_invalid");
     this.challengePages = stats.counter("graywall.crawler_score.challenge_page");

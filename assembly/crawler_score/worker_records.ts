@@ -8,9 +8,9 @@
 // requests reach it within SYNC_MS or SYNC_REQUESTS of theirs. A honeypot mark cannot wait that long:
 // the stage calls staleAll() when any worker has marked a client since (a process-wide counter), and
 // every copy is synced on its client's next request. Pure.
-import { keyHash } from "../common/hash";
-import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/owned_key";
-import { RecordUpdate, SlotTable, UpdateStatus } from "../common/slot_table";
+import { keyHash } from "../common/lib/hash";
+import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/lib/owned_key";
+import { RecordUpdate, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { ACTIVITY_PAYLOAD, ActivityUpdate, BITMAP_BYTES, markPath, mergeActivity } from "./signals";
 
 export const SYNC_MS: i64 = 250;

@@ -1,10 +1,10 @@
 // gray_router configuration: parsed, validated and compiled once per onConfigure into an immutable object.
-import { readClientSource } from "../common/client_ip";
-import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
-import { CidrTrie } from "../common/cidr_trie";
-import { readStringMatch, StringMatch } from "../common/string_match";
-import { isHeaderName, writableHeaderProblem } from "../common/header_names";
-import { HeaderTestTable, slotOf } from "../common/header_tests";
+import { readClientSource } from "../common/request/client_ip";
+import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
+import { CidrTrie } from "../common/lib/cidr_trie";
+import { readStringMatch, StringMatch } from "../common/request/string_match";
+import { isHeaderName, writableHeaderProblem } from "../common/request/header_names";
+import { HeaderTestTable, slotOf } from "../common/request/header_tests";
 
 export const enum HashOn { Header, Cookie, ClientIp }
 
@@ -40,7 +40,7 @@ export class GrayConfig {
   defaultTarget: string = "stable";
   /** Requests for the default target carry the routing header too (else none: no route re-selection). */
   markDefault: bool = false;
-  /** Where the client address comes from (common/client_ip.ts readClientSource). */
+  /** Where the client address comes from (common/request/client_ip.ts readClientSource). */
   clientSource: i32 = 0;
   maxBodyBytes: i32 = 65536;
   rules: Rule[] = [];

@@ -1,9 +1,9 @@
 // gray_router as a module of its own: picks a target per request and hands it to Envoy's route table.
-export * from "../common/exports";
-import { ConfigErrors } from "../common/config";
-import { hostStats } from "../common/host_stats";
-import { registerPipeline } from "../common/pipeline";
-import { Stage } from "../common/stage";
+export * from "../common/abi/exports";
+import { ConfigErrors } from "../common/lib/config";
+import { hostStats } from "../common/abi/host_stats";
+import { registerPipeline } from "../common/abi/pipeline";
+import { Stage } from "../common/request/stage";
 import { compileGrayConfig } from "./config";
 import { GrayRouterStage } from "./stage";
 

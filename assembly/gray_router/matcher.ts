@@ -1,6 +1,6 @@
 // Rule evaluation against an abstract request, so as-pect can drive it without a host.
-import { IpAddr, ipKey } from "../common/ip";
-import { stickyBucket } from "../common/hash";
+import { IpAddr, ipKey } from "../common/lib/ip";
+import { stickyBucket } from "../common/lib/hash";
 import { GrayConfig, HashOn, Rule } from "./config";
 
 /** What a rule can ask of a request. Each answer is null when absent. */

@@ -1,10 +1,10 @@
 // A request made of plain values, for previews (Node bindings) and tests: the same RequestView the
 // filter evaluates in Envoy, fed from fields instead of host calls; its headers are tested as a
 // snapshot's bytes, as the filter tests them. Pure.
-import { IpAddr } from "../common/ip";
-import { isValidJson, lookupJsonPath } from "../common/json";
-import { findCookie, findQueryParam } from "../common/http";
-import { RequestSnapshot } from "../common/snapshot";
+import { IpAddr } from "../common/lib/ip";
+import { isValidJson, lookupJsonPath } from "../common/lib/json";
+import { findCookie, findQueryParam } from "../common/request/http";
+import { RequestSnapshot } from "../common/request/snapshot";
 import { GrayConfig } from "./config";
 import { RequestView } from "./matcher";
 

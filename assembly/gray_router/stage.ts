@@ -1,14 +1,14 @@
 // gray_router's decision: the first matching rule's target, or the default, handed to Envoy's route
 // table as a request header. Reads the body only when a rule needs it and no earlier condition failed.
-import { IpAddr } from "../common/ip";
-import { findCookie, findQueryParam } from "../common/http";
-import { isValidJson, lookupJsonPath } from "../common/json";
-import { COOKIE, HeaderName, PATH, RequestSnapshot } from "../common/snapshot";
-import { Outcome, Stage, StatSink } from "../common/stage";
-import { statName } from "../common/stat_name";
+import { IpAddr } from "../common/lib/ip";
+import { findCookie, findQueryParam } from "../common/request/http";
+import { isValidJson, lookupJsonPath } from "../common/lib/json";
+import { COOKIE, HeaderName, PATH, RequestSnapshot } from "../common/request/snapshot";
+import { Outcome, Stage, StatSink } from "../common/request/stage";
+import { statName } from "../common/lib/stat_name";
 import { GrayConfig } from "./config";
 import { firstMatch, RequestView } from "./matcher";
-import { metadataString } from "../common/metadata";
+import { metadataString } from "../common/request/metadata";
 
 /** The snapshot as gray rules see it. One per stage: a VM runs one request callback at a time. */
 class SnapshotView extends RequestView {

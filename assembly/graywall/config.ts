@@ -1,11 +1,11 @@
 // graywall's configuration: one JSON object with a section per stage, each section exactly that
 // filter's own document, compiled by that filter's compiler (errors name the section:
 // "rate_limiter.rules[0].bucket_size: ..."). A missing section turns its stage off. Pure.
-import { ConfigErrors, readConfigRoot } from "../common/config";
-import { SharedStore } from "../common/slot_table";
-import { Stage, StatSink } from "../common/stage";
+import { ConfigErrors, readConfigRoot } from "../common/lib/config";
+import { SharedStore } from "../common/lib/slot_table";
+import { Stage, StatSink } from "../common/request/stage";
 import { CrawlerConfig, crawlerTableBytes, readCrawlerConfig } from "../crawler_score/config";
-import { overBudget } from "../common/memory_budget";
+import { overBudget } from "../common/lib/memory_budget";
 import { CrawlerStage } from "../crawler_score/stage";
 import { GrayConfig, readGrayConfig } from "../gray_router/config";
 import { GrayRouterStage } from "../gray_router/stage";
@@ -35,7 +35,6 @@ export function compileGraywallConfig(src: string, errors: ConfigErrors): Graywa
   const gray = r.obj("gray_router");
   r.done();
   const cfg = new GraywallConfig();
-  // (if/else, not ternaries: see the ARC note in common/filter.ts)
   if (ipList !== null) cfg.ipList = readIpListConfig(ipList);
   if (crawler !== null) cfg.crawler = readCrawlerConfig(crawler);
   if (limiter !== null) cfg.limiter = readRateLimitConfig(limiter);

@@ -1,11 +1,11 @@
 // graywall: the four stages in one module and one pass, ip_list -> crawler_score -> rate_limiter ->
 // gray_router, over one request snapshot.
-export * from "../common/exports";
-import { ConfigErrors } from "../common/config";
-import { hostStats } from "../common/host_stats";
-import { hostStore } from "../common/host_store";
-import { registerPipeline } from "../common/pipeline";
-import { Stage } from "../common/stage";
+export * from "../common/abi/exports";
+import { ConfigErrors } from "../common/lib/config";
+import { hostStats } from "../common/abi/host_stats";
+import { hostStore } from "../common/abi/host_store";
+import { registerPipeline } from "../common/abi/pipeline";
+import { Stage } from "../common/request/stage";
 import { compileGraywallStages } from "./config";
 
 function compile(config: string, errors: ConfigErrors): Stage[] | null {

@@ -1,8 +1,8 @@
 // ip_list configuration, compiled once into tries.
-import { readClientSource } from "../common/client_ip";
-import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
-import { CidrTrie } from "../common/cidr_trie";
-import { StringSink } from "../common/json";
+import { readClientSource } from "../common/request/client_ip";
+import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
+import { CidrTrie } from "../common/lib/cidr_trie";
+import { StringSink } from "../common/lib/json";
 
 export class IpListConfig {
   allow: CidrTrie = new CidrTrie();
@@ -10,7 +10,7 @@ export class IpListConfig {
   /** Path prefixes the lists apply to; empty = every path. */
   paths: string[] = [];
   pathBytes: ArrayBuffer[] = [];
-  /** Where the client address comes from (common/client_ip.ts readClientSource). */
+  /** Where the client address comes from (common/request/client_ip.ts readClientSource). */
   clientSource: i32 = 0;
   denyStatus: i32 = 403;
   denyBody: string = "forbidden\n";

@@ -1,9 +1,9 @@
 // ip_list as a module of its own: allow/deny by client IP with a local 403 reply.
-export * from "../common/exports";
-import { ConfigErrors } from "../common/config";
-import { hostStats } from "../common/host_stats";
-import { registerPipeline } from "../common/pipeline";
-import { Stage } from "../common/stage";
+export * from "../common/abi/exports";
+import { ConfigErrors } from "../common/lib/config";
+import { hostStats } from "../common/abi/host_stats";
+import { registerPipeline } from "../common/abi/pipeline";
+import { Stage } from "../common/request/stage";
 import { compileIpListConfig } from "./config";
 import { IpListStage } from "./stage";
 

@@ -1,7 +1,7 @@
 // ip_list's decision: deny wins over allow; a request whose client address is unknown is on no list.
-import { IpAddr } from "../common/ip";
-import { RequestSnapshot, PATH } from "../common/snapshot";
-import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
+import { IpAddr } from "../common/lib/ip";
+import { RequestSnapshot, PATH } from "../common/request/snapshot";
+import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
 import { IpListConfig } from "./config";
 
 export const enum Verdict { OutOfScope, Allowed, DeniedByDenyList, NotOnAllowList }

@@ -38,9 +38,9 @@ export function crawlerKnownBot(ua: string): bool {
   return knownBots.scan(changetype<usize>(b), b.byteLength);
 }
 
-import { ConfigErrors } from "../common/config";
-import { JsonKind, JsonParser } from "../common/json";
-import { IpAddr, parseIp } from "../common/ip";
+import { ConfigErrors } from "../common/lib/config";
+import { JsonKind, JsonParser } from "../common/lib/json";
+import { IpAddr, parseIp } from "../common/lib/ip";
 import { firstMatch } from "../gray_router/matcher";
 import { SampleRequest } from "../gray_router/sample_request";
 import { compileGrayConfig } from "../gray_router/config";

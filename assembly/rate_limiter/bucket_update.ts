@@ -1,6 +1,6 @@
 // The rate limiter's record in a SlotTable: one token bucket. Pure.
-import { RecordUpdate } from "../common/slot_table";
-import { BucketSpec, BucketState, refill, take, TakeResult } from "../common/token_bucket";
+import { RecordUpdate } from "../common/lib/slot_table";
+import { BucketSpec, BucketState, refill, take, TakeResult } from "../common/lib/token_bucket";
 import { LEASE_SHARE } from "./leases";
 
 /** Payload: f64 tokens | i64 updatedMs. */

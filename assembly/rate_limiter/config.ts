@@ -1,11 +1,11 @@
 // rate_limiter configuration, validated and compiled once.
-import { readClientSource } from "../common/client_ip";
-import { ConfigErrors, ObjReader, readConfigRoot } from "../common/config";
-import { readStringMatch, StringMatch } from "../common/string_match";
-import { BucketSpec } from "../common/token_bucket";
-import { isHeaderName } from "../common/header_names";
-import { HeaderTestTable, slotOf } from "../common/header_tests";
-import { overBudget, tableBytes } from "../common/memory_budget";
+import { readClientSource } from "../common/request/client_ip";
+import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
+import { readStringMatch, StringMatch } from "../common/request/string_match";
+import { BucketSpec } from "../common/lib/token_bucket";
+import { isHeaderName } from "../common/request/header_names";
+import { HeaderTestTable, slotOf } from "../common/request/header_tests";
+import { overBudget, tableBytes } from "../common/lib/memory_budget";
 import { BUCKET_PAYLOAD } from "./bucket_update";
 
 export const enum KeyKind { ClientIp, Header, Path, Route, Method }
@@ -44,7 +44,7 @@ export class RateLimitConfig {
   rules: LimitRule[] = [];
   /** How many rules have scope "cluster". */
   clusterRules: i32 = 0;
-  /** Where the client address comes from (common/client_ip.ts readClientSource). */
+  /** Where the client address comes from (common/request/client_ip.ts readClientSource). */
   clientSource: i32 = 0;
   /** Slots per rule: the most keys a rule tracks at once. */
   maxKeys: i32 = 10000;

@@ -1,10 +1,10 @@
 // rate_limiter as a module of its own: token buckets per key in shared data, exact across workers.
-export * from "../common/exports";
-import { ConfigErrors } from "../common/config";
-import { hostStats } from "../common/host_stats";
-import { hostStore } from "../common/host_store";
-import { registerPipeline } from "../common/pipeline";
-import { Stage } from "../common/stage";
+export * from "../common/abi/exports";
+import { ConfigErrors } from "../common/lib/config";
+import { hostStats } from "../common/abi/host_stats";
+import { hostStore } from "../common/abi/host_store";
+import { registerPipeline } from "../common/abi/pipeline";
+import { Stage } from "../common/request/stage";
 import { compileRateLimitConfig } from "./config";
 import { RateLimiterStage } from "./stage";
 

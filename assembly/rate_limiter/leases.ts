@@ -6,8 +6,8 @@
 // tokens (1,071 by default) is taken one token per request, exactly as without leases. Leases expire after
 // LEASE_TTL_MS; what is left goes back to the shared bucket on this worker's next request for the key or
 // on the next tick. Pure.
-import { keyHash } from "../common/hash";
-import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/owned_key";
+import { keyHash } from "../common/lib/hash";
+import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/lib/owned_key";
 
 /** Leases' worth a bucket must still hold after a lease is taken from it. */
 export const LEASE_SHARE: i32 = 16;

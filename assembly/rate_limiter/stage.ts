@@ -1,11 +1,11 @@
 // rate_limiter's decision: every rule that applies takes a token from its key's bucket; the first empty
 // bucket of an enforced rule answers 429. Buckets live in shared data (SlotTable), exact across workers.
-import { KeyBuilder } from "../common/key_builder";
-import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/snapshot";
-import { SharedStore, SlotTable, UpdateStatus } from "../common/slot_table";
-import { LocalReply, Outcome, Stage, StatSink } from "../common/stage";
-import { statName } from "../common/stat_name";
-import { fmix32, fnv1a, FNV_OFFSET } from "../common/hash";
+import { KeyBuilder } from "../common/request/key_builder";
+import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/request/snapshot";
+import { SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
+import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
+import { statName } from "../common/lib/stat_name";
+import { fmix32, fnv1a, FNV_OFFSET } from "../common/lib/hash";
 import { KeyKind, LimitRule, MAX_CLUSTER_RULES, RateLimitConfig } from "./config";
 import { BucketUpdate, BUCKET_PAYLOAD } from "./bucket_update";
 import { LEASE_TTL_MS, WorkerLeases } from "./leases";
@@ -49,6 +49,7 @@ class RuleState {
 
   /** `base`: the rule's first slot in the limiter's one pool ("rl"), so a later configuration reuses the slots. */
   constructor(public rule: LimitRule, public index: i32, maxKeys: i32, base: i32, workerLease: i32, store: SharedStore, stats: StatSink) {
+    this.limitHeader = (<i64>rule.spec.size).toString();
     if (rule.hasBucket) this.table = new SlotTable(store, "rl", maxKeys, BUCKET_PAYLOAD, rule.idleMs, base, ruleTag(rule));
     if (rule.hasBucket && workerLease > 1) this.leases = new WorkerLeases(workerLease);
     this.bucket.spec = rule.spec;
@@ -56,13 +57,12 @@ class RuleState {
       if (rule.key[i].kind == KeyKind.Header) this.keyNames.push(new HeaderName(rule.key[i].name));
       else this.keyNames.push(null);
     }
-    const base = "graywall.rate_limiter." + statName(rule.name) + ".";
-    this.allowed = stats.counter(base + "allowed");
-    this.limited = stats.counter(base + "limited");
-    this.shadowLimited = stats.counter(base + "shadow_limited");
-    this.tableFull = stats.counter(base + "table_full");
-    this.clusterChecks = rule.clusterSlot >= 0 ? stats.counter(base + "cluster_checks") : 0;
-    this.limitHeader = (<i64>rule.spec.size).toString();
+    const prefix = "graywall.rate_limiter." + statName(rule.name) + ".";
+    this.allowed = stats.counter(prefix + "allowed");
+    this.limited = stats.counter(prefix + "limited");
+    this.shadowLimited = stats.counter(prefix + "shadow_limited");
+    this.tableFull = stats.counter(prefix + "table_full");
+    this.clusterChecks = rule.clusterSlot >= 0 ? stats.counter(prefix + "cluster_checks") : 0;
   }
 }
 

@@ -128,7 +128,7 @@ export class ProxyHost {
     }
     const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), {
       env,
-      wasi_unstable: {
+      wasi_snapshot_preview1: {
         proc_exit: (code: number) => {
           throw new Error(`the module exited (${code}): a VM Envoy would have lost`);
         },
@@ -209,6 +209,8 @@ export class ProxyHost {
   private str(ptr: number, len: number): string {
     return dec.decode(this.bytes(ptr, len));
   }
+  /** Where the module's malloc put each request-header map the host handed over, in order (tests of buffer reuse). */
+  headerPairsAt: number[] = [];
   /** Hands data to the module as Envoy does: in memory from the module's own malloc. */
   private give(data: Uint8Array, ptrPtr: number, sizePtr: number): number {
     const p = this.exports.malloc(data.length) as number;
@@ -239,7 +241,12 @@ export class ProxyHost {
         if (type === 0) return this.give(this.body.subarray(start, start + len), out, outSize);
         return NOT_FOUND;
       },
-      proxy_get_header_map_pairs: (type: number, out: number, outSize: number) => this.give(encodePairs(this.map(type)), out, outSize),
+      proxy_get_header_map_pairs: (type: number, out: number, outSize: number) => {
+        const r = this.give(encodePairs(this.map(type)), out, outSize);
+        if (type === MapType.RequestHeaders && this.headerPairsAt.length < 10_000)
+          this.headerPairsAt.push(new DataView(this.memory.buffer).getUint32(out, true));
+        return r;
+      },
       proxy_get_header_map_value: (type: number, kp: number, kl: number, out: number, outSize: number) => {
         const key = this.str(kp, kl);
         const hit = this.map(type).find(([k]) => k === key);

@@ -1,6 +1,6 @@
 // A table key assembled in a reused byte buffer from parts of a request (an address, header bytes,
 // strings), so the hot path builds keys without allocating strings. Pure.
-import { IpAddr } from "./ip";
+import { IpAddr } from "../lib/ip";
 
 export class KeyBuilder {
   private buf: ArrayBuffer = new ArrayBuffer(256);

@@ -1,6 +1,5 @@
 // The header tests of many rules, compiled into flat arrays so that one loop tests them all on the
-// host's bytes. AssemblyScript 0.17 counts references on every object a loop loads or passes, which
-// cost more than the tests themselves when 50 rules each go through their own objects.
+// host's bytes: 50 rules cost one pass over a few arrays of numbers, not a walk over 50 rule objects.
 import { HeaderName, RequestSnapshot } from "./snapshot";
 import { MatchOp, StringMatch } from "./string_match";
 
@@ -93,7 +92,7 @@ export class HeaderTestTable {
 
   /**
    * The first rule in [from, to) whose tests all hold, or -1. One call for many rules, with only
-   * numbers in the loop: AssemblyScript 0.17 retains and releases every reference a call takes.
+   * numbers in the loop.
    */
   private scan(req: RequestSnapshot, from: i32, to: i32): i32 {
     const starts = this.startArray.dataStart;

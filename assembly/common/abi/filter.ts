@@ -1,9 +1,3 @@
-// NOTE for all of assembly/: AssemblyScript 0.17 releases twice a ternary whose branches mix a
-// borrowed reference (a local, parameter or field) with a temporary, e.g. `c ? local : a + b`.
-// Write such choices over strings and objects as if/else; ternaries over numbers are fine.
-// It also leaks what `arr[i]!` reads (a non-null assertion on an array element): read into a local, test
-// for null.
-//
 // Minimal proxy-wasm 0.2.0 dispatch. It replaces the runtime's, which builds debug-log
 // strings (including a join over every live context) on each request and throws on host misses.
 import { log, LogLevel, getPropertyString, BufferType, getBufferString } from "./host";
@@ -105,6 +99,7 @@ export function proxy_on_configure(rootContextId: u32, size: u32): u32 {
     return 0;
   }
   log(LogLevel.Info, expectedRootId + ": configuration accepted");
+  collectBetweenCallbacks(true);
   return 1;
 }
 
@@ -133,5 +128,30 @@ export function proxy_on_delete(contextId: u32): void {
   if (streams.has(contextId)) {
     streams.get(contextId).onDelete();
     streams.delete(contextId);
-  } else if (roots.has(contextId)) roots.delete(contextId);
+    collectBetweenCallbacks(false);
+  } else if (roots.has(contextId)) {
+    roots.delete(contextId);
+    collectBetweenCallbacks(true);
+  }
+}
+
+// ---- memory ----
+
+/** Finished streams between two collections (minimal runtime). */
+const COLLECT_EVERY: u32 = 256;
+let finished: u32 = 0;
+
+/**
+ * With the minimal runtime (asconfig.json) nothing is collected unless the module asks, and it asks only
+ * here: at the end of a callback, when no local of any callback holds a reference and the globals are
+ * the only roots. A stream allocates little (a steady-state request nothing on most paths), so one
+ * collection per COLLECT_EVERY finished streams keeps the garbage to tens of KiB; an accepted configuration and a
+ * root's end collect at once, so a replaced configuration's tables go back to the allocator.
+ */
+function collectBetweenCallbacks(now: bool): void {
+  if (ASC_RUNTIME != 1) return;
+  finished++;
+  if (!now && finished < COLLECT_EVERY) return;
+  finished = 0;
+  __collect();
 }

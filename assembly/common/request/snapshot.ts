@@ -2,7 +2,7 @@
 // host's bytes, the client address resolved once per trusted-hop count, the clock read once, and the
 // header writes every stage asks for, applied once at the end of the pass. Pure: the glue fills it
 // from the host, tests fill it from a list of pairs.
-import { IpAddr } from "./ip";
+import { IpAddr } from "../lib/ip";
 import { FROM_XFF, resolveClientIp, xffFromRight } from "./client_ip";
 import { LocalReply } from "./stage";
 
@@ -33,19 +33,24 @@ export function encodePairs(kv: string[]): ArrayBuffer {
 /** A header name, encoded once at configure time: lookups compare bytes. */
 export class HeaderName {
   bytes: ArrayBuffer;
-  /** The bytes' address and length as numbers, so a lookup retains nothing (AssemblyScript 0.17 counts references). */
-  ptr: usize;
   len: i32;
   constructor(public name: string) {
-    this.bytes = String.UTF8.encode(name);
-    this.ptr = changetype<usize>(this.bytes);
-    this.len = this.bytes.byteLength;
+    const bytes = String.UTF8.encode(name);
+    this.bytes = bytes;
+    this.len = bytes.byteLength;
   }
+  @inline get ptr(): usize { return changetype<usize>(this.bytes); }
 }
 
 /** Where a snapshot gets its headers and peer address when it first needs them: the host in Envoy. */
 export abstract class RequestSource {
-  abstract headerPairs(): ArrayBuffer | null;
+  /** Bytes of pair data in the buffer headerPairs last returned. */
+  pairsLength: i32 = 0;
+  /**
+   * The request's headers in pair format, written into `reuse` when it fits (then `reuse` is returned),
+   * else into a new buffer; pairsLength says how much of it is data.
+   */
+  abstract headerPairs(reuse: ArrayBuffer): ArrayBuffer | null;
   abstract peerAddress(): string | null;
   /** The serialized metadata of the upstream host that served the request (response phase), or null. */
   abstract upstreamHostMetadata(): ArrayBuffer | null;
@@ -53,10 +58,14 @@ export abstract class RequestSource {
 
 const NO_HOPS: i32 = -1;
 const EMPTY = new ArrayBuffer(0);
+/** A pooled snapshot keeps its header buffer for the next request up to this size. */
+const KEEP_BUFFER_BYTES = 16 << 10;
 
 export class RequestSnapshot {
   /** The host's pair buffer; offsets[4i..4i+3] = name start, name length, value start, value length. */
   private pairs: ArrayBuffer = EMPTY;
+  /** The buffer the host writes the next request's headers into (kept across requests). */
+  private own: ArrayBuffer = EMPTY;
   private offsets: Int32Array = new Int32Array(0);
   /** pairs and offsets' data as addresses: the hot lookups read numbers, not references. */
   private pairsPtr: usize = changetype<usize>(EMPTY);
@@ -108,6 +117,7 @@ export class RequestSnapshot {
   /** Forgets the last request, keeping the arrays for the next one. */
   reset(): void {
     this.pairs = EMPTY;
+    if (this.own.byteLength > KEEP_BUFFER_BYTES) this.own = EMPTY;
     this.pairsPtr = changetype<usize>(EMPTY);
     this.count = 0;
     this.source = null;
@@ -139,15 +149,20 @@ export class RequestSnapshot {
     this.headersPending = false;
     const src = this.source;
     if (src === null) return;
-    const pairs = src.headerPairs();
+    const pairs = src.headerPairs(this.own);
+    if (pairs === null) return;
+    this.own = pairs;
     // A malformed map (never seen from Envoy) reads as a request without headers.
-    if (pairs !== null) this.load(pairs);
+    this.load(pairs, src.pairsLength);
   }
 
-  /** Takes a pair buffer (proxy_get_header_map_pairs format). Returns false when it is malformed. */
-  load(pairs: ArrayBuffer): bool {
+  /**
+   * Takes a pair buffer (proxy_get_header_map_pairs format) whose first `length` bytes are data (-1: all
+   * of it). Returns false when it is malformed.
+   */
+  load(pairs: ArrayBuffer, length: i32 = -1): bool {
     this.pairs = pairs;
-    const size = pairs.byteLength;
+    const size = length >= 0 && length <= pairs.byteLength ? length : pairs.byteLength;
     const base = changetype<usize>(pairs);
     this.pairsPtr = base;
     this.count = 0;
@@ -229,10 +244,7 @@ export class RequestSnapshot {
       this.decoded[i] = 1;
       return s;
     }
-    // Not `this.strings[i]!`: AssemblyScript 0.17 leaks a reference through `!` on an array element.
-    const cached = this.strings[i];
-    if (cached === null) return "";
-    return cached;
+    return unchecked(this.strings[i])!;
   }
 
   /** The value of header `h`, or null when absent. */

@@ -2,14 +2,14 @@
 // the stages need from the host once (all request headers in one call; source.address, route_name and
 // the clock only when a stage asks), applies the header writes once at the end of the pass, and sends
 // a stage's local reply. Standalone modules are a pipeline of one stage.
-import { ConfigErrors } from "./config";
+import { ConfigErrors } from "../lib/config";
 import { DataStatus, HeadersStatus, registerFilter, RootFilter, StreamFilter } from "./filter";
 import {
-  addHeader, BufferType, getBufferString, getHeaderPairs, getPropertyAt, getPropertyStringAt, MapType, propertyPath, nowMillis, removeHeader, replaceHeader,
+  addHeader, BufferType, getBufferString, getHeaderPairsInto, getPropertyAt, getPropertyStringAt, MapType, pairsLength, propertyPath, nowMillis, removeHeader, replaceHeader,
   sendLocalResponse, setTickPeriod,
 } from "./host";
-import { RequestSnapshot, RequestSource } from "./snapshot";
-import { Outcome, Stage } from "./stage";
+import { RequestSnapshot, RequestSource } from "../request/snapshot";
+import { Outcome, Stage } from "../request/stage";
 
 /** Compiles a module's configuration into its stages, in pass order; null (with errors) when invalid. */
 export type StageCompiler = (config: string, errors: ConfigErrors) => Stage[] | null;
@@ -61,7 +61,11 @@ const UPSTREAM_HOST_METADATA = propertyPath("xds.upstream_host_metadata");
 
 /** The current request's headers and peer, from the host; called at most once each per request. */
 class HostRequest extends RequestSource {
-  headerPairs(): ArrayBuffer | null { return getHeaderPairs(MapType.RequestHeaders); }
+  headerPairs(reuse: ArrayBuffer): ArrayBuffer | null {
+    const b = getHeaderPairsInto(MapType.RequestHeaders, reuse);
+    this.pairsLength = pairsLength;
+    return b;
+  }
   peerAddress(): string | null { return getPropertyStringAt(SOURCE_ADDRESS); }
   upstreamHostMetadata(): ArrayBuffer | null { return getPropertyAt(UPSTREAM_HOST_METADATA); }
 }

@@ -1,16 +1,41 @@
 // Non-throwing wrappers over the raw proxy-wasm 0.2.0 imports.
 // The runtime's own wrappers throw (and so kill the VM) on any non-Ok result;
 // here a miss is a null or a result code the caller decides on.
-import * as imports from "@solo-io/proxy-runtime/imports";
-import { free } from "@solo-io/proxy-runtime/malloc";
-import { SharedValue } from "./shared";
-import { encodePairs } from "./snapshot";
+import * as imports from "../../../node_modules/@solo-io/proxy-runtime/assembly/imports";
+import { SharedValue } from "../lib/shared";
+import { encodePairs } from "../request/snapshot";
 
 export const enum LogLevel { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Critical = 5 }
 export const enum MapType { RequestHeaders = 0, RequestTrailers = 1, ResponseHeaders = 2, ResponseTrailers = 3 }
 export const enum BufferType { RequestBody = 0, ResponseBody = 1, VmConfiguration = 6, PluginConfiguration = 7 }
 export const enum HostResult { Ok = 0, NotFound = 1, BadArgument = 2, CasMismatch = 8 }
 export const enum MetricType { Counter = 0, Gauge = 1, Histogram = 2 }
+
+/** A buffer the next malloc may hand out instead of allocating (see getHeaderPairsInto). */
+let lend: ArrayBuffer | null = null;
+/** The smallest buffer made for header pairs, so a snapshot's buffer fits most later requests. */
+const MIN_PAIRS_BUFFER: usize = 2048;
+
+/**
+ * The host's allocator: every value a host call returns is written into a buffer the host asks for
+ * here. It is an ArrayBuffer, pinned so no collection can take it before the caller adopts or frees it;
+ * or, for header pairs, the caller's own buffer when it is large enough, so a warm request allocates
+ * nothing for its headers.
+ */
+export function malloc(size: usize): usize {
+  const l = lend;
+  if (l !== null) {
+    lend = null;
+    if (<usize>l.byteLength >= size) return changetype<usize>(l);
+    return __pin(__new(size > MIN_PAIRS_BUFFER ? size : MIN_PAIRS_BUFFER, idof<ArrayBuffer>()));
+  }
+  return __pin(__new(size, idof<ArrayBuffer>()));
+}
+
+/** Gives a buffer made by malloc back to the collector. */
+function free(ptr: usize): void {
+  __unpin(ptr);
+}
 
 // Out-parameters for host calls. The host writes a malloc'd pointer and a size here.
 const outPtr = memory.data(8);
@@ -87,19 +112,27 @@ export function getPropertyString(path: string): string | null {
   return String.UTF8.decode(bytes);
 }
 
+/** Bytes of pair data the last getHeaderPairsInto returned (its buffer may be larger). */
+export let pairsLength: i32 = 0;
+
 /**
- * Every header of a map in one call, in proxy-wasm's pair format. The host writes it into a buffer our
- * malloc made (an ArrayBuffer), so it is adopted as is, without a copy.
+ * Every header of a map in one call, in proxy-wasm's pair format, written into `reuse` when it is large
+ * enough (the result is then `reuse`), else into a new buffer the caller keeps for next time. The data's
+ * length is pairsLength.
  */
-export function getHeaderPairs(map: MapType): ArrayBuffer | null {
+export function getHeaderPairsInto(map: MapType, reuse: ArrayBuffer): ArrayBuffer | null {
   store<usize>(outPtr, 0);
   store<usize>(outSize, 0);
-  if (imports.proxy_get_header_map_pairs(map, outPtr, outSize) != HostResult.Ok) return null;
+  lend = reuse;
+  const r = imports.proxy_get_header_map_pairs(map, outPtr, outSize);
+  lend = null;
+  if (r != HostResult.Ok) return null;
   const ptr = load<usize>(outPtr);
   if (ptr == 0) return null;
-  const pairs = changetype<ArrayBuffer>(ptr);
-  free(ptr); // the local holds its own reference now
-  return pairs;
+  pairsLength = <i32>load<usize>(outSize);
+  if (ptr == changetype<usize>(reuse)) return reuse;
+  free(ptr); // reachable from the returned reference now
+  return changetype<ArrayBuffer>(ptr);
 }
 
 export function replaceHeader(map: MapType, key: ArrayBuffer, value: string): u32 {

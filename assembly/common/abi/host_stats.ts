@@ -1,6 +1,6 @@
 // StatSink over Envoy's metrics.
 import { defineMetric, incrementMetric, metricValue, MetricType, recordMetric } from "./host";
-import { StatSink } from "./stage";
+import { StatSink } from "../request/stage";
 
 class HostStats extends StatSink {
   counter(name: string): u32 { return defineMetric(MetricType.Counter, name); }

@@ -67,7 +67,7 @@ export class JsonValue {
   }
 }
 
-/** Receives the strings of an array one at a time (AssemblyScript 0.17 has no closures). */
+/** Receives the strings of an array one at a time (AssemblyScript has no closures). */
 export abstract class StringSink {
   abstract add(index: i32, value: string): void;
 }

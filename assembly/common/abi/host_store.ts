@@ -1,7 +1,7 @@
 // SlotTable storage backed by Envoy's shared data (shared by every VM with the same vm_id).
 import { sharedGet, sharedSet } from "./host";
-import { SharedValue } from "./shared";
-import { SharedStore } from "./slot_table";
+import { SharedValue } from "../lib/shared";
+import { SharedStore } from "../lib/slot_table";
 
 class HostStore extends SharedStore {
   get(key: ArrayBuffer): SharedValue { return sharedGet(key); }

@@ -41,7 +41,7 @@ export function claimSequence(shared: SharedStore, key: string): u32 {
   return 0;
 }
 
-/** What a table's user does to one key's record. No closures in AssemblyScript 0.17, hence a class. */
+/** What a table's user does to one key's record. AssemblyScript has no closures, hence a class. */
 export abstract class RecordUpdate {
   /** Mutates the payload at `payload` in place; `fresh` = zeroed, new to this key. May keep results in fields. */
   abstract apply(payload: usize, fresh: bool, now: i64): void;

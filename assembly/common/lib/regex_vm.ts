@@ -63,11 +63,12 @@ export class RegexVm {
     this.freeIds = freeIds.dataStart;
     this.anchoredOffsets = anchoredOffsets.dataStart;
     this.anchoredIds = anchoredIds.dataStart;
-    this.size = code.length / 3;
-    this.clist = new Int32Array(this.size + 1);
-    this.nlist = new Int32Array(this.size + 1);
-    this.stamp = new Int32Array(this.size);
-    this.stack = new Int32Array(2 * this.size + 2);
+    const size = code.length / 3;
+    this.size = size;
+    this.clist = new Int32Array(size + 1);
+    this.nlist = new Int32Array(size + 1);
+    this.stamp = new Int32Array(size);
+    this.stack = new Int32Array(2 * size + 2);
     // Literals: one buffer; literalStarts[k]..literalStarts[k+1] index the (offset, length) pairs of lookaround k.
     let total = 0;
     let count = 0;
@@ -75,35 +76,40 @@ export class RegexVm {
       for (let j = 0; j < literals[k].length; j++) total += String.UTF8.byteLength(literals[k][j]);
       count += literals[k].length;
     }
-    this.literalBytes = new ArrayBuffer(total);
-    this.literalSpans = new Int32Array(2 * count);
-    this.literalStarts = new Int32Array(literals.length + 1);
+    const literalBytes = new ArrayBuffer(total);
+    const literalSpans = new Int32Array(2 * count);
+    const literalStarts = new Int32Array(literals.length + 1);
     let at = 0;
     let n = 0;
     for (let k = 0; k < literals.length; k++) {
-      this.literalStarts[k] = n;
+      literalStarts[k] = n;
       for (let j = 0; j < literals[k].length; j++) {
         const b = String.UTF8.encode(literals[k][j]);
-        memory.copy(changetype<usize>(this.literalBytes) + <usize>at, changetype<usize>(b), b.byteLength);
-        this.literalSpans[2 * n] = at;
-        this.literalSpans[2 * n + 1] = b.byteLength;
+        memory.copy(changetype<usize>(literalBytes) + <usize>at, changetype<usize>(b), b.byteLength);
+        literalSpans[2 * n] = at;
+        literalSpans[2 * n + 1] = b.byteLength;
         at += b.byteLength;
         n++;
       }
     }
-    this.literalStarts[literals.length] = n;
-    let size = 0;
-    for (let k = 0; k < prefixes.length; k++) size += String.UTF8.byteLength(prefixes[k]);
-    this.prefixBytes = new ArrayBuffer(size);
-    this.prefixSpans = new Int32Array(2 * prefixes.length);
+    literalStarts[literals.length] = n;
+    this.literalBytes = literalBytes;
+    this.literalSpans = literalSpans;
+    this.literalStarts = literalStarts;
+    let prefixSize = 0;
+    for (let k = 0; k < prefixes.length; k++) prefixSize += String.UTF8.byteLength(prefixes[k]);
+    const prefixBytes = new ArrayBuffer(prefixSize);
+    const prefixSpans = new Int32Array(2 * prefixes.length);
     at = 0;
     for (let k = 0; k < prefixes.length; k++) {
       const b = String.UTF8.encode(prefixes[k]);
-      memory.copy(changetype<usize>(this.prefixBytes) + <usize>at, changetype<usize>(b), b.byteLength);
-      this.prefixSpans[2 * k] = at;
-      this.prefixSpans[2 * k + 1] = b.byteLength;
+      memory.copy(changetype<usize>(prefixBytes) + <usize>at, changetype<usize>(b), b.byteLength);
+      prefixSpans[2 * k] = at;
+      prefixSpans[2 * k + 1] = b.byteLength;
       at += b.byteLength;
     }
+    this.prefixBytes = prefixBytes;
+    this.prefixSpans = prefixSpans;
   }
 
   /** Whether some pattern matches the `len` bytes at `ptr` (read up to MAX_INPUT bytes). */

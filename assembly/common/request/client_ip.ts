@@ -1,6 +1,6 @@
 // Which address is the client: the downstream peer, or an X-Forwarded-For entry behind trusted hops.
-import { IpAddr, parseHostPort, parseIpRange } from "./ip";
-import { ObjReader } from "./config";
+import { IpAddr, parseHostPort, parseIpRange } from "../lib/ip";
+import { ObjReader } from "../lib/config";
 
 /**
  * A stage's client-address source, as one number: the trusted XFF hops in the low byte, and FROM_XFF

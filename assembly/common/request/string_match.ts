@@ -1,5 +1,5 @@
 // One named value test: exact, prefix, suffix, contains, one_of, present. Compiled once from config.
-import { ObjReader } from "./config";
+import { ObjReader } from "../lib/config";
 
 export const enum MatchOp { Exact, Prefix, Suffix, Contains, OneOf, Present }
 

@@ -1,11 +1,10 @@
 // Everything a filter module exports to the host; a filter's index.ts re-exports this. Only the
 // callbacks the filters use: Envoy skips a callback the module does not export (on_log, on_done,
 // response bodies, trailers, metadata), and each one exported costs a call into the VM per request.
-export { malloc } from "@solo-io/proxy-runtime/malloc";
+export { malloc } from "./host";
 export {
   proxy_abi_version_0_2_0, proxy_on_context_create, proxy_on_vm_start, proxy_validate_configuration,
   proxy_on_configure, proxy_on_tick, proxy_on_request_headers, proxy_on_request_body, proxy_on_response_headers,
   proxy_on_delete,
 } from "./filter";
-// Compiles in the runtime's global abort_proc_exit, which `--use abort=abort_proc_exit` names.
-export { abort_proc_exit } from "@solo-io/proxy-runtime/runtime";
+export { abort_proc_exit } from "./abort";
