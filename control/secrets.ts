@@ -13,6 +13,15 @@ export const SECRET_PATHS: Record<string, string[]> = {
   crawler_score: ["challenge.secret", "challenge.previous_secret", "client_id.secret", "client_id.previous_secret"],
 };
 
+/**
+ * Sections whose secret this service makes itself where a stored document names none (unless the section
+ * says `"enabled": false`): every gateway of a fleet then signs clearances and client ids with the same
+ * one, where a gateway left to itself would make its own.
+ */
+export const GENERATED: Record<string, string[]> = {
+  crawler_score: ["challenge", "client_id"],
+};
+
 export interface SecretMarker {
   set: true;
   fingerprint: string;
@@ -124,7 +133,57 @@ export class Secrets {
         throw new SecretError(path, "must be a string (the secret), null (to remove it) or the marker a read returned");
       }
     }
+    if (keep && this.generate(filter, out, current)) changed = true;
     if (changed) this.save();
+    return out;
+  }
+
+  /** A new secret, held here; its marker. */
+  private make(): SecretMarker {
+    const v = randomBytes(32).toString("base64url");
+    const fp = this.fingerprint(v);
+    this.values[fp] = v;
+    return { set: true, fingerprint: fp };
+  }
+
+  /**
+   * Fills in each GENERATED section's secret the document leaves out: the one in force (a document that
+   * drops the whole section keeps it), else a new one. True when a secret was made.
+   */
+  private generate(filter: string, out: unknown, current: unknown): boolean {
+    let made = false;
+    if (!isObj(out)) return false;
+    for (const section of GENERATED[filter] ?? []) {
+      const given = out[section];
+      if (given !== undefined && (!isObj(given) || given.enabled === false)) continue;
+      const s: Obj = given ?? {};
+      if (s.secret !== undefined) continue;
+      const held = isObj(current) && isObj(current[section]) ? current[section] : undefined;
+      if (held && isMarker(held.secret) && this.values[held.secret.fingerprint] !== undefined) {
+        s.secret = held.secret;
+        if (s.previous_secret === undefined && isMarker(held.previous_secret)) s.previous_secret = held.previous_secret;
+      } else {
+        s.secret = this.make();
+        made = true;
+      }
+      out[section] = s;
+    }
+    return made;
+  }
+
+  /**
+   * The document with a section's secret rotated: a new secret, and the one it replaces kept as
+   * previous_secret, so what the old one signed stays valid until it expires.
+   */
+  rotate(filter: string, current: unknown, section: string): unknown {
+    if (!(GENERATED[filter] ?? []).includes(section)) throw new SecretError("section", `'${section}' has no secret to rotate`);
+    const out = structuredClone(current) as Obj;
+    const s: Obj = isObj(out[section]) ? out[section] : {};
+    if (s.enabled === false) throw new SecretError(`${section}.enabled`, "is false: there is no secret in use");
+    if (isMarker(s.secret)) s.previous_secret = s.secret;
+    s.secret = this.make();
+    out[section] = s;
+    this.save();
     return out;
   }
 

@@ -12,7 +12,7 @@ import { openapi } from "./openapi.ts";
 import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
-import { SECRET_PATHS, SecretError, Secrets } from "./secrets.ts";
+import { GENERATED, SECRET_PATHS, SecretError, Secrets } from "./secrets.ts";
 import { dangers, newDangers } from "./dangers.ts";
 import { Validator, ValidatorBusy, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
 
@@ -179,7 +179,12 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     if (!store.current(f)) {
       const shipped = JSON.parse(readFileSync(join(ROOT, "config", "filters", `${f}.json`), "utf8"));
       const doc = f === "gray_router" ? fixSalts(shipped, undefined) : shipped;
-      store.commit(f, doc, "graywall (shipped default)", 0);
+      store.commit(f, secrets.seal(f, doc, undefined), "graywall (shipped default)", 0);
+    } else {
+      // A document stored before this service made secrets gets them now, as a version of its own.
+      const current = store.current(f)!;
+      const sealed = secrets.seal(f, current.doc, current.doc);
+      if (JSON.stringify(sealed) !== JSON.stringify(current.doc)) store.commit(f, sealed, "graywall-control (generated secrets)", current.version);
     }
     delivery.deliver(f, secrets.reveal(f, store.current(f)!.doc), store.current(f)!.version);
   }
@@ -400,6 +405,33 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
         const old = store.version(req.params.filter, req.body.version);
         if (!old) return reply.code(404).send({ error: `no version ${req.body.version}` });
         return change(reply, req.params.filter, req, old.doc, req.body.author ?? "api", old.version, req.body.confirm === true);
+      },
+    );
+
+    // A new secret for a section, the one it replaces kept as previous_secret (what it signed stays valid).
+    app.post<{ Params: { filter: string; section: string }; Body: { author?: string } | undefined }>(
+      "/api/filters/:filter/secrets/:section/rotate",
+      {
+        onRequest: requireToken,
+        schema: {
+          params: {
+            type: "object",
+            required: ["filter", "section"],
+            properties: { filter: { type: "string", enum: ["crawler_score"] }, section: { type: "string", enum: GENERATED.crawler_score } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const v = store.current(req.params.filter)!;
+        let rotated: unknown;
+        try {
+          rotated = secrets.rotate(req.params.filter, v.doc, req.params.section);
+        } catch (e) {
+          if (e instanceof SecretError) return reply.code(422).send({ error: e.message, errors: [{ field: e.field, message: e.message }] });
+          throw e;
+        }
+        const author = (req.body as { author?: unknown } | undefined)?.author;
+        return change(reply, req.params.filter, req, rotated, typeof author === "string" ? author.slice(0, 200) : "api", undefined, true);
       },
     );
 

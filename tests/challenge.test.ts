@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 import { runInNewContext } from "node:vm";
 import { wasmPath } from "../runtime/paths.ts";
-import { ProxyHost } from "./support/proxy_host.ts";
+import { ProxyHost, SharedData } from "./support/proxy_host.ts";
 
 const SECRET = "0123456789abcdef-secret";
 const HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36";
@@ -20,8 +20,8 @@ const PAGE: [string, string][] = [
 ];
 const PEER = "198.51.100.7:40000";
 
-function host(challenge: object = { secret: SECRET, difficulty: 12 }, extra: object = {}): ProxyHost {
-  const h = new ProxyHost(wasmPath("graywall"), "graywall");
+function host(challenge: object = { secret: SECRET, difficulty: 12 }, extra: object = {}, shared?: SharedData): ProxyHost {
+  const h = new ProxyHost(wasmPath("graywall"), "graywall", shared);
   // HeadlessChrome scores 45: challenged at 40.
   const cfg = { crawler_score: { thresholds: { tag: 30, challenge: 40, block: 95 }, honeypot_paths: ["/.env"], challenge, ...extra } };
   assert.ok(h.configure(JSON.stringify(cfg)), h.logs.join("\n"));
@@ -109,14 +109,58 @@ describe("crawler_score challenge", () => {
     assert.equal(h.request({ headers: trap, peer: PEER }).reply?.status, 403);
   });
 
-  test("without a secret the challenge is the plain reply; bad challenge fields are refused by name", () => {
-    const plain = host({});
+  test("without a secret each Envoy signs with its own: its workers agree, another Envoy's clearance is refused", () => {
+    const envoyA = new SharedData();
+    const worker1 = host({ difficulty: 12 }, {}, envoyA);
+    const worker2 = host({ difficulty: 12 }, {}, envoyA);
+    const otherEnvoy = host({ difficulty: 12 });
+    const first = worker1.request({ headers: PAGE, peer: PEER });
+    assert.ok(
+      first.reply?.headers.some(([k, v]) => k === "content-type" && v.startsWith("text/html")),
+      "the page, not the plain reply",
+    );
+    const cookie = solveInScript(first.reply!.body);
+    assert.equal(worker2.request({ headers: withCookie(cookie), peer: PEER }).reply, undefined, "the other worker accepts it");
+    assert.equal(otherEnvoy.request({ headers: withCookie(cookie), peer: PEER }).reply?.status, 429, "another Envoy does not");
+    assert.equal(envoyA.entries.get("cs.envoy_secret")?.value.length, 64, "64 random bytes in shared data");
+    assert.ok(!worker1.logs.join("\n").match(/[0-9a-f]{64}/), "the secret is never logged");
+  });
+
+  test("two workers that each wrote an Envoy secret settle on the stored one on the tick; what either issued stays valid", () => {
+    const envoy = new SharedData();
+    const w1 = host({ difficulty: 12 }, {}, envoy);
+    const cookie1 = solveInScript(w1.request({ headers: PAGE, peer: PEER }).reply!.body);
+    // The other worker configured at the same moment: its secret landed last.
+    envoy.entries.delete("cs.envoy_secret");
+    const w2 = host({ difficulty: 12 }, {}, envoy);
+    const cookie2 = solveInScript(w2.request({ headers: PAGE, peer: PEER }).reply!.body);
+    assert.equal(w1.request({ headers: withCookie(cookie2), peer: PEER }).reply?.status, 429, "before the tick they disagree");
+    w1.tick();
+    w2.tick();
+    for (const [w, c] of [
+      [w1, cookie1],
+      [w1, cookie2],
+      [w2, cookie2],
+    ] as const)
+      assert.equal(w.request({ headers: withCookie(c), peer: PEER }).reply, undefined);
+    const cookie3 = solveInScript(w1.request({ headers: PAGE, peer: "198.51.100.8:1" }).reply!.body);
+    assert.equal(w2.request({ headers: withCookie(cookie3), peer: "198.51.100.8:1" }).reply, undefined, "w1 now signs with the stored secret");
+  });
+
+  test("enabled: false, or a host without randomness, gives the plain reply; bad challenge fields are refused by name", () => {
+    const plain = host({ enabled: false });
     assert.equal(plain.request({ headers: PAGE, peer: PEER }).reply?.headers[0][1], "text/plain");
+    const noRandom = new ProxyHost(wasmPath("graywall"), "graywall");
+    noRandom.noRandom = true;
+    assert.ok(noRandom.configure(JSON.stringify({ crawler_score: { thresholds: { tag: 30, challenge: 40, block: 95 } } })));
+    assert.equal(noRandom.request({ headers: PAGE, peer: PEER }).reply?.headers[0][1], "text/plain");
     const h = new ProxyHost(wasmPath("graywall"), "graywall");
     assert.equal(h.configure(JSON.stringify({ crawler_score: { challenge: { secret: "short" } } })), false);
     assert.match(h.logs.join("\n"), /crawler_score\.challenge\.secret: must be at least 16 characters/);
     assert.equal(h.configure(JSON.stringify({ crawler_score: { challenge: { secret: SECRET, difficulty: 40 } } })), false);
     assert.match(h.logs.join("\n"), /challenge\.difficulty/);
+    assert.equal(h.configure(JSON.stringify({ crawler_score: { challenge: { previous_secret: SECRET } } })), false);
+    assert.match(h.logs.join("\n"), /challenge\.previous_secret: needs secret/);
   });
 
   test("the work is SHA-256 over the seed and nonce, as the VM checks it", () => {

@@ -85,6 +85,23 @@ describe("crawler_score client ids", () => {
     assert.ok(setCookie(dropped.request({ headers: page("/", id), peer: NAT }).responseHeaders));
   });
 
+  test("on by default: a configuration without client_id issues ids under this Envoy's own secret, which its workers share; enabled: false issues none", () => {
+    const envoy = new SharedData();
+    const bare = (shared?: SharedData) => {
+      const h = new ProxyHost(wasmPath("graywall"), "graywall", shared);
+      assert.ok(h.configure(JSON.stringify({ crawler_score: {} })), h.logs.join("\n"));
+      return h;
+    };
+    const w1 = bare(envoy);
+    const w2 = bare(envoy);
+    const id = idOf(w1);
+    assert.match(id, /^graywall_id=[0-9a-f]{24}\.\d+\.[0-9a-f]{32}$/);
+    assert.equal(setCookie(w2.request({ headers: page("/a", id), peer: NAT }).responseHeaders), undefined, "the other worker knows it");
+    assert.ok(setCookie(bare().request({ headers: page("/a", id), peer: NAT }).responseHeaders), "another Envoy does not");
+    const off = host({ enabled: false });
+    assert.equal(setCookie(off.request({ headers: page("/"), peer: NAT }).responseHeaders), undefined);
+  });
+
   test("assets and API calls get no id; HTTPS ids are Secure; a short secret is refused by name", () => {
     const h = host();
     const img: [string, string][] = [

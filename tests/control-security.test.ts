@@ -295,6 +295,70 @@ describe("secrets", () => {
   });
 });
 
+describe("secrets graywall-control makes", () => {
+  const held = (dir: string) => Object.values(JSON.parse(readFileSync(join(dir, "data", "secrets.json"), "utf8")).values as Record<string, string>);
+  const fingerprints = (doc: { challenge: { secret: { fingerprint: string } }; client_id: { secret: { fingerprint: string } } }) => [
+    doc.challenge.secret.fingerprint,
+    doc.client_id.secret.fingerprint,
+  ];
+
+  test("the shipped crawler document gets a challenge and a client-id secret, delivered to the gateway and shown nowhere", async () => {
+    const { app, dir } = fresh();
+    const shown = await app.inject({ url: "/api/filters/crawler_score" });
+    const doc = shown.json().doc;
+    const [challenge, clientId] = fingerprints(doc);
+    assert.match(challenge, /^[0-9a-f]{16}$/);
+    assert.notEqual(challenge, clientId);
+    const values = held(dir);
+    assert.equal(values.length, 2);
+    for (const v of values) {
+      assert.ok(v.length >= 40, "32 random bytes");
+      assert.ok(!shown.body.includes(v) && !(await app.inject({ url: "/api/filters/crawler_score/versions" })).body.includes(v));
+      assert.ok(allText(join(dir, "ecds")).includes(v), "delivered");
+      assert.ok(!allText(join(dir, "data", "crawler_score")).includes(v), "not in the history");
+    }
+    // A document sent without the sections keeps the secrets in force; enabled: false makes none.
+    const put = await app.inject({
+      method: "PUT",
+      url: "/api/filters/crawler_score",
+      headers: { ...auth, "if-match": '"1"' },
+      payload: { doc: { honeypot_paths: ["/.env"] } },
+    });
+    assert.equal(put.statusCode, 200, put.body);
+    assert.deepEqual(fingerprints((await app.inject({ url: "/api/filters/crawler_score" })).json().doc), [challenge, clientId]);
+    const off = await app.inject({
+      method: "PUT",
+      url: "/api/filters/crawler_score",
+      headers: { ...auth, "if-match": '"2"' },
+      payload: { doc: { honeypot_paths: ["/.env"], challenge: { enabled: false }, client_id: { enabled: false } } },
+    });
+    assert.equal(off.statusCode, 200, off.body);
+    const now = (await app.inject({ url: "/api/filters/crawler_score" })).json().doc;
+    assert.equal(now.challenge.enabled, false);
+    assert.equal(now.challenge.secret.fingerprint, challenge, "kept for when it is turned on again");
+    assert.equal(held(dir).length, 2, "no new secret");
+    await app.close();
+  });
+
+  test("rotating a secret makes a new one and keeps the old as previous_secret; the token is required", async () => {
+    const { app, dir } = fresh();
+    const [challenge, clientId] = fingerprints((await app.inject({ url: "/api/filters/crawler_score" })).json().doc);
+    const open = await app.inject({ method: "POST", url: "/api/filters/crawler_score/secrets/challenge/rotate", headers: { "if-match": '"1"' } });
+    assert.equal(open.statusCode, 401);
+    const r = await app.inject({ method: "POST", url: "/api/filters/crawler_score/secrets/challenge/rotate", headers: { ...auth, "if-match": '"1"' } });
+    assert.equal(r.statusCode, 200, r.body);
+    const doc = (await app.inject({ url: "/api/filters/crawler_score" })).json().doc;
+    assert.notEqual(doc.challenge.secret.fingerprint, challenge);
+    assert.equal(doc.challenge.previous_secret.fingerprint, challenge);
+    assert.equal(doc.client_id.secret.fingerprint, clientId, "the other section is untouched");
+    const ecds = allText(join(dir, "ecds"));
+    assert.equal(held(dir).filter((v) => ecds.includes(v)).length, 3, "the gateway gets the new, the previous and the client-id secret");
+    const bad = await app.inject({ method: "POST", url: "/api/filters/crawler_score/secrets/thresholds/rotate", headers: { ...auth, "if-match": '"2"' } });
+    assert.equal(bad.statusCode, 400);
+    await app.close();
+  });
+});
+
 describe("the client address from Envoy's X-Forwarded-For entry", () => {
   test("is accepted only where the gateway's Envoy appends the peer; elsewhere a field error says why", async () => {
     const { app } = fresh();

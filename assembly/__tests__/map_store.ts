@@ -11,6 +11,22 @@ export class MapStore extends SharedStore {
   /** Reads so far: what a request costs in round trips. */
   reads: i32 = 0;
 
+  /** Deterministic "randomness" (xorshift), so a test can tell two stores' secrets apart; `noRandom` fails it. */
+  seed: u32 = 0x9e3779b9;
+  noRandom: bool = false;
+  random(buf: usize, len: i32): bool {
+    if (this.noRandom) return false;
+    for (let i = 0; i < len; i++) {
+      let x = this.seed;
+      x ^= x << 13;
+      x ^= x >> 17;
+      x ^= x << 5;
+      this.seed = x;
+      store<u8>(buf + <usize>i, <u8>x);
+    }
+    return true;
+  }
+
   get(key: ArrayBuffer): SharedValue {
     this.reads++;
     const i = this.keys.indexOf(String.UTF8.decode(key));

@@ -10,7 +10,9 @@ import { isCookieName } from "../common/request/http";
 export class ChallengeSpec {
   status: i32 = 429;
   body: string = "too many requests: please slow down\n";
-  /** Empty: no page, every challenge is the plain reply above. */
+  /** false: no page, every challenge is the plain reply above. */
+  enabled: bool = true;
+  /** Empty: this Envoy's own secret (envoy_secret.ts), resolved when the stage is built. */
   secret: string = "";
   /** The secret before the last rotation: clearances it signed stay valid until they expire. */
   previousSecret: string = "";
@@ -23,6 +25,7 @@ export class ChallengeSpec {
 export function readChallenge(r: ObjReader | null): ChallengeSpec {
   const c = new ChallengeSpec();
   if (r === null) return c;
+  c.enabled = r.bool("enabled", true);
   c.status = <i32>r.int("status", c.status, 200, 599);
   c.body = r.str("body", c.body);
   c.secret = r.str("secret", "");
@@ -42,8 +45,14 @@ export class Challenger {
   private keys: RotatingKeys;
   private sha: Sha256 = new Sha256();
 
-  constructor(public spec: ChallengeSpec) {
-    this.keys = new RotatingKeys(spec.secret, spec.previousSecret);
+  /** `secret`: the spec's, or this Envoy's when the spec names none (envoy_secret.ts). */
+  constructor(public spec: ChallengeSpec, secret: string) {
+    this.keys = new RotatingKeys(spec.enabled ? secret : "", spec.enabled ? spec.previousSecret : "");
+  }
+
+  /** Signs with `secret` from now on and still accepts `previous` (another VM's Envoy secret won the race). */
+  rekey(secret: string, previous: string): void {
+    if (this.spec.enabled) this.keys = new RotatingKeys(secret, previous);
   }
 
   get enabled(): bool { return this.keys.enabled; }

@@ -7,7 +7,9 @@ import { RotatingKeys } from "../common/lib/sha256";
 import { isCookieName } from "../common/request/http";
 
 export class ClientIdSpec {
-  /** Empty: no client ids; behaviour is kept per address. */
+  /** false: no client ids; behaviour is kept per address. */
+  enabled: bool = true;
+  /** Empty: this Envoy's own secret (envoy_secret.ts), resolved when the stage is built. */
   secret: string = "";
   previousSecret: string = "";
   cookie: string = "graywall_id";
@@ -17,9 +19,11 @@ export class ClientIdSpec {
 export function readClientId(r: ObjReader | null): ClientIdSpec {
   const c = new ClientIdSpec();
   if (r === null) return c;
-  c.secret = r.requiredStr("secret");
+  c.enabled = r.bool("enabled", true);
+  c.secret = r.str("secret", "");
   if (c.secret.length > 0 && c.secret.length < 16) r.errors.add(r.at("secret"), "must be at least 16 characters");
   c.previousSecret = r.str("previous_secret", "");
+  if (c.previousSecret.length > 0 && c.secret.length == 0) r.errors.add(r.at("previous_secret"), "needs secret");
   c.cookie = r.str("cookie", c.cookie);
   if (!isCookieName(c.cookie)) r.errors.add(r.at("cookie"), "must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'");
   c.maxAgeSeconds = <i32>r.int("max_age_s", c.maxAgeSeconds, 60, 2 * 31536000);
@@ -33,8 +37,14 @@ export class ClientIds {
   /** This VM's number among the workers (claimSequence), so two VMs never issue the same id. */
   vmNumber: u32 = 0;
 
-  constructor(public spec: ClientIdSpec) {
-    this.keys = new RotatingKeys(spec.secret, spec.previousSecret);
+  /** `secret`: the spec's, or this Envoy's when the spec names none (envoy_secret.ts). */
+  constructor(public spec: ClientIdSpec, secret: string) {
+    this.keys = new RotatingKeys(spec.enabled ? secret : "", spec.enabled ? spec.previousSecret : "");
+  }
+
+  /** Signs with `secret` from now on and still accepts `previous` (another VM's Envoy secret won the race). */
+  rekey(secret: string, previous: string): void {
+    if (this.spec.enabled) this.keys = new RotatingKeys(secret, previous);
   }
 
   get enabled(): bool { return this.keys.enabled; }

@@ -7,6 +7,7 @@ import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from ".
 import { IpAddr, ipKey } from "../common/lib/ip";
 import { Challenger } from "./challenge";
 import { ClientIds } from "./client_id";
+import { envoySecret, secretHalf, storedEnvoySecret } from "./envoy_secret";
 import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
 import { CrawlerConfig, impostorScore } from "./config";
@@ -60,6 +61,9 @@ export class CrawlerStage extends Stage {
   impostorAt: i32;
   challenger: Challenger;
   clientIds: ClientIds;
+  /** This Envoy's secret when a section uses it, until the tick has seen it is the one stored; else "". */
+  envoySecret: string;
+  store: SharedStore;
   clientIdIssued: u32;
   clientIdInvalid: u32;
   challengePages: u32;
@@ -79,8 +83,15 @@ export class CrawlerStage extends Stage {
     this.scoreName = new HeaderName(cfg.scoreHeader);
     this.signalsName = new HeaderName(cfg.signalsHeader);
     this.accountName = new HeaderName(cfg.accountHeader);
-    this.challenger = new Challenger(cfg.challenge);
-    const clientIds = new ClientIds(cfg.clientId);
+    // A section without a secret signs with this Envoy's own (envoy_secret.ts).
+    const c = cfg.challenge;
+    const id = cfg.clientId;
+    let envoy = "";
+    if ((c.enabled && c.secret.length == 0) || (id.enabled && id.secret.length == 0)) envoy = envoySecret(store);
+    this.envoySecret = envoy;
+    this.store = store;
+    this.challenger = new Challenger(c, c.secret.length > 0 ? c.secret : secretHalf(envoy, 0));
+    const clientIds = new ClientIds(id, id.secret.length > 0 ? id.secret : secretHalf(envoy, 1));
     this.clientIds = clientIds;
     this.needsClock = true;
     // Workers write their copies back on the tick; the shared tables are swept every SWEEP_MS.
@@ -216,6 +227,24 @@ export class CrawlerStage extends Stage {
     return Outcome.Continue;
   }
 
+  /**
+   * Two VMs that configured at the same moment may each have written an Envoy secret; the one stored
+   * wins. A VM that signed with the other moves to it, keeping its own as the previous key so what it
+   * issued stays valid. Checked on the tick until the secret in use is the one stored.
+   */
+  settleEnvoySecret(): void {
+    const stored = storedEnvoySecret(this.store);
+    if (stored.length == 0) return;
+    const mine = this.envoySecret;
+    if (stored != mine) {
+      const c = this.cfg.challenge;
+      if (c.secret.length == 0) this.challenger.rekey(secretHalf(stored, 0), secretHalf(mine, 0));
+      const id = this.cfg.clientId;
+      if (id.secret.length == 0) this.clientIds.rekey(secretHalf(stored, 1), secretHalf(mine, 1));
+    }
+    this.envoySecret = "";
+  }
+
   /** Builds the account key into this.key (the header's bytes as sent, or the cookie's value); false when absent. */
   accountKey(req: RequestSnapshot): bool {
     const cfg = this.cfg;
@@ -271,6 +300,7 @@ export class CrawlerStage extends Stage {
   }
 
   onTick(nowMs: i64): void {
+    if (this.envoySecret.length > 0) this.settleEnvoySecret();
     this.ipRecords.flush(nowMs);
     const acctRecords = this.accountRecords;
     if (acctRecords !== null) acctRecords.flush(nowMs);

@@ -505,6 +505,69 @@ async function loadGateways() {
   }
 }
 
+// ---- crawler defence, in words ----
+
+let crawlerVersion;
+
+/** One sentence per setting of the crawler document in force (defaults as docs/crawler_score.md gives them). */
+function crawlerSentences(doc) {
+  const t = { tag: 30, challenge: 80, block: 95, ...(doc.thresholds || {}) };
+  const ch = doc.challenge || {};
+  const id = doc.client_id || {};
+  const out = [
+    `Every request gets a bot score from 0 to 100 (its headers and its client's behaviour). At ${t.tag} or more it is tagged for the upstream; at ${t.challenge} or more it is challenged; at ${t.block} or more it is blocked.`,
+    ch.enabled === false
+      ? "A challenged request gets a plain 429 asking it to slow down (the proof-of-work page is off)."
+      : `A challenged page view gets a proof-of-work page (difficulty ${ch.difficulty ?? 14}: a browser solves it in about a second) and then passes for ${Math.round((ch.expiry_s ?? 3600) / 60)} minutes; other requests get a plain 429.`,
+    id.enabled === false
+      ? "Behaviour is judged per address: people behind one address share a history."
+      : "Each browser gets a signed id cookie, so behaviour is judged per browser and people behind one address never pay for each other.",
+  ];
+  const traps = doc.honeypot_paths || [];
+  if (traps.length > 0)
+    out.push(`A client that asks for ${traps.join(", ")} is blocked for ${Math.round((doc.behaviour?.honeypot_ttl_ms ?? 600000) / 60000)} minutes.`);
+  if ((doc.good_bots || []).length > 0)
+    out.push(
+      `Verified bots (${doc.good_bots.map((g) => g.name).join(", ")}) pass from their published address ranges; their user agent from anywhere else is an impostor.`,
+    );
+  return out;
+}
+
+async function loadCrawler() {
+  const r = await api("GET", "/api/filters/crawler_score");
+  crawlerVersion = r.version;
+  $("#crawler-version").textContent = String(r.version);
+  $("#crawler-policy").replaceChildren(...crawlerSentences(r.doc).map((s) => Object.assign(document.createElement("li"), { textContent: s })));
+  const rows = [
+    ["challenge", "clearances (the challenge page)"],
+    ["client_id", "client ids"],
+  ].map(([section, what]) => {
+    const s = r.doc[section] || {};
+    const tr = document.createElement("tr");
+    const state =
+      s.enabled === false ? "off" : s.secret?.set ? `set${s.previous_secret?.set ? "; the one before it is still accepted" : ""}` : "this gateway's own";
+    tr.append(Object.assign(document.createElement("td"), { textContent: what }), Object.assign(document.createElement("td"), { textContent: state }));
+    const cell = document.createElement("td");
+    if (s.enabled !== false) {
+      const b = Object.assign(document.createElement("button"), { type: "button", textContent: "Rotate", className: "rotate" });
+      b.dataset.section = section;
+      b.addEventListener("click", async () => {
+        try {
+          const v = await api("POST", `/api/filters/crawler_score/secrets/${section}/rotate`, { author: "web UI" }, crawlerVersion);
+          say(`Rotated: version ${v.version} signs ${what} with a new secret.`);
+          await loadCrawler();
+        } catch (e) {
+          say(e.message, "error");
+        }
+      });
+      cell.append(b);
+    }
+    tr.append(cell);
+    return tr;
+  });
+  $("#crawler-secrets tbody").replaceChildren(...rows);
+}
+
 // ---- other filters, as JSON ----
 
 async function loadRaw() {
@@ -560,6 +623,7 @@ async function start() {
       if (b.dataset.tab === "gateways") await loadGateways();
       if (b.dataset.tab === "releases") await loadReleases();
       if (b.dataset.tab === "filters") await loadRaw();
+      if (b.dataset.tab === "crawler") await loadCrawler();
     });
   }
   $("#add-rule").addEventListener("click", () => $("#rules").append(ruleCard({ name: "", target: "canary", match: { headers: [{ name: "", exact: "" }] } })));

@@ -130,39 +130,50 @@ describe("crawler_score", () => {
     }),
   );
 
-  e2e("headless Chromium meets the challenge, solves it by itself and reaches the page; the same headers without a browser do not", () =>
-    withRig(
-      // HeadlessChrome scores 45 (ua_headless): challenged at 40.
-      { thresholds: { tag: 30, challenge: 40, block: 95 }, challenge: { secret: "e2e-challenge-secret-0123", difficulty: 14 } },
-      async (rig) => {
-        const browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
-        try {
-          const page = await browser.newPage();
-          let sent: Record<string, string> = {};
-          page.on("request", (r) => {
-            if (r.isNavigationRequest())
-              void r.allHeaders().then((h) => {
-                if (!h.cookie) sent = h;
-              });
-          });
-          await page.goto(rig.envoy.url("/products/1"));
-          await eventually(async () => (await page.content()).includes('"version":"stable"'), 20000, "the page after the challenge");
-          const s = await rig.envoy.stats();
-          assert.ok(s["wasmcustom.graywall.crawler_score.challenge_page"] >= 1, `challenge pages: ${s["wasmcustom.graywall.crawler_score.challenge_page"]}`);
-          assert.ok(s["wasmcustom.graywall.crawler_score.cleared"] >= 1, `cleared: ${s["wasmcustom.graywall.crawler_score.cleared"]}`);
-          assert.ok(sent["user-agent"]?.includes("HeadlessChrome"), sent["user-agent"]);
-          // The same headers from a client that runs no script: the page again, every time.
-          for (let i = 0; i < 3; i++) {
-            const r = await request(rig.envoy.url("/products/1"), { headers: { ...sent, connection: "close" } });
-            assert.equal(r.status, 429);
-            assert.equal(r.json, null, "never the upstream's page");
-            assert.ok(r.body.includes("Checking your browser"), r.body.slice(0, 200));
+  e2e(
+    "headless Chromium meets the challenge (no secret configured: this Envoy's own), solves it by itself and browses on through both workers; the same headers without a browser do not",
+    () =>
+      withRig(
+        // HeadlessChrome scores 45 (ua_headless): challenged at 40.
+        { thresholds: { tag: 30, challenge: 40, block: 95 }, challenge: { difficulty: 14 } },
+        async (rig) => {
+          const browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
+          try {
+            const page = await browser.newPage();
+            let sent: Record<string, string> = {};
+            page.on("request", (r) => {
+              if (r.isNavigationRequest())
+                void r.allHeaders().then((h) => {
+                  if (!h.cookie) sent = h;
+                });
+            });
+            await page.goto(rig.envoy.url("/products/1"));
+            await eventually(async () => (await page.content()).includes('"version":"stable"'), 20000, "the page after the challenge");
+            const s = await rig.envoy.stats();
+            assert.ok(s["wasmcustom.graywall.crawler_score.challenge_page"] >= 1, `challenge pages: ${s["wasmcustom.graywall.crawler_score.challenge_page"]}`);
+            assert.ok(s["wasmcustom.graywall.crawler_score.cleared"] >= 1, `cleared: ${s["wasmcustom.graywall.crawler_score.cleared"]}`);
+            assert.ok(sent["user-agent"]?.includes("HeadlessChrome"), sent["user-agent"]);
+            // Its clearance holds on both workers: ten new connections with its cookies all get the page.
+            const cookies = (await page.context().cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+            assert.match(cookies, /graywall_clearance=/);
+            for (let i = 0; i < 10; i++) {
+              const r = await request(rig.envoy.url(`/products/${2 + i}`), { headers: { ...sent, cookie: cookies, connection: "close" } });
+              assert.equal(r.status, 200, `page ${i} with the clearance`);
+            }
+            const workers = await rig.envoy.stats();
+            assert.ok(workers["wasmcustom.graywall.crawler_score.cleared"] >= 11, `cleared: ${workers["wasmcustom.graywall.crawler_score.cleared"]}`);
+            // The same headers from a client that runs no script: the page again, every time.
+            for (let i = 0; i < 3; i++) {
+              const r = await request(rig.envoy.url("/products/1"), { headers: { ...sent, connection: "close" } });
+              assert.equal(r.status, 429);
+              assert.equal(r.json, null, "never the upstream's page");
+              assert.ok(r.body.includes("Checking your browser"), r.body.slice(0, 200));
+            }
+          } finally {
+            await browser.close();
           }
-        } finally {
-          await browser.close();
-        }
-      },
-    ),
+        },
+      ),
   );
 
   // Scrapers and a person with a browser's full headers, at the shipped thresholds and default behaviour.
@@ -239,7 +250,8 @@ describe("crawler_score", () => {
   e2e(
     "20 browsers with their own client ids behind one address browse untouched; a honeypot blocks only the one that hit it; a cookie-less scraper there is challenged",
     () =>
-      withRig({ ...PACED, client_id: { secret: "e2e-client-id-secret-0123" } }, async (rig) => {
+      // Client ids are on by default, signed with this Envoy's own secret.
+      withRig(PACED, async (rig) => {
         const ids: string[] = [];
         for (let i = 0; i < 20; i++) {
           const r = await request(rig.envoy.url("/"), { headers: CHROME_HEADERS });

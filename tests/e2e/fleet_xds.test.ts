@@ -130,6 +130,26 @@ describe("a fleet of three Envoys on graywall-control's gRPC ECDS", () => {
     await eventually(async () => allAt((await gateways()).version), 5000, "the restarted gateway at the current version");
   });
 
+  e2e("a client id issued by one gateway holds on the others: graywall-control gives every gateway the same secrets", async () => {
+    const browser = {
+      "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+      accept: "text/html",
+      "accept-language": "en",
+      "accept-encoding": "gzip",
+      "sec-fetch-mode": "navigate",
+      "sec-fetch-dest": "document",
+      connection: "close",
+    };
+    const first = await request(envoys[0]!.url("/"), { headers: browser });
+    const id = first.headers.get("set-cookie")?.split(";")[0];
+    assert.match(id ?? "", /^graywall_id=/, "the first gateway issues an id");
+    for (const e of envoys.slice(1)) {
+      const r = await request(e!.url("/"), { headers: { ...browser, cookie: id! } });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers.get("set-cookie"), null, "valid here too: no new id");
+    }
+  });
+
   e2e("a version one node cannot load is reported as rejected for that node only; it keeps serving its last version", async () => {
     const before = (await gateways()).version;
     rmSync(join(ownFolder, "build", "graywall.wasm"));

@@ -1,6 +1,7 @@
 // The web UI in a real browser (Debian's chromium via playwright-core) against the running service
 // and real Envoy: edit gray rules with forms, preview, publish, see Envoy route, roll back, see counters.
 import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
@@ -158,4 +159,31 @@ describe("web UI", () => {
     await eventually(async () => (await request(envoy.url("/admin"))).status === 403, 5000, "the deny list in force");
     assert.equal((await request(envoy.url("/"))).status, 200);
   });
+
+  e2e(
+    "the crawler tab says in words what the defence does; rotating a secret publishes a version the gateway gets, and no secret is ever on the page",
+    async () => {
+      await page.click('nav button[data-tab="crawler"]');
+      await page.waitForFunction(() => (document.querySelector("#crawler-policy")?.children.length ?? 0) >= 3);
+      const policy = (await page.locator("#crawler-policy").textContent()) ?? "";
+      assert.match(policy, /proof-of-work page/);
+      assert.match(policy, /signed id cookie/);
+      assert.match(policy, /\/\.env/);
+      const before = Number(await page.locator("#crawler-version").textContent());
+      await page.click('#crawler-secrets button[data-section="challenge"]');
+      await page.waitForFunction(() => /Rotated: version/.test(document.querySelector("#message")?.textContent ?? ""));
+      await page.waitForFunction((v) => Number(document.querySelector("#crawler-version")?.textContent) === v + 1, before);
+      assert.match((await page.locator("#crawler-secrets tbody tr").first().textContent()) ?? "", /the one before it is still accepted/);
+      const values = Object.values(JSON.parse(readFileSync(join(rig.controlDir, "data", "secrets.json"), "utf8")).values as Record<string, string>);
+      assert.equal(values.length, 3, "challenge, its previous, client id");
+      const ecds = readdirSync(join(rig.controlDir, "ecds"))
+        .map((f) => readFileSync(join(rig.controlDir, "ecds", f), "utf8"))
+        .join("\n");
+      const html = await page.content();
+      for (const v of values) {
+        assert.ok(ecds.includes(v), "the gateway's configuration carries it");
+        assert.ok(!html.includes(v), "the page never does");
+      }
+    },
+  );
 });

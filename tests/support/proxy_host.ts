@@ -3,6 +3,7 @@
 // properties, a request body, shared data with CAS, metrics, local replies and logs in memory. It counts
 // every host call, so tests can prove what the glue fetches and writes per request.
 import { readFileSync } from "node:fs";
+import { getRandomValues } from "node:crypto";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -132,6 +133,12 @@ export class ProxyHost {
         proc_exit: (code: number) => {
           throw new Error(`the module exited (${code}): a VM Envoy would have lost`);
         },
+        random_get: (buf: number, len: number) => {
+          this.calls.random_get = (this.calls.random_get ?? 0) + 1;
+          if (this.noRandom) return 52; // ENOSYS
+          getRandomValues(new Uint8Array(this.memory.buffer as ArrayBuffer, buf, len));
+          return 0;
+        },
       },
     });
     this.exports = inst.exports as Record<string, CallableFunction>;
@@ -209,6 +216,8 @@ export class ProxyHost {
   private str(ptr: number, len: number): string {
     return dec.decode(this.bytes(ptr, len));
   }
+  /** A host without randomness (random_get fails). */
+  noRandom = false;
   /** Where the module's malloc put each request-header map the host handed over, in order (tests of buffer reuse). */
   headerPairsAt: number[] = [];
   /** Hands data to the module as Envoy does: in memory from the module's own malloc. */

@@ -5,6 +5,15 @@ import * as imports from "../../../node_modules/@solo-io/proxy-runtime/assembly/
 import { SharedValue } from "../lib/shared";
 import { encodePairs } from "../request/snapshot";
 
+// @ts-ignore: decorator
+@external("wasi_snapshot_preview1", "random_get")
+declare function wasi_random_get(buf: usize, len: usize): u16;
+
+/** Fills `len` bytes at `buf` from the host's random source; false when the host has none. */
+export function randomBytes(buf: usize, len: i32): bool {
+  return wasi_random_get(buf, <usize>len) == 0;
+}
+
 export const enum LogLevel { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Critical = 5 }
 export const enum MapType { RequestHeaders = 0, RequestTrailers = 1, ResponseHeaders = 2, ResponseTrailers = 3 }
 export const enum BufferType { RequestBody = 0, ResponseBody = 1, VmConfiguration = 6, PluginConfiguration = 7 }

@@ -21,6 +21,8 @@ export abstract class SharedStore {
   abstract get(key: ArrayBuffer): SharedValue;
   /** Stores `size` bytes at `value`. Returns 0 on success, 8 on CAS mismatch (proxy-wasm result codes). */
   abstract set(key: ArrayBuffer, value: usize, size: i32, cas: u32): u32;
+  /** Fills `len` bytes at `buf` with the host's randomness (for secrets kept here); false when it has none. */
+  abstract random(buf: usize, len: i32): bool;
 }
 
 /**
