@@ -44,6 +44,7 @@ async function main(): Promise<void> {
   if (!setup) throw new Error(`no bench setup of the graywall module matches '${SETUP}'`);
   const config: string = setup.httpFilters[0].typed_config.config.configuration.value;
   const host = new ProxyHost(namedBuild(), "graywall");
+  host.nowMs = Date.now(); // the bench client's id cookie was issued now
   if (!host.configure(config)) throw new Error(host.logs.join("\n"));
   const headers = BENCH_HEADERS.map((h) => h.split(/:\s(.*)/s).slice(0, 2) as [string, string]);
   const spec = { headers: [[":method", "GET"], [":path", "/"], [":authority", "bench"], ...headers] as [string, string][] };

@@ -1,5 +1,6 @@
 // The Envoy setups the bench compares: no filter, the no-op floor, each stage alone in the one graywall
 // module, all four in it, the four separate modules chained, and Envoy's native peers.
+import { createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../runtime/paths.ts";
@@ -8,6 +9,15 @@ import { ROOT } from "../runtime/paths.ts";
 type Json = any;
 
 // A browser-like request, so the crawler stage passes it (and still does all its work).
+/** The bench's crawler signs client ids with this secret, so the bench client can be a returning browser. */
+const BENCH_ID_SECRET = "bench-client-id-secret-0123456789";
+
+/** A client id cookie value as the filter issues it (client_id.ts): "<24 hex>.<issued>.<HMAC-SHA-256 hex, 16 bytes>". */
+export function clientIdCookie(secret: string, id: string, issuedS: number): string {
+  const signed = `${id}.${issuedS}`;
+  return `${signed}.${createHmac("sha256", secret).update(signed).digest("hex").slice(0, 32)}`;
+}
+
 export const BENCH_HEADERS = [
   "user-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
   "accept: text/html",
@@ -16,6 +26,8 @@ export const BENCH_HEADERS = [
   'sec-ch-ua: "Chromium";v="131"',
   "sec-fetch-mode: navigate",
   "x-user-id: user-42",
+  // A returning browser: it keeps the client id the crawler gave it (a first visit gets one issued).
+  `cookie: graywall_id=${clientIdCookie(BENCH_ID_SECRET, "0123456789abcdef01234567", Math.floor(Date.now() / 1000))}`,
 ];
 
 export interface Setup {
@@ -109,7 +121,11 @@ const RATE_LIMITER = {
   rules: [{ name: "per-client", key: ["client_ip"], bucket_size: 1_000_000_000, refill_tokens: 1_000_000_000, refill_interval_ms: 1000 }],
 };
 // Thresholds out of reach of one wrk client, so the stage passes it (score 0) and still does all its work.
-const CRAWLER = { honeypot_paths: ["/.env", "/wp-admin"], behaviour: { rate_threshold: 1e6, request_rate_threshold: 1e7 } };
+const CRAWLER = {
+  honeypot_paths: ["/.env", "/wp-admin"],
+  behaviour: { rate_threshold: 1e6, request_rate_threshold: 1e7 },
+  client_id: { secret: BENCH_ID_SECRET },
+};
 const BODY_RULES = { allow_on_headers_stop_iteration: true };
 
 /**

@@ -50,7 +50,7 @@ describe("crawler_score challenge", () => {
     assert.ok(first.reply?.headers.some(([k, v]) => k === "cache-control" && v === "no-store"));
     assert.ok(!first.reply?.body.includes(SECRET), "the secret never leaves the VM");
     const cookie = solveInScript(first.reply!.body);
-    assert.match(cookie, /^graywall_clearance=\d+\.\d+$/);
+    assert.match(cookie, /^graywall_clearance=\d+\.12\.\d+$/, "issued, difficulty, nonce");
     const again = h.request({ headers: withCookie(cookie), peer: PEER });
     assert.equal(again.reply, undefined, "cleared");
     assert.equal(h.metric("graywall.crawler_score.cleared"), 1n);
@@ -170,9 +170,37 @@ describe("crawler_score challenge", () => {
     const bits = Number(/bits=(\d+)/.exec(page)![1]);
     const value = solveInScript(page).split("=")[1];
     const digest = createHash("sha256")
-      .update(`${seed}.${value.split(".")[1]}`)
+      .update(`${seed}.${value.split(".")[2]}`)
       .digest();
     const zeros = digest.readUInt32BE(0) >>> (32 - bits);
     assert.equal(zeros, 0);
+    // The difficulty is part of the seed: claiming less work than the page asked for is refused.
+    const [issued, , nonce] = value.split(".");
+    const claimed = `graywall_clearance=${issued}.${bits - 1}.${nonce}`;
+    assert.equal(h.request({ headers: withCookie(claimed), peer: PEER }).reply?.status, 429);
+  });
+
+  test("a clearance is a budget: past page_budget page views it is revoked, and the next challenge is harder", () => {
+    const h = host({ secret: SECRET, difficulty: 8, difficulty_step: 2, page_budget: 20 });
+    const first = h.request({ headers: PAGE, peer: PEER }).reply!;
+    assert.match(first.body, /bits=8,/);
+    const cookie = solveInScript(first.body);
+    let served = 0;
+    let again: ReturnType<ProxyHost["request"]> | undefined;
+    for (let i = 0; i < 100; i++) {
+      h.nowMs += 2000;
+      const ex = h.request({ headers: withCookie(cookie).map(([k, v]): [string, string] => [k, k === ":path" ? `/p/${i * 7919}` : v]), peer: PEER });
+      if (ex.reply) {
+        again = ex;
+        break;
+      }
+      served++;
+    }
+    assert.equal(served, 20, "the budget, then no more");
+    assert.match(again!.reply!.body, /bits=10,/, "one step harder after a revoked clearance");
+    assert.equal(h.metric("graywall.crawler_score.clearance_revoked"), 1n);
+    // The new clearance has a budget of its own.
+    const next = solveInScript(again!.reply!.body);
+    assert.equal(h.request({ headers: withCookie(next), peer: PEER }).reply, undefined);
   });
 });

@@ -293,7 +293,7 @@ describe("behaviour over a shared record", () => {
 function worker(store: MapStore): WorkerRecords {
   const t = new SlotTable(store, "w", 64, ACTIVITY_PAYLOAD, 60000);
   t.ensureSlots();
-  return new WorkerRecords(t, 10000, 20000);
+  return new WorkerRecords(t, 10000, 600000, 20000);
 }
 
 function key(s: string): ArrayBuffer {

@@ -43,10 +43,10 @@ describe("the shared-memory budget", () => {
     expect(compileCrawlerConfig('{"max_clients": 200000, "account": {"header": "x-account"}}', errors)).toBeNull();
     expect(errors.list[0].startsWith("max_clients: the tables this needs take about")).toBe(true, errors.summary());
     const alone = new ConfigErrors();
-    expect(compileCrawlerConfig('{"max_clients": 100000}', alone)).not.toBeNull();
+    expect(compileCrawlerConfig('{"max_clients": 80000}', alone)).not.toBeNull();
     expect(compileRateLimitConfig(limiterDoc(1, 200000), alone)).not.toBeNull();
     const both = new ConfigErrors();
-    expect(compileGraywallConfig('{"crawler_score": {"max_clients": 100000}, "rate_limiter": ' + limiterDoc(1, 200000) + "}", both)).toBeNull();
+    expect(compileGraywallConfig('{"crawler_score": {"max_clients": 80000}, "rate_limiter": ' + limiterDoc(1, 200000) + "}", both)).toBeNull();
     expect(both.list[0].startsWith("rate_limiter.max_keys: with crawler_score.max_clients, the tables")).toBe(true, both.summary());
   });
 });

@@ -17,6 +17,14 @@ export class ChallengeSpec {
   /** The secret before the last rotation: clearances it signed stay valid until they expire. */
   previousSecret: string = "";
   difficulty: i32 = 14;
+  /** Bits added per 10 points of score over the challenge threshold, and once more after a revoked clearance. */
+  difficultyStep: i32 = 2;
+  maxDifficulty: i32 = 22;
+  /**
+   * Page views a clearance lets through per long window (behaviour.long_window_ms, sliding): above it the
+   * clearance is revoked and its client is challenged again, harder. Sized above a very active person.
+   */
+  pageBudget: i32 = 300;
   expirySeconds: i32 = 3600;
   cookie: string = "graywall_clearance";
   retryAfterSeconds: i32 = 30;
@@ -33,6 +41,10 @@ export function readChallenge(r: ObjReader | null): ChallengeSpec {
   if (c.secret.length > 0 && c.secret.length < 16) r.errors.add(r.at("secret"), "must be at least 16 characters");
   if (c.previousSecret.length > 0 && c.secret.length == 0) r.errors.add(r.at("previous_secret"), "needs secret");
   c.difficulty = <i32>r.int("difficulty", c.difficulty, 1, 28);
+  c.difficultyStep = <i32>r.int("difficulty_step", c.difficultyStep, 0, 8);
+  c.maxDifficulty = <i32>r.int("max_difficulty", c.maxDifficulty, 1, 28);
+  if (c.maxDifficulty < c.difficulty) r.errors.add(r.at("max_difficulty"), "must be at least difficulty");
+  c.pageBudget = <i32>r.int("page_budget", c.pageBudget, 1, 1000000);
   c.expirySeconds = <i32>r.int("expiry_s", c.expirySeconds, 60, 7 * 86400);
   c.cookie = r.str("cookie", c.cookie);
   if (!isCookieName(c.cookie)) r.errors.add(r.at("cookie"), "must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'");
@@ -57,33 +69,46 @@ export class Challenger {
 
   get enabled(): bool { return this.keys.enabled; }
 
-  /** The seed for this client and issue time under key k: 32 hex characters. */
-  seed(k: i32, client: string, userAgent: string, issued: i64): string {
-    return this.keys.macHex(k, client + "\n" + userAgent + "\n" + issued.toString(), 16);
+  /** The seed for this client, issue time and difficulty under key k: 32 hex characters. */
+  seed(k: i32, client: string, userAgent: string, issued: i64, bits: i32): string {
+    return this.keys.macHex(k, client + "\n" + userAgent + "\n" + issued.toString() + "\n" + bits.toString(), 16);
   }
 
-  /** Whether `value` ("<issued>.<nonce>") is a solved, unexpired challenge issued to this client. */
+  /**
+   * Whether `value` ("<issued>.<bits>.<nonce>") is a solved, unexpired challenge issued to this client.
+   * The difficulty is part of the seed, so a client cannot claim less work than its page asked for.
+   */
   verify(value: string, client: string, userAgent: string, nowS: i64): bool {
     const dot = value.indexOf(".");
-    if (dot <= 0 || dot > 12 || value.length - dot - 1 < 1 || value.length - dot - 1 > 12) return false;
+    const dot2 = dot > 0 ? value.indexOf(".", dot + 1) : -1;
+    if (dot <= 0 || dot > 12 || dot2 < 0 || dot2 - dot - 1 < 1 || dot2 - dot - 1 > 2 || value.length - dot2 - 1 < 1 || value.length - dot2 - 1 > 12) return false;
     const issued = digits(value, 0, dot);
-    const nonce = digits(value, dot + 1, value.length);
-    if (issued < 0 || nonce < 0) return false;
+    const bits = digits(value, dot + 1, dot2);
+    const nonce = digits(value, dot2 + 1, value.length);
+    if (issued < 0 || nonce < 0 || bits < <i64>this.spec.difficulty || bits > 28) return false;
     // Issued by a clock up to a minute ahead of this one (another worker or gateway), and not expired.
     if (issued > nowS + 60 || nowS - issued >= <i64>this.spec.expirySeconds) return false;
-    const work = value.substring(dot);
+    const work = value.substring(dot2);
     for (let k = 0; k < this.keys.count; k++) {
-      const d = this.sha.updateString(this.seed(k, client, userAgent, issued) + work).finish();
-      if (leadingZeroBits(d.dataStart) >= this.spec.difficulty) return true;
+      const d = this.sha.updateString(this.seed(k, client, userAgent, issued, <i32>bits) + work).finish();
+      if (leadingZeroBits(d.dataStart) >= <i32>bits) return true;
     }
     return false;
   }
 
-  /** The challenge page for this client, issued now. */
-  page(client: string, userAgent: string, nowS: i64): string {
+  /** The difficulty for a client at `score` (challenge threshold `at`), one step more after a revoked clearance. */
+  difficultyFor(score: i32, at: i32, revoked: bool): i32 {
     const s = this.spec;
-    return PAGE_HEAD + "var seed='" + this.seed(0, client, userAgent, nowS) + "',issued=" + nowS.toString() + ",bits=" +
-      s.difficulty.toString() + ",cookie='" + s.cookie + "',maxAge=" + s.expirySeconds.toString() + ";" + PAGE_SCRIPT;
+    let d = s.difficulty + s.difficultyStep * ((score - at) / 10);
+    if (revoked) d += s.difficultyStep;
+    return d < s.maxDifficulty ? d : s.maxDifficulty;
+  }
+
+  /** The challenge page for this client, issued now, asking for `bits` leading zero bits. */
+  page(client: string, userAgent: string, nowS: i64, bits: i32): string {
+    const s = this.spec;
+    return PAGE_HEAD + "var seed='" + this.seed(0, client, userAgent, nowS, bits) + "',issued=" + nowS.toString() + ",bits=" +
+      bits.toString() + ",cookie='" + s.cookie + "',maxAge=" + s.expirySeconds.toString() + ";" + PAGE_SCRIPT;
   }
 }
 
@@ -122,5 +147,5 @@ const PAGE_SCRIPT = "var K=[" +
   "return H;}" +
   "function ok(H){var z=bits,i=0;while(z>=32){if(H[i++]!==0)return false;z-=32;}return z===0||(H[i]>>>(32-z))===0;}" +
   "for(var n=0;;n++){if(ok(sha(seed+'.'+n)))break;}" +
-  "document.cookie=cookie+'='+issued+'.'+n+'; path=/; max-age='+maxAge+'; samesite=lax';location.reload();" +
+  "document.cookie=cookie+'='+issued+'.'+bits+'.'+n+'; path=/; max-age='+maxAge+'; samesite=lax';location.reload();" +
   "</script><noscript>Please enable JavaScript to continue.</noscript></body></html>";

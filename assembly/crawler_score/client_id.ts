@@ -3,7 +3,7 @@
 // "<id>.<issued>.<mac>", mac = HMAC-SHA-256(secret, id "." issued), 16 bytes in hex; a second key
 // keeps ids valid across a rotation. Pure.
 import { ObjReader } from "../common/lib/config";
-import { RotatingKeys } from "../common/lib/sha256";
+import { RotatingKeys, toHex } from "../common/lib/sha256";
 import { isCookieName } from "../common/request/http";
 
 export class ClientIdSpec {
@@ -31,11 +31,18 @@ export function readClientId(r: ObjReader | null): ClientIdSpec {
   return c;
 }
 
+/** Verified cookie values each VM remembers, so a returning browser costs a lookup, not an HMAC. */
+const VERIFIED_CACHE = 1024;
+
 export class ClientIds {
   private keys: RotatingKeys;
   private issued: u32 = 0;
   /** This VM's number among the workers (claimSequence), so two VMs never issue the same id. */
   vmNumber: u32 = 0;
+  /** Random bytes of this VM (host randomness when there is some), so ids from two gateways differ too. */
+  vmSalt: u64 = 0;
+  /** Cookie value -> its issue time, for values whose MAC held; cleared when full and on a rekey. */
+  private verified: Map<string, i64> = new Map<string, i64>();
 
   /** `secret`: the spec's, or this Envoy's when the spec names none (envoy_secret.ts). */
   constructor(public spec: ClientIdSpec, secret: string) {
@@ -45,6 +52,7 @@ export class ClientIds {
   /** Signs with `secret` from now on and still accepts `previous` (another VM's Envoy secret won the race). */
   rekey(secret: string, previous: string): void {
     if (this.spec.enabled) this.keys = new RotatingKeys(secret, previous);
+    this.verified.clear();
   }
 
   get enabled(): bool { return this.keys.enabled; }
@@ -63,16 +71,28 @@ export class ClientIds {
       issued = issued * 10 + (c - 0x30);
     }
     if (nowS - issued >= <i64>this.spec.maxAgeSeconds || issued > nowS + 60) return null;
+    if (this.verified.has(value)) return signed.substring(0, dot);
     const mac = value.substring(last + 1);
-    for (let k = 0; k < this.keys.count; k++) if (this.keys.macHex(k, signed, 16) == mac) return signed.substring(0, dot);
+    for (let k = 0; k < this.keys.count; k++) {
+      if (this.keys.macHex(k, signed, 16) != mac) continue;
+      if (this.verified.size >= VERIFIED_CACHE) this.verified.clear();
+      this.verified.set(value, issued);
+      return signed.substring(0, dot);
+    }
     return null;
   }
 
-  /** A new cookie value: an id no client can predict (an HMAC over its request and a counter), signed. */
+  /**
+   * A new cookie value: a unique id (this VM's salt and number, and a counter), signed. One HMAC: the id
+   * needs no secrecy, only the MAC does.
+   */
   issue(client: string, userAgent: string, nowS: i64): string {
     this.issued++;
-    const id = this.keys.macHex(0, "id\n" + client + "\n" + userAgent + "\n" + nowS.toString() + "\n" + this.vmNumber.toString() + "." + this.issued.toString(), 12);
-    const signed = id + "." + nowS.toString();
+    const buf = memory.data(12);
+    store<u64>(buf, this.vmSalt ^ (<u64>this.vmNumber << 32));
+    store<u32>(buf, this.issued, 8);
+    const signed = toHex(buf, 12) + "." + nowS.toString();
     return signed + "." + this.keys.macHex(0, signed, 16);
   }
+
 }

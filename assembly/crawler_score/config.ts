@@ -6,6 +6,7 @@ import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
 import { CidrTrie } from "../common/lib/cidr_trie";
 import { writableHeaderProblem } from "../common/request/header_names";
 import { ChallengeSpec, readChallenge } from "./challenge";
+import { BUDGET_PAYLOAD } from "./clearance_budget";
 import { ClientIdSpec, readClientId } from "./client_id";
 import { ACTIVITY_PAYLOAD, AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
 
@@ -19,6 +20,28 @@ export class GoodBot {
 export class Reply {
   status: i32 = 0;
   body: string = "";
+}
+
+/** Behaviour per network: page views of all its addresses, judged at thresholds of their own. */
+export class NetworkSpec {
+  enabled: bool = true;
+  ipv4Prefix: i32 = 24;
+  ipv6Prefix: i32 = 56;
+  maxNetworks: i32 = 2500;
+  behaviour: BehaviourSpec = networkBehaviour();
+}
+
+/** A network's defaults: what a busy office or NAT does stays under them (docs/crawler_score.md). */
+function networkBehaviour(): BehaviourSpec {
+  const s = new BehaviourSpec();
+  s.rateThreshold = 1e6; // a network's rate alone says nothing
+  s.requestRateThreshold = 1e7;
+  s.spreadMinRequests = 80;
+  s.enumerationRun = 20; // one person paging through a gallery makes a short run
+  s.spreadRatio = 0.8;
+  s.longDistinctPages = 600;
+  s.churnMinIds = 1 << 30;
+  return s;
 }
 
 export class CrawlerConfig {
@@ -41,6 +64,7 @@ export class CrawlerConfig {
   accountHeader: string = "";
   accountCookie: string = "";
   maxClients: i32 = 10000;
+  network: NetworkSpec = new NetworkSpec();
   /** The score a declared good bot from outside its ranges gets at least: the block, challenge or tag threshold. */
   unverifiedBots: string = "block";
 }
@@ -113,6 +137,10 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     s.enumerationMaxStep = <i32>b.int("enumeration_max_step", s.enumerationMaxStep, 1, 1000);
     s.sustainedWindows = <i32>b.int("sustained_windows", s.sustainedWindows, 1, 1000);
     s.honeypotTtlMs = b.int("honeypot_ttl_ms", s.honeypotTtlMs, 0, 86400000);
+    s.longWindowMs = b.int("long_window_ms", s.longWindowMs, 10000, 86400000);
+    s.longDistinctPages = <i32>b.int("long_distinct_pages", s.longDistinctPages, 2, 100000);
+    s.churnMinIds = <i32>b.int("churn_min_ids", s.churnMinIds, 2, 100000);
+    s.churnReturnRatio = b.num("churn_return_ratio", s.churnReturnRatio, 0, 1);
     b.done();
   }
   cfg.honeypots = r.strList("honeypot_paths", MAX_HONEYPOTS);
@@ -158,6 +186,26 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     acct.done();
   }
   cfg.maxClients = <i32>r.int("max_clients", 10000, 1, 200000);
+  const n = r.obj("network");
+  if (n !== null) {
+    const net = cfg.network;
+    net.enabled = n.bool("enabled", true);
+    net.ipv4Prefix = <i32>n.int("ipv4_prefix", net.ipv4Prefix, 8, 32);
+    net.ipv6Prefix = <i32>n.int("ipv6_prefix", net.ipv6Prefix, 16, 128);
+    net.maxNetworks = <i32>n.int("max_networks", net.maxNetworks, 1, 100000);
+    const s = net.behaviour;
+    s.spreadMinRequests = <i32>n.int("spread_min_requests", s.spreadMinRequests, 2, 100000);
+    s.spreadRatio = n.num("spread_ratio", s.spreadRatio, 0.01, 1);
+    s.longDistinctPages = <i32>n.int("long_distinct_pages", s.longDistinctPages, 2, 1000000);
+    s.enumerationRun = <i32>n.int("enumeration_run", s.enumerationRun, 2, 1000);
+    n.done();
+  }
+  const nb = cfg.network.behaviour;
+  const cb = cfg.behaviour;
+  nb.windowMs = cb.windowMs;
+  nb.longWindowMs = cb.longWindowMs;
+  nb.enumerationMaxStep = cb.enumerationMaxStep;
+  nb.sustainedWindows = cb.sustainedWindows;
   r.done();
   const budget = overBudget(crawlerTableBytes(cfg));
   if (budget.length > 0) errors.add(r.at("max_clients"), budget);
@@ -168,7 +216,14 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
 /** Estimated shared memory of the client tables (by address, and by account when configured). */
 export function crawlerTableBytes(cfg: CrawlerConfig): i64 {
   const tables: i64 = cfg.accountHeader.length > 0 || cfg.accountCookie.length > 0 ? 2 : 1;
-  return tableBytes(tables * <i64>cfg.maxClients, ACTIVITY_PAYLOAD);
+  const networks: i64 = cfg.network.enabled ? <i64>cfg.network.maxNetworks : 0;
+  const clearances: i64 = cfg.challenge.enabled ? tableBytes(<i64>budgetSlots(cfg), BUDGET_PAYLOAD) : 0;
+  return tableBytes(tables * <i64>cfg.maxClients + networks, ACTIVITY_PAYLOAD) + clearances;
+}
+
+/** Clearance budgets kept at once: one per four client records (only clients that score for a challenge hold one). */
+export function budgetSlots(cfg: CrawlerConfig): i32 {
+  return cfg.maxClients / 4 > 100 ? cfg.maxClients / 4 : 100;
 }
 
 /** The least score of an unverified declared bot under this config. */

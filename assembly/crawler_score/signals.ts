@@ -23,15 +23,32 @@ export const HONEYPOT: u32 = 1 << 12;
 export const BOT_IMPOSTOR: u32 = 1 << 13;
 /** path_spread held through the last sustained_windows windows: a steady crawl, however slow. */
 export const SUSTAINED_SPREAD: u32 = 1 << 14;
+/**
+ * A request whose headers said subresource (Sec-Fetch-Dest: image, an image Accept) was answered with an
+ * HTML document: a page disguised as an asset. Holds for two windows on the client that sent it.
+ */
+export const DEST_MISMATCH: u32 = 1 << 15;
+/** More distinct pages over the long window than a busy person reads, however slowly or padded they came. */
+export const SLOW_CRAWL: u32 = 1 << 16;
+/**
+ * An address whose new client ids do not come back: cookie-less page views from it got ids, and too
+ * few of those ids were ever seen again (a scraper that drops its cookie starts over on every request).
+ */
+export const ID_CHURN: u32 = 1 << 17;
+/**
+ * The client's network (its /24, or /56 for IPv6) crawls as a whole: a path spread, an ID run or a slow
+ * crawl at the network's own thresholds, whichever of its addresses the page views came from.
+ */
+export const NETWORK_CRAWL: u32 = 1 << 18;
 
 export const SIGNAL_NAMES: string[] = [
   "ua_empty", "ua_tool", "ua_headless", "ua_bot", "no_accept", "no_accept_language", "no_accept_encoding",
   "no_client_hints", "no_fetch_metadata", "high_rate", "path_spread", "id_enumeration", "honeypot", "bot_impostor",
-  "sustained_spread",
+  "sustained_spread", "dest_mismatch", "slow_crawl", "id_churn", "network_crawl",
 ];
 
 // bot_impostor weighs nothing by itself: it raises the score to the threshold of `unverified_bots`.
-export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 35, 10, 15, 10, 15, 15, 30, 15, 45, 100, 0, 70];
+export const DEFAULT_WEIGHTS: i32[] = [40, 45, 45, 35, 10, 15, 10, 15, 15, 30, 15, 45, 100, 0, 70, 40, 80, 45, 80];
 
 /** Lower-case substrings of automation tools and HTTP libraries. */
 export const DEFAULT_TOOL_AGENTS: string[] = [
@@ -312,6 +329,14 @@ export class BehaviourSpec {
   /** Consecutive windows path_spread must have held for sustained_spread. */
   sustainedWindows: i32 = 3;
   honeypotTtlMs: i64 = 600000;
+  /** The long window: slow crawls and ids that never come back are judged over it (and the one before). */
+  longWindowMs: i64 = 600000;
+  /** Distinct pages over the long window (sliding) at which slow_crawl fires. */
+  longDistinctPages: i32 = 150;
+  /** id_churn: at least this many ids issued to an address over the long window ... */
+  churnMinIds: i32 = 12;
+  /** ... of which fewer than this share came back. */
+  churnReturnRatio: f64 = 0.25;
   /**
    * The honeypot paths' fingerprint: a mark counts only under the paths it was made under, so a
    * configuration rolled back (or a honeypot removed) ends the marks it made.
@@ -328,14 +353,30 @@ export class PathFacts {
   honeypot: bool = false;
   /** A subresource (image, script, style, font, ...), not a page view. */
   asset: bool = false;
+  /**
+   * The response phase's correction of a request counted as an asset whose answer was an HTML page: it
+   * counts as a page view after all (not as another request) and marks the client dest_mismatch.
+   */
+  mismatch: bool = false;
+  /** With `mismatch`: the request was counted as a page view already (its client was marked). */
+  counted: bool = false;
+  /** An asset by its headers alone (no asset extension): a client marked dest_mismatch has it count as a page. */
+  byHeaders: bool = false;
+  /** A cookie-less page view that gets a client id (an address record). */
+  issuing: bool = false;
+  /** A client id's first request (its first return): counted on its address's record with the page view. */
+  returning: bool = false;
 }
 
 // Record payload layout (bytes): windowStart i64 @0 | pages i32 @8 | prevPages i32 @12 | path bitmap of this
 // window 64 @16 | of the previous one 64 @80 | lastId i64 @144 | prefixHash u32 @152 | run i32 @156 |
 // direction i32 @160 | requests i32 @164 | honeypotUntil i64 @168 | prevRequests i32 @176 |
 // spread streak i32 @180 (windows in a row with path_spread; bit 31: path_spread seen in this window) |
-// honeypot epoch u32 @184 (the honeypot paths the mark was made under) | 4 spare.
-export const ACTIVITY_PAYLOAD = 192;
+// honeypot epoch u32 @184 (the honeypot paths the mark was made under) | dest_mismatch until, seconds u32 @188 |
+// the long window: start i64 @192 | pages i32 @200 | prevPages i32 @204 | path bitmap 64 @208 | of the
+// previous one 64 @272 | ids issued i32 @336 | ids returned i32 @340 | prevIssued i32 @344 | prevReturned i32 @348.
+export const ACTIVITY_PAYLOAD = 352;
+const LONG = 192;
 export const BITMAP_BYTES = 64;
 const BITMAP_BITS: f64 = 512;
 const SPREAD_SEEN: i32 = 0x80000000;
@@ -378,6 +419,29 @@ export function rollWindow(p: usize, fresh: bool, now: i64, w: i64): void {
   store<i32>(p, streak, 180);
 }
 
+/** The long window's rollover, as rollWindow's for the short one. */
+export function rollLongWindow(p: usize, fresh: bool, now: i64, w: i64): void {
+  let start = load<i64>(p, LONG);
+  if (fresh) start = now;
+  const elapsed = now - start;
+  if (elapsed >= w) {
+    const adjacent = elapsed < 2 * w;
+    store<i32>(p, adjacent ? load<i32>(p, LONG + 8) : 0, LONG + 12);
+    store<i32>(p, adjacent ? load<i32>(p, 336) : 0, 344);
+    store<i32>(p, adjacent ? load<i32>(p, 340) : 0, 348);
+    if (adjacent) memory.copy(p + LONG + 80, p + LONG + 16, BITMAP_BYTES);
+    else memory.fill(p + LONG + 80, 0, BITMAP_BYTES);
+    memory.fill(p + LONG + 16, 0, BITMAP_BYTES);
+    start += (elapsed / w) * w;
+    store<i32>(p, 0, LONG + 8);
+    store<i32>(p, 0, 336);
+    store<i32>(p, 0, 340);
+  } else if (elapsed < 0) {
+    start = now;
+  }
+  store<i64>(p, start, LONG);
+}
+
 /** Sets a path's bit in a 512-bit path bitmap. */
 export function markPath(bitmap: usize, pathHash: u32): void {
   const bit = pathHash & 511;
@@ -391,16 +455,25 @@ export function markPath(bitmap: usize, pathHash: u32): void {
  * `pathBits`, and from the worker's copy `view` its honeypot mark and, when it saw an ID page (`idSeen`),
  * its ID run.
  */
-export function mergeActivity(p: usize, fresh: bool, now: i64, w: i64, view: usize, pages: i32, requests: i32, pathBits: usize, idSeen: bool): void {
+export function mergeActivity(p: usize, fresh: bool, now: i64, w: i64, longW: i64, view: usize, pages: i32, requests: i32, pathBits: usize, idSeen: bool, issued: i32, returned: i32): void {
   rollWindow(p, fresh, now, w);
+  rollLongWindow(p, fresh, now, longW);
   store<i32>(p, load<i32>(p, 8) + pages, 8);
   store<i32>(p, load<i32>(p, 164) + requests, 164);
-  for (let i = 0; i < BITMAP_BYTES; i += 8) store<u64>(p + 16 + i, load<u64>(p + 16 + i) | load<u64>(pathBits + i));
+  store<i32>(p, load<i32>(p, LONG + 8) + pages, LONG + 8);
+  store<i32>(p, load<i32>(p, 336) + issued, 336);
+  store<i32>(p, load<i32>(p, 340) + returned, 340);
+  for (let i = 0; i < BITMAP_BYTES; i += 8) {
+    const bits = load<u64>(pathBits + i);
+    store<u64>(p + 16 + i, load<u64>(p + 16 + i) | bits);
+    store<u64>(p + LONG + 16 + i, load<u64>(p + LONG + 16 + i) | bits);
+  }
   if (load<i64>(view, 168) > load<i64>(p, 168)) {
     store<i64>(p, load<i64>(view, 168), 168);
     store<u32>(p, load<u32>(view, 184), 184);
   }
   if (idSeen) memory.copy(p + 144, view + 144, 20); // lastId, prefix, run, direction
+  if (load<u32>(view, 188) > load<u32>(p, 188)) store<u32>(p, load<u32>(view, 188), 188);
   const mine = load<i32>(view, 180);
   const theirs = load<i32>(p, 180);
   let streak = (mine & 0xffff) > (theirs & 0xffff) ? mine & 0xffff : theirs & 0xffff;
@@ -424,10 +497,16 @@ export class ActivityUpdate extends RecordUpdate {
   rate: f64 = 0;
   /** Output: this request put a honeypot mark on a record that had none in force. */
   marked: bool = false;
+  /** Output: the request counted as a page view. */
+  page: bool = false;
+  /** Output: page views of the record over the long window and the one before, this one included. */
+  idPages: i32 = 0;
 
   apply(p: usize, fresh: bool, now: i64): void {
     const w = this.spec.windowMs;
     rollWindow(p, fresh, now, w);
+    const lw = this.spec.longWindowMs;
+    rollLongWindow(p, fresh, now, lw);
     const start = load<i64>(p);
     let pages = load<i32>(p, 8);
     const prevPages = load<i32>(p, 12);
@@ -435,14 +514,40 @@ export class ActivityUpdate extends RecordUpdate {
     const prevRequests = load<i32>(p, 176);
     let streak = load<i32>(p, 180);
     const f = this.facts;
-    requests++;
+    // A response's correction is a note about a request already counted.
+    const note = f.mismatch;
+    if (!note) requests++;
     let bits: u32 = 0;
     const left = 1.0 - <f64>(now - start) / <f64>w;
     if (<f64>prevRequests * left + <f64>requests > this.spec.requestRateThreshold) bits |= HIGH_RATE;
 
-    if (!f.asset) {
+    // A page is what the upstream answers: a client caught disguising pages as subresources has its
+    // header-only "subresources" counted as pages; the response's correction counts one it missed.
+    let page = !f.asset;
+    if (f.asset && f.byHeaders && now / 1000 < <i64>load<u32>(p, 188)) page = true;
+    if (f.mismatch) page = !f.counted;
+    this.page = page;
+    const longLeft = 1.0 - <f64>(now - load<i64>(p, LONG)) / <f64>lw;
+    if (f.issuing) store<i32>(p, load<i32>(p, 336) + 1, 336);
+    if (f.returning) store<i32>(p, load<i32>(p, 340) + 1, 340);
+    // Judged on the last complete long window, so the ids issued in it had time to come back: a burst of
+    // new people is not churn.
+    const issued = load<i32>(p, 344);
+    if (issued >= this.spec.churnMinIds && <f64>load<i32>(p, 348) < <f64>issued * this.spec.churnReturnRatio) bits |= ID_CHURN;
+    if (page) {
       pages++;
       markPath(p + 16, f.pathHash);
+      markPath(p + LONG + 16, f.pathHash);
+      const longPages = load<i32>(p, LONG + 8) + 1;
+      store<i32>(p, longPages, LONG + 8);
+      // Distinct pages over the long window, sliding: this one's, and the previous one's still in view.
+      const seenLong = longPages + load<i32>(p, LONG + 12);
+      this.idPages = seenLong;
+      if (seenLong >= this.spec.longDistinctPages) {
+        const now1 = distinctPaths(p + LONG + 16, p + LONG + 16, longPages);
+        const all = distinctPaths(p + LONG + 16, p + LONG + 80, seenLong);
+        if (now1 + (all - now1) * longLeft >= <f64>this.spec.longDistinctPages) bits |= SLOW_CRAWL;
+      }
       this.rate = <f64>prevPages * left + <f64>pages;
       if (this.rate > this.spec.rateThreshold) bits |= HIGH_RATE;
       const seen = pages + prevPages;
@@ -458,13 +563,15 @@ export class ActivityUpdate extends RecordUpdate {
     // A mark made under other honeypot paths (a configuration since rolled back) is no mark.
     if (load<u32>(p, 184) != this.spec.honeypotEpoch) until = 0;
     this.marked = false;
-    if (f.honeypot) {
+    if (f.honeypot && !note) {
       this.marked = now >= until;
       until = now + this.spec.honeypotTtlMs;
       store<i64>(p, until, 168);
       store<u32>(p, this.spec.honeypotEpoch, 184);
     }
     if (now < until) bits |= HONEYPOT;
+    if (f.mismatch) store<u32>(p, <u32>((now + 2 * w) / 1000), 188);
+    if (now / 1000 < <i64>load<u32>(p, 188)) bits |= DEST_MISMATCH;
 
     store<i64>(p, start);
     store<i32>(p, pages, 8);
@@ -536,6 +643,9 @@ export class ActivityUpdate extends RecordUpdate {
 export function pathFacts(path: string, honeypots: string[], out: PathFacts): void {
   out.pathHash = fmix32(fnv1a(FNV_OFFSET, path));
   out.asset = hasAssetExtension(path);
+  out.mismatch = false;
+  out.counted = false;
+  out.byHeaders = false;
   out.honeypot = false;
   for (let i = 0; i < honeypots.length; i++) {
     if (path.startsWith(unchecked(honeypots[i]))) { out.honeypot = true; break; }

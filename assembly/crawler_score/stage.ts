@@ -8,17 +8,29 @@ import { IpAddr, ipKey } from "../common/lib/ip";
 import { Challenger } from "./challenge";
 import { ClientIds } from "./client_id";
 import { envoySecret, secretHalf, storedEnvoySecret } from "./envoy_secret";
+import { BUDGET_PAYLOAD, BudgetUpdate } from "./clearance_budget";
 import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
-import { CrawlerConfig, impostorScore } from "./config";
+import { budgetSlots, CrawlerConfig, impostorScore } from "./config";
 import { WorkerRecords } from "./worker_records";
-import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
+import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, HONEYPOT, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
 const SWEEP_MS: i64 = 10000;
+/** A client id's page views before it has a history of its own; until then its address judges it too. */
+const YOUNG_ID_PAGES: i32 = 3;
+const NOT_CLEARED = 0;
+const CLEARED = 1;
+const REVOKED = 2;
 const DOCUMENT = String.UTF8.encode("document");
 const GET = String.UTF8.encode("GET");
 const SET_COOKIE = new HeaderName("set-cookie");
+const CONTENT_TYPE = new HeaderName("content-type");
+
+/** Whether a content-type names an HTML document ("text/html", "text/html; charset=utf-8", any case). */
+function isHtml(ct: string): bool {
+  return ct.length >= 9 && ct.substring(0, 9).toLowerCase() == "text/html";
+}
 
 /** A page load a browser would render: GET, and fetch metadata saying document or an HTML accept. */
 function isNavigation(req: RequestSnapshot): bool {
@@ -47,6 +59,14 @@ export class CrawlerStage extends Stage {
   /** This worker's copies of the tables' records (worker_records.ts): most requests make no round trip. */
   ipRecords: WorkerRecords;
   accountRecords: WorkerRecords | null = null;
+  /** Page views per network (config.network), when on. */
+  netRecords: WorkerRecords | null = null;
+  netTable: SlotTable | null = null;
+  netActivity: ActivityUpdate = new ActivityUpdate();
+  /** Page views per clearance (clearance_budget.ts), when the challenge is on. */
+  budgetTable: SlotTable | null = null;
+  budget: BudgetUpdate = new BudgetUpdate();
+  clearanceRevoked: u32;
   lastSweepMs: i64 = 0;
   scoreName: HeaderName;
   signalsName: HeaderName;
@@ -69,6 +89,8 @@ export class CrawlerStage extends Stage {
   challengePages: u32;
   clearedCount: u32;
   clearanceInvalid: u32;
+  /** Requests counted as assets by their headers that the upstream answered with a page. */
+  disguisedPages: u32;
   /** Process-wide count of new honeypot marks; a change means some worker's copies are stale. */
   honeypotMarks: u32;
   marksSeen: u64;
@@ -98,30 +120,54 @@ export class CrawlerStage extends Stage {
     this.tickMs = 500;
     const b = cfg.behaviour;
     // Keep a record at least as long as anything in it matters: two windows, or a honeypot mark.
-    const idle = b.honeypotTtlMs > 2 * b.windowMs ? b.honeypotTtlMs : 2 * b.windowMs;
+    // Keep a record at least as long as anything in it matters: two long windows, or a honeypot mark.
+    let idle = 2 * b.windowMs;
+    if (2 * b.longWindowMs > idle) idle = 2 * b.longWindowMs;
+    if (b.honeypotTtlMs > idle) idle = b.honeypotTtlMs;
     const ipTable = new SlotTable(store, "cs.ip", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
     ipTable.ensureSlots();
     this.ipTable = ipTable;
-    this.ipRecords = new WorkerRecords(ipTable, b.windowMs, 2 * b.windowMs);
+    this.ipRecords = new WorkerRecords(ipTable, b.windowMs, b.longWindowMs, 2 * b.windowMs);
     if (cfg.accountHeader.length > 0 || cfg.accountCookie.length > 0) {
       const t = new SlotTable(store, "cs.account", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
       t.ensureSlots();
       this.accountTable = t;
-      this.accountRecords = new WorkerRecords(t, b.windowMs, 2 * b.windowMs);
+      this.accountRecords = new WorkerRecords(t, b.windowMs, b.longWindowMs, 2 * b.windowMs);
     }
     this.activity.spec = b;
+    if (c.enabled) {
+      const t = new SlotTable(store, "cs.clear", budgetSlots(cfg), BUDGET_PAYLOAD, 2 * b.longWindowMs);
+      t.ensureSlots();
+      this.budgetTable = t;
+      this.budget.windowMs = b.longWindowMs;
+      this.budget.budget = c.pageBudget;
+    }
+    const net = cfg.network;
+    if (net.enabled) {
+      const t = new SlotTable(store, "cs.net", net.maxNetworks, ACTIVITY_PAYLOAD, idle);
+      t.ensureSlots();
+      this.netTable = t;
+      this.netRecords = new WorkerRecords(t, b.windowMs, b.longWindowMs, 2 * b.windowMs);
+      this.netActivity.spec = net.behaviour;
+    }
     this.passed = stats.counter("graywall.crawler_score.passed");
     this.tagged = stats.counter("graywall.crawler_score.tagged");
     this.challenged = stats.counter("graywall.crawler_score.challenged");
     this.blocked = stats.counter("graywall.crawler_score.blocked");
     this.goodBot = stats.counter("graywall.crawler_score.good_bot");
     this.impostorAt = impostorScore(cfg);
-    if (clientIds.enabled) clientIds.vmNumber = claimSequence(store, "cs.vm_number");
+    if (clientIds.enabled) {
+      clientIds.vmNumber = claimSequence(store, "cs.vm_number");
+      const salt = memory.data(8);
+      if (store.random(salt, 8)) clientIds.vmSalt = load<u64>(salt);
+    }
     this.clientIdIssued = stats.counter("graywall.crawler_score.client_id_issued");
     this.clientIdInvalid = stats.counter("graywall.crawler_score.client_id_invalid");
     this.challengePages = stats.counter("graywall.crawler_score.challenge_page");
     this.clearedCount = stats.counter("graywall.crawler_score.cleared");
     this.clearanceInvalid = stats.counter("graywall.crawler_score.clearance_invalid");
+    this.clearanceRevoked = stats.counter("graywall.crawler_score.clearance_revoked");
+    this.disguisedPages = stats.counter("graywall.crawler_score.disguised_page");
     this.honeypotMarks = stats.counter("graywall.crawler_score.honeypot_marks");
     this.marksSeen = stats.read(this.honeypotMarks);
     for (let i = 0; i < SIGNAL_NAMES.length; i++) this.signalFired.push(stats.counter("graywall.crawler_score.signal." + SIGNAL_NAMES[i]));
@@ -154,16 +200,19 @@ export class CrawlerStage extends Stage {
     }
     let bits = requestHeaderSignals(req, cfg.lists);
     if (impostor) bits |= BOT_IMPOSTOR;
+    const headerBits = bits;
 
     let path = req.header(PATH);
     if (path === null) path = "/";
     const facts = this.activity.facts;
     pathFacts(pathOnly(path), cfg.honeypots, facts);
-    if (!facts.asset) facts.asset = requestIsAsset(req);
+    if (!facts.asset && requestIsAsset(req)) {
+      facts.asset = true;
+      facts.byHeaders = true;
+      req.assetByHeaders = true;
+    }
     const now = req.nowMs;
-    // One record per request: the account's when the request names one
-    // (it follows a user across addresses), else the client id's when a valid one comes back (a NAT's
-    // browsers each have their own), else the address's (only cookie-less clients are judged by it).
+    // One record per request (recordKey).
     let clientId: string | null = null;
     if (this.clientIds.enabled) clientId = this.clientIdOf(req);
     const acctRecords = this.accountRecords;
@@ -177,23 +226,55 @@ export class CrawlerStage extends Stage {
       }
     }
     this.activity.marked = false;
-    if (acctRecords !== null && this.accountKey(req)) {
-      if (acctRecords.update(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
-    } else {
-      const key = this.key;
-      key.reset();
-      if (clientId !== null) {
-        key.addByte(0x63); // 'c': never an address key
-        key.addString(clientId);
-      } else if (ip !== null) {
-        key.addIp(ip);
+    this.activity.page = false;
+    // A cookie-less page view gets an id: its address counts the ids it was issued (id_churn).
+    const issuing = this.clientIds.enabled && clientId === null && !facts.asset && isNavigation(req);
+    facts.issuing = issuing;
+    const records = this.recordKey(req, clientId, ip);
+    if (records !== null && records.update(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
+    facts.issuing = false;
+    // What the client did itself (its headers, its own record): only this can block a browser-like client.
+    let ownBits = bits;
+    req.assetCountedAsPage = req.assetByHeaders && this.activity.page;
+    let marked = this.activity.marked;
+    // Judged by a shared address: cookie-less, or an id too young to have a history of its own.
+    let byAddress = records === this.ipRecords && clientId === null;
+    // A honeypot hit is the request's own act, whoever shares its address.
+    if (byAddress) ownBits = headerBits | (facts.honeypot ? HONEYPOT : 0);
+    if (clientId !== null && records === this.ipRecords && ip !== null && this.activity.page) {
+      const idPages = this.activity.idPages;
+      if (idPages < YOUNG_ID_PAGES) {
+        // A new id's first page views count where cookie-less ones do, so identity is not free to reset;
+        // its first one tells the address the id came back (id_churn).
+        byAddress = true;
+        facts.returning = idPages == 1;
+        this.key.reset();
+        this.key.addIp(ip);
+        if (this.ipRecords.update(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
+        facts.returning = false;
+        marked = marked || this.activity.marked;
       }
-      if (key.length > 0 && this.ipRecords.update(key.ptr, key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     }
 
-    if (this.activity.marked) this.stats.inc(this.honeypotMarks);
+    // Every page view also counts on its network's record, at the network's thresholds.
+    const netRecords = this.netRecords;
+    if (netRecords !== null && ip !== null && this.activity.page) {
+      const nf = this.netActivity.facts;
+      nf.pathHash = facts.pathHash;
+      nf.numericId = facts.numericId;
+      nf.prefixHash = facts.prefixHash;
+      this.key.reset();
+      this.key.addNetwork(ip, cfg.network.ipv4Prefix, cfg.network.ipv6Prefix);
+      if (netRecords.update(this.key.ptr, this.key.length, now, this.netActivity) == UpdateStatus.Updated &&
+        (this.netActivity.bits & (PATH_SPREAD | SUSTAINED_SPREAD | ID_ENUMERATION | SLOW_CRAWL)) != 0) bits |= NETWORK_CRAWL;
+    }
+
+    if (marked) this.stats.inc(this.honeypotMarks);
     for (let b = bits, i = 0; b != 0; b >>= 1, i++) if ((b & 1) != 0) this.stats.inc(unchecked(this.signalFired[i]));
     let s = score(bits, cfg.weights);
+    // A shared address's or a network's behaviour challenges a browser-like client, never blocks it: the
+    // people there solve the challenge once; a scraper there cannot get further without solving it either.
+    if (s >= cfg.blockAt && score(ownBits, cfg.weights) < cfg.tagAt && cfg.challengeAt < cfg.blockAt) s = cfg.challengeAt;
     if (impostor && s < this.impostorAt) s = this.impostorAt;
     this.lastScore = s;
     this.lastBits = bits;
@@ -203,13 +284,16 @@ export class CrawlerStage extends Stage {
       return Outcome.Reply;
     }
     // A solved challenge lets its client through (tagged) until it expires, unless it scores for block.
-    if (s >= cfg.challengeAt && !(this.challenger.enabled && this.cleared(req, ip))) {
-      this.stats.inc(this.challenged);
-      return this.challenge(req, ip);
+    if (s >= cfg.challengeAt) {
+      const clearance = this.challenger.enabled ? this.clearance(req, ip, facts.asset) : NOT_CLEARED;
+      if (clearance != CLEARED) {
+        this.stats.inc(this.challenged);
+        return this.challenge(req, ip, s, clearance == REVOKED);
+      }
     }
     if (s >= cfg.challengeAt) this.stats.inc(this.clearedCount);
     // A page view from a browser without a valid id gets one.
-    if (this.clientIds.enabled && clientId === null && !facts.asset && isNavigation(req)) {
+    if (issuing) {
       let cookie = this.clientIds.spec.cookie + "=" + this.clientIds.issue(clientText(ip), userAgentOf(req), now / 1000) + "; Path=/; Max-Age=" +
         this.clientIds.spec.maxAgeSeconds.toString() + "; HttpOnly; SameSite=Lax";
       if (isHttps(req)) cookie += "; Secure";
@@ -245,6 +329,52 @@ export class CrawlerStage extends Stage {
     this.envoySecret = "";
   }
 
+  /**
+   * The records a request goes to, with its key built in this.key: the account's when the request names
+   * one (it follows a user across addresses), else the client id's when a valid one came back (a NAT's
+   * browsers each have their own), else the address's (only cookie-less clients are judged by it). Null
+   * when there is no key at all.
+   */
+  recordKey(req: RequestSnapshot, clientId: string | null, ip: IpAddr | null): WorkerRecords | null {
+    const acctRecords = this.accountRecords;
+    if (acctRecords !== null && this.accountKey(req)) return acctRecords;
+    const key = this.key;
+    key.reset();
+    if (clientId !== null) {
+      key.addByte(0x63); // 'c': never an address key
+      key.addString(clientId);
+    } else if (ip !== null) {
+      key.addIp(ip);
+    }
+    return key.length > 0 ? this.ipRecords : null;
+  }
+
+  /**
+   * A page is what the upstream answers: a request counted as an asset by its headers alone whose answer
+   * is an HTML document counts as a page view after all, and marks its client dest_mismatch. Only such
+   * requests cost a look at the response (one host call).
+   */
+  onResponse(req: RequestSnapshot): void {
+    if (!req.assetByHeaders) return;
+    const ct = req.responseHeader(CONTENT_TYPE);
+    if (ct === null || !isHtml(ct)) return;
+    let path = req.header(PATH);
+    if (path === null) path = "/";
+    const facts = this.activity.facts;
+    pathFacts(pathOnly(path), this.cfg.honeypots, facts);
+    facts.asset = false;
+    facts.mismatch = true;
+    facts.counted = req.assetCountedAsPage;
+    facts.numericId = -1;
+    facts.honeypot = false;
+    let clientId: string | null = null;
+    if (this.clientIds.enabled) clientId = this.clientIdOf(req);
+    const records = this.recordKey(req, clientId, req.clientIp(this.cfg.clientSource));
+    if (records !== null) records.update(this.key.ptr, this.key.length, req.nowMs, this.activity);
+    facts.mismatch = false;
+    this.stats.inc(this.disguisedPages);
+  }
+
   /** Builds the account key into this.key (the header's bytes as sent, or the cookie's value); false when absent. */
   accountKey(req: RequestSnapshot): bool {
     const cfg = this.cfg;
@@ -275,23 +405,40 @@ export class CrawlerStage extends Stage {
     return id;
   }
 
-  /** Whether the request carries a valid clearance for this client. Hashing happens only here. */
-  cleared(req: RequestSnapshot, ip: IpAddr | null): bool {
+  /**
+   * Whether the request carries a valid clearance for this client with budget left (a page view spends
+   * one). Hashing and the budget's shared-data round trip happen only here, for clients that score for a
+   * challenge.
+   */
+  clearance(req: RequestSnapshot, ip: IpAddr | null, asset: bool): i32 {
     const cookies = req.header(COOKIE);
-    if (cookies === null) return false;
+    if (cookies === null) return NOT_CLEARED;
     const value = findCookie(cookies, this.challenger.spec.cookie);
-    if (value === null) return false;
-    if (this.challenger.verify(value, clientText(ip), userAgentOf(req), req.nowMs / 1000)) return true;
-    this.stats.inc(this.clearanceInvalid);
-    return false;
+    if (value === null) return NOT_CLEARED;
+    if (!this.challenger.verify(value, clientText(ip), userAgentOf(req), req.nowMs / 1000)) {
+      this.stats.inc(this.clearanceInvalid);
+      return NOT_CLEARED;
+    }
+    const table = this.budgetTable;
+    if (asset || table === null) return CLEARED;
+    const key = this.key;
+    key.reset();
+    key.addByte(0x6b); // 'k'
+    key.addString(value);
+    this.budget.over = false;
+    table.updateBytes(key.ptr, key.length, req.nowMs, this.budget);
+    if (!this.budget.over) return CLEARED;
+    this.stats.inc(this.clearanceRevoked);
+    return REVOKED;
   }
 
   /** The challenge: the proof-of-work page for an HTML navigation (when a secret is set), else a plain reply. */
-  challenge(req: RequestSnapshot, ip: IpAddr | null): Outcome {
+  challenge(req: RequestSnapshot, ip: IpAddr | null, score: i32, revoked: bool): Outcome {
     const spec = this.challenger.spec;
     if (this.challenger.enabled && isNavigation(req)) {
       this.stats.inc(this.challengePages);
-      const page = this.challenger.page(clientText(ip), userAgentOf(req), req.nowMs / 1000);
+      const bits = this.challenger.difficultyFor(score, this.cfg.challengeAt, revoked);
+      const page = this.challenger.page(clientText(ip), userAgentOf(req), req.nowMs / 1000, bits);
       req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge", page, ["content-type", "text/html; charset=utf-8", "cache-control", "no-store"]);
       return Outcome.Reply;
     }
@@ -302,6 +449,8 @@ export class CrawlerStage extends Stage {
   onTick(nowMs: i64): void {
     if (this.envoySecret.length > 0) this.settleEnvoySecret();
     this.ipRecords.flush(nowMs);
+    const netRecords = this.netRecords;
+    if (netRecords !== null) netRecords.flush(nowMs);
     const acctRecords = this.accountRecords;
     if (acctRecords !== null) acctRecords.flush(nowMs);
     if (nowMs - this.lastSweepMs < SWEEP_MS && nowMs >= this.lastSweepMs) return;
@@ -309,5 +458,7 @@ export class CrawlerStage extends Stage {
     this.ipTable.sweep(nowMs, SWEEP_BATCH);
     const acct = this.accountTable;
     if (acct !== null) acct.sweep(nowMs, SWEEP_BATCH);
+    const netTable = this.netTable;
+    if (netTable !== null) netTable.sweep(nowMs, SWEEP_BATCH);
   }
 }

@@ -30,6 +30,9 @@ export class WorkerRecord extends OwnedKey {
   pathBits: ArrayBuffer = new ArrayBuffer(BITMAP_BYTES);
   /** An ID page view since the last sync: the copy's ID run is newer than the shared one. */
   idSeen: bool = false;
+  /** Client ids issued to, and first seen back from, this address since the last sync. */
+  issuedAdded: i32 = 0;
+  returnedAdded: i32 = 0;
   /** WorkerRecords.generation at the last sync: an older one must sync. */
   generation: u32 = 0;
 
@@ -37,6 +40,8 @@ export class WorkerRecord extends OwnedKey {
     this.pending = 0;
     this.pagesAdded = 0;
     this.idSeen = false;
+    this.issuedAdded = 0;
+    this.returnedAdded = 0;
     memory.fill(changetype<usize>(this.pathBits), 0, BITMAP_BYTES);
   }
 }
@@ -50,13 +55,15 @@ class SyncUpdate extends RecordUpdate {
   /** The request to apply after the merge; null for a flush. */
   activity: ActivityUpdate | null = null;
   windowMs: i64 = 10000;
+  longWindowMs: i64 = 600000;
   result: ArrayBuffer = new ArrayBuffer(ACTIVITY_PAYLOAD);
 
   apply(p: usize, fresh: bool, now: i64): void {
     const r = this.record;
     let isFresh = fresh;
     if (r !== null && r.pending > 0) {
-      mergeActivity(p, fresh, now, this.windowMs, changetype<usize>(r.view), r.pagesAdded, r.pending, changetype<usize>(r.pathBits), r.idSeen);
+      mergeActivity(p, fresh, now, this.windowMs, this.longWindowMs, changetype<usize>(r.view), r.pagesAdded, r.pending, changetype<usize>(r.pathBits), r.idSeen,
+        r.issuedAdded, r.returnedAdded);
       isFresh = false;
     }
     const a = this.activity;
@@ -73,8 +80,9 @@ export class WorkerRecords {
   /** Bumped by staleAll(): copies synced in an earlier generation are stale. */
   private generation: u32 = 0;
 
-  constructor(public table: SlotTable, windowMs: i64, public idleMs: i64) {
+  constructor(public table: SlotTable, windowMs: i64, longWindowMs: i64, public idleMs: i64) {
     this.sync.windowMs = windowMs;
+    this.sync.longWindowMs = longWindowMs;
   }
 
   get size(): i32 { return this.byHash.size; }
@@ -99,7 +107,7 @@ export class WorkerRecords {
       if (found.holds(ptr, len)) {
         r = found;
         const age = now - found.syncedMs;
-        const orderMatters = f.honeypot || (!f.asset && f.numericId >= 0);
+        const orderMatters = f.honeypot || f.mismatch || f.returning || (!f.asset && f.numericId >= 0);
         if (!orderMatters && age >= 0 && age < SYNC_MS && found.pending < SYNC_REQUESTS && found.generation == this.generation &&
           !a.nearThreshold(changetype<usize>(found.view), now)) {
           this.applyLocally(found, now, a);
@@ -134,7 +142,9 @@ export class WorkerRecords {
     a.apply(changetype<usize>(r.view), false, now);
     const f = a.facts;
     r.pending++;
-    if (!f.asset) {
+    if (f.issuing) r.issuedAdded++;
+    if (f.returning) r.returnedAdded++;
+    if (a.page) {
       r.pagesAdded++;
       markPath(changetype<usize>(r.pathBits), f.pathHash);
       if (f.numericId >= 0) r.idSeen = true;

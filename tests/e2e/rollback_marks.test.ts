@@ -27,9 +27,10 @@ describe("honeypot marks and rollback", () => {
     });
     assert.equal(put.statusCode, 200, put.body);
     const page = (path: string) => request(rig.envoy.url(path), { headers: BROWSER });
-    // The bad honeypot takes effect: a shopper visiting /shop is blocked from then on.
+    // The bad honeypot takes effect: a (cookie-less) shopper visiting /shop is refused, and its address is
+    // challenged from then on.
     await eventually(async () => (await page("/shop/shoes")).status === 403, 5000, "the /shop honeypot in force");
-    assert.equal((await page("/")).status, 403, "the shopper is marked");
+    assert.equal((await page("/")).status, 429, "the shopper's address is marked");
     const back = await rig.app.inject({
       method: "POST",
       url: "/api/filters/crawler_score/rollback",

@@ -144,6 +144,14 @@ export function getHeaderPairsInto(map: MapType, reuse: ArrayBuffer): ArrayBuffe
   return changetype<ArrayBuffer>(ptr);
 }
 
+/** One header's value from a map, or null when absent. */
+export function getHeaderValue(map: MapType, key: ArrayBuffer): string | null {
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_header_map_value(map, changetype<usize>(key), key.byteLength, outPtr, outSize) != HostResult.Ok) return null;
+  return takeString();
+}
+
 export function replaceHeader(map: MapType, key: ArrayBuffer, value: string): u32 {
   const v = String.UTF8.encode(value);
   return imports.proxy_replace_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(v), v.byteLength);

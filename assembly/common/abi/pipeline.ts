@@ -5,10 +5,10 @@
 import { ConfigErrors } from "../lib/config";
 import { DataStatus, HeadersStatus, registerFilter, RootFilter, StreamFilter } from "./filter";
 import {
-  addHeader, BufferType, getBufferString, getHeaderPairsInto, getPropertyAt, getPropertyStringAt, MapType, pairsLength, propertyPath, nowMillis, removeHeader, replaceHeader,
+  addHeader, BufferType, getBufferString, getHeaderPairsInto, getHeaderValue, getPropertyAt, getPropertyStringAt, MapType, pairsLength, propertyPath, nowMillis, removeHeader, replaceHeader,
   sendLocalResponse, setTickPeriod,
 } from "./host";
-import { RequestSnapshot, RequestSource } from "../request/snapshot";
+import { HeaderName, RequestSnapshot, RequestSource } from "../request/snapshot";
 import { Outcome, Stage } from "../request/stage";
 
 /** Compiles a module's configuration into its stages, in pass order; null (with errors) when invalid. */
@@ -68,6 +68,7 @@ class HostRequest extends RequestSource {
   }
   peerAddress(): string | null { return getPropertyStringAt(SOURCE_ADDRESS); }
   upstreamHostMetadata(): ArrayBuffer | null { return getPropertyAt(UPSTREAM_HOST_METADATA); }
+  responseHeader(name: HeaderName): string | null { return getHeaderValue(MapType.ResponseHeaders, name.bytes); }
 }
 const hostRequest = new HostRequest();
 

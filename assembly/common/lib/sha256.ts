@@ -57,6 +57,19 @@ export class Sha256 {
     return this.update(changetype<usize>(b), b.byteLength);
   }
 
+  /** Copies the chaining state after whole blocks (a midstate) into `out`. */
+  saveState(out: StaticArray<u32>): void {
+    for (let i = 0; i < 8; i++) unchecked(out[i] = this.h[i]);
+  }
+
+  /** Continues from a midstate saved after `blocks` whole blocks, as if they had just been hashed. */
+  resume(state: StaticArray<u32>, blocks: i32): Sha256 {
+    for (let i = 0; i < 8; i++) unchecked(this.h[i] = state[i]);
+    this.bufLen = 0;
+    this.total = <u64>blocks * BLOCK;
+    return this;
+  }
+
   /** Pads, writes the digest into `digest`, and resets. */
   finish(): Uint8Array {
     const bits = this.total * 8;
@@ -102,8 +115,9 @@ export class Sha256 {
 
 /** HMAC-SHA-256 with a fixed key: the padded key blocks are prepared once. */
 export class HmacSha256 {
-  private inner: Uint8Array = new Uint8Array(BLOCK);
-  private outer: Uint8Array = new Uint8Array(BLOCK);
+  /** The hash states after the key's inner and outer pad blocks: each MAC starts from them. */
+  private inner: StaticArray<u32> = new StaticArray<u32>(8);
+  private outer: StaticArray<u32> = new StaticArray<u32>(8);
   private sha: Sha256 = new Sha256();
   mac: Uint8Array = new Uint8Array(32);
 
@@ -113,22 +127,28 @@ export class HmacSha256 {
       this.sha.update(changetype<usize>(key), key.byteLength);
       k = this.sha.finish().slice(0);
     }
-    for (let i = 0; i < BLOCK; i++) {
-      let b: u8 = 0;
-      if (i < k.length) b = k[i];
-      this.inner[i] = b ^ 0x36;
-      this.outer[i] = b ^ 0x5c;
+    const pad = new Uint8Array(BLOCK);
+    for (let pass = 0; pass < 2; pass++) {
+      const x: u8 = pass == 0 ? 0x36 : 0x5c;
+      for (let i = 0; i < BLOCK; i++) {
+        let b: u8 = 0;
+        if (i < k.length) b = k[i];
+        pad[i] = b ^ x;
+      }
+      this.sha.reset().update(pad.dataStart, BLOCK);
+      this.sha.saveState(pass == 0 ? this.inner : this.outer);
+      this.sha.reset();
     }
   }
 
-  /** The MAC of the `len` bytes at `ptr`, into `mac`. */
+  /** The MAC of the `len` bytes at `ptr`, into `mac`: two compressions for a short message, not four. */
   sign(ptr: usize, len: i32): Uint8Array {
     const sha = this.sha;
-    sha.update(this.inner.dataStart, BLOCK).update(ptr, len);
+    sha.resume(this.inner, 1).update(ptr, len);
     const inner = sha.finish();
     const tmp = this.mac;
     memory.copy(tmp.dataStart, inner.dataStart, 32);
-    sha.update(this.outer.dataStart, BLOCK).update(tmp.dataStart, 32);
+    sha.resume(this.outer, 1).update(tmp.dataStart, 32);
     memory.copy(tmp.dataStart, sha.finish().dataStart, 32);
     return tmp;
   }

@@ -34,6 +34,25 @@ export class KeyBuilder {
     store<u64>(p, ip.lo, 9);
   }
 
+  /** The network of an address: its first `bits4` (IPv4) or `bits6` (IPv6) bits, the rest zero. */
+  addNetwork(ip: IpAddr, bits4: i32, bits6: i32): void {
+    const p = this.reserve(18);
+    store<u8>(p, ip.v6 ? 6 : 4);
+    let hi = ip.hi;
+    let lo = ip.lo;
+    if (!ip.v6) {
+      lo = bits4 >= 32 ? lo : (lo >> <u64>(32 - bits4)) << <u64>(32 - bits4);
+    } else if (bits6 <= 64) {
+      hi = bits6 == 64 ? hi : (hi >> <u64>(64 - bits6)) << <u64>(64 - bits6);
+      lo = 0;
+    } else if (bits6 < 128) {
+      lo = (lo >> <u64>(128 - bits6)) << <u64>(128 - bits6);
+    }
+    store<u64>(p, hi, 1);
+    store<u64>(p, lo, 9);
+    store<u8>(p, <u8>(ip.v6 ? bits6 : bits4), 17);
+  }
+
   /** The address as text (dotted IPv4; IPv6 as eight uncompressed hex groups), for keys sent in headers. */
   addIpText(ip: IpAddr): void {
     if (!ip.v6) {

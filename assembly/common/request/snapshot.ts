@@ -54,6 +54,8 @@ export abstract class RequestSource {
   abstract peerAddress(): string | null;
   /** The serialized metadata of the upstream host that served the request (response phase), or null. */
   abstract upstreamHostMetadata(): ArrayBuffer | null;
+  /** A response header's value (response phase), or null. */
+  abstract responseHeader(name: HeaderName): string | null;
 }
 
 const NO_HOPS: i32 = -1;
@@ -91,8 +93,22 @@ export class RequestSnapshot {
 
   /** The target gray routing chose (its index among the stage's targets), for the response phase; -1 when no routing stage ran. */
   routedTarget: i32 = -1;
+  /** Set by crawler_score for a request it counted as an asset by its headers alone: its response's content-type is checked. */
+  assetByHeaders: bool = false;
+  /** ... and counted as a page view all the same (its client was caught disguising pages before). */
+  assetCountedAsPage: bool = false;
   /** For tests: the served host's metadata, used when no source is attached. */
   servedMetadata: ArrayBuffer | null = null;
+  /** For tests: the response's content-type, used when no source is attached. */
+  servedContentType: string | null = null;
+
+  /** A response header (response phase), fetched on demand: one host call. */
+  responseHeader(h: HeaderName): string | null {
+    const src = this.source;
+    if (src !== null) return src.responseHeader(h);
+    if (h.name == "content-type") return this.servedContentType;
+    return null;
+  }
 
   /** The upstream host's serialized metadata (response phase), fetched on demand. */
   upstreamMetadata(): ArrayBuffer | null {
@@ -129,7 +145,10 @@ export class RequestSnapshot {
     this.nowMs = 0;
     this.reply = null;
     this.routedTarget = -1;
+    this.assetByHeaders = false;
+    this.assetCountedAsPage = false;
     this.servedMetadata = null;
+    this.servedContentType = null;
     this.writeNames.length = 0;
     this.writeValues.length = 0;
     this.responseNames.length = 0;
