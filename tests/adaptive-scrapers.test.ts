@@ -225,3 +225,54 @@ describe("crawls spread over a network", () => {
     assert.equal(seen.reply?.status, 429, "challenged, not blocked");
   });
 });
+
+describe("under attack", () => {
+  const FEED_READER = "Mozilla/5.0 (compatible; Feedly/1.0; +http://www.feedly.com/fetcher.html)";
+
+  test("switched on: every page view without a clearance is challenged, with noindex; feeds and API calls pass; it ends by itself", () => {
+    const h = new ProxyHost(wasmPath("graywall"), "graywall");
+    const until = h.nowMs + 60_000;
+    assert.ok(h.configure(JSON.stringify({ crawler_score: { under_attack: { until_ms: until } } })), h.logs.join("\n"));
+    const page = h.request({ headers: browser("/article/1", "document"), responseHeaders: HTML });
+    assert.equal(page.reply?.status, 429);
+    assert.ok(page.reply?.headers.some(([k, v]) => k === "x-robots-tag" && v === "noindex"));
+    const feed = h.request({
+      headers: [
+        [":method", "GET"],
+        [":path", "/feed.xml"],
+        ["user-agent", FEED_READER],
+        ["accept", "application/rss+xml, text/html"],
+      ],
+    });
+    assert.equal(feed.reply, undefined, "the feed reader gets its feed");
+    const api = h.request({ headers: [...browser("/api/items", "document")] });
+    assert.equal(api.reply, undefined, "API paths are exempt");
+    h.nowMs = until + 1;
+    assert.equal(h.request({ headers: browser("/article/2", "document"), responseHeaders: HTML }).reply, undefined, "over by itself");
+  });
+
+  test("by itself: a surge to many times the usual rate after a long window of history switches it on for duration_ms", () => {
+    const h = new ProxyHost(wasmPath("graywall"), "graywall");
+    const cfg = { behaviour: { long_window_ms: 60_000 }, under_attack: { multiple: 5, min_rps: 20, duration_ms: 30_000 } };
+    assert.ok(h.configure(JSON.stringify({ crawler_score: cfg })), h.logs.join("\n"));
+    const person = client(h, "203.0.113.5:1", true);
+    // Ten requests a second for two minutes: the usual rate.
+    for (let i = 0; i < 1200; i++) {
+      h.nowMs += 100;
+      if (i % 5 === 0) h.tick();
+      h.request({ headers: browser(`/img/${i % 7}.png`, "image"), responseHeaders: PNG, peer: `192.0.2.${i % 50}:1` });
+    }
+    assert.equal(person("/article/1").reply, undefined);
+    // Then 200 a second from many addresses.
+    for (let i = 0; i < 2000; i++) {
+      h.nowMs += 5;
+      if (i % 100 === 0) h.tick();
+      h.request({ headers: browser(`/img/${i % 7}.png`, "image"), responseHeaders: PNG, peer: `198.18.${i % 200}.1:1` });
+    }
+    assert.equal(h.metric("graywall.crawler_score.attacks_detected"), 1n);
+    assert.equal(person("/article/2").reply?.status, 429, "a page view without a clearance is challenged");
+    h.nowMs += 31_000;
+    h.tick();
+    assert.equal(person("/article/3").reply, undefined, "over by itself");
+  });
+});

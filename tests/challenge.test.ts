@@ -99,6 +99,7 @@ describe("crawler_score challenge", () => {
     assert.deepEqual(api.reply?.headers, [
       ["content-type", "text/plain"],
       ["retry-after", "30"],
+      ["x-robots-tag", "noindex"],
     ]);
   });
 

@@ -44,6 +44,19 @@ function networkBehaviour(): BehaviourSpec {
   return s;
 }
 
+/**
+ * Under-attack mode: every page view without a valid clearance is challenged (feeds and API paths
+ * excepted). On until `untilMs` (graywall-control's switch), or by itself for `durationMs` when the
+ * site-wide request rate exceeds `multiple` times its usual rate and `minRps`.
+ */
+export class UnderAttackSpec {
+  untilMs: i64 = 0;
+  auto: bool = true;
+  multiple: f64 = 5;
+  minRps: f64 = 50;
+  durationMs: i64 = 900000;
+}
+
 export class CrawlerConfig {
   weights: i32[] = DEFAULT_WEIGHTS.slice(0);
   lists: AgentLists = new AgentLists();
@@ -65,6 +78,9 @@ export class CrawlerConfig {
   accountCookie: string = "";
   maxClients: i32 = 10000;
   network: NetworkSpec = new NetworkSpec();
+  underAttack: UnderAttackSpec = new UnderAttackSpec();
+  /** Path prefixes of an API: never sent a challenge page, exempt from under-attack mode. */
+  apiPrefixes: string[] = ["/api/"];
   /** The score a declared good bot from outside its ranges gets at least: the block, challenge or tag threshold. */
   unverifiedBots: string = "block";
 }
@@ -186,6 +202,22 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     acct.done();
   }
   cfg.maxClients = <i32>r.int("max_clients", 10000, 1, 200000);
+  const u = r.obj("under_attack");
+  if (u !== null) {
+    const ua = cfg.underAttack;
+    ua.untilMs = u.int("until_ms", 0, 0, 9007199254740991);
+    ua.auto = u.bool("auto", true);
+    ua.multiple = u.num("multiple", ua.multiple, 1.5, 1000);
+    ua.minRps = u.num("min_rps", ua.minRps, 1, 1e7);
+    ua.durationMs = u.int("duration_ms", ua.durationMs, 10000, 86400000);
+    u.done();
+  }
+  if (r.has("api_prefixes")) {
+    cfg.apiPrefixes = r.strList("api_prefixes", 100);
+    for (let i = 0; i < cfg.apiPrefixes.length; i++) {
+      if (!cfg.apiPrefixes[i].startsWith("/") || cfg.apiPrefixes[i].length < 2) errors.add(r.at("api_prefixes[" + i.toString() + "]"), "must be a path prefix other than '/'");
+    }
+  }
   const n = r.obj("network");
   if (n !== null) {
     const net = cfg.network;

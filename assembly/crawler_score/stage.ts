@@ -27,6 +27,23 @@ const GET = String.UTF8.encode("GET");
 const SET_COOKIE = new HeaderName("set-cookie");
 const CONTENT_TYPE = new HeaderName("content-type");
 
+const FEED_SUFFIXES = [".rss", ".atom", "/feed", "/feed/", "/rss", "/rss/", "feed.xml", "atom.xml", "rss.xml", "index.xml", "feed.json"];
+const FEED_TYPES = ["rss+xml", "atom+xml", "feed+json"];
+
+/** A feed request: an Accept naming a feed type, or a feed's usual path. Never sent a challenge. */
+function isFeed(req: RequestSnapshot, path: string): bool {
+  for (let i = 0; i < FEED_SUFFIXES.length; i++) if (path.endsWith(unchecked(FEED_SUFFIXES[i]))) return true;
+  const accept = req.header(ACCEPT);
+  if (accept === null) return false;
+  for (let i = 0; i < FEED_TYPES.length; i++) if (accept.includes(unchecked(FEED_TYPES[i]))) return true;
+  return false;
+}
+
+function isApi(path: string, prefixes: string[]): bool {
+  for (let i = 0; i < prefixes.length; i++) if (path.startsWith(unchecked(prefixes[i]))) return true;
+  return false;
+}
+
 /** Whether a content-type names an HTML document ("text/html", "text/html; charset=utf-8", any case). */
 function isHtml(ct: string): bool {
   return ct.length >= 9 && ct.substring(0, 9).toLowerCase() == "text/html";
@@ -67,6 +84,14 @@ export class CrawlerStage extends Stage {
   budgetTable: SlotTable | null = null;
   budget: BudgetUpdate = new BudgetUpdate();
   clearanceRevoked: u32;
+  /** Automatic under-attack mode (watchRate). */
+  attackUntil: i64 = 0;
+  usualRps: f64 = 0;
+  rateAtMs: i64 = 0;
+  rateTotal: u64 = 0;
+  rateSinceMs: i64 = 0;
+  underAttackGauge: u32;
+  attacksDetected: u32;
   lastSweepMs: i64 = 0;
   scoreName: HeaderName;
   signalsName: HeaderName;
@@ -167,6 +192,8 @@ export class CrawlerStage extends Stage {
     this.clearedCount = stats.counter("graywall.crawler_score.cleared");
     this.clearanceInvalid = stats.counter("graywall.crawler_score.clearance_invalid");
     this.clearanceRevoked = stats.counter("graywall.crawler_score.clearance_revoked");
+    this.underAttackGauge = stats.gauge("graywall.crawler_score.under_attack");
+    this.attacksDetected = stats.counter("graywall.crawler_score.attacks_detected");
     this.disguisedPages = stats.counter("graywall.crawler_score.disguised_page");
     this.honeypotMarks = stats.counter("graywall.crawler_score.honeypot_marks");
     this.marksSeen = stats.read(this.honeypotMarks);
@@ -276,6 +303,10 @@ export class CrawlerStage extends Stage {
     // people there solve the challenge once; a scraper there cannot get further without solving it either.
     if (s >= cfg.blockAt && score(ownBits, cfg.weights) < cfg.tagAt && cfg.challengeAt < cfg.blockAt) s = cfg.challengeAt;
     if (impostor && s < this.impostorAt) s = this.impostorAt;
+    // Under attack, every HTML page view must hold a clearance (API paths and feeds excepted below).
+    if (s < cfg.challengeAt && !facts.asset && this.underAttack(now) && isNavigation(req) && !isApi(pathOnly(path), cfg.apiPrefixes)) s = cfg.challengeAt;
+    // A feed reader is never sent a challenge, even under attack: it is tagged instead.
+    if (s >= cfg.challengeAt && s < cfg.blockAt && isFeed(req, pathOnly(path))) s = cfg.tagAt < cfg.challengeAt ? cfg.tagAt : cfg.challengeAt - 1;
     this.lastScore = s;
     this.lastBits = bits;
     if (s >= cfg.blockAt) {
@@ -439,14 +470,49 @@ export class CrawlerStage extends Stage {
       this.stats.inc(this.challengePages);
       const bits = this.challenger.difficultyFor(score, this.cfg.challengeAt, revoked);
       const page = this.challenger.page(clientText(ip), userAgentOf(req), req.nowMs / 1000, bits);
-      req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge", page, ["content-type", "text/html; charset=utf-8", "cache-control", "no-store"]);
+      req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge", page, ["content-type", "text/html; charset=utf-8", "cache-control", "no-store", "x-robots-tag", "noindex"]);
       return Outcome.Reply;
     }
-    req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_score", spec.body, ["content-type", "text/plain", "retry-after", spec.retryAfterSeconds.toString()]);
+    req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_score", spec.body, ["content-type", "text/plain", "retry-after", spec.retryAfterSeconds.toString(), "x-robots-tag", "noindex"]);
     return Outcome.Reply;
   }
 
+  /** Whether under-attack mode is on: graywall-control's switch, or this VM's own detection. */
+  underAttack(now: i64): bool {
+    return now < this.cfg.underAttack.untilMs || now < this.attackUntil;
+  }
+
+  /**
+   * Automatic under-attack mode, on the tick: the site-wide request rate (the process-wide counters every
+   * worker adds to, so every VM sees the same) against its usual rate, an average over the long window.
+   * It can switch on only after one long window of history, and stays on for duration_ms.
+   */
+  watchRate(nowMs: i64): void {
+    const ua = this.cfg.underAttack;
+    const total = this.stats.read(this.passed) + this.stats.read(this.tagged) + this.stats.read(this.challenged) + this.stats.read(this.blocked);
+    const last = this.rateAtMs;
+    const lastTotal = this.rateTotal;
+    this.rateAtMs = nowMs;
+    this.rateTotal = total;
+    if (last == 0 || nowMs <= last) {
+      this.rateSinceMs = nowMs;
+      return;
+    }
+    const rps = <f64>(total - lastTotal) * 1000.0 / <f64>(nowMs - last);
+    const warm = nowMs - this.rateSinceMs >= this.cfg.behaviour.longWindowMs;
+    if (ua.auto && warm && rps > ua.minRps && rps > ua.multiple * this.usualRps) {
+      if (nowMs >= this.attackUntil) this.stats.inc(this.attacksDetected);
+      this.attackUntil = nowMs + ua.durationMs;
+    } else if (nowMs >= this.attackUntil) {
+      // The usual rate learns only outside an attack.
+      const a = <f64>(nowMs - last) / <f64>this.cfg.behaviour.longWindowMs;
+      this.usualRps = this.rateSinceMs == last ? rps : this.usualRps + (a < 1 ? a : 1) * (rps - this.usualRps);
+    }
+    this.stats.set(this.underAttackGauge, this.underAttack(nowMs) ? 1 : 0);
+  }
+
   onTick(nowMs: i64): void {
+    this.watchRate(nowMs);
     if (this.envoySecret.length > 0) this.settleEnvoySecret();
     this.ipRecords.flush(nowMs);
     const netRecords = this.netRecords;

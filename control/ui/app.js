@@ -15,7 +15,7 @@ function say(text, kind = "ok") {
 }
 
 async function api(method, path, body, version) {
-  const headers = { "content-type": "application/json" };
+  const headers = body === undefined ? {} : { "content-type": "application/json" };
   if (token) headers.authorization = `Bearer ${token}`;
   if (version !== undefined) headers["if-match"] = `"${version}"`;
   const r = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
@@ -533,8 +533,32 @@ function crawlerSentences(doc) {
   return out;
 }
 
+function attackWords(doc) {
+  const ua = doc.under_attack || {};
+  const auto =
+    ua.auto === false
+      ? "It does not switch on by itself."
+      : `It switches on by itself for ${Math.round((ua.duration_ms ?? 900000) / 60000)} minutes when the site gets more than ${ua.multiple ?? 5} times its usual requests per second (and over ${ua.min_rps ?? 50}).`;
+  if (ua.until_ms && ua.until_ms > Date.now()) {
+    return `On until ${new Date(ua.until_ms).toLocaleTimeString()}: every page view without a clearance gets the challenge (feeds and API paths excepted). ${auto}`;
+  }
+  return `Off. ${auto} While on, every page view without a clearance gets the challenge; feeds and API paths never do.`;
+}
+
+async function switchAttack(on) {
+  try {
+    if (on) await api("POST", "/api/crawler/under-attack", { minutes: Number($("#attack-minutes").value), author: "web UI" });
+    else await api("DELETE", "/api/crawler/under-attack");
+    say(on ? "Under-attack mode is on." : "Under-attack mode is off.");
+    await loadCrawler();
+  } catch (e) {
+    say(e.message, "error");
+  }
+}
+
 async function loadCrawler() {
   const r = await api("GET", "/api/filters/crawler_score");
+  $("#attack-state").textContent = attackWords(r.doc);
   crawlerVersion = r.version;
   $("#crawler-version").textContent = String(r.version);
   $("#crawler-policy").replaceChildren(...crawlerSentences(r.doc).map((s) => Object.assign(document.createElement("li"), { textContent: s })));
@@ -632,6 +656,8 @@ async function start() {
   $("#preview").addEventListener("click", preview);
   $("#history-filter").addEventListener("change", loadHistory);
   $("#raw-filter").addEventListener("change", loadRaw);
+  $("#attack-on").addEventListener("click", () => switchAttack(true));
+  $("#attack-off").addEventListener("click", () => switchAttack(false));
   $("#raw-validate").addEventListener("click", async () => {
     const doc = rawDoc();
     if (!doc) return;

@@ -186,4 +186,31 @@ describe("web UI", () => {
       }
     },
   );
+
+  e2e(
+    "the under-attack switch: on, every page view without a clearance at the real gateway is challenged while a feed still passes; off, it is served again",
+    async () => {
+      const browserHeaders = {
+        "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+        accept: "text/html",
+        "accept-language": "en",
+        "accept-encoding": "gzip",
+        "sec-fetch-mode": "navigate",
+        "sec-fetch-dest": "document",
+        connection: "close",
+      };
+      assert.equal((await request(envoy.url("/news/1"), { headers: browserHeaders })).status, 200);
+      await page.click('nav button[data-tab="crawler"]');
+      await page.waitForFunction(() => /^Off\./.test(document.querySelector("#attack-state")?.textContent ?? ""));
+      await page.fill("#attack-minutes", "5");
+      await page.click("#attack-on");
+      await page.waitForFunction(() => /^On until/.test(document.querySelector("#attack-state")?.textContent ?? ""));
+      await eventually(async () => (await request(envoy.url("/news/2"), { headers: browserHeaders })).status === 429, 5000, "page views challenged");
+      const feed = await request(envoy.url("/feed.xml"), { headers: { ...browserHeaders, accept: "application/rss+xml" } });
+      assert.equal(feed.status, 200, "a feed reader still gets the feed");
+      await page.click("#attack-off");
+      await page.waitForFunction(() => /^Off\./.test(document.querySelector("#attack-state")?.textContent ?? ""));
+      await eventually(async () => (await request(envoy.url("/news/3"), { headers: browserHeaders })).status === 200, 5000, "served again");
+    },
+  );
 });
