@@ -17,6 +17,13 @@ function newestSource(dir: string): number {
   return newest;
 }
 
+/** Runs asc with `args` (after the entry file) and writes `out`; throws with asc's output on failure. */
+function asc(entry: string, out: string, args: string[], what: string): void {
+  const bin = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
+  const r = spawnSync(process.execPath, [bin, entry, "--config", "asconfig.json", "--target", "release", ...args, "-o", out], { cwd: ROOT, encoding: "utf8" });
+  if (r.status !== 0) throw new Error(`asc failed for ${what}:\n${r.stderr}${r.stdout}`);
+}
+
 export function build(force = false): string[] {
   mkdirSync(BUILD_DIR, { recursive: true });
   const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
@@ -24,18 +31,7 @@ export function build(force = false): string[] {
   for (const name of MODULES) {
     const out = wasmPath(name);
     if (!force && existsSync(out) && statSync(out).mtimeMs >= sources) continue;
-    const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
-    const r = spawnSync(
-      process.execPath,
-      [asc, `assembly/${name}/index.ts`, "--config", "asconfig.json", "--target", "release", "--use", "abort=abort_proc_exit", "-o", out],
-      {
-        cwd: ROOT,
-        encoding: "utf8",
-      },
-    );
-    if (r.status !== 0) {
-      throw new Error(`asc failed for ${name}:\n${r.stderr}${r.stdout}`);
-    }
+    asc(`assembly/${name}/index.ts`, out, ["--use", "abort=abort_proc_exit"], name);
     built.push(name);
     console.log(`[build] ${name} -> build/${name}.wasm (${statSync(out).size} bytes)`);
   }
@@ -52,27 +48,9 @@ function buildNodeBindings(force = false): string {
   const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs, statSync(new URL(import.meta.url)).mtimeMs);
   if (!force && existsSync(NODE_BINDINGS) && statSync(NODE_BINDINGS).mtimeMs >= sources) return NODE_BINDINGS;
   mkdirSync(join(BUILD_DIR, "node"), { recursive: true });
-  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
   // Memory capped (NODE_MAX_PAGES): a hostile document fails the call inside the bindings (and the
   // validation worker gets a fresh instance) rather than taking the service to gigabytes.
-  const args = [
-    asc,
-    "assembly/node/bindings.ts",
-    "--config",
-    "asconfig.json",
-    "--target",
-    "release",
-    "--exportRuntime",
-    "--maximumMemory",
-    String(NODE_MAX_PAGES),
-    "-o",
-    NODE_BINDINGS,
-  ];
-  const r = spawnSync(process.execPath, args, {
-    cwd: ROOT,
-    encoding: "utf8",
-  });
-  if (r.status !== 0) throw new Error(`asc failed for node bindings:\n${r.stderr}${r.stdout}`);
+  asc("assembly/node/bindings.ts", NODE_BINDINGS, ["--exportRuntime", "--maximumMemory", String(NODE_MAX_PAGES)], "node bindings");
   console.log(`[build] node bindings -> build/node/graywall.wasm`);
   return NODE_BINDINGS;
 }
@@ -86,23 +64,7 @@ export function buildRuntimeVariant(runtime: "incremental" | "minimal"): string 
   const sources = Math.max(newestSource(join(ROOT, "assembly")), statSync(join(ROOT, "asconfig.json")).mtimeMs);
   if (existsSync(out) && statSync(out).mtimeMs >= sources) return out;
   mkdirSync(join(BUILD_DIR, "variants"), { recursive: true });
-  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
-  const args = [
-    asc,
-    "assembly/graywall/index.ts",
-    "--config",
-    "asconfig.json",
-    "--target",
-    "release",
-    "--runtime",
-    runtime,
-    "--use",
-    "abort=abort_proc_exit",
-    "-o",
-    out,
-  ];
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: "utf8" });
-  if (r.status !== 0) throw new Error(`asc failed for the ${runtime} variant:\n${r.stderr}${r.stdout}`);
+  asc("assembly/graywall/index.ts", out, ["--runtime", runtime, "--use", "abort=abort_proc_exit"], `the ${runtime} variant`);
   return out;
 }
 

@@ -276,3 +276,97 @@ describe("under attack", () => {
     assert.equal(person("/article/3").reply, undefined, "over by itself");
   });
 });
+
+describe("a policy per client class", () => {
+  const TOOLS: [string, [string, string][]][] = [
+    [
+      "curl",
+      [
+        ["user-agent", "curl/8.5.0"],
+        ["accept", "*/*"],
+      ],
+    ],
+    [
+      "python-requests",
+      [
+        ["user-agent", "python-requests/2.31.0"],
+        ["accept", "*/*"],
+        ["accept-encoding", "gzip, deflate"],
+      ],
+    ],
+    [
+      "Go",
+      [
+        ["user-agent", "Go-http-client/1.1"],
+        ["accept-encoding", "gzip"],
+      ],
+    ],
+    [
+      "Scrapy",
+      [
+        ["user-agent", "Scrapy/2.11.0 (+https://scrapy.org)"],
+        ["accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"],
+        ["accept-language", "en"],
+      ],
+    ],
+    ["no user agent", [["accept", "*/*"]]],
+  ];
+
+  test("tools and a client with no user agent asking for an HTML page are challenged on their first one; asking for anything they are scored; on an API path they pass; headless browsers are challenged; declared bots tagged", () => {
+    for (const [name, headers] of TOOLS) {
+      const h = gateway({ ...SHIPPED, signals_header: "x-sig" });
+      const html: [string, string][] = [...headers.filter(([k]) => k !== "accept"), ["accept", "text/html,*/*;q=0.8"]];
+      const first = h.request({ headers: [[":method", "GET"], [":path", "/article/1"], ...html] });
+      assert.equal(first.reply?.status, 429, `${name} on an HTML page`);
+      assert.ok(first.reply?.headers.some(([k, v]) => k === "x-robots-tag" && v === "noindex"));
+      const api = h.request({ headers: [[":method", "GET"], [":path", "/api/items"], ...html], peer: "192.0.2.99:1" });
+      assert.equal(api.reply, undefined, `${name} on the API`);
+      if (name === "Scrapy") continue;
+      const any = h.request({
+        headers: [[":method", "GET"], [":path", "/article/2"], ...headers.filter(([k]) => k !== "accept"), ["accept", "*/*"]],
+        peer: "192.0.2.98:1",
+      });
+      assert.equal(any.reply, undefined, `${name} asking for anything`);
+      assert.ok(
+        any.upstreamHeaders.some(([k]) => k === "x-graywall-bot-score"),
+        `${name} is tagged`,
+      );
+    }
+    const headless = gateway().request({
+      headers: browser("/article/1", "document").map(([k, v]): [string, string] => [k, k === "user-agent" ? v.replace("Chrome/", "HeadlessChrome/") : v]),
+    });
+    assert.equal(headless.reply?.status, 429);
+    assert.ok(headless.reply?.body.includes("Checking your browser"), "a navigation gets the page");
+    const bot = gateway({ ...SHIPPED, signals_header: "x-sig" }).request({
+      headers: [
+        [":method", "GET"],
+        [":path", "/article/1"],
+        ["user-agent", "Mozilla/5.0 (compatible; SomeNewsBot/1.0; +https://example.com/bot)"],
+        ["accept", "text/html"],
+      ],
+    });
+    assert.equal(bot.reply, undefined);
+    assert.ok(
+      bot.upstreamHeaders.some(([k]) => k === "x-graywall-bot-score"),
+      "tagged",
+    );
+  });
+
+  test("the policy is the operator's: tools allowed are scored as any client", () => {
+    const h = gateway({ ...SHIPPED, policy: { tools: "allow" } });
+    assert.equal(
+      h.request({
+        headers: [
+          [":method", "GET"],
+          [":path", "/article/1"],
+          ["user-agent", "curl/8.5.0"],
+          ["accept", "text/html"],
+        ],
+      }).reply,
+      undefined,
+    );
+    const bad = new ProxyHost(wasmPath("graywall"), "graywall");
+    assert.equal(bad.configure(JSON.stringify({ crawler_score: { policy: { tools: "maybe" } } })), false);
+    assert.match(bad.logs.join("\n"), /crawler_score\.policy\.tools/);
+  });
+});

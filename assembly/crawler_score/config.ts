@@ -44,6 +44,30 @@ function networkBehaviour(): BehaviourSpec {
   return s;
 }
 
+/** What a client class gets at least on a page view: allow (its score decides), tag, challenge or block. */
+export const ACT_ALLOW = 0;
+export const ACT_TAG = 1;
+export const ACT_CHALLENGE = 2;
+export const ACT_BLOCK = 3;
+const ACTS = ["allow", "tag", "challenge", "block"];
+
+/**
+ * A policy per client class, applied to page views (Anubis-style, in words). Verified good bots pass before
+ * any of this; impostors get `unverified_bots`. On `api_prefixes` paths, `api` replaces the class's action,
+ * so an API's programs are not sent a challenge for being programs.
+ */
+export class PolicySpec {
+  tools: i32 = ACT_CHALLENGE;
+  headless: i32 = ACT_CHALLENGE;
+  declaredBots: i32 = ACT_TAG;
+  browsers: i32 = ACT_ALLOW;
+  api: i32 = ACT_ALLOW;
+}
+
+function readAct(r: ObjReader, key: string, def: i32): i32 {
+  return ACTS.indexOf(r.oneOf(key, ACTS[def], ACTS));
+}
+
 /**
  * Under-attack mode: every page view without a valid clearance is challenged (feeds and API paths
  * excepted). On until `untilMs` (graywall-control's switch), or by itself for `durationMs` when the
@@ -79,6 +103,7 @@ export class CrawlerConfig {
   maxClients: i32 = 10000;
   network: NetworkSpec = new NetworkSpec();
   underAttack: UnderAttackSpec = new UnderAttackSpec();
+  policy: PolicySpec = new PolicySpec();
   /** Path prefixes of an API: never sent a challenge page, exempt from under-attack mode. */
   apiPrefixes: string[] = ["/api/"];
   /** The score a declared good bot from outside its ranges gets at least: the block, challenge or tag threshold. */
@@ -202,6 +227,16 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     acct.done();
   }
   cfg.maxClients = <i32>r.int("max_clients", 10000, 1, 200000);
+  const pol = r.obj("policy");
+  if (pol !== null) {
+    const p = cfg.policy;
+    p.tools = readAct(pol, "tools", p.tools);
+    p.headless = readAct(pol, "headless", p.headless);
+    p.declaredBots = readAct(pol, "declared_bots", p.declaredBots);
+    p.browsers = readAct(pol, "browsers", p.browsers);
+    p.api = readAct(pol, "api", p.api);
+    pol.done();
+  }
   const u = r.obj("under_attack");
   if (u !== null) {
     const ua = cfg.underAttack;

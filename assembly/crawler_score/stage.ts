@@ -11,9 +11,9 @@ import { envoySecret, secretHalf, storedEnvoySecret } from "./envoy_secret";
 import { BUDGET_PAYLOAD, BudgetUpdate } from "./clearance_budget";
 import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
-import { budgetSlots, CrawlerConfig, impostorScore } from "./config";
+import { ACT_ALLOW, ACT_BLOCK, ACT_CHALLENGE, ACT_TAG, budgetSlots, CrawlerConfig, impostorScore, PolicySpec } from "./config";
 import { WorkerRecords } from "./worker_records";
-import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, HONEYPOT, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
+import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, HONEYPOT, UA_BOT, UA_EMPTY, UA_HEADLESS, UA_TOOL, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
 const SWEEP_MS: i64 = 10000;
@@ -37,6 +37,14 @@ function isFeed(req: RequestSnapshot, path: string): bool {
   if (accept === null) return false;
   for (let i = 0; i < FEED_TYPES.length; i++) if (accept.includes(unchecked(FEED_TYPES[i]))) return true;
   return false;
+}
+
+/** The policy's action for the class the request's headers put it in. */
+function classAction(headerBits: u32, p: PolicySpec): i32 {
+  if ((headerBits & (UA_TOOL | UA_EMPTY)) != 0) return p.tools;
+  if ((headerBits & UA_HEADLESS) != 0) return p.headless;
+  if ((headerBits & UA_BOT) != 0) return p.declaredBots;
+  return p.browsers;
 }
 
 function isApi(path: string, prefixes: string[]): bool {
@@ -303,6 +311,13 @@ export class CrawlerStage extends Stage {
     // people there solve the challenge once; a scraper there cannot get further without solving it either.
     if (s >= cfg.blockAt && score(ownBits, cfg.weights) < cfg.tagAt && cfg.challengeAt < cfg.blockAt) s = cfg.challengeAt;
     if (impostor && s < this.impostorAt) s = this.impostorAt;
+    // The client's class sets a least action on an HTML page view (policy), the API's on API paths.
+    if (!facts.asset && isNavigation(req)) {
+      let act = classAction(headerBits, cfg.policy);
+      if (act != ACT_ALLOW && cfg.apiPrefixes.length > 0 && isApi(pathOnly(path), cfg.apiPrefixes)) act = cfg.policy.api;
+      const least = act == ACT_BLOCK ? cfg.blockAt : act == ACT_CHALLENGE ? cfg.challengeAt : act == ACT_TAG ? cfg.tagAt : 0;
+      if (s < least) s = least;
+    }
     // Under attack, every HTML page view must hold a clearance (API paths and feeds excepted below).
     if (s < cfg.challengeAt && !facts.asset && this.underAttack(now) && isNavigation(req) && !isApi(pathOnly(path), cfg.apiPrefixes)) s = cfg.challengeAt;
     // A feed reader is never sent a challenge, even under attack: it is tagged instead.

@@ -523,6 +523,11 @@ function crawlerSentences(doc) {
       ? "Behaviour is judged per address: people behind one address share a history."
       : "Each browser gets a signed id cookie, so behaviour is judged per browser and people behind one address never pay for each other.",
   ];
+  const pol = { tools: "challenge", headless: "challenge", declared_bots: "tag", browsers: "allow", api: "allow", ...(doc.policy || {}) };
+  const act = { allow: "are judged by their score", tag: "are tagged for the upstream", challenge: "are challenged", block: "are blocked" };
+  out.push(
+    `On an HTML page view, programs (HTTP libraries, tools, no user agent) ${act[pol.tools]}; headless browsers ${act[pol.headless]}; declared bots ${act[pol.declared_bots]}; browsers ${act[pol.browsers]}. Under ${(doc.api_prefixes || ["/api/"]).join(", ")} every client ${act[pol.api]}. Feed readers are never challenged.`,
+  );
   const traps = doc.honeypot_paths || [];
   if (traps.length > 0)
     out.push(`A client that asks for ${traps.join(", ")} is blocked for ${Math.round((doc.behaviour?.honeypot_ttl_ms ?? 600000) / 60000)} minutes.`);

@@ -31,21 +31,23 @@ const config = {
 };
 
 describe("crawler_score", () => {
-  e2e("a scraper enumerating IDs with a tool user agent is blocked within 4 requests, and stays blocked", () =>
+  e2e("a tool that asks for no HTML is scored (tagged); enumerating IDs, it is blocked within 4 requests, and stays blocked; on an API path it passes", () =>
     withRig(config, async (rig) => {
       const statuses: number[] = [];
       for (let id = 1000; id < 1008; id++) statuses.push((await request(rig.envoy.url(`/item/${id}`), { headers: SCRAPER_HEADERS })).status);
-      // python-requests without accept-language scores 60: tagged from the start, blocked once it enumerates.
+      // python-requests without accept-language scores 60: tagged from the start (it asks for no HTML, so the
+      // tools policy, which is for HTML page views, leaves it to its score), blocked once it enumerates.
       assert.deepEqual(statuses.slice(0, 3), [200, 200, 200]);
       assert.deepEqual(statuses.slice(3), [403, 403, 403, 403, 403]);
+      assert.equal((await request(rig.envoy.url("/api/items"), { headers: SCRAPER_HEADERS })).status, 200, "the API's policy");
       const last = await request(rig.envoy.url("/item/1008"), { headers: SCRAPER_HEADERS });
       assert.equal(last.headers.get("x-graywall-bot-signals"), null, "signals are never sent to the client");
       assert.equal(last.headers.get("x-graywall-bot-score"), null, "nor the score");
       const s = await rig.envoy.stats();
       // Each signal and action is counted.
-      assert.equal(s["wasmcustom.graywall.crawler_score.signal.ua_tool"], 9);
+      assert.equal(s["wasmcustom.graywall.crawler_score.signal.ua_tool"], 10);
       assert.ok(s["wasmcustom.graywall.crawler_score.signal.id_enumeration"] >= 5);
-      assert.equal(s["wasmcustom.graywall.crawler_score.tagged"], 3);
+      assert.equal(s["wasmcustom.graywall.crawler_score.tagged"], 4);
       assert.ok(s["wasmcustom.graywall.crawler_score.blocked"] >= 5);
     }),
   );

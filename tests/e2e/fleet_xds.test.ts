@@ -12,7 +12,20 @@ import { buildServer } from "../../control/server.ts";
 import { setupBrowser } from "../../scripts/setup-tools.ts";
 import type { GatewayStatus } from "../../control/xds.ts";
 import { wasmPath } from "../../runtime/paths.ts";
-import { e2e, eventually, freePort, loadYaml, renderConfig, request, startEnvoy, stopUpstream, upstream, type Envoy, type Upstream } from "./harness.ts";
+import {
+  BROWSER_PAGE_VIEW,
+  e2e,
+  eventually,
+  freePort,
+  loadYaml,
+  renderConfig,
+  request,
+  startEnvoy,
+  stopUpstream,
+  upstream,
+  type Envoy,
+  type Upstream,
+} from "./harness.ts";
 
 const TOKEN = "fleet-token";
 const auth = { authorization: `Bearer ${TOKEN}` };
@@ -131,15 +144,7 @@ describe("a fleet of three Envoys on graywall-control's gRPC ECDS", () => {
   });
 
   e2e("a client id issued by one gateway holds on the others: graywall-control gives every gateway the same secrets", async () => {
-    const browser = {
-      "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-      accept: "text/html",
-      "accept-language": "en",
-      "accept-encoding": "gzip",
-      "sec-fetch-mode": "navigate",
-      "sec-fetch-dest": "document",
-      connection: "close",
-    };
+    const browser = BROWSER_PAGE_VIEW;
     const first = await request(envoys[0]!.url("/"), { headers: browser });
     const id = first.headers.get("set-cookie")?.split(";")[0];
     assert.match(id ?? "", /^graywall_id=/, "the first gateway issues an id");

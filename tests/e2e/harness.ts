@@ -319,3 +319,14 @@ after(async () => {
   for (const e of liveEnvoys()) await e.stop();
   for (const u of [...liveUpstreams]) await stopUpstream(u);
 });
+
+/** A browser's page view, each on a new connection (so over every worker). */
+export const BROWSER_PAGE_VIEW: Record<string, string> = {
+  "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  accept: "text/html",
+  "accept-language": "en",
+  "accept-encoding": "gzip",
+  "sec-fetch-mode": "navigate",
+  "sec-fetch-dest": "document",
+  connection: "close",
+};

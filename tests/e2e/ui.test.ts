@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { setupBrowser } from "../../scripts/setup-tools.ts";
-import { e2e, eventually, request, startControlRig, stopControlRig, versionOf, type ControlRig, type Envoy } from "./harness.ts";
+import { BROWSER_PAGE_VIEW, e2e, eventually, request, startControlRig, stopControlRig, versionOf, type ControlRig, type Envoy } from "./harness.ts";
 
 const TOKEN = "ui-test-token";
 
@@ -190,15 +190,7 @@ describe("web UI", () => {
   e2e(
     "the under-attack switch: on, every page view without a clearance at the real gateway is challenged while a feed still passes; off, it is served again",
     async () => {
-      const browserHeaders = {
-        "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
-        accept: "text/html",
-        "accept-language": "en",
-        "accept-encoding": "gzip",
-        "sec-fetch-mode": "navigate",
-        "sec-fetch-dest": "document",
-        connection: "close",
-      };
+      const browserHeaders = BROWSER_PAGE_VIEW;
       assert.equal((await request(envoy.url("/news/1"), { headers: browserHeaders })).status, 200);
       await page.click('nav button[data-tab="crawler"]');
       await page.waitForFunction(() => /^Off\./.test(document.querySelector("#attack-state")?.textContent ?? ""));
