@@ -47,7 +47,8 @@ async function main(): Promise<void> {
   host.nowMs = Date.now(); // the bench client's id cookie was issued now
   if (!host.configure(config)) throw new Error(host.logs.join("\n"));
   const headers = BENCH_HEADERS.map((h) => h.split(/:\s(.*)/s).slice(0, 2) as [string, string]);
-  const spec = { headers: [[":method", "GET"], [":path", "/"], [":authority", "bench"], ...headers] as [string, string][] };
+  // The bench's connection manager has use_remote_address: true, so Envoy appends the peer to X-Forwarded-For.
+  const spec = { headers: [[":method", "GET"], [":path", "/"], [":authority", "bench"], ...headers, ["x-forwarded-for", "127.0.0.1"]] as [string, string][] };
   const run = (n: number) => {
     for (let i = 0; i < n; i++) {
       host.request(spec);

@@ -1,13 +1,14 @@
 // npm run bench [-- --smoke | --soak] [--duration S] [--rounds N] [--connections N] [--only <setup name part>]
+//   [--baseline <earlier graywall.wasm>]: that build too, as "graywall: all four, baseline build", in the same rounds
 // Runs real Envoy (--concurrency 1, pinned to CPU 0) in each setup, drives it with wrk from CPU 1, and
 // reports Envoy's CPU time per request (utime + stime of the Envoy process over the run, divided by the
 // requests served) as the primary figure, with req/s, wrk's p50/p99 and RSS. Setups run interleaved,
 // round after round; figures are medians over the rounds with their spread, ratios against "no filter"
 // measured in the same run.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { stringify } from "yaml";
 import { build, buildRuntimeVariant } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
@@ -267,7 +268,9 @@ async function main(): Promise<void> {
 
   // --only <text>: just the setups whose name contains it (plus the baselines).
   const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : "";
-  const chosen = setups().filter((s) => s.name === "no filter" || s.name === "no-op wasm filter" || s.name.includes(only));
+  const baseline = args.includes("--baseline") ? resolve(args[args.indexOf("--baseline") + 1]) : undefined;
+  if (baseline && !existsSync(baseline)) throw new Error(`--baseline: no file ${baseline}`);
+  const chosen = setups(baseline).filter((s) => s.name === "no filter" || s.name === "no-op wasm filter" || s.name.includes(only));
   const runs = new Map<string, Run[]>(chosen.map((s) => [s.name, []]));
   const shares: number[] = [];
   const retried: string[] = [];

@@ -145,10 +145,13 @@ const graywall = (sections: Record<string, unknown>, peerFromHost = false, file?
 const RUNTIME: string = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8")).options.runtime;
 export const OTHER_RUNTIME = RUNTIME === "minimal" ? "incremental" : "minimal";
 
-export function setups(): Setup[] {
+/** `baseline`: an earlier build of graywall.wasm, measured as "graywall: all four, baseline build" beside this one. */
+export function setups(baseline?: string): Setup[] {
   const big = cidrs(100_000);
   const allFour = { ip_list: { deny: cidrs(10) }, crawler_score: CRAWLER, rate_limiter: RATE_LIMITER, gray_router: grayRules() };
+  const earlier = baseline ? [{ name: "graywall: all four, baseline build", httpFilters: [graywall(allFour, false, baseline)] }] : [];
   return [
+    ...earlier,
     { name: "no filter", httpFilters: [] },
     { name: "no-op wasm filter", httpFilters: [wasm("noop", {})] },
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },

@@ -50,7 +50,9 @@ function buildNodeBindings(force = false): string {
   mkdirSync(join(BUILD_DIR, "node"), { recursive: true });
   // Memory capped (NODE_MAX_PAGES): a hostile document fails the call inside the bindings (and the
   // validation worker gets a fresh instance) rather than taking the service to gigabytes.
-  asc("assembly/node/bindings.ts", NODE_BINDINGS, ["--exportRuntime", "--maximumMemory", String(NODE_MAX_PAGES)], "node bindings");
+  // The incremental runtime: graywall-control makes many calls into one instance, and only that runtime
+  // collects inside a call (the minimal one, the filter's, collects only when asked between callbacks).
+  asc("assembly/node/bindings.ts", NODE_BINDINGS, ["--exportRuntime", "--runtime", "incremental", "--maximumMemory", String(NODE_MAX_PAGES)], "node bindings");
   console.log(`[build] node bindings -> build/node/graywall.wasm`);
   return NODE_BINDINGS;
 }

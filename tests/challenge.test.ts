@@ -40,6 +40,7 @@ function solveInScript(page: string): string {
 }
 
 const withCookie = (cookie: string): [string, string][] => [...PAGE, ["cookie", cookie]];
+const withPath = (path: string): [string, string][] => PAGE.map(([k, v]): [string, string] => [k, k === ":path" ? path : v]);
 
 describe("crawler_score challenge", () => {
   test("an HTML navigation gets the page; its script solves it; the clearance lets the client through", () => {
@@ -203,5 +204,73 @@ describe("crawler_score challenge", () => {
     // The new clearance has a budget of its own.
     const next = solveInScript(again!.reply!.body);
     assert.equal(h.request({ headers: withCookie(next), peer: PEER }).reply, undefined);
+  });
+
+  test("without JavaScript: the page's meta refresh returns after the wait the gateway enforces, for a 303 with a no-JS clearance", () => {
+    const h = host({ secret: SECRET, difficulty: 12, no_js: { wait_s: 5 } });
+    const page = h.request({ headers: withPath("/products/1?color=red"), peer: PEER }).reply!;
+    assert.equal(page.status, 429);
+    const refresh = /<noscript><meta http-equiv="refresh" content="5;url=([^"]+)">/.exec(page.body);
+    assert.ok(refresh, "a meta refresh in <noscript>");
+    const url = refresh[1].replaceAll("&amp;", "&");
+    assert.match(url, /^\/products\/1\?color=red&graywall_wait=\d+\.[0-9a-f]{32}$/);
+    // Back too early: the challenge again, no cookie.
+    h.nowMs += 4000;
+    const early = h.request({ headers: withPath(url), peer: PEER }).reply!;
+    assert.equal(early.status, 429);
+    assert.ok(!early.headers.some(([k]) => k === "set-cookie"));
+    // From another address, or with another user agent: not its token.
+    h.nowMs += 1000;
+    assert.equal(h.request({ headers: withPath(url), peer: "198.51.100.9:1" }).reply?.status, 429);
+    const back = h.request({ headers: withPath(url), peer: PEER }).reply!;
+    assert.equal(back.status, 303);
+    assert.deepEqual(
+      back.headers.find(([k]) => k === "location"),
+      ["location", "/products/1?color=red"],
+    );
+    const cookie = back.headers.find(([k]) => k === "set-cookie")![1].split(";")[0];
+    assert.match(cookie, /^graywall_clearance=\d+\.n\.[0-9a-f]{32}$/);
+    assert.equal(h.request({ headers: withCookie(cookie), peer: PEER }).reply, undefined, "cleared");
+    assert.equal(h.request({ headers: withCookie(cookie), peer: "198.51.100.9:1" }).reply?.status, 429, "bound to its client");
+    assert.equal(h.metric("graywall.crawler_score.no_js_cleared"), 1n);
+    // A forged no-JS clearance is refused.
+    const forged = cookie.replace(/[0-9a-f]{4}$/, "0000");
+    assert.equal(h.request({ headers: withCookie(forged), peer: PEER }).reply?.status, 429);
+  });
+
+  test("without JavaScript: the no-JS clearances of an address share one budget, however many tokens it redeems", () => {
+    const h = host({ secret: SECRET, difficulty: 12, no_js: { wait_s: 1, page_budget: 10 } });
+    const cookies: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const body = h.request({ headers: PAGE, peer: PEER }).reply!.body;
+      const url = /content="1;url=([^"]+)"/.exec(body)![1].replaceAll("&amp;", "&");
+      h.nowMs += 1500;
+      const back = h.request({ headers: withPath(url), peer: PEER }).reply!;
+      assert.equal(back.status, 303);
+      cookies.push(back.headers.find(([k]) => k === "set-cookie")![1].split(";")[0]);
+    }
+    assert.equal(new Set(cookies).size, 3, "three clearances");
+    let served = 0;
+    for (let i = 0; i < 30; i++) {
+      h.nowMs += 1000;
+      const r = h.request({ headers: withCookie(cookies[i % 3]).map(([k, v]): [string, string] => [k, k === ":path" ? `/p/${i}` : v]), peer: PEER });
+      if (!r.reply) served++;
+    }
+    assert.equal(served, 10, "one budget for the address");
+  });
+
+  test("the fallback's URL stays on the site and is escaped; no_js.enabled: false leaves only the notice", () => {
+    const h = host({ secret: SECRET, difficulty: 12 });
+    const body = h.request({ headers: withPath('//evil.example/"><script>x</script>'), peer: PEER }).reply!.body;
+    const url = /content="5;url=([^"]+)"/.exec(body)![1];
+    assert.ok(url.startsWith("/evil.example/"), url);
+    assert.ok(!body.includes("<script>x"), "the path is escaped");
+    const off = host({ secret: SECRET, difficulty: 12, no_js: { enabled: false } });
+    const plain = off.request({ headers: PAGE, peer: PEER }).reply!.body;
+    assert.ok(!plain.includes("http-equiv"));
+    assert.match(plain, /Please enable JavaScript/);
+    const bad = new ProxyHost(wasmPath("graywall"), "graywall");
+    assert.equal(bad.configure(JSON.stringify({ crawler_score: { challenge: { no_js: { wait_s: 0 } } } })), false);
+    assert.match(bad.logs.join("\n"), /challenge\.no_js\.wait_s/);
   });
 });

@@ -73,6 +73,10 @@ describe("slot table with token buckets", () => {
     const t = table(store, 3, 60000, 64);
     t.ensureSlots();
     expect(store.keys.length).toBe(64);
+    expect(store.keys[63]).toBe("graywall.t.t.63");
+    // A second VM finds them made and adds none.
+    table(store, 3, 60000, 64).ensureSlots();
+    expect(store.keys.length).toBe(64);
     const u = bucket(3);
     let a = 0;
     let b = 0;

@@ -1,8 +1,11 @@
 // The proof-of-work challenge: an HTML navigation that scores for a challenge gets a small page whose
 // script finds a nonce such that SHA-256(seed "." nonce) starts with `difficulty` zero bits, stores
-// "<issued>.<nonce>" in a clearance cookie and reloads. The seed is an HMAC of the client address, the
-// user agent and the issue time under a configured secret, so only the gateway can issue one, and a
-// clearance works only for the client it was issued to, until it expires. Pure.
+// "<issued>.<bits>.<nonce>" in a clearance cookie and reloads. The seed is an HMAC of the client address,
+// the user agent, the issue time and the difficulty under a secret, so only the gateway can issue one,
+// and a clearance works only for the client it was issued to, until it expires.
+// Without JavaScript the page's <noscript> meta refresh follows a signed wait token after no_js.wait_s;
+// the gateway checks the wait itself and answers with a 303 and a no-JS clearance "<issued>.n.<mac>",
+// whose budget is kept per address (weaker: it costs a scraper time, not work). Pure.
 import { ObjReader } from "../common/lib/config";
 import { leadingZeroBits, RotatingKeys, Sha256 } from "../common/lib/sha256";
 import { isCookieName } from "../common/request/http";
@@ -28,7 +31,25 @@ export class ChallengeSpec {
   expirySeconds: i32 = 3600;
   cookie: string = "graywall_clearance";
   retryAfterSeconds: i32 = 30;
+  /** The fallback for people without JavaScript. */
+  noJs: NoJsSpec = new NoJsSpec();
 }
+
+export class NoJsSpec {
+  enabled: bool = true;
+  /** Seconds the gateway makes a client without JavaScript wait before it gets a clearance. */
+  waitSeconds: i32 = 5;
+  /** Page views per long window (sliding) that the no-JS clearances of one address let through together. */
+  pageBudget: i32 = 100;
+}
+
+/** The query parameter that carries a wait token back (removed before the request goes on). */
+export const WAIT_PARAM = "graywall_wait";
+/** How long a wait token can be redeemed once its wait is over. */
+const WAIT_REDEEM_SECONDS: i64 = 300;
+export const CLEARANCE_NONE = 0;
+export const CLEARANCE_WORK = 1;
+export const CLEARANCE_NO_JS = 2;
 
 export function readChallenge(r: ObjReader | null): ChallengeSpec {
   const c = new ChallengeSpec();
@@ -49,6 +70,13 @@ export function readChallenge(r: ObjReader | null): ChallengeSpec {
   c.cookie = r.str("cookie", c.cookie);
   if (!isCookieName(c.cookie)) r.errors.add(r.at("cookie"), "must be 1-64 characters of a-z, A-Z, 0-9, '_', '-'");
   c.retryAfterSeconds = <i32>r.int("retry_after_s", c.retryAfterSeconds, 1, 86400);
+  const nj = r.obj("no_js");
+  if (nj !== null) {
+    c.noJs.enabled = nj.bool("enabled", true);
+    c.noJs.waitSeconds = <i32>nj.int("wait_s", c.noJs.waitSeconds, 1, 600);
+    c.noJs.pageBudget = <i32>nj.int("page_budget", c.noJs.pageBudget, 1, 1000000);
+    nj.done();
+  }
   r.done();
   return c;
 }
@@ -79,6 +107,50 @@ export class Challenger {
    * The difficulty is part of the seed, so a client cannot claim less work than its page asked for.
    */
   verify(value: string, client: string, userAgent: string, nowS: i64): bool {
+    return this.clearanceKind(value, client, userAgent, nowS) == CLEARANCE_WORK;
+  }
+
+  /**
+   * What `value` is for this client now: a solved challenge (CLEARANCE_WORK), a no-JS clearance
+   * (CLEARANCE_NO_JS, "<issued>.n.<mac>") when the fallback is on, or neither (CLEARANCE_NONE).
+   */
+  clearanceKind(value: string, client: string, userAgent: string, nowS: i64): i32 {
+    const dot = value.indexOf(".");
+    if (dot > 0 && dot <= 12 && value.length == dot + 3 + 32 && value.charCodeAt(dot + 1) == 0x6e && value.charCodeAt(dot + 2) == 0x2e) {
+      const issued = digits(value, 0, dot);
+      if (!this.spec.noJs.enabled || issued < 0 || issued > nowS + 60 || nowS - issued >= <i64>this.spec.expirySeconds) return CLEARANCE_NONE;
+      const mac = value.substring(dot + 3);
+      for (let k = 0; k < this.keys.count; k++) if (this.noJsMac(k, "clear", client, userAgent, issued) == mac) return CLEARANCE_NO_JS;
+      return CLEARANCE_NONE;
+    }
+    return this.workDone(value, client, userAgent, nowS) ? CLEARANCE_WORK : CLEARANCE_NONE;
+  }
+
+  /** The MACs of the no-JS fallback: of a wait token ("wait") and of the clearance it buys ("clear"). */
+  private noJsMac(k: i32, use: string, client: string, userAgent: string, issued: i64): string {
+    return this.keys.macHex(k, "no-js " + use + "\n" + client + "\n" + userAgent + "\n" + issued.toString(), 16);
+  }
+
+  /**
+   * For a wait token ("<issued>.<mac>") sent back by a client without JavaScript: its no-JS clearance
+   * when the token is this client's and its wait is over (and not long over), else null.
+   */
+  redeemWait(token: string, client: string, userAgent: string, nowS: i64): string | null {
+    const nj = this.spec.noJs;
+    const dot = token.indexOf(".");
+    if (!nj.enabled || dot <= 0 || dot > 12 || token.length != dot + 1 + 32) return null;
+    const issued = digits(token, 0, dot);
+    if (issued < 0 || nowS < issued + <i64>nj.waitSeconds || nowS >= issued + <i64>nj.waitSeconds + WAIT_REDEEM_SECONDS) return null;
+    const mac = token.substring(dot + 1);
+    for (let k = 0; k < this.keys.count; k++) {
+      if (this.noJsMac(k, "wait", client, userAgent, issued) != mac) continue;
+      // The clearance is issued when the wait began: the same token always buys the same clearance.
+      return issued.toString() + ".n." + this.noJsMac(0, "clear", client, userAgent, issued);
+    }
+    return null;
+  }
+
+  private workDone(value: string, client: string, userAgent: string, nowS: i64): bool {
     const dot = value.indexOf(".");
     const dot2 = dot > 0 ? value.indexOf(".", dot + 1) : -1;
     if (dot <= 0 || dot > 12 || dot2 < 0 || dot2 - dot - 1 < 1 || dot2 - dot - 1 > 2 || value.length - dot2 - 1 < 1 || value.length - dot2 - 1 > 12) return false;
@@ -104,12 +176,62 @@ export class Challenger {
     return d < s.maxDifficulty ? d : s.maxDifficulty;
   }
 
-  /** The challenge page for this client, issued now, asking for `bits` leading zero bits. */
-  page(client: string, userAgent: string, nowS: i64, bits: i32): string {
+  /**
+   * The challenge page for this client, issued now, asking for `bits` leading zero bits; `path` is the
+   * request's (with its query), where a client without JavaScript comes back after the wait.
+   */
+  page(client: string, userAgent: string, nowS: i64, bits: i32, path: string): string {
     const s = this.spec;
+    let fallback = NO_SCRIPT;
+    if (s.noJs.enabled) {
+      const token = nowS.toString() + "." + this.noJsMac(0, "wait", client, userAgent, nowS);
+      const back = sameSitePath(withoutParam(path, WAIT_PARAM));
+      const url = back + (back.includes("?") ? "&" : "?") + WAIT_PARAM + "=" + token;
+      const wait = s.noJs.waitSeconds.toString();
+      fallback = '<noscript><meta http-equiv="refresh" content="' + wait + ";url=" + htmlAttribute(url) + '"><p>Without JavaScript, this page continues by itself in ' +
+        wait + ' seconds (or <a href="' + htmlAttribute(url) + '">follow this link</a> then).</p></noscript>';
+    }
     return PAGE_HEAD + "var seed='" + this.seed(0, client, userAgent, nowS, bits) + "',issued=" + nowS.toString() + ",bits=" +
-      bits.toString() + ",cookie='" + s.cookie + "',maxAge=" + s.expirySeconds.toString() + ";" + PAGE_SCRIPT;
+      bits.toString() + ",cookie='" + s.cookie + "',maxAge=" + s.expirySeconds.toString() + ";" + PAGE_SCRIPT + fallback + PAGE_END;
   }
+}
+
+/** `path` with every `name=` parameter of its query string removed. */
+export function withoutParam(path: string, name: string): string {
+  const q = path.indexOf("?");
+  if (q < 0) return path;
+  const hash = path.indexOf("#", q);
+  const end = hash < 0 ? path.length : hash;
+  const parts = path.substring(q + 1, end).split("&");
+  let kept = "";
+  for (let i = 0; i < parts.length; i++) {
+    const p = parts[i];
+    if (p.length == 0 || p == name || p.startsWith(name + "=")) continue;
+    kept += (kept.length > 0 ? "&" : "") + p;
+  }
+  return path.substring(0, q) + (kept.length > 0 ? "?" + kept : "") + (hash < 0 ? "" : path.substring(hash));
+}
+
+/** A path that stays on this site when used as a URL: "//host/x" or "/\\host" would leave it. */
+export function sameSitePath(path: string): string {
+  let i = 0;
+  while (i < path.length && (path.charCodeAt(i) == 0x2f || path.charCodeAt(i) == 0x5c)) i++;
+  return "/" + path.substring(i);
+}
+
+/** Text safe inside a double-quoted HTML attribute. */
+function htmlAttribute(s: string): string {
+  let out = "";
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x26) out += "&amp;";
+    else if (c == 0x22) out += "&quot;";
+    else if (c == 0x27) out += "&#39;";
+    else if (c == 0x3c) out += "&lt;";
+    else if (c == 0x3e) out += "&gt;";
+    else out += String.fromCharCode(c);
+  }
+  return out;
 }
 
 /** The decimal number in s[from, to), or -1 when it is not one. */
@@ -148,4 +270,6 @@ const PAGE_SCRIPT = "var K=[" +
   "function ok(H){var z=bits,i=0;while(z>=32){if(H[i++]!==0)return false;z-=32;}return z===0||(H[i]>>>(32-z))===0;}" +
   "for(var n=0;;n++){if(ok(sha(seed+'.'+n)))break;}" +
   "document.cookie=cookie+'='+issued+'.'+bits+'.'+n+'; path=/; max-age='+maxAge+'; samesite=lax';location.reload();" +
-  "</script><noscript>Please enable JavaScript to continue.</noscript></body></html>";
+  "</script>";
+const NO_SCRIPT = "<noscript>Please enable JavaScript to continue.</noscript>";
+const PAGE_END = "</body></html>";

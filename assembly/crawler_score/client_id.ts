@@ -4,6 +4,7 @@
 // keeps ids valid across a rotation. Pure.
 import { ObjReader } from "../common/lib/config";
 import { RotatingKeys, toHex } from "../common/lib/sha256";
+import { keyHash } from "../common/lib/hash";
 import { isCookieName } from "../common/request/http";
 
 export class ClientIdSpec {
@@ -31,8 +32,11 @@ export function readClientId(r: ObjReader | null): ClientIdSpec {
   return c;
 }
 
-/** Verified cookie values each VM remembers, so a returning browser costs a lookup, not an HMAC. */
-const VERIFIED_CACHE = 1024;
+/** Verified cookie values each VM remembers (direct-mapped by hash), so a returning browser costs a hash and a compare, not an HMAC. */
+const VERIFIED_SLOTS = 1024;
+/** A cookie value is "<24 hex>.<issued>.<32 hex>": never longer than this. */
+const MAX_VALUE_BYTES = 80;
+const MAC_HEX = 32;
 
 export class ClientIds {
   private keys: RotatingKeys;
@@ -41,45 +45,61 @@ export class ClientIds {
   vmNumber: u32 = 0;
   /** Random bytes of this VM (host randomness when there is some), so ids from two gateways differ too. */
   vmSalt: u64 = 0;
-  /** Cookie value -> its issue time, for values whose MAC held; cleared when full and on a rekey. */
-  private verified: Map<string, i64> = new Map<string, i64>();
+  /** The cookie's name as bytes, for the per-request lookup. */
+  cookieName: ArrayBuffer;
+  /** Cookie values whose MAC held, by hash; cleared on a rekey. */
+  private verified: Array<ArrayBuffer | null> = new Array<ArrayBuffer | null>(VERIFIED_SLOTS);
 
   /** `secret`: the spec's, or this Envoy's when the spec names none (envoy_secret.ts). */
   constructor(public spec: ClientIdSpec, secret: string) {
     this.keys = new RotatingKeys(spec.enabled ? secret : "", spec.enabled ? spec.previousSecret : "");
+    this.cookieName = String.UTF8.encode(spec.cookie);
   }
 
   /** Signs with `secret` from now on and still accepts `previous` (another VM's Envoy secret won the race). */
   rekey(secret: string, previous: string): void {
     if (this.spec.enabled) this.keys = new RotatingKeys(secret, previous);
-    this.verified.clear();
+    for (let i = 0; i < VERIFIED_SLOTS; i++) unchecked(this.verified[i] = null);
   }
 
   get enabled(): bool { return this.keys.enabled; }
 
-  /** The id in a cookie value when its MAC holds under either key and it is not past max_age_s; else null. */
-  verify(value: string, nowS: i64): string | null {
-    const last = value.lastIndexOf(".");
-    if (last <= 0 || value.length - last - 1 != 32 || value.length > 80) return null;
-    const signed = value.substring(0, last);
-    const dot = signed.indexOf(".");
-    if (dot <= 0) return null;
+  /**
+   * For the cookie value at [ptr, ptr + len): the length of the id it starts with when its MAC holds
+   * under either key and it is not past max_age_s, else -1. Reads the bytes in place.
+   */
+  verifyAt(ptr: usize, len: i32, nowS: i64): i32 {
+    if (len > MAX_VALUE_BYTES) return -1;
+    const last = len - MAC_HEX - 1;
+    if (last <= 0 || load<u8>(ptr + <usize>last) != 0x2e) return -1;
+    let dot = 0;
+    while (dot < last && load<u8>(ptr + <usize>dot) != 0x2e) dot++;
+    if (dot <= 0 || dot >= last) return -1;
     let issued: i64 = 0;
-    for (let i = dot + 1; i < signed.length; i++) {
-      const c = signed.charCodeAt(i);
-      if (c < 0x30 || c > 0x39 || i - dot > 12) return null;
+    for (let i = dot + 1; i < last; i++) {
+      const c = <i32>load<u8>(ptr + <usize>i);
+      if (c < 0x30 || c > 0x39 || i - dot > 12) return -1;
       issued = issued * 10 + (c - 0x30);
     }
-    if (nowS - issued >= <i64>this.spec.maxAgeSeconds || issued > nowS + 60) return null;
-    if (this.verified.has(value)) return signed.substring(0, dot);
-    const mac = value.substring(last + 1);
+    if (nowS - issued >= <i64>this.spec.maxAgeSeconds || issued > nowS + 60) return -1;
+    const slot = <i32>(keyHash(ptr, len) & (VERIFIED_SLOTS - 1));
+    const seen = unchecked(this.verified[slot]);
+    if (seen !== null && seen.byteLength == len && memory.compare(changetype<usize>(seen), ptr, len) == 0) return dot;
     for (let k = 0; k < this.keys.count; k++) {
-      if (this.keys.macHex(k, signed, 16) != mac) continue;
-      if (this.verified.size >= VERIFIED_CACHE) this.verified.clear();
-      this.verified.set(value, issued);
-      return signed.substring(0, dot);
+      if (!this.keys.macMatchesHex(k, ptr, last, ptr + <usize>last + 1, MAC_HEX / 2)) continue;
+      const copy = new ArrayBuffer(len);
+      memory.copy(changetype<usize>(copy), ptr, len);
+      unchecked(this.verified[slot] = copy);
+      return dot;
     }
-    return null;
+    return -1;
+  }
+
+  /** verifyAt for a value given as a string (tests): the id, or null. */
+  verify(value: string, nowS: i64): string | null {
+    const b = String.UTF8.encode(value);
+    const n = this.verifyAt(changetype<usize>(b), b.byteLength, nowS);
+    return n < 0 ? null : value.substring(0, n);
   }
 
   /**

@@ -8,12 +8,13 @@ import { writableHeaderProblem } from "../common/request/header_names";
 import { ChallengeSpec, readChallenge } from "./challenge";
 import { BUDGET_PAYLOAD } from "./clearance_budget";
 import { ClientIdSpec, readClientId } from "./client_id";
-import { ACTIVITY_PAYLOAD, AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, SIGNAL_NAMES } from "./signals";
+import { ACTIVITY_PAYLOAD, AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, encodeAll, SIGNAL_NAMES } from "./signals";
 
 export class GoodBot {
   name: string = "";
-  /** Lower-case user-agent substring. */
+  /** Lower-case user-agent substring, and its bytes. */
   agent: string = "";
+  agentBytes: ArrayBuffer = new ArrayBuffer(0);
   cidrs: CidrTrie = new CidrTrie();
 }
 
@@ -86,6 +87,8 @@ export class CrawlerConfig {
   lists: AgentLists = new AgentLists();
   behaviour: BehaviourSpec = new BehaviourSpec();
   honeypots: string[] = [];
+  /** The honeypot paths' bytes, for the per-request match. */
+  honeypotBytes: ArrayBuffer[] = [];
   goodBots: GoodBot[] = [];
   tagAt: i32 = 30;
   challengeAt: i32 = 80;
@@ -192,6 +195,7 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     // A honeypot is a prefix: "/" (or "/?...") would mark every visitor.
     else if (h.length < 2 || h.charCodeAt(1) == 0x3f || h.charCodeAt(1) == 0x23) errors.add(at, "covers every page: a honeypot must be a path no person visits, such as /wp-admin");
   }
+  cfg.honeypotBytes = encodeAll(cfg.honeypots);
   let epoch = fnv1a(FNV_OFFSET, cfg.behaviour.honeypotTtlMs.toString());
   for (let i = 0; i < cfg.honeypots.length; i++) epoch = fnv1a(fnv1a(epoch, "\u0000"), cfg.honeypots[i]);
   cfg.behaviour.honeypotEpoch = fmix32(epoch);
@@ -200,6 +204,7 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     const g = new GoodBot();
     g.name = bots[i].requiredStr("name");
     g.agent = bots[i].requiredStr("user_agent_contains").toLowerCase();
+    g.agentBytes = String.UTF8.encode(g.agent);
     const cidrs = bots[i].strList("cidrs", MAX_GOOD_BOT_CIDRS);
     if (cidrs.length == 0) bots[i].errors.add(bots[i].at("cidrs"), "must list at least one CIDR (a user agent alone is trivially forged)");
     for (let k = 0; k < cidrs.length; k++) {

@@ -1,6 +1,7 @@
 // Crawler signals and the score. Pure: header facts and behaviour records in, signal bits out.
 import { RecordUpdate } from "../common/lib/slot_table";
-import { fmix32, fnv1a, FNV_OFFSET, keyHash } from "../common/lib/hash";
+import { fmix32, fnv1aBytes, FNV_OFFSET, keyHash } from "../common/lib/hash";
+import { pathEnd } from "../common/request/http";
 import { MultiMatcher } from "../common/lib/multi_match";
 import { HeaderName, RequestSnapshot, USER_AGENT } from "../common/request/snapshot";
 import { knownBots } from "./known_bots_matcher";
@@ -639,41 +640,77 @@ export class ActivityUpdate extends RecordUpdate {
   }
 }
 
-/** Fills PathFacts from a path without its query string. */
-export function pathFacts(path: string, honeypots: string[], out: PathFacts): void {
-  out.pathHash = fmix32(fnv1a(FNV_OFFSET, path));
-  out.asset = hasAssetExtension(path);
+/**
+ * Fills PathFacts from a request path's bytes (its query string and fragment are ignored); `honeypots`
+ * are the honeypot paths' bytes. Reads the host's bytes in place: nothing is allocated.
+ */
+export function pathFactsAt(ptr: usize, len: i32, honeypots: ArrayBuffer[], out: PathFacts): void {
+  const n = pathEnd(ptr, len);
+  out.pathHash = fmix32(fnv1aBytes(FNV_OFFSET, ptr, n));
+  out.asset = hasAssetExtension(ptr, n);
   out.mismatch = false;
   out.counted = false;
   out.byHeaders = false;
   out.honeypot = false;
   for (let i = 0; i < honeypots.length; i++) {
-    if (path.startsWith(unchecked(honeypots[i]))) { out.honeypot = true; break; }
+    const h = unchecked(honeypots[i]);
+    if (h.byteLength <= n && memory.compare(ptr, changetype<usize>(h), h.byteLength) == 0) { out.honeypot = true; break; }
   }
   out.numericId = -1;
-  let end = path.length;
-  if (end > 1 && path.charCodeAt(end - 1) == 0x2f) end--; // "/item/12/" counts as "/item/12"
-  const slash = path.lastIndexOf("/", end - 1);
+  let end = n;
+  if (end > 1 && load<u8>(ptr + <usize>end - 1) == 0x2f) end--; // "/item/12/" counts as "/item/12"
+  let slash = end - 1;
+  while (slash >= 0 && load<u8>(ptr + <usize>slash) != 0x2f) slash--;
   const digits = end - slash - 1;
   if (slash < 0 || digits <= 0 || digits > 15) return;
   let id: i64 = 0;
   for (let i = slash + 1; i < end; i++) {
-    const c = path.charCodeAt(i);
+    const c = <i32>load<u8>(ptr + <usize>i);
     if (c < 0x30 || c > 0x39) return;
     id = id * 10 + (c - 0x30);
   }
   out.numericId = id;
-  out.prefixHash = fmix32(fnv1a(FNV_OFFSET, path.substring(0, slash + 1)));
+  out.prefixHash = fmix32(fnv1aBytes(FNV_OFFSET, ptr, slash + 1));
 }
 
-const ASSET_EXTENSIONS = [".js", ".mjs", ".css", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".ico", ".woff", ".woff2", ".ttf", ".map", ".mp4", ".webm"];
+/** pathFactsAt for a path given as a string (tests, previews). */
+export function pathFacts(path: string, honeypots: string[], out: PathFacts): void {
+  const bytes = String.UTF8.encode(path);
+  pathFactsAt(changetype<usize>(bytes), bytes.byteLength, encodeAll(honeypots), out);
+}
 
-/** Whether the path names a static subresource by its extension. */
-function hasAssetExtension(path: string): bool {
-  const dot = path.lastIndexOf(".");
-  if (dot < 0 || path.indexOf("/", dot) >= 0 || path.length - dot > 6) return false;
-  const ext = path.substring(dot).toLowerCase();
-  return ASSET_EXTENSIONS.includes(ext);
+/** Each string's UTF-8 bytes. */
+export function encodeAll(list: string[]): ArrayBuffer[] {
+  const out = new Array<ArrayBuffer>(list.length);
+  for (let i = 0; i < list.length; i++) out[i] = String.UTF8.encode(list[i]);
+  return out;
+}
+
+const ASSET_EXTENSIONS: ArrayBuffer[] = encodeAll([".js", ".mjs", ".css", ".png", ".jpg", ".jpeg", ".gif", ".svg", ".webp", ".avif", ".ico", ".woff", ".woff2", ".ttf", ".map", ".mp4", ".webm"]);
+
+/** Whether the path's bytes name a static subresource by its extension (any case). */
+function hasAssetExtension(ptr: usize, n: i32): bool {
+  let dot = n - 1;
+  while (dot >= 0 && n - dot <= 6) {
+    const c = load<u8>(ptr + <usize>dot);
+    if (c == 0x2e) break;
+    if (c == 0x2f) return false;
+    dot--;
+  }
+  if (dot < 0 || n - dot > 6) return false;
+  const len = n - dot;
+  for (let i = 0; i < ASSET_EXTENSIONS.length; i++) {
+    const ext = unchecked(ASSET_EXTENSIONS[i]);
+    if (ext.byteLength != len) continue;
+    let k = 1;
+    for (; k < len; k++) {
+      let c = load<u8>(ptr + <usize>(dot + k));
+      if (c >= 0x41 && c <= 0x5a) c += 0x20;
+      if (c != load<u8>(changetype<usize>(ext) + <usize>k)) break;
+    }
+    if (k == len) return true;
+  }
+  return false;
 }
 
 export const SEC_FETCH_DEST = new HeaderName("sec-fetch-dest");

@@ -1,11 +1,11 @@
 // crawler_score's decision: header signals plus behaviour per client (id cookie, account or address) in
 // sliding windows, kept in shared data and in each worker's copy of it (worker_records.ts), weighted into
 // a score that tags, challenges or blocks.
-import { findCookie, pathOnly } from "../common/request/http";
+import { ByteSpan, containsNoCase, cookieAt, findCookie, findQueryParam, pathOnly } from "../common/request/http";
 import { KeyBuilder } from "../common/request/key_builder";
 import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from "../common/request/snapshot";
 import { IpAddr, ipKey } from "../common/lib/ip";
-import { Challenger } from "./challenge";
+import { Challenger, CLEARANCE_NO_JS, CLEARANCE_NONE, WAIT_PARAM, sameSitePath, withoutParam } from "./challenge";
 import { ClientIds } from "./client_id";
 import { envoySecret, secretHalf, storedEnvoySecret } from "./envoy_secret";
 import { BUDGET_PAYLOAD, BudgetUpdate } from "./clearance_budget";
@@ -13,7 +13,7 @@ import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/l
 import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
 import { ACT_ALLOW, ACT_BLOCK, ACT_CHALLENGE, ACT_TAG, budgetSlots, CrawlerConfig, impostorScore, PolicySpec } from "./config";
 import { WorkerRecords } from "./worker_records";
-import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, HONEYPOT, UA_BOT, UA_EMPTY, UA_HEADLESS, UA_TOOL, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, pathFacts, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
+import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, HONEYPOT, UA_BOT, UA_EMPTY, UA_HEADLESS, UA_TOOL, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, PathFacts, pathFactsAt, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
 const SWEEP_MS: i64 = 10000;
@@ -24,6 +24,8 @@ const CLEARED = 1;
 const REVOKED = 2;
 const DOCUMENT = String.UTF8.encode("document");
 const GET = String.UTF8.encode("GET");
+const TEXT_HTML = String.UTF8.encode("text/html");
+const ROOT_PATH = String.UTF8.encode("/");
 const SET_COOKIE = new HeaderName("set-cookie");
 const CONTENT_TYPE = new HeaderName("content-type");
 
@@ -63,8 +65,21 @@ function isNavigation(req: RequestSnapshot): bool {
   if (m < 0 || req.valueLength(m) != 3 || !req.valueStartsWith(m, GET)) return false;
   const d = req.find(SEC_FETCH_DEST);
   if (d >= 0) return req.valueLength(d) == 8 && req.valueStartsWith(d, DOCUMENT);
-  const a = req.header(ACCEPT);
-  return a !== null && a.includes("text/html");
+  const a = req.find(ACCEPT);
+  return a >= 0 && containsNoCase(req.valuePtr(a), req.valueLength(a), TEXT_HTML);
+}
+
+/** The request's path without its query string, as a string (for the checks only a challenge needs). */
+function pathText(req: RequestSnapshot): string {
+  const path = req.header(PATH);
+  return path === null ? "/" : pathOnly(path);
+}
+
+/** PathFacts of the request's path (no :path reads as "/"). */
+function requestPathFacts(req: RequestSnapshot, honeypots: ArrayBuffer[], out: PathFacts): void {
+  const i = req.find(PATH);
+  if (i < 0) pathFactsAt(changetype<usize>(ROOT_PATH), 1, honeypots, out);
+  else pathFactsAt(req.valuePtr(i), req.valueLength(i), honeypots, out);
 }
 
 function clientText(ip: IpAddr | null): string {
@@ -92,6 +107,8 @@ export class CrawlerStage extends Stage {
   budgetTable: SlotTable | null = null;
   budget: BudgetUpdate = new BudgetUpdate();
   clearanceRevoked: u32;
+  /** Clearances bought by waiting without JavaScript. */
+  noJsCleared: u32;
   /** Automatic under-attack mode (watchRate). */
   attackUntil: i64 = 0;
   usualRps: f64 = 0;
@@ -129,6 +146,8 @@ export class CrawlerStage extends Stage {
   marksSeen: u64;
   /** Per signal bit: requests it fired on. */
   signalFired: u32[] = [];
+  /** Where the request's client id lies in its Cookie header (clientIdLength). */
+  idSpan: ByteSpan = new ByteSpan();
   /** Output of the last onRequest, for tests: the score and the signal bits. */
   lastScore: i32 = 0;
   lastBits: u32 = 0;
@@ -200,6 +219,7 @@ export class CrawlerStage extends Stage {
     this.clearedCount = stats.counter("graywall.crawler_score.cleared");
     this.clearanceInvalid = stats.counter("graywall.crawler_score.clearance_invalid");
     this.clearanceRevoked = stats.counter("graywall.crawler_score.clearance_revoked");
+    this.noJsCleared = stats.counter("graywall.crawler_score.no_js_cleared");
     this.underAttackGauge = stats.gauge("graywall.crawler_score.under_attack");
     this.attacksDetected = stats.counter("graywall.crawler_score.attacks_detected");
     this.disguisedPages = stats.counter("graywall.crawler_score.disguised_page");
@@ -219,12 +239,11 @@ export class CrawlerStage extends Stage {
     // A declared good bot passes unscored from its operator's ranges; from anywhere else it is an impostor.
     let impostor = false;
     if (cfg.goodBots.length > 0) {
-      const ua = req.header(USER_AGENT);
-      if (ua !== null) {
-        const lower = ua.toLowerCase();
+      const ua = req.find(USER_AGENT);
+      if (ua >= 0) {
         for (let i = 0; i < cfg.goodBots.length; i++) {
           const g = cfg.goodBots[i];
-          if (!lower.includes(g.agent)) continue;
+          if (!containsNoCase(req.valuePtr(ua), req.valueLength(ua), g.agentBytes)) continue;
           if (ip !== null && g.cidrs.contains(ip)) {
             this.stats.inc(this.goodBot);
             return Outcome.Continue;
@@ -237,10 +256,8 @@ export class CrawlerStage extends Stage {
     if (impostor) bits |= BOT_IMPOSTOR;
     const headerBits = bits;
 
-    let path = req.header(PATH);
-    if (path === null) path = "/";
     const facts = this.activity.facts;
-    pathFacts(pathOnly(path), cfg.honeypots, facts);
+    requestPathFacts(req, cfg.honeypotBytes, facts);
     if (!facts.asset && requestIsAsset(req)) {
       facts.asset = true;
       facts.byHeaders = true;
@@ -248,8 +265,7 @@ export class CrawlerStage extends Stage {
     }
     const now = req.nowMs;
     // One record per request (recordKey).
-    let clientId: string | null = null;
-    if (this.clientIds.enabled) clientId = this.clientIdOf(req);
+    const idLength = this.clientIds.enabled ? this.clientIdLength(req) : -1;
     const acctRecords = this.accountRecords;
     // A honeypot mark made on any worker blocks its client here from the next request on, not the next sync.
     if (cfg.honeypots.length > 0) {
@@ -263,9 +279,10 @@ export class CrawlerStage extends Stage {
     this.activity.marked = false;
     this.activity.page = false;
     // A cookie-less page view gets an id: its address counts the ids it was issued (id_churn).
-    const issuing = this.clientIds.enabled && clientId === null && !facts.asset && isNavigation(req);
+    const navigation = isNavigation(req);
+    const issuing = this.clientIds.enabled && idLength < 0 && !facts.asset && navigation;
     facts.issuing = issuing;
-    const records = this.recordKey(req, clientId, ip);
+    const records = this.recordKey(req, idLength, ip);
     if (records !== null && records.update(this.key.ptr, this.key.length, now, this.activity) == UpdateStatus.Updated) bits |= this.activity.bits;
     facts.issuing = false;
     // What the client did itself (its headers, its own record): only this can block a browser-like client.
@@ -273,10 +290,10 @@ export class CrawlerStage extends Stage {
     req.assetCountedAsPage = req.assetByHeaders && this.activity.page;
     let marked = this.activity.marked;
     // Judged by a shared address: cookie-less, or an id too young to have a history of its own.
-    let byAddress = records === this.ipRecords && clientId === null;
+    let byAddress = records === this.ipRecords && idLength < 0;
     // A honeypot hit is the request's own act, whoever shares its address.
     if (byAddress) ownBits = headerBits | (facts.honeypot ? HONEYPOT : 0);
-    if (clientId !== null && records === this.ipRecords && ip !== null && this.activity.page) {
+    if (idLength >= 0 && records === this.ipRecords && ip !== null && this.activity.page) {
       const idPages = this.activity.idPages;
       if (idPages < YOUNG_ID_PAGES) {
         // A new id's first page views count where cookie-less ones do, so identity is not free to reset;
@@ -312,16 +329,16 @@ export class CrawlerStage extends Stage {
     if (s >= cfg.blockAt && score(ownBits, cfg.weights) < cfg.tagAt && cfg.challengeAt < cfg.blockAt) s = cfg.challengeAt;
     if (impostor && s < this.impostorAt) s = this.impostorAt;
     // The client's class sets a least action on an HTML page view (policy), the API's on API paths.
-    if (!facts.asset && isNavigation(req)) {
+    if (!facts.asset && navigation) {
       let act = classAction(headerBits, cfg.policy);
-      if (act != ACT_ALLOW && cfg.apiPrefixes.length > 0 && isApi(pathOnly(path), cfg.apiPrefixes)) act = cfg.policy.api;
+      if (act != ACT_ALLOW && cfg.apiPrefixes.length > 0 && isApi(pathText(req), cfg.apiPrefixes)) act = cfg.policy.api;
       const least = act == ACT_BLOCK ? cfg.blockAt : act == ACT_CHALLENGE ? cfg.challengeAt : act == ACT_TAG ? cfg.tagAt : 0;
       if (s < least) s = least;
     }
     // Under attack, every HTML page view must hold a clearance (API paths and feeds excepted below).
-    if (s < cfg.challengeAt && !facts.asset && this.underAttack(now) && isNavigation(req) && !isApi(pathOnly(path), cfg.apiPrefixes)) s = cfg.challengeAt;
+    if (s < cfg.challengeAt && !facts.asset && navigation && this.underAttack(now) && !isApi(pathText(req), cfg.apiPrefixes)) s = cfg.challengeAt;
     // A feed reader is never sent a challenge, even under attack: it is tagged instead.
-    if (s >= cfg.challengeAt && s < cfg.blockAt && isFeed(req, pathOnly(path))) s = cfg.tagAt < cfg.challengeAt ? cfg.tagAt : cfg.challengeAt - 1;
+    if (s >= cfg.challengeAt && s < cfg.blockAt && isFeed(req, pathText(req))) s = cfg.tagAt < cfg.challengeAt ? cfg.tagAt : cfg.challengeAt - 1;
     this.lastScore = s;
     this.lastBits = bits;
     if (s >= cfg.blockAt) {
@@ -333,8 +350,10 @@ export class CrawlerStage extends Stage {
     if (s >= cfg.challengeAt) {
       const clearance = this.challenger.enabled ? this.clearance(req, ip, facts.asset) : NOT_CLEARED;
       if (clearance != CLEARED) {
+        // A client without JavaScript back from the page's wait gets its no-JS clearance.
+        if (navigation && this.challenger.enabled && this.redeemWait(req, ip)) return Outcome.Reply;
         this.stats.inc(this.challenged);
-        return this.challenge(req, ip, s, clearance == REVOKED);
+        return this.challenge(req, ip, s, clearance == REVOKED, navigation);
       }
     }
     if (s >= cfg.challengeAt) this.stats.inc(this.clearedCount);
@@ -381,14 +400,14 @@ export class CrawlerStage extends Stage {
    * browsers each have their own), else the address's (only cookie-less clients are judged by it). Null
    * when there is no key at all.
    */
-  recordKey(req: RequestSnapshot, clientId: string | null, ip: IpAddr | null): WorkerRecords | null {
+  recordKey(req: RequestSnapshot, idLength: i32, ip: IpAddr | null): WorkerRecords | null {
     const acctRecords = this.accountRecords;
     if (acctRecords !== null && this.accountKey(req)) return acctRecords;
     const key = this.key;
     key.reset();
-    if (clientId !== null) {
+    if (idLength >= 0) {
       key.addByte(0x63); // 'c': never an address key
-      key.addString(clientId);
+      key.addBytes(this.idSpan.ptr, idLength);
     } else if (ip !== null) {
       key.addIp(ip);
     }
@@ -404,18 +423,15 @@ export class CrawlerStage extends Stage {
     if (!req.assetByHeaders) return;
     const ct = req.responseHeader(CONTENT_TYPE);
     if (ct === null || !isHtml(ct)) return;
-    let path = req.header(PATH);
-    if (path === null) path = "/";
     const facts = this.activity.facts;
-    pathFacts(pathOnly(path), this.cfg.honeypots, facts);
+    requestPathFacts(req, this.cfg.honeypotBytes, facts);
     facts.asset = false;
     facts.mismatch = true;
     facts.counted = req.assetCountedAsPage;
     facts.numericId = -1;
     facts.honeypot = false;
-    let clientId: string | null = null;
-    if (this.clientIds.enabled) clientId = this.clientIdOf(req);
-    const records = this.recordKey(req, clientId, req.clientIp(this.cfg.clientSource));
+    const idLength = this.clientIds.enabled ? this.clientIdLength(req) : -1;
+    const records = this.recordKey(req, idLength, req.clientIp(this.cfg.clientSource));
     if (records !== null) records.update(this.key.ptr, this.key.length, req.nowMs, this.activity);
     facts.mismatch = false;
     this.stats.inc(this.disguisedPages);
@@ -440,28 +456,32 @@ export class CrawlerStage extends Stage {
     return true;
   }
 
-  /** The request's valid client id, or null (none, forged or expired). */
-  clientIdOf(req: RequestSnapshot): string | null {
-    const cookies = req.header(COOKIE);
-    if (cookies === null) return null;
-    const value = findCookie(cookies, this.clientIds.spec.cookie);
-    if (value === null) return null;
-    const id = this.clientIds.verify(value, req.nowMs / 1000);
-    if (id === null) this.stats.inc(this.clientIdInvalid);
-    return id;
+  /**
+   * The length of the request's valid client id, which then starts at this.idSpan.ptr (in the Cookie
+   * header's bytes), or -1 (none, forged or expired).
+   */
+  clientIdLength(req: RequestSnapshot): i32 {
+    const c = req.find(COOKIE);
+    if (c < 0) return -1;
+    const span = this.idSpan;
+    if (!cookieAt(req.valuePtr(c), req.valueLength(c), this.clientIds.cookieName, span)) return -1;
+    const n = this.clientIds.verifyAt(span.ptr, span.len, req.nowMs / 1000);
+    if (n < 0) this.stats.inc(this.clientIdInvalid);
+    return n;
   }
 
   /**
    * Whether the request carries a valid clearance for this client with budget left (a page view spends
    * one). Hashing and the budget's shared-data round trip happen only here, for clients that score for a
-   * challenge.
+   * challenge. A solved challenge has a budget of its own; the no-JS clearances of an address share one.
    */
   clearance(req: RequestSnapshot, ip: IpAddr | null, asset: bool): i32 {
     const cookies = req.header(COOKIE);
     if (cookies === null) return NOT_CLEARED;
     const value = findCookie(cookies, this.challenger.spec.cookie);
     if (value === null) return NOT_CLEARED;
-    if (!this.challenger.verify(value, clientText(ip), userAgentOf(req), req.nowMs / 1000)) {
+    const kind = this.challenger.clearanceKind(value, clientText(ip), userAgentOf(req), req.nowMs / 1000);
+    if (kind == CLEARANCE_NONE) {
       this.stats.inc(this.clearanceInvalid);
       return NOT_CLEARED;
     }
@@ -469,8 +489,15 @@ export class CrawlerStage extends Stage {
     if (asset || table === null) return CLEARED;
     const key = this.key;
     key.reset();
-    key.addByte(0x6b); // 'k'
-    key.addString(value);
+    if (kind == CLEARANCE_NO_JS && ip !== null) {
+      key.addByte(0x6e); // 'n': the address's no-JS budget
+      key.addIp(ip);
+      this.budget.budget = this.challenger.spec.noJs.pageBudget;
+    } else {
+      key.addByte(0x6b); // 'k'
+      key.addString(value);
+      this.budget.budget = this.challenger.spec.pageBudget;
+    }
     this.budget.over = false;
     table.updateBytes(key.ptr, key.length, req.nowMs, this.budget);
     if (!this.budget.over) return CLEARED;
@@ -478,13 +505,36 @@ export class CrawlerStage extends Stage {
     return REVOKED;
   }
 
-  /** The challenge: the proof-of-work page for an HTML navigation (when a secret is set), else a plain reply. */
-  challenge(req: RequestSnapshot, ip: IpAddr | null, score: i32, revoked: bool): Outcome {
+  /**
+   * A navigation carrying a wait token (WAIT_PARAM) whose wait is over gets a 303 to the same URL without
+   * it and the no-JS clearance the token buys; true when that reply is set. Too early, or not this
+   * client's: false (the challenge again).
+   */
+  redeemWait(req: RequestSnapshot, ip: IpAddr | null): bool {
+    const path = req.header(PATH);
+    if (path === null || !path.includes(WAIT_PARAM)) return false;
+    const token = findQueryParam(path, WAIT_PARAM);
+    if (token === null) return false;
+    const clearance = this.challenger.redeemWait(token, clientText(ip), userAgentOf(req), req.nowMs / 1000);
+    if (clearance === null) return false;
     const spec = this.challenger.spec;
-    if (this.challenger.enabled && isNavigation(req)) {
+    let cookie = spec.cookie + "=" + clearance + "; Path=/; Max-Age=" + spec.expirySeconds.toString() + "; HttpOnly; SameSite=Lax";
+    if (isHttps(req)) cookie += "; Secure";
+    this.stats.inc(this.noJsCleared);
+    req.reply = new LocalReply(303, "graywall_crawler_no_js", "", ["location", sameSitePath(withoutParam(path, WAIT_PARAM)), "set-cookie", cookie,
+      "cache-control", "no-store", "x-robots-tag", "noindex"]);
+    return true;
+  }
+
+  /** The challenge: the proof-of-work page for an HTML navigation (when a secret is set), else a plain reply. */
+  challenge(req: RequestSnapshot, ip: IpAddr | null, score: i32, revoked: bool, navigation: bool): Outcome {
+    const spec = this.challenger.spec;
+    if (this.challenger.enabled && navigation) {
       this.stats.inc(this.challengePages);
       const bits = this.challenger.difficultyFor(score, this.cfg.challengeAt, revoked);
-      const page = this.challenger.page(clientText(ip), userAgentOf(req), req.nowMs / 1000, bits);
+      let path = req.header(PATH);
+      if (path === null) path = "/";
+      const page = this.challenger.page(clientText(ip), userAgentOf(req), req.nowMs / 1000, bits, path);
       req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge", page, ["content-type", "text/html; charset=utf-8", "cache-control", "no-store", "x-robots-tag", "noindex"]);
       return Outcome.Reply;
     }

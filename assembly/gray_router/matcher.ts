@@ -7,6 +7,12 @@ import { GrayConfig, HashOn, Rule } from "./config";
 export abstract class RequestView {
   /** `slot` indexes GrayConfig.headerNames, so a view can cache per slot. */
   abstract header(slot: i32, name: string): string | null;
+  /** The sticky bucket (stickyBucket) of header `name`'s value under `salt`, or -1 when it is absent or empty. */
+  headerBucket(slot: i32, name: string, salt: string): i32 {
+    const v = this.header(slot, name);
+    if (v === null || v.length == 0) return -1;
+    return <i32>stickyBucket(salt, v);
+  }
   /**
    * The first rule at or after `from` whose header tests all hold, or -1: the config's compiled table
    * (GrayConfig.headerTests) tested on a snapshot's bytes, for the filter and for previews alike.
@@ -35,10 +41,13 @@ export function otherConditionsHold(rule: Rule, req: RequestView): bool {
     if (ip === null || !trie.contains(ip)) return false;
   }
   const pct = rule.percentage;
-  if (pct !== null) {
+  if (pct !== null && pct.hashOn == HashOn.Header) {
+    // No key, no bucket: such a request stays on the default side.
+    const bucket = req.headerBucket(pct.slot, pct.name, pct.salt);
+    if (bucket < 0 || <u32>bucket >= pct.threshold) return false;
+  } else if (pct !== null) {
     let key: string | null = null;
-    if (pct.hashOn == HashOn.Header) key = req.header(pct.slot, pct.name);
-    else if (pct.hashOn == HashOn.Cookie) key = req.cookie(pct.name);
+    if (pct.hashOn == HashOn.Cookie) key = req.cookie(pct.name);
     else {
       const ip = req.clientIp();
       if (ip !== null) key = ipKey(ip);

@@ -1,6 +1,7 @@
 // gray_router's decision: the first matching rule's target, or the default, handed to Envoy's route
 // table as a request header. Reads the body only when a rule needs it and no earlier condition failed.
 import { IpAddr } from "../common/lib/ip";
+import { stickyBucket, stickyBucketAscii } from "../common/lib/hash";
 import { findCookie, findQueryParam } from "../common/request/http";
 import { isValidJson, lookupJsonPath } from "../common/lib/json";
 import { COOKIE, HeaderName, PATH, RequestSnapshot } from "../common/request/snapshot";
@@ -32,6 +33,13 @@ class SnapshotView extends RequestView {
     const i = this.cfg.headerTests.indexOf(this.req, slot);
     if (i < 0) return null;
     return this.req.valueAt(i);
+  }
+
+  headerBucket(slot: i32, name: string, salt: string): i32 {
+    const i = this.cfg.headerTests.indexOf(this.req, slot);
+    if (i < 0 || this.req.valueLength(i) == 0) return -1;
+    const b = stickyBucketAscii(salt, this.req.valuePtr(i), this.req.valueLength(i));
+    return b >= 0 ? b : <i32>stickyBucket(salt, this.req.valueAt(i));
   }
 
   nextHeaderMatch(cfg: GrayConfig, from: i32): i32 { return cfg.headerTests.firstHolding(this.req, from); }

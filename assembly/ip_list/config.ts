@@ -22,6 +22,10 @@ class TrieSink extends StringSink {
   add(index: i32, value: string): void {
     if (!this.trie.add(value)) this.errors.add(this.path + "[" + index.toString() + "]", "invalid IP or CIDR '" + value + "'");
   }
+  addSpan(index: i32, src: string, start: i32, end: i32): void {
+    if (!this.trie.addRange(src, start, end)) this.add(index, src.substring(start, end));
+  }
+  expect(count: i32): void { this.trie.reserve(count); }
 }
 
 /** The most entries of each list, and of paths (compiled in well under a second; docs/ip_list.md). */
@@ -44,6 +48,8 @@ export function readIpListConfig(r: ObjReader): IpListConfig | null {
   const cfg = new IpListConfig();
   readList(r, "allow", cfg.allow);
   readList(r, "deny", cfg.deny);
+  cfg.allow.seal();
+  cfg.deny.seal();
   cfg.paths = r.strList("paths", MAX_PATHS);
   for (let i = 0; i < cfg.paths.length; i++) {
     if (!cfg.paths[i].startsWith("/")) errors.add(r.at("paths[" + i.toString() + "]"), "must start with '/'");

@@ -180,6 +180,57 @@ describe("crawler_score", () => {
       ),
   );
 
+  e2e("under attack, Chromium with JavaScript off gets through the no-JS fallback after the wait, and a feed reader still gets its feed", () =>
+    withRig({ challenge: { no_js: { wait_s: 2 } }, under_attack: { until_ms: Date.now() + 10 * 60_000 } }, async (rig) => {
+      const browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
+      try {
+        const context = await browser.newContext({ javaScriptEnabled: false });
+        const page = await context.newPage();
+        const statuses: number[] = [];
+        let sent: Record<string, string> = {};
+        page.on("response", (r) => {
+          if (r.request().isNavigationRequest()) statuses.push(r.status());
+        });
+        page.on("request", (r) => {
+          if (r.isNavigationRequest() && !sent["user-agent"]) void r.allHeaders().then((h) => (sent = h));
+        });
+        const t0 = Date.now();
+        await page.goto(rig.envoy.url("/articles/7?ref=home"));
+        // The page navigates by itself (the refresh, then the redirect): read it once it has settled.
+        const served = async () => {
+          try {
+            return (await page.content()).includes('"version":"stable"');
+          } catch {
+            return false;
+          }
+        };
+        await eventually(served, 20000, "the page after the wait");
+        assert.ok(Date.now() - t0 >= 2000, "not before the wait");
+        assert.deepEqual(statuses, [429, 303, 200]);
+        assert.match(page.url(), /\/articles\/7\?ref=home$/, "back where it started, without the token");
+        const s = await rig.envoy.stats();
+        assert.equal(s["wasmcustom.graywall.crawler_score.no_js_cleared"], 1);
+        // Its clearance holds on the next page, on either worker.
+        const cookies = (await context.cookies()).map((c) => `${c.name}=${c.value}`).join("; ");
+        assert.match(cookies, /graywall_clearance=\d+\.n\./);
+        for (let i = 0; i < 4; i++) {
+          const r = await request(rig.envoy.url(`/articles/${8 + i}`), { headers: { ...sent, cookie: cookies, connection: "close" } });
+          assert.equal(r.status, 200, `page ${i} with the no-JS clearance`);
+        }
+      } finally {
+        await browser.close();
+      }
+      // A feed reader with a browser-like user agent gets the feed itself, under attack too.
+      const feed = await request(rig.envoy.url("/feed.xml"), {
+        headers: { "user-agent": "Mozilla/5.0 (compatible; Feedly/1.0)", accept: "application/rss+xml, */*", connection: "close" },
+      });
+      assert.equal(feed.status, 200);
+      // A client that follows nothing: the page, every time.
+      const plain = await request(rig.envoy.url("/articles/7"), { headers: { ...CHROME_HEADERS, connection: "close" } });
+      assert.equal(plain.status, 429);
+    }),
+  );
+
   // Scrapers and a person with a browser's full headers, at the shipped thresholds and default behaviour.
   const PACED = { honeypot_paths: ["/.env", "/wp-admin"] };
 

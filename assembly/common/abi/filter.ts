@@ -23,10 +23,81 @@ export class RootFilter {
   newStream(): StreamFilter { return new StreamFilter(); }
 }
 
+/**
+ * The live streams by context id: open addressing with linear probing, deletion by backward shift, so a
+ * stream's start and end allocate nothing (a Map reallocates its entries every so many insertions). It
+ * doubles when half full, which a VM reaches only with that many requests in flight.
+ */
+class StreamTable {
+  private ids: Uint32Array = new Uint32Array(256);
+  private filters: Array<StreamFilter | null> = new Array<StreamFilter | null>(256);
+  private count: i32 = 0;
+
+  @inline private slotOf(id: u32, mask: u32): u32 { return (id * 0x9e3779b1) & mask; }
+
+  get(id: u32): StreamFilter | null {
+    const mask = <u32>this.ids.length - 1;
+    let i = this.slotOf(id, mask);
+    while (unchecked(this.ids[i]) != id) {
+      if (unchecked(this.ids[i]) == 0) return null;
+      i = (i + 1) & mask;
+    }
+    return unchecked(this.filters[i]);
+  }
+
+  /** `id` is a context id: never 0, which marks a free slot. */
+  set(id: u32, f: StreamFilter): void {
+    if (id == 0) return;
+    if (2 * (this.count + 1) > this.ids.length) this.grow();
+    const mask = <u32>this.ids.length - 1;
+    let i = this.slotOf(id, mask);
+    while (unchecked(this.ids[i]) != 0 && unchecked(this.ids[i]) != id) i = (i + 1) & mask;
+    if (unchecked(this.ids[i]) == 0) this.count++;
+    unchecked(this.ids[i] = id);
+    unchecked(this.filters[i] = f);
+  }
+
+  /** Removes `id`'s stream and returns it, or null. */
+  take(id: u32): StreamFilter | null {
+    const mask = <u32>this.ids.length - 1;
+    let i = this.slotOf(id, mask);
+    while (unchecked(this.ids[i]) != id) {
+      if (unchecked(this.ids[i]) == 0) return null;
+      i = (i + 1) & mask;
+    }
+    const f = unchecked(this.filters[i]);
+    this.count--;
+    // Backward shift: move later entries of the probe run into the hole, so lookups never stop early.
+    let hole = i;
+    let j = (i + 1) & mask;
+    while (unchecked(this.ids[j]) != 0) {
+      const home = this.slotOf(unchecked(this.ids[j]), mask);
+      if (((j - home) & mask) >= ((j - hole) & mask)) {
+        unchecked(this.ids[hole] = this.ids[j]);
+        unchecked(this.filters[hole] = this.filters[j]);
+        hole = j;
+      }
+      j = (j + 1) & mask;
+    }
+    unchecked(this.ids[hole] = 0);
+    unchecked(this.filters[hole] = null);
+    return f;
+  }
+
+  private grow(): void {
+    const ids = this.ids;
+    const filters = this.filters;
+    this.ids = new Uint32Array(ids.length * 2);
+    this.filters = new Array<StreamFilter | null>(ids.length * 2);
+    this.count = 0;
+    for (let i = 0; i < ids.length; i++) if (unchecked(ids[i]) != 0) this.set(unchecked(ids[i]), unchecked(filters[i])!);
+  }
+}
+
 let rootFactory: (() => RootFilter) | null = null;
 let expectedRootId = "";
 const roots = new Map<u32, RootFilter>();
-const streams = new Map<u32, StreamFilter>();
+const streams = new StreamTable();
 const noopStream = new StreamFilter();
 
 /** Each filter module registers exactly one root factory under its root id. */
@@ -47,8 +118,8 @@ let lastStream: StreamFilter = noopStream;
 
 function streamFor(id: u32): StreamFilter {
   if (id == lastId) return lastStream;
-  if (!streams.has(id)) return noopStream;
   const s = streams.get(id);
+  if (s === null) return noopStream;
   lastId = id;
   lastStream = s;
   return s;
@@ -125,9 +196,9 @@ export function proxy_on_delete(contextId: u32): void {
     lastId = 0;
     lastStream = noopStream;
   }
-  if (streams.has(contextId)) {
-    streams.get(contextId).onDelete();
-    streams.delete(contextId);
+  const s = streams.take(contextId);
+  if (s !== null) {
+    s.onDelete();
     collectBetweenCallbacks(false);
   } else if (roots.has(contextId)) {
     roots.delete(contextId);

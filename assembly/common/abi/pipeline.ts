@@ -48,13 +48,17 @@ class PipelineRoot extends RootFilter {
 
   newStream(): StreamFilter {
     if (this.stages.length == 0) return new StreamFilter();
-    return new PipelineStream(this);
+    if (pool.length == 0) return new PipelineStream(this);
+    const s = pool.pop();
+    s.root = this;
+    return s;
   }
 }
 
-// Snapshots are reused: a request borrows one and gives it back when Envoy deletes its context, so the
-// hot path allocates no arrays once the VM is warm.
-const pool = new Array<RequestSnapshot>();
+// Streams and their snapshots are reused: a request borrows one and gives it back when Envoy deletes its
+// context, so the hot path allocates nothing once the VM is warm.
+const pool = new Array<PipelineStream>();
+const POOL_MAX = 1024;
 const SOURCE_ADDRESS = propertyPath("source.address");
 const ROUTE_NAME = propertyPath("route_name");
 const UPSTREAM_HOST_METADATA = propertyPath("xds.upstream_host_metadata");
@@ -79,14 +83,13 @@ class PipelineStream extends StreamFilter {
 
   constructor(public root: PipelineRoot) {
     super();
-    if (pool.length > 0) this.req = pool.pop();
-    else this.req = new RequestSnapshot();
+    this.req = new RequestSnapshot();
   }
 
   onDelete(): void {
-    const req = this.req;
-    req.reset();
-    if (pool.length < 1024) pool.push(req);
+    this.req.reset();
+    this.waiting = -1;
+    if (pool.length < POOL_MAX) pool.push(this);
   }
 
   onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {

@@ -1,43 +1,138 @@
-// Binary prefix trie over IPv4 and IPv6 CIDRs. Lookup walks at most 32 or 128 nodes,
-// whatever the list size. Nodes live in flat arrays: no per-node objects for the GC to track.
-import { Cidr, IpAddr, parseCidr } from "./ip";
+// Binary prefix trie over IPv4 and IPv6 CIDRs. Lookup walks at most 32 or 128 nodes, whatever the list
+// size. Nodes live in flat typed arrays: no per-node objects for the GC to track. Entries are staged as
+// they are read, then sorted and the trie built once, in arrays sized from the sorted list: a
+// 100,000-entry list leaves no growth garbage behind (with the minimal runtime nothing is collected
+// until the configuration is in force, so garbage would be a VM's peak memory).
+import { Cidr, IpAddr, parseCidrRange } from "./ip";
 
 const NONE: i32 = 0;
+/** Staged entries: [hi, lo, prefix] with the address top-aligned in 128 bits and its host bits zeroed. */
+const STAGED_WORDS = 3;
+
+/** The staged entries being sorted (AssemblyScript's sort takes no closure). */
+let sorting: Uint64Array = new Uint64Array(0);
+
+function stagedOrder(a: i32, b: i32): i32 {
+  const s = sorting;
+  const ah = unchecked(s[a * STAGED_WORDS]);
+  const bh = unchecked(s[b * STAGED_WORDS]);
+  if (ah != bh) return ah < bh ? -1 : 1;
+  const al = unchecked(s[a * STAGED_WORDS + 1]);
+  const bl = unchecked(s[b * STAGED_WORDS + 1]);
+  if (al != bl) return al < bl ? -1 : 1;
+  return <i32>unchecked(s[a * STAGED_WORDS + 2]) - <i32>unchecked(s[b * STAGED_WORDS + 2]);
+}
+
+/** Leading bits two top-aligned 128-bit addresses share. */
+@inline function commonBits(ah: u64, al: u64, bh: u64, bl: u64): i32 {
+  if (ah != bh) return <i32>clz<u64>(ah ^ bh);
+  if (al != bl) return 64 + <i32>clz<u64>(al ^ bl);
+  return 128;
+}
+
+@inline function bitAt(hi: u64, lo: u64, i: i32): i32 {
+  return i < 64 ? <i32>((hi >> <u64>(63 - i)) & 1) : <i32>((lo >> <u64>(127 - i)) & 1);
+}
 
 class BitTrie {
   // kids[2n] / kids[2n+1]: child index for bit 0 / 1 (0 = none; node 0 is the root).
-  kids: i32[] = [0, 0];
-  terminal: bool[] = [false];
+  kids: Int32Array = new Int32Array(2);
+  terminal: Uint8Array = new Uint8Array(1);
+  nodeCount: i32 = 1;
+  private staged: Uint64Array = new Uint64Array(0);
+  private count: i32 = 0;
 
-  get nodeCount(): i32 { return this.terminal.length; }
+  /** Room for `n` more entries, so staging a list of known length allocates once. */
+  reserve(n: i32): void {
+    const need = (this.count + n) * STAGED_WORDS;
+    if (need <= this.staged.length) return;
+    const grown = new Uint64Array(need);
+    memory.copy(grown.dataStart, this.staged.dataStart, <usize>this.count * STAGED_WORDS * 8);
+    this.staged = grown;
+  }
 
-  insert(addr: IpAddr, prefix: i32): void {
+  stage(hi: u64, lo: u64, prefix: i32): void {
+    if ((this.count + 1) * STAGED_WORDS > this.staged.length) this.reserve(this.count > 8 ? this.count : 8);
+    // Host bits beyond the prefix are ignored: zero them, so sorting puts a prefix before what it covers.
+    if (prefix == 0) { hi = 0; lo = 0; }
+    else if (prefix <= 64) { hi = prefix == 64 ? hi : hi & ~(<u64>-1 >> <u64>prefix); lo = 0; }
+    else if (prefix < 128) lo &= ~(<u64>-1 >> <u64>(prefix - 64));
+    const at = this.count * STAGED_WORDS;
+    unchecked(this.staged[at] = hi);
+    unchecked(this.staged[at + 1] = lo);
+    unchecked(this.staged[at + 2] = <u64>prefix);
+    this.count++;
+  }
+
+  get pending(): bool { return this.count > 0; }
+
+  /** Builds the trie from what is staged (and what it already holds). */
+  build(): void {
+    const n = this.count;
+    const s = this.staged;
+    const order = new Int32Array(n);
+    for (let i = 0; i < n; i++) unchecked(order[i] = i);
+    sorting = s;
+    order.sort(stagedOrder);
+    sorting = new Uint64Array(0);
+    // In sorted order each entry's new nodes are those past what it shares with the one before: an upper
+    // bound on the nodes (exact unless a shorter prefix covers a later entry).
+    let bound = this.nodeCount;
+    let ph: u64 = 0;
+    let pl: u64 = 0;
+    let pp = 0;
+    for (let k = 0; k < n; k++) {
+      const at = unchecked(order[k]) * STAGED_WORDS;
+      const h = unchecked(s[at]);
+      const l = unchecked(s[at + 1]);
+      const p = <i32>unchecked(s[at + 2]);
+      let shared = k == 0 ? 0 : commonBits(ph, pl, h, l);
+      if (shared > p) shared = p;
+      if (shared > pp) shared = pp;
+      bound += p - shared;
+      ph = h;
+      pl = l;
+      pp = p;
+    }
+    if (bound > this.terminal.length) {
+      const kids = new Int32Array(2 * bound);
+      const terminal = new Uint8Array(bound);
+      memory.copy(kids.dataStart, this.kids.dataStart, <usize>this.nodeCount * 8);
+      memory.copy(terminal.dataStart, this.terminal.dataStart, <usize>this.nodeCount);
+      this.kids = kids;
+      this.terminal = terminal;
+    }
+    for (let k = 0; k < n; k++) {
+      const at = unchecked(order[k]) * STAGED_WORDS;
+      this.insert(unchecked(s[at]), unchecked(s[at + 1]), <i32>unchecked(s[at + 2]));
+    }
+    this.count = 0;
+    this.staged = new Uint64Array(0);
+  }
+
+  private insert(hi: u64, lo: u64, prefix: i32): void {
     let node = 0;
     for (let i = 0; i < prefix; i++) {
-      if (this.terminal[node]) return; // a shorter prefix already covers this one
-      const slot = 2 * node + addr.bit(i);
-      let next = this.kids[slot];
+      if (unchecked(this.terminal[node]) != 0) return; // a shorter prefix already covers this one
+      const slot = 2 * node + bitAt(hi, lo, i);
+      let next = unchecked(this.kids[slot]);
       if (next == NONE) {
-        next = this.terminal.length;
-        this.terminal.push(false);
-        this.kids.push(0);
-        this.kids.push(0);
-        this.kids[slot] = next;
+        next = this.nodeCount++;
+        unchecked(this.kids[slot] = next);
       }
       node = next;
     }
-    this.terminal[node] = true;
+    unchecked(this.terminal[node] = 1);
   }
 
-  contains(addr: IpAddr): bool {
+  contains(hi: u64, lo: u64, bits: i32): bool {
     let node = 0;
-    const bits = addr.bits;
     for (let i = 0; i < bits; i++) {
-      if (unchecked(this.terminal[node])) return true;
-      node = unchecked(this.kids[2 * node + addr.bit(i)]);
+      if (unchecked(this.terminal[node]) != 0) return true;
+      node = unchecked(this.kids[2 * node + bitAt(hi, lo, i)]);
       if (node == NONE) return false;
     }
-    return unchecked(this.terminal[node]);
+    return unchecked(this.terminal[node]) != 0;
   }
 }
 
@@ -46,26 +141,49 @@ export class CidrTrie {
   private v6: BitTrie = new BitTrie();
   size: i32 = 0;
 
+  /** Room for `n` entries of either family, when a list's length is known before it is read. */
+  reserve(n: i32): void {
+    this.v4.reserve(n);
+  }
+
   /** Adds a CIDR; returns false (and adds nothing) when it does not parse. */
   add(cidr: string): bool {
+    return this.addRange(cidr, 0, cidr.length);
+  }
+
+  /** Adds the CIDR in s[start, end) (spaces around it ignored) without copying it out. */
+  addRange(s: string, start: i32, end: i32): bool {
     const c = scratchCidr;
-    if (!parseCidr(cidr.trim(), c)) return false;
+    if (!parseCidrRange(s, start, end, c)) return false;
     this.insert(c);
     return true;
   }
 
   insert(c: Cidr): void {
-    if (c.addr.v6) this.v6.insert(c.addr, c.prefix);
-    else this.v4.insert(c.addr, c.prefix);
+    if (c.addr.v6) this.v6.stage(c.addr.hi, c.addr.lo, c.prefix);
+    else this.v4.stage(c.addr.lo << 32, 0, c.prefix);
     this.size++;
   }
 
-  contains(addr: IpAddr): bool {
-    if (addr.v6) return this.v6.contains(addr);
-    return this.v4.contains(addr);
+  /** Builds what was added since the last build; contains() does it when needed, a configuration at once. */
+  seal(): void {
+    if (this.v4.pending) this.v4.build();
+    if (this.v6.pending) this.v6.build();
   }
 
-  get nodeCount(): i32 { return this.v4.nodeCount + this.v6.nodeCount; }
+  contains(addr: IpAddr): bool {
+    if (addr.v6) {
+      if (this.v6.pending) this.v6.build();
+      return this.v6.contains(addr.hi, addr.lo, 128);
+    }
+    if (this.v4.pending) this.v4.build();
+    return this.v4.contains(addr.lo << 32, 0, 32);
+  }
+
+  get nodeCount(): i32 {
+    this.seal();
+    return this.v4.nodeCount + this.v6.nodeCount;
+  }
 }
 
 const scratchCidr = new Cidr();

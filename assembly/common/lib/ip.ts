@@ -21,16 +21,20 @@ export function ipKey(ip: IpAddr): string {
   return ip.lo.toString();
 }
 
-/** Parses s[start, end) as an IPv4 or IPv6 address into out. IPv4-mapped IPv6 becomes IPv4. */
-export function parseIpRange(s: string, start: i32, end: i32, out: IpAddr): bool {
+/** The longest address text worth parsing (a full IPv6 with an IPv4 tail is 45 characters). */
+const MAX_ADDRESS_CHARS = 64;
+const scratch = memory.data(MAX_ADDRESS_CHARS);
+
+/** Parses the bytes at [p + start, p + end) as an IPv4 or IPv6 address into out. IPv4-mapped IPv6 becomes IPv4. */
+export function parseIpAt(p: usize, start: i32, end: i32, out: IpAddr): bool {
   // Trim spaces, which XFF lists carry after commas.
-  while (start < end && s.charCodeAt(start) == 0x20) start++;
-  while (end > start && s.charCodeAt(end - 1) == 0x20) end--;
-  if (start >= end) return false;
+  while (start < end && load<u8>(p + <usize>start) == 0x20) start++;
+  while (end > start && load<u8>(p + <usize>end - 1) == 0x20) end--;
+  if (start >= end || end - start > MAX_ADDRESS_CHARS) return false;
   for (let i = start; i < end; i++) {
-    if (s.charCodeAt(i) == 0x3a) return parseV6(s, start, end, out);
+    if (load<u8>(p + <usize>i) == 0x3a) return parseV6(p, start, end, out);
   }
-  const v4 = parseV4(s, start, end);
+  const v4 = parseV4(p, start, end);
   if (v4 < 0) return false;
   out.v6 = false;
   out.hi = 0;
@@ -38,12 +42,24 @@ export function parseIpRange(s: string, start: i32, end: i32, out: IpAddr): bool
   return true;
 }
 
+/** parseIpAt for s[start, end): its characters are copied to a scratch buffer (anything not ASCII fails). */
+export function parseIpRange(s: string, start: i32, end: i32, out: IpAddr): bool {
+  while (start < end && s.charCodeAt(start) == 0x20) start++;
+  while (end > start && s.charCodeAt(end - 1) == 0x20) end--;
+  if (start >= end || end - start > MAX_ADDRESS_CHARS) return false;
+  for (let i = start; i < end; i++) {
+    const c = s.charCodeAt(i);
+    store<u8>(scratch + <usize>(i - start), c < 0x80 ? <u8>c : 0xff);
+  }
+  return parseIpAt(scratch, 0, end - start, out);
+}
+
 export function parseIp(s: string, out: IpAddr): bool {
   return parseIpRange(s, 0, s.length, out);
 }
 
 /** Returns the address as u32 in an i64, or -1. Strict dotted quad: no leading zeros, no short forms. */
-function parseV4(s: string, start: i32, end: i32): i64 {
+function parseV4(p: usize, start: i32, end: i32): i64 {
   let value: i64 = 0;
   let parts = 0;
   let i = start;
@@ -51,9 +67,9 @@ function parseV4(s: string, start: i32, end: i32): i64 {
     if (i >= end) return -1;
     let n = 0;
     let digits = 0;
-    const first = s.charCodeAt(i);
+    const first = <i32>load<u8>(p + <usize>(i));
     while (i < end) {
-      const c = s.charCodeAt(i);
+      const c = <i32>load<u8>(p + <usize>(i));
       if (c < 0x30 || c > 0x39) break;
       n = n * 10 + (c - 0x30);
       digits++;
@@ -64,7 +80,7 @@ function parseV4(s: string, start: i32, end: i32): i64 {
     value = (value << 8) | n;
     parts++;
     if (parts < 4) {
-      if (i >= end || s.charCodeAt(i) != 0x2e) return -1;
+      if (i >= end || <i32>load<u8>(p + <usize>(i)) != 0x2e) return -1;
       i++;
     }
   }
@@ -80,12 +96,12 @@ function hexVal(c: i32): i32 {
 
 const groups = new StaticArray<u32>(8);
 
-function parseV6(s: string, start: i32, end: i32, out: IpAddr): bool {
+function parseV6(p: usize, start: i32, end: i32, out: IpAddr): bool {
   let n = 0;          // groups written
   let gap = -1;       // index where "::" stands
   let i = start;
-  if (end - start >= 2 && s.charCodeAt(i) == 0x3a) {
-    if (s.charCodeAt(i + 1) != 0x3a) return false;
+  if (end - start >= 2 && <i32>load<u8>(p + <usize>(i)) == 0x3a) {
+    if (<i32>load<u8>(p + <usize>(i + 1)) != 0x3a) return false;
     gap = 0;
     i += 2;
     if (i == end) { return finishV6(n, gap, out); }
@@ -94,10 +110,10 @@ function parseV6(s: string, start: i32, end: i32, out: IpAddr): bool {
     if (n >= 8) return false;
     // An embedded IPv4 tail: the rest contains a dot.
     let hasDot = false;
-    for (let j = i; j < end; j++) { const c = s.charCodeAt(j); if (c == 0x2e) { hasDot = true; break; } if (c == 0x3a) break; }
+    for (let j = i; j < end; j++) { const c = <i32>load<u8>(p + <usize>(j)); if (c == 0x2e) { hasDot = true; break; } if (c == 0x3a) break; }
     if (hasDot) {
       if (n > 6) return false;
-      const v4 = parseV4(s, i, end);
+      const v4 = parseV4(p, i, end);
       if (v4 < 0) return false;
       groups[n++] = <u32>(v4 >> 16);
       groups[n++] = <u32>(v4 & 0xffff);
@@ -107,7 +123,7 @@ function parseV6(s: string, start: i32, end: i32, out: IpAddr): bool {
     let v = 0;
     let digits = 0;
     while (i < end) {
-      const h = hexVal(s.charCodeAt(i));
+      const h = hexVal(<i32>load<u8>(p + <usize>(i)));
       if (h < 0) break;
       v = (v << 4) | h;
       digits++;
@@ -117,9 +133,9 @@ function parseV6(s: string, start: i32, end: i32, out: IpAddr): bool {
     if (digits == 0) return false;
     groups[n++] = v;
     if (i == end) break;
-    if (s.charCodeAt(i) != 0x3a) return false;
+    if (<i32>load<u8>(p + <usize>(i)) != 0x3a) return false;
     i++;
-    if (i < end && s.charCodeAt(i) == 0x3a) {
+    if (i < end && <i32>load<u8>(p + <usize>(i)) == 0x3a) {
       if (gap >= 0) return false;
       gap = n;
       i++;
@@ -182,26 +198,37 @@ export class Cidr {
 
 /** Parses "addr" or "addr/len". Host bits beyond the prefix are allowed and ignored. */
 export function parseCidr(s: string, out: Cidr): bool {
-  const slash = s.indexOf("/");
-  if (slash < 0) {
-    if (!parseIp(s, out.addr)) return false;
+  return parseCidrRange(s, 0, s.length, out);
+}
+
+/** parseCidr for s[start, end), whitespace around it ignored, without copying it out. */
+export function parseCidrRange(s: string, start: i32, end: i32, out: Cidr): bool {
+  while (start < end && s.charCodeAt(start) <= 0x20) start++;
+  while (end > start && s.charCodeAt(end - 1) <= 0x20) end--;
+  let slash = start;
+  while (slash < end && s.charCodeAt(slash) != 0x2f) slash++;
+  if (slash == end) {
+    if (!parseIpRange(s, start, end, out.addr)) return false;
     out.prefix = out.addr.bits;
     return true;
   }
-  if (!parseIpRange(s, 0, slash, out.addr)) return false;
-  const lenStr = s.substring(slash + 1);
-  if (lenStr.length == 0 || lenStr.length > 3) return false;
+  if (!parseIpRange(s, start, slash, out.addr)) return false;
+  const digits = end - slash - 1;
+  if (digits == 0 || digits > 3) return false;
   let n = 0;
-  for (let i = 0; i < lenStr.length; i++) {
-    const c = lenStr.charCodeAt(i);
+  for (let i = slash + 1; i < end; i++) {
+    const c = s.charCodeAt(i);
     if (c < 0x30 || c > 0x39) return false;
     n = n * 10 + (c - 0x30);
   }
   // "::ffff:10.0.0.0/104" is an IPv4 /8 once mapped down.
-  let isMapped = out.addr.v6 == false && s.substring(0, slash).indexOf(":") >= 0;
-  if (isMapped) {
-    if (n < 96 || n > 128) return false;
-    n -= 96;
+  if (!out.addr.v6) {
+    let colon = false;
+    for (let i = start; i < slash && !colon; i++) colon = s.charCodeAt(i) == 0x3a;
+    if (colon) {
+      if (n < 96 || n > 128) return false;
+      n -= 96;
+    }
   }
   if (n > out.addr.bits) return false;
   out.prefix = n;

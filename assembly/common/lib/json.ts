@@ -45,11 +45,22 @@ export class JsonValue {
     }
     const p = new JsonParser(this.src);
     p.pos = this.rawStart + 1;
+    sink.expect(this.count);
+    const src = this.src;
     for (let i = 0; i < this.count; i++) {
       p.ws();
-      const s = p.parseString();
-      if (s === null) return; // cannot happen: the span was validated when it was parsed
-      sink.add(i, s);
+      // A string without escapes goes to the sink as its span of the source: nothing is copied.
+      const open = p.pos;
+      let close = open + 1;
+      while (close < src.length && src.charCodeAt(close) != 0x22 && src.charCodeAt(close) != 0x5c) close++;
+      if (close < src.length && src.charCodeAt(close) == 0x22) {
+        sink.addSpan(i, src, open + 1, close);
+        p.pos = close + 1;
+      } else {
+        const s = p.parseString();
+        if (s === null) return; // cannot happen: the span was validated when it was parsed
+        sink.add(i, s);
+      }
       p.ws();
       p.pos++; // ',' or ']'
     }
@@ -70,6 +81,10 @@ export class JsonValue {
 /** Receives the strings of an array one at a time (AssemblyScript has no closures). */
 export abstract class StringSink {
   abstract add(index: i32, value: string): void;
+  /** The element `index` is src[start, end) (it had no escapes); a sink that can read it in place overrides this. */
+  addSpan(index: i32, src: string, start: i32, end: i32): void { this.add(index, src.substring(start, end)); }
+  /** How many elements are coming, before the first (lazy arrays know). */
+  expect(count: i32): void {}
 }
 
 /** Arrays of at least this many strings are kept as spans. */

@@ -160,6 +160,9 @@ export class HmacSha256 {
 }
 
 /** Lower-case hex of `n` bytes at `ptr`. */
+/** The ASCII code of a nibble's lower-case hex digit. */
+@inline function hexDigit(v: u32): u32 { return v < 10 ? 0x30 + v : 0x57 + v; }
+
 export function toHex(ptr: usize, n: i32): string {
   const digits = "0123456789abcdef";
   let out = "";
@@ -203,5 +206,19 @@ export class RotatingKeys {
   macHex(k: i32, s: string, bytes: i32): string {
     const m = this.keys[k].signString(s);
     return toHex(m.dataStart, bytes);
+  }
+
+  /**
+   * Whether the lower-case hex at `hex` (2 * `bytes` characters) is the first `bytes` bytes of the MAC of
+   * the bytes at [ptr, ptr + len) under key k, compared in constant time.
+   */
+  macMatchesHex(k: i32, ptr: usize, len: i32, hex: usize, bytes: i32): bool {
+    const m = this.keys[k].sign(ptr, len).dataStart;
+    let diff: u32 = 0;
+    for (let i = 0; i < bytes; i++) {
+      const b = <u32>load<u8>(m + <usize>i);
+      diff |= (hexDigit(b >> 4) ^ <u32>load<u8>(hex + <usize>(2 * i))) | (hexDigit(b & 15) ^ <u32>load<u8>(hex + <usize>(2 * i + 1)));
+    }
+    return diff == 0;
   }
 }

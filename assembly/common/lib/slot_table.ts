@@ -84,9 +84,30 @@ export class SlotTable {
     return k;
   }
 
+  /**
+   * Creates the table's slots that do not exist yet, building each key in a reused buffer (a
+   * configuration's slot keys leave no garbage; what the host returns for existing slots does).
+   */
   ensureSlots(): void {
+    const prefix = String.UTF8.encode(this.prefix);
+    const plen = prefix.byteLength;
+    // One key buffer per number of digits: shared-data keys are whole ArrayBuffers.
+    const keys = new Array<ArrayBuffer | null>(11);
     for (let i = 0; i < this.size; i++) {
-      const k = this.buildKey(i);
+      let n = <u32>(this.base + i);
+      let digits = 1;
+      for (let m = n; m >= 10; m /= 10) digits++;
+      let k = unchecked(keys[digits]);
+      if (k === null) {
+        k = new ArrayBuffer(plen + digits);
+        memory.copy(changetype<usize>(k), changetype<usize>(prefix), plen);
+        keys[digits] = k;
+      }
+      const p = changetype<usize>(k) + <usize>plen;
+      for (let d = digits - 1; d >= 0; d--) {
+        store<u8>(p + <usize>d, <u8>(0x30 + n % 10));
+        n /= 10;
+      }
       if (this.store.get(k).data === null) this.store.set(k, changetype<usize>(this.free), this.free.byteLength, 0);
     }
   }

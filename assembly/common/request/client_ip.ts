@@ -1,5 +1,5 @@
 // Which address is the client: the downstream peer, or an X-Forwarded-For entry behind trusted hops.
-import { IpAddr, parseHostPort, parseIpRange } from "../lib/ip";
+import { IpAddr, parseHostPort, parseIpAt } from "../lib/ip";
 import { ObjReader } from "../lib/config";
 
 /**
@@ -23,15 +23,16 @@ export function readClientSource(r: ObjReader): i32 {
 }
 
 /**
- * The entry `index` places from the right of `xff` (0 = the rightmost) into `out`; false when XFF has
- * fewer entries or that one is not an address.
+ * The entry `index` places from the right of the X-Forwarded-For bytes at [ptr, ptr + len) (0 = the
+ * rightmost) into `out`; false when XFF has fewer entries or that one is not an address.
  */
-export function xffFromRight(xff: string, index: i32, out: IpAddr): bool {
-  let end = xff.length;
+export function xffFromRight(ptr: usize, len: i32, index: i32, out: IpAddr): bool {
+  let end = len;
   let i = 0;
   while (end >= 0) {
-    const comma = end > 0 ? xff.lastIndexOf(",", end - 1) : -1;
-    if (i == index) return parseIpRange(xff, comma + 1, end, out);
+    let comma = end - 1;
+    while (comma >= 0 && load<u8>(ptr + <usize>comma) != 0x2c) comma--;
+    if (i == index) return parseIpAt(ptr, comma + 1, end, out);
     i++;
     if (comma < 0) break;
     end = comma;
@@ -45,12 +46,12 @@ export function xffFromRight(xff: string, index: i32, out: IpAddr): bool {
  * With trustedHops = N > 0 the client is the Nth entry from the right of XFF as it arrived, as with
  * Envoy's xff_num_trusted_hops: the rightmost entry (Envoy's own append) is skipped, then N counted.
  * Entries left of that were written by the client and are never read.
- * Falls back to the peer when XFF is absent, too short, or that entry is malformed.
- * Returns false only when no usable address exists at all.
+ * Falls back to the peer when XFF (the bytes at [xff, xff + xffLen); xffLen 0 when absent) is absent,
+ * too short, or that entry is malformed. Returns false only when no usable address exists at all.
  */
-export function resolveClientIp(peer: string | null, xff: string | null, trustedHops: i32, out: IpAddr): bool {
+export function resolveClientIp(peer: string | null, xff: usize, xffLen: i32, trustedHops: i32, out: IpAddr): bool {
   // Index 0 is Envoy's append.
-  if (trustedHops > 0 && xff !== null && xff.length > 0 && xffFromRight(xff, trustedHops, out)) return true;
+  if (trustedHops > 0 && xffLen > 0 && xffFromRight(xff, xffLen, trustedHops, out)) return true;
   if (peer === null) return false;
   return parseHostPort(peer, out);
 }

@@ -1,5 +1,77 @@
 // Cookie and query-string lookups over the raw header values. Pure.
 
+/** A run of bytes inside a header value: what the byte lookups below return, without a copy. */
+export class ByteSpan {
+  ptr: usize = 0;
+  len: i32 = 0;
+}
+
+/**
+ * Finds cookie `name` (its bytes) in the Cookie header's bytes at [ptr, ptr + len) and points `out` at
+ * its value (without the quotes RFC 6265 allows). False when absent.
+ */
+export function cookieAt(ptr: usize, len: i32, name: ArrayBuffer, out: ByteSpan): bool {
+  const nameLen = name.byteLength;
+  let i = 0;
+  while (i < len) {
+    while (i < len && (load<u8>(ptr + <usize>i) == 0x20 || load<u8>(ptr + <usize>i) == 0x3b)) i++;
+    let semi = i;
+    let eq = -1;
+    while (semi < len) {
+      const c = load<u8>(ptr + <usize>semi);
+      if (c == 0x3b) break;
+      if (c == 0x3d && eq < 0) eq = semi;
+      semi++;
+    }
+    if (eq > i) {
+      let nameEnd = eq;
+      while (nameEnd > i && load<u8>(ptr + <usize>nameEnd - 1) == 0x20) nameEnd--;
+      if (nameEnd - i == nameLen && memory.compare(ptr + <usize>i, changetype<usize>(name), nameLen) == 0) {
+        let vs = eq + 1;
+        let ve = semi;
+        while (vs < ve && load<u8>(ptr + <usize>vs) == 0x20) vs++;
+        while (ve > vs && load<u8>(ptr + <usize>ve - 1) == 0x20) ve--;
+        if (ve - vs >= 2 && load<u8>(ptr + <usize>vs) == 0x22 && load<u8>(ptr + <usize>ve - 1) == 0x22) { vs++; ve--; }
+        out.ptr = ptr + <usize>vs;
+        out.len = ve - vs;
+        return true;
+      }
+    }
+    i = semi + 1;
+  }
+  return false;
+}
+
+/** Whether the bytes at [ptr, ptr + len) contain `needle`, ASCII letters compared without case (`needle` lower-case). */
+export function containsNoCase(ptr: usize, len: i32, needle: ArrayBuffer): bool {
+  const n = needle.byteLength;
+  if (n == 0) return true;
+  const np = changetype<usize>(needle);
+  const first = load<u8>(np);
+  for (let i = 0; i + n <= len; i++) {
+    let c = load<u8>(ptr + <usize>i);
+    if (c >= 0x41 && c <= 0x5a) c += 0x20;
+    if (c != first) continue;
+    let k = 1;
+    for (; k < n; k++) {
+      let d = load<u8>(ptr + <usize>(i + k));
+      if (d >= 0x41 && d <= 0x5a) d += 0x20;
+      if (d != load<u8>(np + <usize>k)) break;
+    }
+    if (k == n) return true;
+  }
+  return false;
+}
+
+/** Where the path at [ptr, ptr + len) ends: before its query string or fragment. */
+export function pathEnd(ptr: usize, len: i32): i32 {
+  for (let i = 0; i < len; i++) {
+    const c = load<u8>(ptr + <usize>i);
+    if (c == 0x3f || c == 0x23) return i;
+  }
+  return len;
+}
+
 /** The value of cookie `name` in a Cookie header, or null. */
 export function findCookie(header: string, name: string): string | null {
   const len = header.length;

@@ -34,6 +34,9 @@ export function encodePairs(kv: string[]): ArrayBuffer {
 export class HeaderName {
   bytes: ArrayBuffer;
   len: i32;
+  /** Where find() last saw this name: in the snapshot load numbered `seenLoad`, at index `seenAt`. */
+  seenLoad: u32 = 0;
+  seenAt: i32 = -1;
   constructor(public name: string) {
     const bytes = String.UTF8.encode(name);
     this.bytes = bytes;
@@ -59,6 +62,8 @@ export abstract class RequestSource {
 }
 
 const NO_HOPS: i32 = -1;
+/** Numbers every load of every snapshot, so a name's remembered index is valid only for the load it came from. */
+let loads: u32 = 0;
 const EMPTY = new ArrayBuffer(0);
 /** A pooled snapshot keeps its header buffer for the next request up to this size. */
 const KEEP_BUFFER_BYTES = 16 << 10;
@@ -73,6 +78,8 @@ export class RequestSnapshot {
   private pairsPtr: usize = changetype<usize>(EMPTY);
   private offsetsPtr: usize = 0;
   count: i32 = 0;
+  /** This load's number (0: none yet). */
+  private loadNo: u32 = 0;
   /** Decoded values, filled on first use. */
   private strings: Array<string | null> = new Array<string | null>(0);
   private decoded: Uint8Array = new Uint8Array(0);
@@ -136,6 +143,8 @@ export class RequestSnapshot {
     if (this.own.byteLength > KEEP_BUFFER_BYTES) this.own = EMPTY;
     this.pairsPtr = changetype<usize>(EMPTY);
     this.count = 0;
+    if (++loads == 0) loads = 1;
+    this.loadNo = loads;
     this.source = null;
     this.headersPending = false;
     this.peerPending = false;
@@ -185,6 +194,8 @@ export class RequestSnapshot {
     const base = changetype<usize>(pairs);
     this.pairsPtr = base;
     this.count = 0;
+    if (++loads == 0) loads = 1;
+    this.loadNo = loads;
     if (size < 4) return size == 0;
     const n = <i32>load<u32>(base);
     if (n < 0 || <i64>4 + <i64>8 * <i64>n > <i64>size) return false;
@@ -193,16 +204,16 @@ export class RequestSnapshot {
       this.offsetsPtr = this.offsets.dataStart;
     }
     let p = 4 + 8 * n;
-    const offsets = this.offsets;
-    for (let i = 0; i < n; i++) {
+    let o = this.offsetsPtr;
+    for (let i = 0; i < n; i++, o += 16) {
       const kl = <i32>load<u32>(base + 4 + 8 * i);
       const vl = <i32>load<u32>(base + 8 + 8 * i);
       if (kl < 0 || vl < 0 || <i64>p + <i64>kl + <i64>vl + 2 > <i64>size) return false;
-      unchecked(offsets[4 * i] = p);
-      unchecked(offsets[4 * i + 1] = kl);
+      store<i32>(o, p);
+      store<i32>(o, kl, 4);
       p += kl + 1;
-      unchecked(offsets[4 * i + 2] = p);
-      unchecked(offsets[4 * i + 3] = vl);
+      store<i32>(o, p, 8);
+      store<i32>(o, vl, 12);
       p += vl + 1;
     }
     this.count = n;
@@ -222,9 +233,17 @@ export class RequestSnapshot {
     return s;
   }
 
-  /** Index of the first header called `h`, or -1. */
+  /** Index of the first header called `h`, or -1. Each name is looked up once per request. */
   find(h: HeaderName): i32 {
     if (this.headersPending) this.fetchHeaders();
+    if (h.seenLoad == this.loadNo) return h.seenAt;
+    const at = this.scan(h);
+    h.seenLoad = this.loadNo;
+    h.seenAt = at;
+    return at;
+  }
+
+  private scan(h: HeaderName): i32 {
     const want = h.ptr;
     const len = h.len;
     const base = this.pairsPtr;
@@ -289,9 +308,16 @@ export class RequestSnapshot {
     if (this.ipHops != source) {
       this.ipHops = source;
       const hops = source & 0xff;
-      let xff: string | null = null;
-      if (hops > 0 || (source & FROM_XFF) != 0) xff = this.header(XFF);
-      if ((source & FROM_XFF) != 0 && xff !== null && xff.length > 0 && xffFromRight(xff, hops, this.ip)) {
+      let xff: usize = 0;
+      let xffLen = 0;
+      if (hops > 0 || (source & FROM_XFF) != 0) {
+        const i = this.find(XFF);
+        if (i >= 0) {
+          xff = this.valuePtr(i);
+          xffLen = this.valueLength(i);
+        }
+      }
+      if ((source & FROM_XFF) != 0 && xffLen > 0 && xffFromRight(xff, xffLen, hops, this.ip)) {
         this.ipOk = true;
       } else {
         if (this.peerPending) {
@@ -299,7 +325,7 @@ export class RequestSnapshot {
           const src = this.source;
           if (src !== null) this.peer = src.peerAddress();
         }
-        this.ipOk = resolveClientIp(this.peer, xff, hops, this.ip);
+        this.ipOk = resolveClientIp(this.peer, xff, xffLen, hops, this.ip);
       }
     }
     if (this.ipOk) return this.ip;

@@ -1,0 +1,87 @@
+// The byte-level helpers the request path uses instead of strings: a key hash, cookie and path lookups.
+import { keyHash, stickyBucket, stickyBucketAscii } from "../common/lib/hash";
+import { ByteSpan, containsNoCase, cookieAt, findCookie, pathEnd } from "../common/request/http";
+import { PathFacts, pathFacts } from "../crawler_score/signals";
+
+function hashOf(s: string): u32 {
+  const b = String.UTF8.encode(s);
+  return keyHash(changetype<usize>(b), b.byteLength);
+}
+
+function cookie(header: string, name: string): string | null {
+  const b = String.UTF8.encode(header);
+  const span = new ByteSpan();
+  if (!cookieAt(changetype<usize>(b), b.byteLength, String.UTF8.encode(name), span)) return null;
+  return String.UTF8.decodeUnsafe(span.ptr, <usize>span.len);
+}
+
+function contains(s: string, needle: string): bool {
+  const b = String.UTF8.encode(s);
+  return containsNoCase(changetype<usize>(b), b.byteLength, String.UTF8.encode(needle));
+}
+
+describe("keyHash", () => {
+  it("is MurmurHash3 x86_32 with seed 0 (reference vectors)", () => {
+    expect(hashOf("")).toBe(0);
+    expect(hashOf("hello")).toBe(0x248bfa47);
+    expect(hashOf("Hello, world!")).toBe(0xc0363e43);
+    expect(hashOf("The quick brown fox jumps over the lazy dog")).toBe(0x2e4ff723);
+  });
+});
+
+describe("cookieAt", () => {
+  it("finds a cookie's value in the header's bytes as findCookie does in its string", () => {
+    const headers = ["a=1; graywall_id=abc.123.def; b=2", "graywall_id=x", " graywall_id = \"q\" ;z=1", "xgraywall_id=1; graywall_idx=2", "graywall_id=", "a=b=c; graywall_id=v=w"];
+    for (let i = 0; i < headers.length; i++) {
+      const want = findCookie(headers[i], "graywall_id");
+      const got = cookie(headers[i], "graywall_id");
+      expect(got === null).toBe(want === null);
+      if (want !== null && got !== null) expect(got).toBe(want);
+    }
+    expect(cookie("a=1; graywall_id=abc; b=2", "graywall_id")).toBe("abc");
+    expect(cookie("xgraywall_id=1; graywall_idx=2", "graywall_id")).toBeNull();
+  });
+});
+
+describe("containsNoCase", () => {
+  it("matches ASCII letters in any case", () => {
+    expect(contains("Mozilla/5.0 (compatible; Googlebot/2.1)", "googlebot")).toBe(true);
+    expect(contains("text/HTML,application/xhtml+xml", "text/html")).toBe(true);
+    expect(contains("text/plain", "text/html")).toBe(false);
+    expect(contains("goo", "googlebot")).toBe(false);
+  });
+});
+
+describe("pathFacts on bytes", () => {
+  it("ignores the query string and fragment, and reads asset extensions in any case", () => {
+    const p = String.UTF8.encode("/a/b?x=1#f");
+    expect(pathEnd(changetype<usize>(p), p.byteLength)).toBe(4);
+    const a = new PathFacts();
+    const b = new PathFacts();
+    pathFacts("/item/42?utm=1", [], a);
+    pathFacts("/item/42", [], b);
+    expect(a.pathHash).toBe(b.pathHash);
+    expect(a.numericId).toBe(42);
+    expect(a.prefixHash).toBe(b.prefixHash);
+    pathFacts("/img/Logo.PNG", [], a);
+    expect(a.asset).toBe(true);
+    pathFacts("/img.png/page", [], a);
+    expect(a.asset).toBe(false);
+    pathFacts("/wp-admin/x?y", ["/wp-admin"], a);
+    expect(a.honeypot).toBe(true);
+    pathFacts("/wp", ["/wp-admin"], a);
+    expect(a.honeypot).toBe(false);
+  });
+});
+
+describe("stickyBucketAscii", () => {
+  it("gives a header's bytes the bucket stickyBucket gives its string, and declines non-ASCII", () => {
+    const keys = ["user-42", "a", "merchant:7781", "0123456789abcdef"];
+    for (let i = 0; i < keys.length; i++) {
+      const b = String.UTF8.encode(keys[i]);
+      expect(stickyBucketAscii("rule-salt", changetype<usize>(b), b.byteLength)).toBe(<i32>stickyBucket("rule-salt", keys[i]));
+    }
+    const u = String.UTF8.encode("josé");
+    expect(stickyBucketAscii("rule-salt", changetype<usize>(u), u.byteLength)).toBe(-1);
+  });
+});
