@@ -14,6 +14,7 @@ import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
 import { GENERATED, SECRET_PATHS, SecretError, Secrets } from "./secrets.ts";
 import { dangers, newDangers } from "./dangers.ts";
+import { type AccessDoc, addKey, CONSUMER_NAME, FINGERPRINT, removeKey } from "./consumers.ts";
 import { Validator, ValidatorBusy, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
 
 declare module "fastify" {
@@ -442,6 +443,43 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       async (req, reply) => underAttack(reply, Date.now() + req.body.minutes * 60_000, req.body.author ?? "api"),
     );
     app.delete("/api/crawler/under-attack", { onRequest: requireToken }, async (_req, reply) => underAttack(reply, undefined, "api"));
+
+    // API keys: made here, shown once in this answer, kept in the access document only as SHA-256 digests.
+    app.post<{ Params: { name: string }; Body: { author?: string } | undefined }>(
+      "/api/consumers/:name/keys",
+      {
+        onRequest: requireToken,
+        schema: { params: { type: "object", required: ["name"], properties: { name: { type: "string", pattern: CONSUMER_NAME } } } },
+      },
+      async (req, reply) => {
+        const v = store.current("access")!;
+        const made = addKey(v.doc as AccessDoc, req.params.name);
+        const author = (req.body as { author?: unknown } | undefined)?.author;
+        const r = await change(reply, "access", req, made.doc, typeof author === "string" ? author.slice(0, 200) : "api", undefined, true);
+        if (reply.sent || reply.statusCode !== 200) return r;
+        reply.header("cache-control", "no-store");
+        return { ...(r as object), consumer: req.params.name, key: made.key, fingerprint: made.fingerprint };
+      },
+    );
+    app.delete<{ Params: { name: string; fingerprint: string } }>(
+      "/api/consumers/:name/keys/:fingerprint",
+      {
+        onRequest: requireToken,
+        schema: {
+          params: {
+            type: "object",
+            required: ["name", "fingerprint"],
+            properties: { name: { type: "string", pattern: CONSUMER_NAME }, fingerprint: { type: "string", pattern: FINGERPRINT } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const v = store.current("access")!;
+        const next = removeKey(v.doc as AccessDoc, req.params.name, req.params.fingerprint);
+        if (!next) return reply.code(404).send({ error: `consumer '${req.params.name}' has no key ${req.params.fingerprint}` });
+        return change(reply, "access", req, next, "api", undefined, true);
+      },
+    );
 
     // A new secret for a section, the one it replaces kept as previous_secret (what it signed stays valid).
     app.post<{ Params: { filter: string; section: string }; Body: { author?: string } | undefined }>(

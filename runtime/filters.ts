@@ -9,6 +9,7 @@ export interface FilterInfo {
 }
 
 export const FILTERS: FilterInfo[] = [
+  { name: "access", envoyName: "graywall.access" },
   { name: "ip_list", envoyName: "graywall.ip_list" },
   { name: "crawler_score", envoyName: "graywall.crawler_score" },
   { name: "rate_limiter", envoyName: "graywall.rate_limiter" },

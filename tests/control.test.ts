@@ -26,7 +26,7 @@ describe("graywall-control API", () => {
   test("reads need no token; every filter starts at version 1 with its shipped document", async () => {
     const { app } = fresh();
     const list = (await app.inject({ url: "/api/filters" })).json();
-    assert.deepEqual(list.map((f: any) => f.filter).sort(), ["crawler_score", "gray_router", "ip_list", "rate_limiter"]);
+    assert.deepEqual(list.map((f: any) => f.filter).sort(), ["access", "crawler_score", "gray_router", "ip_list", "rate_limiter"]);
     const r = await app.inject({ url: "/api/filters/gray_router" });
     assert.equal(r.statusCode, 200);
     assert.equal(r.headers.etag, '"1"');
@@ -152,7 +152,7 @@ describe("graywall-control API", () => {
     assert.equal(res.name, "graywall");
     assert.equal(res.typed_config.config.root_id, "graywall");
     const sections = JSON.parse(res.typed_config.config.configuration.value);
-    assert.deepEqual(Object.keys(sections), ["ip_list", "crawler_score", "rate_limiter", "gray_router"]);
+    assert.deepEqual(Object.keys(sections), ["access", "ip_list", "crawler_score", "rate_limiter", "gray_router"]);
     assert.deepEqual(sections.ip_list, { deny: ["203.0.113.0/24"] });
     const shipped = JSON.parse(readFileSync(join(ROOT, "config", "filters", "gray_router.json"), "utf8"));
     assert.deepEqual(sections.gray_router, shipped);

@@ -9,8 +9,8 @@ import { ProxyHost } from "./support/proxy_host.ts";
 
 const names = MODULES;
 
-test("the one module, the four standalone ones and the no-op floor are built", () => {
-  assert.deepEqual([...names].sort(), ["crawler_score", "gray_router", "graywall", "ip_list", "noop", "rate_limiter"]);
+test("the one module, each stage alone and the no-op floor are built", () => {
+  assert.deepEqual([...names].sort(), ["access", "crawler_score", "gray_router", "graywall", "ip_list", "noop", "rate_limiter"]);
   for (const name of names) assert.ok(existsSync(join(ROOT, "assembly", name, "index.ts")), name);
 });
 

@@ -74,9 +74,14 @@ describe("slot table with token buckets", () => {
     t.ensureSlots();
     expect(store.keys.length).toBe(64);
     expect(store.keys[63]).toBe("graywall.t.t.63");
-    // A second VM finds them made and adds none.
+    // A second VM, after the first wrote a record, adds none, overwrites none and reads none back.
+    expect(t.update("carol", 1000, bucket(3))).toBe(UpdateStatus.Updated);
+    const snapshot = store.values.map<string>((v) => String.UTF8.decode(v));
+    const reads = store.reads;
     table(store, 3, 60000, 64).ensureSlots();
     expect(store.keys.length).toBe(64);
+    expect(store.reads).toBe(reads);
+    for (let i = 0; i < 64; i++) expect(String.UTF8.decode(store.values[i])).toBe(snapshot[i]);
     const u = bucket(3);
     let a = 0;
     let b = 0;
@@ -194,7 +199,7 @@ describe("rate_limiter config", () => {
     const errors = new ConfigErrors();
     expect(compileRateLimitConfig('{"rules": [{"name": "a", "key": ["ip"], "bucket_size": 0}, ' +
       '{"name": "b", "key": ["path"], "bucket_size": 100, "refill_tokens": 1, "refill_interval_ms": 1000, "idle_timeout_ms": 1000}], "speed": 1}', errors)).toBeNull();
-    expect(errors.list[0]).toBe("rules[0].key[0]: 'ip' is not one of client_ip, path, route, method, header:<name>");
+    expect(errors.list[0]).toBe("rules[0].key[0]: 'ip' is not one of client_ip, consumer, path, route, method, header:<name>");
     expect(errors.list[1]).toBe("rules[0].bucket_size: must be between 1 and 1000000000, got 0");
     expect(errors.list[2]).toBe("rules[1].idle_timeout_ms: must be at least the time to refill a full bucket (100000 ms)");
     expect(errors.list[3]).toBe("speed: unknown field");

@@ -4,6 +4,8 @@
 import { ConfigErrors, readConfigRoot } from "../common/lib/config";
 import { SharedStore } from "../common/lib/slot_table";
 import { Stage, StatSink } from "../common/request/stage";
+import { AccessConfig, readAccessConfig } from "../access/config";
+import { AccessStage } from "../access/stage";
 import { CrawlerConfig, crawlerTableBytes, readCrawlerConfig } from "../crawler_score/config";
 import { overBudget } from "../common/lib/memory_budget";
 import { CrawlerStage } from "../crawler_score/stage";
@@ -11,14 +13,15 @@ import { GrayConfig, readGrayConfig } from "../gray_router/config";
 import { GrayRouterStage } from "../gray_router/stage";
 import { IpListConfig, readIpListConfig } from "../ip_list/config";
 import { IpListStage } from "../ip_list/stage";
-import { RateLimitConfig, readRateLimitConfig } from "../rate_limiter/config";
+import { KeyKind, RateLimitConfig, readRateLimitConfig } from "../rate_limiter/config";
 import { RateLimiterStage } from "../rate_limiter/stage";
 
 /** The sections, in pass order: a stage that answers locally ends the pass before the later ones. */
-export const SECTIONS: string[] = ["ip_list", "crawler_score", "rate_limiter", "gray_router"];
+export const SECTIONS: string[] = ["access", "ip_list", "crawler_score", "rate_limiter", "gray_router"];
 
 /** Each section's compiled config; null where the section is absent (its stage is off). */
 export class GraywallConfig {
+  access: AccessConfig | null = null;
   ipList: IpListConfig | null = null;
   crawler: CrawlerConfig | null = null;
   limiter: RateLimitConfig | null = null;
@@ -29,16 +32,28 @@ export class GraywallConfig {
 export function compileGraywallConfig(src: string, errors: ConfigErrors): GraywallConfig | null {
   const r = readConfigRoot(src, errors);
   if (r === null) return null;
+  const access = r.obj("access");
   const ipList = r.obj("ip_list");
   const crawler = r.obj("crawler_score");
   const limiter = r.obj("rate_limiter");
   const gray = r.obj("gray_router");
   r.done();
   const cfg = new GraywallConfig();
+  if (access !== null) cfg.access = readAccessConfig(access);
   if (ipList !== null) cfg.ipList = readIpListConfig(ipList);
   if (crawler !== null) cfg.crawler = readCrawlerConfig(crawler);
   if (limiter !== null) cfg.limiter = readRateLimitConfig(limiter);
   if (gray !== null) cfg.gray = readGrayConfig(gray);
+  // A limit keyed by consumer needs the stage that names consumers.
+  const lim = cfg.limiter;
+  if (lim !== null && access === null) {
+    for (let i = 0; i < lim.rules.length; i++) {
+      const parts = lim.rules[i].key;
+      for (let k = 0; k < parts.length; k++) {
+        if (parts[k].kind == KeyKind.Consumer) errors.add("rate_limiter.rules[" + i.toString() + "].key", "'consumer' needs the access section, which names consumers");
+      }
+    }
+  }
   // Each section is within the budget alone; together they must be too.
   const c = cfg.crawler;
   const l = cfg.limiter;
@@ -54,6 +69,8 @@ export function compileGraywallStages(src: string, errors: ConfigErrors, store: 
   const cfg = compileGraywallConfig(src, errors);
   if (cfg === null) return null;
   const stages = new Array<Stage>();
+  const access = cfg.access;
+  if (access !== null) stages.push(new AccessStage(access, stats));
   const ipList = cfg.ipList;
   if (ipList !== null) stages.push(new IpListStage(ipList, stats));
   const crawler = cfg.crawler;

@@ -45,6 +45,7 @@ import { firstMatch } from "../gray_router/matcher";
 import { SampleRequest } from "../gray_router/sample_request";
 import { compileGrayConfig } from "../gray_router/config";
 import { compileIpListConfig } from "../ip_list/config";
+import { compileAccessConfig } from "../access/config";
 import { compileRateLimitConfig } from "../rate_limiter/config";
 import { compileCrawlerConfig } from "../crawler_score/config";
 import { compileGraywallConfig } from "../graywall/config";
@@ -56,6 +57,7 @@ import { compileGraywallConfig } from "../graywall/config";
 export function validateFilterConfig(filter: string, json: string): string {
   const errors = new ConfigErrors();
   if (filter == "gray_router") compileGrayConfig(json, errors);
+  else if (filter == "access") compileAccessConfig(json, errors);
   else if (filter == "ip_list") compileIpListConfig(json, errors);
   else if (filter == "rate_limiter") compileRateLimitConfig(json, errors);
   else if (filter == "crawler_score") compileCrawlerConfig(json, errors);

@@ -8,7 +8,7 @@ import { HeaderTestTable, slotOf } from "../common/request/header_tests";
 import { overBudget, tableBytes } from "../common/lib/memory_budget";
 import { BUCKET_PAYLOAD } from "./bucket_update";
 
-export const enum KeyKind { ClientIp, Header, Path, Route, Method }
+export const enum KeyKind { ClientIp, Header, Path, Route, Method, Consumer }
 
 export class KeyPart {
   constructor(public kind: KeyKind, public name: string) {}
@@ -77,7 +77,7 @@ export class RateLimitConfig {
 /** The most rules a document may have (each is checked on every request). */
 export const MAX_RULES = 64;
 
-const KEY_PARTS = "client_ip, path, route, method, header:<name>";
+const KEY_PARTS = "client_ip, consumer, path, route, method, header:<name>";
 
 function readKey(r: ObjReader, rule: LimitRule): void {
   const parts = r.strList("key");
@@ -86,6 +86,7 @@ function readKey(r: ObjReader, rule: LimitRule): void {
     const p = parts[i];
     if (p == "client_ip") rule.key.push(new KeyPart(KeyKind.ClientIp, ""));
     else if (p == "path") rule.key.push(new KeyPart(KeyKind.Path, ""));
+    else if (p == "consumer") rule.key.push(new KeyPart(KeyKind.Consumer, ""));
     else if (p == "route") rule.key.push(new KeyPart(KeyKind.Route, ""));
     else if (p == "method") rule.key.push(new KeyPart(KeyKind.Method, ""));
     else if (p.startsWith("header:") && isHeaderName(p.substring(7).toLowerCase())) rule.key.push(new KeyPart(KeyKind.Header, p.substring(7).toLowerCase()));

@@ -157,6 +157,11 @@ export class RateLimiterStage extends Stage {
       } else if (kind == KeyKind.Path) {
         const h = req.find(PATH);
         if (h >= 0) key.addBytes(req.valuePtr(h), pathLength(req.valuePtr(h), req.valueLength(h)));
+      } else if (kind == KeyKind.Consumer) {
+        // The access stage's verified consumer: an anonymous request has none, and the rule skips it.
+        const c = req.consumer;
+        if (c === null) return false;
+        key.addString(c);
       } else if (kind == KeyKind.Method) {
         const h = req.find(METHOD);
         if (h >= 0) key.addBytes(req.valuePtr(h), req.valueLength(h));

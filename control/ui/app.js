@@ -597,6 +597,67 @@ async function loadCrawler() {
   $("#crawler-secrets tbody").replaceChildren(...rows);
 }
 
+// ---- consumers and their API keys ----
+
+let accessVersion;
+
+/** One sentence per rule of the access document in force. */
+function accessSentences(doc) {
+  const rules = doc.require || [];
+  if (rules.length === 0) return ["No path needs a key: every request is anonymous unless it brings a known key."];
+  return rules.map((r) => {
+    const methods = r.methods?.length ? `${r.methods.join(", ")} requests to` : "Requests to";
+    const need = (r.credentials || "key") === "key" ? "need a key (401 without one)" : "need no key";
+    return `${methods} paths starting ${r.prefix || "/"} ${need}.`;
+  });
+}
+
+async function makeKey(name) {
+  try {
+    const r = await api("POST", `/api/consumers/${encodeURIComponent(name)}/keys`, { author: "web UI" }, accessVersion);
+    $("#new-key-value").textContent = r.key;
+    $("#new-key").hidden = false;
+    say(`Version ${r.version}: a new key for ${name} (fingerprint ${r.fingerprint}).`);
+    await loadConsumers(true);
+  } catch (e) {
+    say(e.message, "error");
+  }
+}
+
+async function loadConsumers(keepKey = false) {
+  const r = await api("GET", "/api/filters/access");
+  accessVersion = r.version;
+  if (!keepKey) $("#new-key").hidden = true;
+  $("#consumers-version").textContent = String(r.version);
+  $("#access-rules").replaceChildren(...accessSentences(r.doc).map((s) => Object.assign(document.createElement("li"), { textContent: s })));
+  const rows = (r.doc.consumers || []).map((c) => {
+    const tr = document.createElement("tr");
+    const keys = document.createElement("td");
+    for (const d of c.key_sha256 || []) {
+      const fp = d.slice(0, 16);
+      const b = Object.assign(document.createElement("button"), { type: "button", textContent: `Revoke ${fp}`, className: "revoke" });
+      b.addEventListener("click", async () => {
+        try {
+          const v = await api("DELETE", `/api/consumers/${encodeURIComponent(c.name)}/keys/${fp}`, undefined, accessVersion);
+          say(`Version ${v.version}: key ${fp} of ${c.name} revoked.`);
+          await loadConsumers();
+        } catch (e) {
+          say(e.message, "error");
+        }
+      });
+      keys.append(b, " ");
+    }
+    if (!c.key_sha256?.length) keys.textContent = "none";
+    const more = Object.assign(document.createElement("button"), { type: "button", textContent: "Make a key" });
+    more.addEventListener("click", () => makeKey(c.name));
+    const cell = document.createElement("td");
+    cell.append(more);
+    tr.append(Object.assign(document.createElement("td"), { textContent: c.name }), keys, cell);
+    return tr;
+  });
+  $("#consumers tbody").replaceChildren(...rows);
+}
+
 // ---- other filters, as JSON ----
 
 async function loadRaw() {
@@ -653,10 +714,15 @@ async function start() {
       if (b.dataset.tab === "releases") await loadReleases();
       if (b.dataset.tab === "filters") await loadRaw();
       if (b.dataset.tab === "crawler") await loadCrawler();
+      if (b.dataset.tab === "consumers") await loadConsumers();
     });
   }
   $("#add-rule").addEventListener("click", () => $("#rules").append(ruleCard({ name: "", target: "canary", match: { headers: [{ name: "", exact: "" }] } })));
   $("#save-rules").addEventListener("click", saveGray);
+  $("#new-consumer").addEventListener("submit", (e) => {
+    e.preventDefault();
+    makeKey($("#consumer-name").value.trim());
+  });
   $("#reload-rules").addEventListener("click", loadGray);
   $("#preview").addEventListener("click", preview);
   $("#history-filter").addEventListener("change", loadHistory);

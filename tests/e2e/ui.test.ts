@@ -205,4 +205,32 @@ describe("web UI", () => {
       await eventually(async () => (await request(envoy.url("/news/3"), { headers: browserHeaders })).status === 200, 5000, "served again");
     },
   );
+
+  e2e("consumers: a key made in the UI is shown once and identifies its consumer at the real gateway; revoked, it is refused", async () => {
+    await page.click('nav button[data-tab="consumers"]');
+    await page.waitForFunction(() => /every request is anonymous/.test(document.querySelector("#access-rules")?.textContent ?? ""));
+    await page.fill("#consumer-name", "merchant-ui");
+    await page.click("#new-consumer button");
+    await page.waitForFunction(() => /^gwk_/.test(document.querySelector("#new-key-value")?.textContent ?? ""));
+    const key = (await page.locator("#new-key-value").textContent())!;
+    const fp = /fingerprint ([0-9a-f]{16})/.exec((await message()) ?? "")![1];
+    await page.waitForFunction((f) => document.querySelector("#consumers")?.textContent?.includes(f), fp);
+    await eventually(
+      async () => (await request(envoy.url("/orders"), { headers: { "x-api-key": key } })).json?.headers["x-graywall-consumer"] === "merchant-ui",
+      10000,
+      "the gateway names the consumer",
+    );
+    // Shown once: another visit to the tab does not show it, and neither does the page's document.
+    await page.click('nav button[data-tab="history"]');
+    await page.click('nav button[data-tab="consumers"]');
+    await page.waitForFunction(() => document.querySelector("#new-key")?.hasAttribute("hidden"));
+    assert.ok(!(await page.locator("#consumers").textContent())?.includes(key));
+    await page.click(`button.revoke:has-text("${fp}")`);
+    await page.waitForFunction(() => /revoked/.test(document.querySelector("#message")?.textContent ?? ""));
+    await eventually(
+      async () => (await request(envoy.url("/orders"), { headers: { "x-api-key": key } })).json?.headers["x-graywall-consumer"] === undefined,
+      10000,
+      "the revoked key names no one",
+    );
+  });
 });

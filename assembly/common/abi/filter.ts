@@ -176,7 +176,10 @@ export function proxy_on_configure(rootContextId: u32, size: u32): u32 {
 
 export function proxy_on_tick(rootContextId: u32): void {
   const root = rootFor(rootContextId);
-  if (root !== null) root.onTick();
+  if (root === null) return;
+  root.onTick();
+  // A tick's work (syncs, sweeps, leases given back) allocates: an idle VM sees no stream end to collect at.
+  collectBetweenCallbacks(true);
 }
 
 export function proxy_on_request_headers(contextId: u32, headers: u32, endOfStream: u32): i32 {
@@ -216,8 +219,9 @@ let finished: u32 = 0;
  * With the minimal runtime (asconfig.json) nothing is collected unless the module asks, and it asks only
  * here: at the end of a callback, when no local of any callback holds a reference and the globals are
  * the only roots. A stream allocates little (a steady-state request nothing on most paths), so one
- * collection per COLLECT_EVERY finished streams keeps the garbage to tens of KiB; an accepted configuration and a
- * root's end collect at once, so a replaced configuration's tables go back to the allocator.
+ * collection per COLLECT_EVERY finished streams keeps the garbage to tens of KiB; an accepted configuration, a
+ * tick and a root's end collect at once, so a replaced configuration's tables go back to the allocator and
+ * an idle VM's ticks leave nothing behind.
  */
 function collectBetweenCallbacks(now: bool): void {
   if (ASC_RUNTIME != 1) return;

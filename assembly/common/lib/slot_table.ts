@@ -11,6 +11,8 @@ import { keyHash } from "./hash";
 export const enum UpdateStatus { Updated, TableFull, Contended }
 
 const CAS_MISMATCH: u32 = 8;
+/** A CAS no record holds (the host would reach it after 4 billion writes): a write that only creates. */
+const CREATE_ONLY: u32 = 0xffffffff;
 const PROBES = 4;
 const CAS_ATTEMPTS = 64;
 // Slot layout: i64 touchedMs | i32 key length | u32 tag | payload | UTF-8 key. Key length 0 = free.
@@ -85,8 +87,11 @@ export class SlotTable {
   }
 
   /**
-   * Creates the table's slots that do not exist yet, building each key in a reused buffer (a
-   * configuration's slot keys leave no garbage; what the host returns for existing slots does).
+   * Creates the table's slots that do not exist yet, reading none back: shared data creates an absent
+   * key whatever CAS a write names and refuses a present one whose CAS differs, so a write with a CAS no
+   * record holds (CREATE_ONLY; the host numbers writes from 1, one process-wide counter) creates or does
+   * nothing. Keys are built in a reused buffer: a configuration's slots leave no garbage, which matters
+   * with the minimal runtime, where nothing is collected until the configuration is in force.
    */
   ensureSlots(): void {
     const prefix = String.UTF8.encode(this.prefix);
@@ -108,7 +113,7 @@ export class SlotTable {
         store<u8>(p + <usize>d, <u8>(0x30 + n % 10));
         n /= 10;
       }
-      if (this.store.get(k).data === null) this.store.set(k, changetype<usize>(this.free), this.free.byteLength, 0);
+      this.store.set(k, changetype<usize>(this.free), this.free.byteLength, CREATE_ONLY);
     }
   }
 

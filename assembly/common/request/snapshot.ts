@@ -98,6 +98,9 @@ export class RequestSnapshot {
   /** Milliseconds, read once per pass by the glue when a stage needs the clock. */
   nowMs: i64 = 0;
 
+  /** The consumer the access stage identified (its name), or null: anonymous, or no access stage. */
+  consumer: string | null = null;
+
   /** The target gray routing chose (its index among the stage's targets), for the response phase; -1 when no routing stage ran. */
   routedTarget: i32 = -1;
   /** Set by crawler_score for a request it counted as an asset by its headers alone: its response's content-type is checked. */
@@ -154,6 +157,7 @@ export class RequestSnapshot {
     this.nowMs = 0;
     this.reply = null;
     this.routedTarget = -1;
+    this.consumer = null;
     this.assetByHeaders = false;
     this.assetCountedAsPage = false;
     this.servedMetadata = null;

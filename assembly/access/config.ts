@@ -1,0 +1,138 @@
+// access configuration: named consumers and their API keys (as SHA-256 digests only), where the key is
+// read from, and which paths need one. Validated and compiled once. Pure.
+import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
+import { isHeaderName, writableHeaderProblem } from "../common/request/header_names";
+
+/** What a path asks of a caller. */
+export const REQUIRE_ANONYMOUS = 0;
+export const REQUIRE_KEY = 1;
+export const CREDENTIALS = "anonymous, key";
+
+export const MAX_CONSUMERS = 10000;
+export const MAX_KEYS_PER_CONSUMER = 16;
+export const MAX_RULES = 200;
+const DIGEST_BYTES = 32;
+
+export class AccessRule {
+  prefix: string = "/";
+  prefixBytes: ArrayBuffer = new ArrayBuffer(0);
+  /** Upper-case methods; empty: any. */
+  methods: string[] = [];
+  methodBytes: ArrayBuffer[] = [];
+  require: i32 = REQUIRE_ANONYMOUS;
+}
+
+export class AccessConfig {
+  consumerHeader: string = "x-graywall-consumer";
+  keyHeader: string = "x-api-key";
+  /** A query parameter that may carry the key instead; "" (the default): the header only. */
+  keyQuery: string = "";
+  consumers: string[] = [];
+  /** The keys' SHA-256 digests, 32 bytes each, and the consumer each belongs to. */
+  digests: Uint8Array = new Uint8Array(0);
+  owners: Int32Array = new Int32Array(0);
+  /** Open addressing over the digests (index + 1; 0 = empty), by their first four bytes. */
+  index: Int32Array = new Int32Array(0);
+  rules: AccessRule[] = [];
+  realm: string = "graywall";
+}
+
+function hexValue(c: i32): i32 {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30;
+  if (c >= 0x61 && c <= 0x66) return c - 0x57;
+  return -1;
+}
+
+/** The consumer name rules: what a header value and a rate-limit key can carry as they are. */
+function consumerNameProblem(name: string): string {
+  if (name.length == 0 || name.length > 64) return "must be 1-64 characters";
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    const ok = (c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x39) || c == 0x5f || c == 0x2d || c == 0x2e;
+    if (!ok) return "must be letters, digits, '_', '-' or '.'";
+  }
+  return "";
+}
+
+export function compileAccessConfig(src: string, errors: ConfigErrors): AccessConfig | null {
+  const r = readConfigRoot(src, errors);
+  if (r === null) return null;
+  return readAccessConfig(r);
+}
+
+/** Compiles the document `r` reads (the whole config, or the access section of graywall's). */
+export function readAccessConfig(r: ObjReader): AccessConfig | null {
+  const errors = r.errors;
+  const cfg = new AccessConfig();
+  cfg.consumerHeader = r.str("consumer_header", cfg.consumerHeader).toLowerCase();
+  const problem = writableHeaderProblem(cfg.consumerHeader);
+  if (problem.length > 0) errors.add(r.at("consumer_header"), problem);
+  cfg.keyHeader = r.str("key_header", cfg.keyHeader).toLowerCase();
+  if (!isHeaderName(cfg.keyHeader)) errors.add(r.at("key_header"), "not a valid header name");
+  cfg.keyQuery = r.str("key_query", "");
+  cfg.realm = r.str("realm", cfg.realm);
+  for (let i = 0; i < cfg.realm.length; i++) {
+    const c = cfg.realm.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c == 0x22 || c == 0x5c) { errors.add(r.at("realm"), "printable ASCII without quotes or backslashes"); break; }
+  }
+  const list = r.objList("consumers", MAX_CONSUMERS);
+  let keys = 0;
+  const digestList = new Array<string>();
+  const ownerList = new Array<i32>();
+  for (let i = 0; i < list.length; i++) {
+    const c = list[i];
+    const name = c.requiredStr("name");
+    const np = consumerNameProblem(name);
+    if (name.length > 0 && np.length > 0) errors.add(c.at("name"), np);
+    if (cfg.consumers.includes(name)) errors.add(c.at("name"), "'" + name + "' is named twice");
+    const ks = c.strList("key_sha256", MAX_KEYS_PER_CONSUMER);
+    for (let k = 0; k < ks.length; k++) {
+      const d = ks[k];
+      let ok = d.length == 2 * DIGEST_BYTES;
+      for (let j = 0; ok && j < d.length; j++) ok = hexValue(d.charCodeAt(j)) >= 0;
+      if (!ok) { errors.add(c.at("key_sha256") + "[" + k.toString() + "]", "must be a SHA-256 digest: 64 lower-case hex characters"); continue; }
+      if (digestList.includes(d)) { errors.add(c.at("key_sha256") + "[" + k.toString() + "]", "the same key is listed twice"); continue; }
+      digestList.push(d);
+      ownerList.push(i);
+      keys++;
+    }
+    c.done();
+    cfg.consumers.push(name);
+  }
+  cfg.digests = new Uint8Array(keys * DIGEST_BYTES);
+  cfg.owners = new Int32Array(keys);
+  for (let k = 0; k < keys; k++) {
+    const d = digestList[k];
+    for (let j = 0; j < DIGEST_BYTES; j++) cfg.digests[k * DIGEST_BYTES + j] = <u8>((hexValue(d.charCodeAt(2 * j)) << 4) | hexValue(d.charCodeAt(2 * j + 1)));
+    cfg.owners[k] = ownerList[k];
+  }
+  let size = 16;
+  while (size < 2 * keys) size <<= 1;
+  cfg.index = new Int32Array(size);
+  for (let k = 0; k < keys; k++) {
+    let slot = load<u32>(cfg.digests.dataStart + <usize>(k * DIGEST_BYTES)) & <u32>(size - 1);
+    while (cfg.index[slot] != 0) slot = (slot + 1) & <u32>(size - 1);
+    cfg.index[slot] = k + 1;
+  }
+  const rules = r.objList("require", MAX_RULES);
+  for (let i = 0; i < rules.length; i++) {
+    const o = rules[i];
+    const rule = new AccessRule();
+    rule.prefix = o.str("prefix", "/");
+    if (!rule.prefix.startsWith("/")) errors.add(o.at("prefix"), "must start with '/'");
+    rule.prefixBytes = String.UTF8.encode(rule.prefix);
+    const methods = o.strList("methods", 16);
+    for (let m = 0; m < methods.length; m++) {
+      const up = methods[m].toUpperCase();
+      rule.methods.push(up);
+      rule.methodBytes.push(String.UTF8.encode(up));
+    }
+    const need = o.oneOf("credentials", "key", ["anonymous", "key"]);
+    rule.require = need == "key" ? REQUIRE_KEY : REQUIRE_ANONYMOUS;
+    o.done();
+    cfg.rules.push(rule);
+  }
+  r.done();
+  if (!errors.ok) return null;
+  return cfg;
+}

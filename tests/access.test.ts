@@ -1,0 +1,116 @@
+// access on the host emulator: consumers identified by API key (digests only in the configuration), a
+// 401 where a key is required, the consumer's name upstream in one header no client can set, the key
+// never sent upstream, and a rate limit per consumer.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { describe, test } from "node:test";
+import { wasmPath } from "../runtime/paths.ts";
+import { ProxyHost } from "./support/proxy_host.ts";
+
+const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
+const KEY_A = "gw_live_4f1d9a8c2b7e6f50a1c3d5e7f9b2a4c6";
+const KEY_A2 = "gw_live_second_key_of_merchant_a_000001";
+const KEY_B = "gw_live_9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b";
+
+const ACCESS = {
+  consumers: [
+    { name: "merchant-a", key_sha256: [sha256(KEY_A), sha256(KEY_A2)] },
+    { name: "merchant-b", key_sha256: [sha256(KEY_B)] },
+  ],
+  key_query: "api_key",
+  require: [
+    { prefix: "/api/", credentials: "key" },
+    { prefix: "/shop/cart", methods: ["POST"], credentials: "key" },
+  ],
+};
+
+function host(config: object = { access: ACCESS }): ProxyHost {
+  const h = new ProxyHost(wasmPath("graywall"), "graywall");
+  assert.ok(h.configure(JSON.stringify(config)), h.logs.join("\n"));
+  return h;
+}
+
+const req = (path: string, extra: [string, string][] = [], method = "GET"): [string, string][] => [
+  [":method", method],
+  [":path", path],
+  [":authority", "api.example"],
+  ...extra,
+];
+const upstream = (hs: [string, string][] | undefined, name: string) => hs?.filter(([k]) => k === name).map(([, v]) => v) ?? [];
+
+describe("access", () => {
+  test("a known key names its consumer upstream; the key itself and any client-sent consumer header are removed", () => {
+    const h = host();
+    const ex = h.request({
+      headers: req("/api/orders", [
+        ["x-api-key", KEY_A],
+        ["x-graywall-consumer", "merchant-b"],
+      ]),
+    });
+    assert.equal(ex.reply, undefined);
+    assert.deepEqual(upstream(ex.upstreamHeaders, "x-graywall-consumer"), ["merchant-a"]);
+    assert.deepEqual(upstream(ex.upstreamHeaders, "x-api-key"), []);
+    assert.equal(h.request({ headers: req("/api/orders", [["x-api-key", KEY_A2]]) }).reply, undefined, "either of its keys");
+    const b = h.request({ headers: req("/api/orders", [["x-api-key", KEY_B]]) });
+    assert.deepEqual(upstream(b.upstreamHeaders, "x-graywall-consumer"), ["merchant-b"]);
+    assert.equal(h.metric("graywall.access.identified"), 3n);
+    // All headers in one call, as every stage: no per-header read for the key.
+    assert.equal(ex.calls.proxy_get_header_map_pairs, 1);
+    assert.equal(ex.calls.proxy_get_header_map_value ?? 0, 0);
+  });
+
+  test("a path that requires a key answers 401 with WWW-Authenticate, the same for a missing and an unknown key", () => {
+    const h = host();
+    const missing = h.request({ headers: req("/api/orders") });
+    const unknown = h.request({ headers: req("/api/orders", [["x-api-key", `${KEY_A}x`]]) });
+    for (const r of [missing, unknown]) {
+      assert.equal(r.reply?.status, 401);
+      assert.equal(r.reply?.body, "unauthorized\n");
+      assert.deepEqual(upstream(r.reply?.headers, "www-authenticate"), ['Key realm="graywall"']);
+    }
+    assert.equal(h.metric("graywall.access.denied.missing_key"), 1n);
+    assert.equal(h.metric("graywall.access.denied.unknown_key"), 1n);
+    // Methods narrow a rule; anywhere else is anonymous, and a client's consumer header never passes.
+    assert.equal(h.request({ headers: req("/shop/cart") }).reply, undefined);
+    assert.equal(h.request({ headers: req("/shop/cart", [], "POST") }).reply?.status, 401);
+    const anon = h.request({ headers: req("/shop/list", [["x-graywall-consumer", "merchant-a"]]) });
+    assert.equal(anon.reply, undefined);
+    assert.deepEqual(upstream(anon.upstreamHeaders, "x-graywall-consumer"), []);
+    assert.equal(h.metric("graywall.access.anonymous"), 2n);
+  });
+
+  test("the key may come in the configured query parameter", () => {
+    const h = host();
+    const ex = h.request({ headers: req(`/api/orders?page=2&api_key=${KEY_B}`) });
+    assert.equal(ex.reply, undefined);
+    assert.deepEqual(upstream(ex.upstreamHeaders, "x-graywall-consumer"), ["merchant-b"]);
+    assert.equal(h.request({ headers: req("/api/orders?api_key=nope") }).reply?.status, 401);
+  });
+
+  test("rate_limiter keyed by consumer: each merchant has its own bucket, whatever address it calls from", () => {
+    const h = host({
+      access: ACCESS,
+      rate_limiter: { rules: [{ name: "per-merchant", key: ["consumer"], bucket_size: 2, refill_tokens: 2, refill_interval_ms: 60000 }] },
+    });
+    const call = (key: string, peer: string) => h.request({ headers: req("/api/orders", [["x-api-key", key]]), peer }).reply?.status ?? 200;
+    assert.deepEqual([call(KEY_A, "10.0.0.1:1"), call(KEY_A2, "10.0.0.2:1"), call(KEY_A, "10.0.0.3:1")], [200, 200, 429]);
+    assert.equal(call(KEY_B, "10.0.0.1:1"), 200, "another merchant, the same address");
+  });
+
+  test("bad documents are refused by field; a consumer limit without the access section is refused", () => {
+    const bad = (doc: object, field: RegExp) => {
+      const h = new ProxyHost(wasmPath("graywall"), "graywall");
+      assert.equal(h.configure(JSON.stringify(doc)), false);
+      assert.match(h.logs.join("\n"), field);
+    };
+    bad({ access: { consumers: [{ name: "m", key_sha256: ["abc"] }] } }, /access\.consumers\[0\]\.key_sha256\[0\]: must be a SHA-256 digest/);
+    bad({ access: { consumers: [{ name: "m" }, { name: "m" }] } }, /access\.consumers\[1\]\.name: 'm' is named twice/);
+    bad({ access: { consumers: [{ name: "a b" }] } }, /access\.consumers\[0\]\.name: must be letters/);
+    bad({ access: { consumer_header: "host" } }, /access\.consumer_header/);
+    bad({ access: { require: [{ prefix: "/api/", credentials: "password" }] } }, /access\.require\[0\]\.credentials: must be one of anonymous, key/);
+    bad(
+      { rate_limiter: { rules: [{ name: "m", key: ["consumer"], bucket_size: 1, refill_tokens: 1, refill_interval_ms: 1000 }] } },
+      /rate_limiter\.rules\[0\]\.key: 'consumer' needs the access section/,
+    );
+  });
+});

@@ -1,0 +1,99 @@
+// access in real Envoy behind graywall-control: a key made through the API (shown once, kept as a
+// digest) identifies its consumer, whose name reaches the upstream in a header no client can set; a path
+// that requires a key answers 401 without one; a limit per consumer holds across two workers; a revoked
+// key stops working.
+import assert from "node:assert/strict";
+import { after, before, describe } from "node:test";
+import { e2e, eventually, request, startControlRig, stopControlRig, type ControlRig } from "./harness.ts";
+
+const TOKEN = "access-token";
+
+describe("access through graywall-control", () => {
+  let rig: ControlRig;
+  before(async () => {
+    rig = await startControlRig(TOKEN, { concurrency: 2 });
+  });
+  after(() => stopControlRig(rig));
+
+  const call = async (method: string, url: string, payload?: unknown, withIfMatch = true) => {
+    const cur = (await rig.app.inject({ url: "/api/filters/access" })).json().version;
+    return rig.app.inject({
+      method: method as "POST",
+      url,
+      headers: { authorization: `Bearer ${TOKEN}`, ...(withIfMatch ? { "if-match": `"${cur}"` } : {}) },
+      payload: payload as object,
+    });
+  };
+  const put = async (filter: string, doc: unknown) => {
+    const cur = (await rig.app.inject({ url: `/api/filters/${filter}` })).json().version;
+    const r = await rig.app.inject({
+      method: "PUT",
+      url: `/api/filters/${filter}`,
+      headers: { authorization: `Bearer ${TOKEN}`, "if-match": `"${cur}"` },
+      payload: { doc },
+    });
+    assert.equal(r.statusCode, 200, r.body);
+  };
+
+  e2e("a key made through the API names its consumer upstream, is required where configured, limits per consumer, and stops when revoked", async () => {
+    // Without the token, or without If-Match: refused, and nothing is made.
+    assert.equal((await rig.app.inject({ method: "POST", url: "/api/consumers/merchant-7/keys" })).statusCode, 401);
+    assert.equal((await call("POST", "/api/consumers/merchant-7/keys", {}, false)).statusCode, 428);
+    assert.equal((await call("POST", "/api/consumers/bad%20name/keys", {})).statusCode, 400);
+
+    // The shipped per-address limit on /api/ is not what this test is about.
+    await put("rate_limiter", { rules: [] });
+    await put("access", { consumers: [], require: [{ prefix: "/merchant/", credentials: "key" }] });
+    const made = await call("POST", "/api/consumers/merchant-7/keys", {});
+    assert.equal(made.statusCode, 200, made.body);
+    assert.equal(made.headers["cache-control"], "no-store");
+    const { key, fingerprint } = made.json();
+    assert.match(key, /^gwk_[A-Za-z0-9_-]{43}$/);
+    // The key is shown once: the document, its versions and their diffs hold only its digest.
+    for (const url of ["/api/filters/access", "/api/filters/access/versions"]) {
+      const body = (await rig.app.inject({ url })).body;
+      assert.ok(!body.includes(key), `${url} never shows the key`);
+      assert.ok(body.includes(fingerprint), `${url} shows the digest`);
+    }
+    const api = (headers: Record<string, string> = {}) => request(rig.envoy.url("/merchant/orders"), { headers: { connection: "close", ...headers } });
+    // In force on both workers: ten new connections in a row accept it.
+    await eventually(
+      async () => {
+        for (let i = 0; i < 10; i++) {
+          if ((await api({ "x-api-key": key })).status !== 200) return false;
+        }
+        return true;
+      },
+      10000,
+      "the key is accepted on every worker",
+    );
+    const denied = await api();
+    assert.equal(denied.status, 401);
+    assert.equal(denied.headers.get("www-authenticate"), 'Key realm="graywall"');
+    assert.equal((await api({ "x-api-key": `${key}x` })).status, 401);
+
+    // A limit per consumer; a probe consumer shows when it is in force.
+    const probe = (await call("POST", "/api/consumers/probe/keys", {})).json().key;
+    await put("rate_limiter", { rules: [{ name: "per-merchant", key: ["consumer"], bucket_size: 3, refill_tokens: 3, refill_interval_ms: 60000 }] });
+    await eventually(async () => (await api({ "x-api-key": probe })).status === 429, 10000, "the limit is in force");
+    // The limit is the merchant's, across both workers (new connections) and whatever it claims to be.
+    const statuses: number[] = [];
+    const seen: (string | undefined)[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await api({ "x-api-key": key, "x-graywall-consumer": "someone-else" });
+      statuses.push(r.status);
+      if (r.status === 200) seen.push(r.json?.headers["x-graywall-consumer"], r.json?.headers["x-api-key"]);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
+    assert.deepEqual(seen, ["merchant-7", undefined, "merchant-7", undefined, "merchant-7", undefined], "the consumer upstream, never the key");
+    // Anonymous elsewhere: a client-sent consumer header never reaches the upstream.
+    const open = await request(rig.envoy.url("/shop"), { headers: { "x-graywall-consumer": "merchant-7", connection: "close" } });
+    assert.equal(open.status, 200);
+    assert.equal(open.json?.headers["x-graywall-consumer"], undefined);
+
+    const revoked = await call("DELETE", `/api/consumers/merchant-7/keys/${fingerprint}`);
+    assert.equal(revoked.statusCode, 200, revoked.body);
+    assert.equal((await call("DELETE", `/api/consumers/merchant-7/keys/${fingerprint}`)).statusCode, 404);
+    await eventually(async () => (await api({ "x-api-key": key })).status === 401, 10000, "the revoked key is refused");
+  });
+});
