@@ -113,4 +113,41 @@ describe("access", () => {
       /rate_limiter\.rules\[0\]\.key: 'consumer' needs the access section/,
     );
   });
+
+  test("gray_router routes chosen consumers to the canary; crawler_score follows a consumer across addresses", () => {
+    const h = host({
+      access: ACCESS,
+      crawler_score: { signals_header: "x-bot-signals", behaviour: { enumeration_run: 4 } },
+      gray_router: { rules: [{ name: "pilot-merchants", target: "canary", match: { consumers: ["merchant-b"] } }] },
+    });
+    const target = (key: string) => upstream(h.request({ headers: req("/api/orders", [["x-api-key", key]]) }).upstreamHeaders, "x-graywall-target");
+    assert.deepEqual(target(KEY_B), ["canary"]);
+    assert.deepEqual(target(KEY_A), []);
+    // Sequential ids from a new address each time: with a key it is one consumer with one history, in
+    // which the ids make a run; without one, each address has a history of one page.
+    const sdk = (withKey: boolean): [string, string][] => [
+      ...(withKey ? ([["x-api-key", KEY_A]] as [string, string][]) : []),
+      ["user-agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"],
+      ["accept", "application/json"],
+      ["accept-language", "en"],
+      ["accept-encoding", "gzip"],
+    ];
+    const lastSignals = (withKey: boolean, net: number) => {
+      let signals: string[] = [];
+      for (let i = 1; i <= 5; i++) {
+        const ex = h.request({ headers: req(`/shop/item/${100 + i}`, sdk(withKey)), peer: `198.51.${net}.${i}:1` });
+        assert.equal(ex.reply, undefined);
+        signals = upstream(ex.upstreamHeaders, "x-bot-signals");
+      }
+      return signals.join(",");
+    };
+    assert.doesNotMatch(lastSignals(false, 101), /id_enumeration/);
+    assert.match(lastSignals(true, 102), /id_enumeration/);
+  });
+
+  test("a gray rule for consumers without the access section is refused by field", () => {
+    const h = new ProxyHost(wasmPath("graywall"), "graywall");
+    assert.equal(h.configure(JSON.stringify({ gray_router: { rules: [{ name: "p", target: "canary", match: { consumers: ["m"] } }] } })), false);
+    assert.match(h.logs.join("\n"), /gray_router\.rules\[0\]\.match\.consumers: needs the access section/);
+  });
 });

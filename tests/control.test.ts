@@ -176,6 +176,13 @@ describe("graywall-control API", () => {
     assert.deepEqual(await ask({ body: '{"user": {"tier": "gold"}}' }), { target: "canary", rule: "gold" });
     assert.deepEqual(await ask({ body: "not json" }), { target: "stable", rule: null });
     assert.match((await ask({ ip: "999.1.1.1" })).error, /invalid address/);
+    // A rule for chosen consumers (the access stage's): previewed as that consumer.
+    const merchants = { rules: [{ name: "pilot", target: "canary", match: { consumers: ["merchant-7"] } }] };
+    const asConsumer = async (consumer?: string) =>
+      (await app.inject({ method: "POST", url: "/api/preview", payload: { doc: merchants, request: consumer ? { consumer } : {} } })).json();
+    assert.deepEqual(await asConsumer("merchant-7"), { target: "canary", rule: "pilot" });
+    assert.deepEqual(await asConsumer("merchant-8"), { target: "stable", rule: null });
+    assert.deepEqual(await asConsumer(), { target: "stable", rule: null });
   });
 
   test("hostile input: unknown fields, deep nesting and oversized open bodies get 400/413; nothing is published", async () => {

@@ -290,10 +290,11 @@ export class CrawlerStage extends Stage {
     req.assetCountedAsPage = req.assetByHeaders && this.activity.page;
     let marked = this.activity.marked;
     // Judged by a shared address: cookie-less, or an id too young to have a history of its own.
-    let byAddress = records === this.ipRecords && idLength < 0;
+    const identified = idLength >= 0 || req.consumer !== null;
+    let byAddress = records === this.ipRecords && !identified;
     // A honeypot hit is the request's own act, whoever shares its address.
     if (byAddress) ownBits = headerBits | (facts.honeypot ? HONEYPOT : 0);
-    if (idLength >= 0 && records === this.ipRecords && ip !== null && this.activity.page) {
+    if (identified && records === this.ipRecords && ip !== null && this.activity.page) {
       const idPages = this.activity.idPages;
       if (idPages < YOUNG_ID_PAGES) {
         // A new id's first page views count where cookie-less ones do, so identity is not free to reset;
@@ -395,15 +396,23 @@ export class CrawlerStage extends Stage {
   }
 
   /**
-   * The records a request goes to, with its key built in this.key: the account's when the request names
-   * one (it follows a user across addresses), else the client id's when a valid one came back (a NAT's
+   * The records a request goes to, with its key built in this.key: the consumer's when the access stage
+   * identified one by its API key (a verified identity), else the account's when the request names one
+   * (it follows a user across addresses), else the client id's when a valid one came back (a NAT's
    * browsers each have their own), else the address's (only cookie-less clients are judged by it). Null
    * when there is no key at all.
    */
   recordKey(req: RequestSnapshot, idLength: i32, ip: IpAddr | null): WorkerRecords | null {
+    const key = this.key;
+    const consumer = req.consumer;
+    if (consumer !== null) {
+      key.reset();
+      key.addByte(0x75); // 'u': never an address or id key
+      key.addString(consumer);
+      return this.ipRecords;
+    }
     const acctRecords = this.accountRecords;
     if (acctRecords !== null && this.accountKey(req)) return acctRecords;
-    const key = this.key;
     key.reset();
     if (idLength >= 0) {
       key.addByte(0x63); // 'c': never an address key

@@ -30,6 +30,8 @@ export class Rule {
   cookies: StringMatch[] = [];
   query: StringMatch[] = [];
   clientIp: CidrTrie | null = null;
+  /** Consumers the access stage identified (any of them); empty: no condition. */
+  consumers: string[] = [];
   body: BodyMatch[] = [];
   percentage: Percentage | null = null;
 }
@@ -97,6 +99,10 @@ function readRule(r: ObjReader, cfg: GrayConfig, names: Set<string>): Rule {
       }
       rule.clientIp = trie;
       cfg.needsClientIp = true;
+    }
+    if (m.has("consumers")) {
+      rule.consumers = m.strList("consumers", 1000);
+      if (rule.consumers.length == 0) m.errors.add(m.at("consumers"), "must list at least one consumer");
     }
     const bodies = m.objList("body");
     for (let i = 0; i < bodies.length; i++) {
@@ -178,7 +184,7 @@ export function readGrayConfig(r: ObjReader): GrayConfig | null {
   for (let i = 0; i < cfg.rules.length; i++) {
     const rule = cfg.rules[i];
     cfg.headerTests.addRule(rule.headers);
-    cfg.headerOnly[i] = rule.cookies.length == 0 && rule.query.length == 0 && rule.clientIp === null && rule.body.length == 0 && rule.percentage === null;
+    cfg.headerOnly[i] = rule.cookies.length == 0 && rule.query.length == 0 && rule.clientIp === null && rule.consumers.length == 0 && rule.body.length == 0 && rule.percentage === null;
   }
   cfg.headerTests.seal(cfg.headerNames);
   return cfg;

@@ -21,6 +21,8 @@ export abstract class RequestView {
   abstract cookie(name: string): string | null;
   abstract query(name: string): string | null;
   abstract clientIp(): IpAddr | null;
+  /** The consumer the access stage identified, or null (anonymous). */
+  abstract consumer(): string | null;
   /** The scalar at a body path; null when the body is absent, too large, not JSON, or lacks it. */
   abstract bodyField(slot: i32, segments: string[]): string | null;
 }
@@ -39,6 +41,10 @@ export function otherConditionsHold(rule: Rule, req: RequestView): bool {
   if (trie !== null) {
     const ip = req.clientIp();
     if (ip === null || !trie.contains(ip)) return false;
+  }
+  if (rule.consumers.length > 0) {
+    const c = req.consumer();
+    if (c === null || !rule.consumers.includes(c)) return false;
   }
   const pct = rule.percentage;
   if (pct !== null && pct.hashOn == HashOn.Header) {

@@ -15,6 +15,7 @@ export class SampleRequest extends RequestView {
   path: string = "/";
   ip: IpAddr | null = null;
   body: string | null = null;
+  consumerName: string | null = null;
 
   private snapshot: RequestSnapshot | null = null;
 
@@ -25,6 +26,8 @@ export class SampleRequest extends RequestView {
     this.snapshot = null;
     return this;
   }
+
+  consumer(): string | null { return this.consumerName; }
 
   nextHeaderMatch(cfg: GrayConfig, from: i32): i32 {
     let s = this.snapshot;

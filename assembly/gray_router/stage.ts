@@ -35,6 +35,8 @@ class SnapshotView extends RequestView {
     return this.req.valueAt(i);
   }
 
+  consumer(): string | null { return this.req.consumer; }
+
   headerBucket(slot: i32, name: string, salt: string): i32 {
     const i = this.cfg.headerTests.indexOf(this.req, slot);
     if (i < 0 || this.req.valueLength(i) == 0) return -1;

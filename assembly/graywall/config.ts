@@ -44,7 +44,13 @@ export function compileGraywallConfig(src: string, errors: ConfigErrors): Graywa
   if (crawler !== null) cfg.crawler = readCrawlerConfig(crawler);
   if (limiter !== null) cfg.limiter = readRateLimitConfig(limiter);
   if (gray !== null) cfg.gray = readGrayConfig(gray);
-  // A limit keyed by consumer needs the stage that names consumers.
+  // A limit keyed by consumer, or a gray rule that matches one, needs the stage that names consumers.
+  const gr = cfg.gray;
+  if (gr !== null && access === null) {
+    for (let i = 0; i < gr.rules.length; i++) {
+      if (gr.rules[i].consumers.length > 0) errors.add("gray_router.rules[" + i.toString() + "].match.consumers", "needs the access section, which names consumers");
+    }
+  }
   const lim = cfg.limiter;
   if (lim !== null && access === null) {
     for (let i = 0; i < lim.rules.length; i++) {

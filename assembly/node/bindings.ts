@@ -89,7 +89,7 @@ export function grayPreview(configJson: string, requestJson: string): string {
   const p = new JsonParser(requestJson);
   const r = p.parseDocument();
   if (r === null || r.kind != JsonKind.Object) return '{"error":"request: expected a JSON object"}';
-  // {"headers": {...}, "cookie": "...", "path": "...", "ip": "...", "body": "..."}
+  // {"headers": {...}, "cookie": "...", "path": "...", "ip": "...", "consumer": "...", "body": "..."}
   const req = new SampleRequest();
   const h = r.get("headers");
   if (h !== null && h.kind == JsonKind.Object) {
@@ -107,6 +107,8 @@ export function grayPreview(configJson: string, requestJson: string): string {
     if (!parseIp(ip.str, a)) return '{"error":' + jsonString("ip: invalid address '" + ip.str + "'") + "}";
     req.ip = a;
   }
+  const consumer = r.get("consumer");
+  if (consumer !== null && consumer.kind == JsonKind.String && consumer.str.length > 0) req.consumerName = consumer.str;
   const body = r.get("body");
   if (body !== null && body.kind == JsonKind.String && body.str.length > 0 && body.str.length <= cfg.maxBodyBytes) req.body = body.str;
   const idx = firstMatch(cfg, req);
