@@ -248,6 +248,34 @@ describe("crawler_score", () => {
     return out;
   }
 
+  e2e("tools and a client with no user agent get the tools policy on their first page view: the challenge, never the page", () =>
+    withRig({ ...PACED, signals_header: "x-graywall-bot-signals" }, async (rig) => {
+      // Each tool's own default headers, asking for an HTML page as a scraper of pages does.
+      const tools: Record<string, Record<string, string>> = {
+        curl: { "user-agent": "curl/8.5.0" },
+        "python-requests": { "user-agent": "python-requests/2.31.0", "accept-encoding": "gzip, deflate" },
+        Go: { "user-agent": "Go-http-client/1.1", "accept-encoding": "gzip" },
+        Scrapy: { "user-agent": "Scrapy/2.11.2 (+https://scrapy.org)", "accept-language": "en", "accept-encoding": "gzip, deflate" },
+        "no user agent": {},
+      };
+      let n = 0;
+      for (const [name, headers] of Object.entries(tools)) {
+        const r = await request(rig.envoy.url(`/articles/${++n}`), {
+          headers: { ...headers, accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8", connection: "close" },
+        });
+        // The policy is a least action: a client with no user agent also scores for block on its headers.
+        if (name === "no user agent") assert.ok(r.status === 403 || r.status === 429, `${name}: ${r.status}`);
+        else assert.equal(r.status, 429, `${name}: ${r.status}`);
+        assert.equal(r.json, null, `${name} never gets the upstream's page`);
+        if (r.status === 429) assert.match(r.headers.get("x-robots-tag") ?? "", /noindex/, name);
+      }
+      // The same clients asking for anything but HTML (an API call) are scored, not challenged for being programs.
+      const api = await request(rig.envoy.url("/articles/1"), { headers: { "user-agent": "curl/8.5.0", accept: "*/*", connection: "close" } });
+      assert.equal(api.status, 200);
+      assert.match(api.json?.headers["x-graywall-bot-signals"] ?? "", /ua_tool/);
+    }),
+  );
+
   e2e("a sequential-ID scraper with a browser's headers at 5 pages/s is challenged within 10 s and then gets no page", () =>
     withRig(PACED, async (rig) => {
       let challengedAt = -1;
