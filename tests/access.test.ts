@@ -70,6 +70,9 @@ describe("access", () => {
     }
     assert.equal(h.metric("graywall.access.denied.missing_key"), 1n);
     assert.equal(h.metric("graywall.access.denied.unknown_key"), 1n);
+    // A key far longer than any made is refused without hashing it, as unknown.
+    assert.equal(h.request({ headers: req("/api/orders", [["x-api-key", "k".repeat(20000)]]) }).reply?.status, 401);
+    assert.equal(h.metric("graywall.access.denied.unknown_key"), 2n);
     // Methods narrow a rule; anywhere else is anonymous, and a client's consumer header never passes.
     assert.equal(h.request({ headers: req("/shop/cart") }).reply, undefined);
     assert.equal(h.request({ headers: req("/shop/cart", [], "POST") }).reply?.status, 401);

@@ -10,6 +10,8 @@ import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
 import { AccessConfig, AccessRule, REQUIRE_KEY } from "./config";
 
 const DIGEST_BYTES = 32;
+/** Keys graywall-control makes are 47 bytes; a longer value is refused unhashed, so no one makes us hash kilobytes. */
+const MAX_KEY_BYTES = 256;
 
 export class AccessStage extends Stage {
   consumerName: HeaderName;
@@ -96,6 +98,7 @@ export class AccessStage extends Stage {
   /** The consumer of the key at [ptr, ptr + len), or -1: its SHA-256 among the digests, compared in constant time. */
   lookup(ptr: usize, len: i32): i32 {
     this.presented = true;
+    if (len > MAX_KEY_BYTES || this.cfg.owners.length == 0) return -1;
     const d = this.sha.reset().update(ptr, len).finish().dataStart;
     const cfg = this.cfg;
     const mask = <u32>cfg.index.length - 1;

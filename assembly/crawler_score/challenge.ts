@@ -103,14 +103,6 @@ export class Challenger {
   }
 
   /**
-   * Whether `value` ("<issued>.<bits>.<nonce>") is a solved, unexpired challenge issued to this client.
-   * The difficulty is part of the seed, so a client cannot claim less work than its page asked for.
-   */
-  verify(value: string, client: string, userAgent: string, nowS: i64): bool {
-    return this.clearanceKind(value, client, userAgent, nowS) == CLEARANCE_WORK;
-  }
-
-  /**
    * What `value` is for this client now: a solved challenge (CLEARANCE_WORK), a no-JS clearance
    * (CLEARANCE_NO_JS, "<issued>.n.<mac>") when the fallback is on, or neither (CLEARANCE_NONE).
    */
@@ -150,6 +142,10 @@ export class Challenger {
     return null;
   }
 
+  /**
+   * Whether `value` ("<issued>.<bits>.<nonce>") is a solved, unexpired challenge issued to this client.
+   * The difficulty is part of the seed, so a client cannot claim less work than its page asked for.
+   */
   private workDone(value: string, client: string, userAgent: string, nowS: i64): bool {
     const dot = value.indexOf(".");
     const dot2 = dot > 0 ? value.indexOf(".", dot + 1) : -1;

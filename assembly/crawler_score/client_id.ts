@@ -95,13 +95,6 @@ export class ClientIds {
     return -1;
   }
 
-  /** verifyAt for a value given as a string (tests): the id, or null. */
-  verify(value: string, nowS: i64): string | null {
-    const b = String.UTF8.encode(value);
-    const n = this.verifyAt(changetype<usize>(b), b.byteLength, nowS);
-    return n < 0 ? null : value.substring(0, n);
-  }
-
   /**
    * A new cookie value: a unique id (this VM's salt and number, and a counter), signed. One HMAC: the id
    * needs no secrecy, only the MAC does.

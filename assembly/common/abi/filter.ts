@@ -35,14 +35,20 @@ class StreamTable {
 
   @inline private slotOf(id: u32, mask: u32): u32 { return (id * 0x9e3779b1) & mask; }
 
-  get(id: u32): StreamFilter | null {
+  /** The slot holding `id`, or -1. */
+  private find(id: u32): i32 {
     const mask = <u32>this.ids.length - 1;
     let i = this.slotOf(id, mask);
     while (unchecked(this.ids[i]) != id) {
-      if (unchecked(this.ids[i]) == 0) return null;
+      if (unchecked(this.ids[i]) == 0) return -1;
       i = (i + 1) & mask;
     }
-    return unchecked(this.filters[i]);
+    return <i32>i;
+  }
+
+  get(id: u32): StreamFilter | null {
+    const i = this.find(id);
+    return i < 0 ? null : unchecked(this.filters[i]);
   }
 
   /** `id` is a context id: never 0, which marks a free slot. */
@@ -59,12 +65,10 @@ class StreamTable {
 
   /** Removes `id`'s stream and returns it, or null. */
   take(id: u32): StreamFilter | null {
+    const at = this.find(id);
+    if (at < 0) return null;
     const mask = <u32>this.ids.length - 1;
-    let i = this.slotOf(id, mask);
-    while (unchecked(this.ids[i]) != id) {
-      if (unchecked(this.ids[i]) == 0) return null;
-      i = (i + 1) & mask;
-    }
+    const i = <u32>at;
     const f = unchecked(this.filters[i]);
     this.count--;
     // Backward shift: move later entries of the probe run into the hole, so lookups never stop early.
