@@ -122,7 +122,13 @@ function runConfig(shipped: string, listener: number, admin: number, node?: stri
   cfg.admin.address.socket_address.port_value = admin;
   if (node) cfg.node.id = node;
   for (const l of cfg.static_resources.listeners) l.address.socket_address.port_value = listener;
-  const clusterPort: Record<string, number> = { stable: STABLE_PORT, canary: CANARY_PORT, graywall_control: FP.xds, graywall_ratelimit: FP.ratelimit };
+  const clusterPort: Record<string, number> = {
+    stable: STABLE_PORT,
+    canary: CANARY_PORT,
+    graywall_control: FP.xds,
+    graywall_ratelimit: FP.ratelimit,
+    graywall_ratelimit_http: FP.ratelimitHttp,
+  };
   for (const c of cfg.static_resources.clusters) {
     for (const e of c.load_assignment?.endpoints ?? []) {
       for (const lb of e.lb_endpoints ?? []) if (c.name in clusterPort) lb.endpoint.address.socket_address.port_value = clusterPort[c.name];

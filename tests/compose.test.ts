@@ -6,7 +6,7 @@ import { test } from "node:test";
 import { parse } from "yaml";
 import { ROOT } from "../runtime/paths.ts";
 import { FILTERS } from "../runtime/filters.ts";
-import { ratelimitServiceConfig } from "../runtime/cluster_limits.ts";
+import { RATELIMIT_HTTP_CLUSTER, ratelimitServiceConfig } from "../runtime/cluster_limits.ts";
 import { RATELIMIT_VERSION } from "../runtime/services.ts";
 
 const composeFile = join(ROOT, "envoy", "docker-compose.yaml");
@@ -41,17 +41,19 @@ test("ports and cluster names agree with the Envoy config", () => {
   assert.ok(published.includes(envoyCfg.admin.address.socket_address.port_value));
   for (const l of envoyCfg.static_resources.listeners) assert.ok(published.includes(l.address.socket_address.port_value));
   for (const c of envoyCfg.static_resources.clusters.filter((c: any) => c.load_assignment)) {
-    const svc = compose.services[c.name];
-    assert.ok(svc, `cluster ${c.name} has a compose service`);
     const addr = c.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address;
-    assert.equal(addr.address, c.name);
-    const listens = svc.environment?.GRPC_PORT === String(addr.port_value) || svc.command.some((a: string) => a === `-listen=:${addr.port_value}`);
+    const svc = compose.services[addr.address];
+    assert.ok(svc, `cluster ${c.name} is a compose service`);
+    // The ratelimit service's HTTP port (crawler_score's fleet counts) is a second cluster of that service.
+    assert.equal(addr.address, c.name === RATELIMIT_HTTP_CLUSTER ? "graywall_ratelimit" : c.name);
+    const port = String(addr.port_value);
+    const listens = svc.environment?.GRPC_PORT === port || svc.environment?.PORT === port || svc.command.some((a: string) => a === `-listen=:${port}`);
     assert.ok(listens, `${c.name} listens on ${addr.port_value}`);
   }
   const shipped = parse(readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8"));
   assert.deepEqual(
     envoyCfg.static_resources.clusters.map((c: any) => c.name),
-    shipped.static_resources.clusters.map((c: any) => c.name),
+    [...shipped.static_resources.clusters.map((c: any) => c.name), RATELIMIT_HTTP_CLUSTER],
   );
 });
 

@@ -7,6 +7,7 @@ export class MemoryStats extends StatSink {
   counter(name: string): u32 { return this.define(name); }
   gauge(name: string): u32 { return this.define(name); }
   inc(id: u32): void { this.values[id] = this.values[id] + 1; }
+  add(id: u32, by: i64): void { this.values[id] = this.values[id] + <u64>by; }
   set(id: u32, value: u64): void { this.values[id] = value; }
   read(id: u32): u64 { return this.values[id]; }
   value(name: string): u64 {

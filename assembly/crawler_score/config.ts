@@ -8,6 +8,7 @@ import { writableHeaderProblem } from "../common/request/header_names";
 import { ChallengeSpec, readChallenge } from "./challenge";
 import { BUDGET_PAYLOAD } from "./clearance_budget";
 import { ClientIdSpec, readClientId } from "./client_id";
+import { FleetSpec } from "./fleet";
 import { ACTIVITY_PAYLOAD, AgentLists, BehaviourSpec, DEFAULT_WEIGHTS, encodeAll, SIGNAL_NAMES } from "./signals";
 
 export class GoodBot {
@@ -111,6 +112,8 @@ export class CrawlerConfig {
   apiPrefixes: string[] = ["/api/"];
   /** The score a declared good bot from outside its ranges gets at least: the block, challenge or tag threshold. */
   unverifiedBots: string = "block";
+  /** Counts that add up across a fleet (fleet.ts); off without a cluster. */
+  fleet: FleetSpec = new FleetSpec();
 }
 
 function readReply(r: ObjReader | null, status: i32, body: string): Reply {
@@ -271,6 +274,12 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     s.longDistinctPages = <i32>n.int("long_distinct_pages", s.longDistinctPages, 2, 1000000);
     s.enumerationRun = <i32>n.int("enumeration_run", s.enumerationRun, 2, 1000);
     n.done();
+  }
+  const fl = r.obj("fleet");
+  if (fl !== null) {
+    cfg.fleet.cluster = fl.requiredStr("cluster");
+    cfg.fleet.timeoutMs = <i32>fl.int("timeout_ms", cfg.fleet.timeoutMs, 50, 10000);
+    fl.done();
   }
   const nb = cfg.network.behaviour;
   const cb = cfg.behaviour;

@@ -375,9 +375,11 @@ export class PathFacts {
 // spread streak i32 @180 (windows in a row with path_spread; bit 31: path_spread seen in this window) |
 // honeypot epoch u32 @184 (the honeypot paths the mark was made under) | dest_mismatch until, seconds u32 @188 |
 // the long window: start i64 @192 | pages i32 @200 | prevPages i32 @204 | path bitmap 64 @208 | of the
-// previous one 64 @272 | ids issued i32 @336 | ids returned i32 @340 | prevIssued i32 @344 | prevReturned i32 @348.
-export const ACTIVITY_PAYLOAD = 352;
+// previous one 64 @272 | ids issued i32 @336 | ids returned i32 @340 | prevIssued i32 @344 | prevReturned i32 @348 |
+// the fleet's distinct pages (fleet.ts): fixed long window index i64 @352 | count in it i32 @360 | in the one before i32 @364.
+export const ACTIVITY_PAYLOAD = 368;
 const LONG = 192;
+const FLEET = 352;
 export const BITMAP_BYTES = 64;
 const BITMAP_BITS: f64 = 512;
 const SPREAD_SEEN: i32 = 0x80000000;
@@ -448,6 +450,65 @@ export function markPath(bitmap: usize, pathHash: u32): void {
   const bit = pathHash & 511;
   const at = bitmap + (bit >> 3);
   store<u8>(at, load<u8>(at) | <u8>(<u32>1 << (bit & 7)));
+}
+
+/** Bits set in the record's path bitmap of the current long window. */
+export function longPathBits(p: usize): i32 {
+  let ones = 0;
+  for (let i = 0; i < BITMAP_BYTES / 8; i++) ones += <i32>popcnt<u64>(load<u64>(p + LONG + 16 + 8 * i));
+  return ones;
+}
+
+/**
+ * Distinct pages a path bitmap with `ones` bits set stands for (linear counting, rounded): the bits
+ * undercount once paths share them. Differences of it add up to the estimate (fleet.ts).
+ */
+export function distinctFromBits(ones: i32): i32 {
+  const zeros = <i32>BITMAP_BITS - ones;
+  if (zeros <= 0) return <i32>(BITMAP_BITS * Math.log(BITMAP_BITS));
+  return <i32>Math.round(-BITMAP_BITS * Math.log(<f64>zeros / BITMAP_BITS));
+}
+
+/**
+ * The fleet's distinct pages of a record over the long window, sliding: what every gateway counted for
+ * this key (fleet.ts), as last answered by the fleet's store. Its windows are fixed (now / longW).
+ */
+export function fleetDistinct(p: usize, now: i64, longW: i64): f64 {
+  const index = now / longW;
+  const at = load<i64>(p, FLEET);
+  let cur: i32 = 0;
+  let prev: i32 = 0;
+  if (at == index) {
+    cur = load<i32>(p, FLEET + 8);
+    prev = load<i32>(p, FLEET + 12);
+  } else if (at == index - 1) {
+    prev = load<i32>(p, FLEET + 8);
+  } else {
+    return 0;
+  }
+  const left = 1.0 - <f64>(now - index * longW) / <f64>longW;
+  return <f64>cur + <f64>prev * left;
+}
+
+/** Writes the fleet's count of a record's distinct pages in fixed long window `index` (an answer of the fleet's store). */
+export class FleetUpdate extends RecordUpdate {
+  index: i64 = 0;
+  count: i32 = 0;
+
+  apply(p: usize, fresh: bool, now: i64): void {
+    const at = load<i64>(p, FLEET);
+    const i = this.index;
+    if (i > at) {
+      store<i32>(p, i == at + 1 ? load<i32>(p, FLEET + 8) : 0, FLEET + 12);
+      store<i32>(p, this.count, FLEET + 8);
+      store<i64>(p, i, FLEET);
+    } else if (i == at) {
+      // Answers can arrive out of order: a count only grows within a window.
+      if (this.count > load<i32>(p, FLEET + 8)) store<i32>(p, this.count, FLEET + 8);
+    } else if (i == at - 1 && this.count > load<i32>(p, FLEET + 12)) {
+      store<i32>(p, this.count, FLEET + 12);
+    }
+  }
 }
 
 /**
@@ -541,14 +602,17 @@ export class ActivityUpdate extends RecordUpdate {
       markPath(p + LONG + 16, f.pathHash);
       const longPages = load<i32>(p, LONG + 8) + 1;
       store<i32>(p, longPages, LONG + 8);
-      // Distinct pages over the long window, sliding: this one's, and the previous one's still in view.
+      // Distinct pages over the long window, sliding: this one's, and the previous one's still in view;
+      // or the fleet's count of them, every gateway's together.
       const seenLong = longPages + load<i32>(p, LONG + 12);
       this.idPages = seenLong;
+      const distinctAt = <f64>this.spec.longDistinctPages;
       if (seenLong >= this.spec.longDistinctPages) {
         const now1 = distinctPaths(p + LONG + 16, p + LONG + 16, longPages);
         const all = distinctPaths(p + LONG + 16, p + LONG + 80, seenLong);
-        if (now1 + (all - now1) * longLeft >= <f64>this.spec.longDistinctPages) bits |= SLOW_CRAWL;
+        if (now1 + (all - now1) * longLeft >= distinctAt) bits |= SLOW_CRAWL;
       }
+      if (load<i64>(p, FLEET) != 0 && fleetDistinct(p, now, lw) >= distinctAt) bits |= SLOW_CRAWL;
       this.rate = <f64>prevPages * left + <f64>pages;
       if (this.rate > this.spec.rateThreshold) bits |= HIGH_RATE;
       const seen = pages + prevPages;

@@ -10,10 +10,11 @@ import { ClientIds } from "./client_id";
 import { envoySecret, secretHalf, storedEnvoySecret } from "./envoy_secret";
 import { BUDGET_PAYLOAD, BudgetUpdate } from "./clearance_budget";
 import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
-import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
+import { HostCalls, LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
+import { FleetCounts, KIND_ACCOUNT, KIND_CLIENT, KIND_NETWORK } from "./fleet";
 import { ACT_ALLOW, ACT_BLOCK, ACT_CHALLENGE, ACT_TAG, budgetSlots, CrawlerConfig, impostorScore, PolicySpec } from "./config";
 import { WorkerRecords } from "./worker_records";
-import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, HONEYPOT, UA_BOT, UA_EMPTY, UA_HEADLESS, UA_TOOL, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, PathFacts, pathFactsAt, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
+import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, FleetUpdate, HONEYPOT, UA_BOT, UA_EMPTY, UA_HEADLESS, UA_TOOL, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, PathFacts, pathFactsAt, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
 const SWEEP_MS: i64 = 10000;
@@ -144,6 +145,12 @@ export class CrawlerStage extends Stage {
   /** Process-wide count of new honeypot marks; a change means some worker's copies are stale. */
   honeypotMarks: u32;
   marksSeen: u64;
+  /** Counts sent to the fleet's store and the totals it answers (fleet.ts), when the config names a cluster. */
+  fleet: FleetCounts | null = null;
+  fleetUpdate: FleetUpdate = new FleetUpdate();
+  fleetSent: u32;
+  fleetFailed: u32;
+  fleetDropped: u32;
   /** Per signal bit: requests it fired on. */
   signalFired: u32[] = [];
   /** Where the request's client id lies in its Cookie header (clientIdLength). */
@@ -152,7 +159,7 @@ export class CrawlerStage extends Stage {
   lastScore: i32 = 0;
   lastBits: u32 = 0;
 
-  constructor(public cfg: CrawlerConfig, store: SharedStore, public stats: StatSink) {
+  constructor(public cfg: CrawlerConfig, store: SharedStore, public stats: StatSink, calls: HostCalls | null = null) {
     super();
     this.scoreName = new HeaderName(cfg.scoreHeader);
     this.signalsName = new HeaderName(cfg.signalsHeader);
@@ -226,6 +233,25 @@ export class CrawlerStage extends Stage {
     this.honeypotMarks = stats.counter("graywall.crawler_score.honeypot_marks");
     this.marksSeen = stats.read(this.honeypotMarks);
     for (let i = 0; i < SIGNAL_NAMES.length; i++) this.signalFired.push(stats.counter("graywall.crawler_score.signal." + SIGNAL_NAMES[i]));
+    this.fleetSent = stats.counter("graywall.crawler_score.fleet.sent");
+    this.fleetFailed = stats.counter("graywall.crawler_score.fleet.failed");
+    this.fleetDropped = stats.counter("graywall.crawler_score.fleet.dropped");
+    if (cfg.fleet.cluster.length > 0 && calls !== null) {
+      const fleet = new FleetCounts(cfg.fleet, calls, b.longWindowMs);
+      this.fleet = fleet;
+      this.ipRecords.fleet = fleet;
+      this.ipRecords.fleetKind = KIND_CLIENT;
+      const acct = this.accountRecords;
+      if (acct !== null) {
+        acct.fleet = fleet;
+        acct.fleetKind = KIND_ACCOUNT;
+      }
+      const net = this.netRecords;
+      if (net !== null) {
+        net.fleet = fleet;
+        net.fleetKind = KIND_NETWORK;
+      }
+    }
   }
 
   onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
@@ -551,6 +577,45 @@ export class CrawlerStage extends Stage {
     return Outcome.Reply;
   }
 
+  /**
+   * An answer of the fleet's store: each key's fleet-wide count of distinct pages goes into its record
+   * (slow_crawl reads it there), and this worker's copy syncs on the client's next request.
+   */
+  onCallResponse(token: u32, status: i32, body: string | null): bool {
+    const fleet = this.fleet;
+    if (fleet === null) return false;
+    const counts = fleet.take(token, status, body);
+    if (counts === null) return false;
+    const u = this.fleetUpdate;
+    const now = this.rateAtMs;
+    for (let i = 0; i < counts.length; i++) {
+      const c = counts[i];
+      const records = c.kind == KIND_NETWORK ? this.netRecords : c.kind == KIND_ACCOUNT ? this.accountRecords : this.ipRecords;
+      if (records === null) continue;
+      u.index = c.index;
+      u.count = c.count;
+      const ptr = changetype<usize>(c.key);
+      records.table.updateBytes(ptr, c.key.byteLength, now, u);
+      records.expire(ptr, c.key.byteLength);
+    }
+    this.syncFleetStats(fleet);
+    return true;
+  }
+
+  private fleetSeen: i32 = 0;
+  private fleetFailedSeen: i32 = 0;
+  private fleetDroppedSeen: i32 = 0;
+
+  /** Adds what the fleet counts did since the last call to the stats. */
+  private syncFleetStats(fleet: FleetCounts): void {
+    if (fleet.sent != this.fleetSeen) this.stats.add(this.fleetSent, fleet.sent - this.fleetSeen);
+    if (fleet.failed != this.fleetFailedSeen) this.stats.add(this.fleetFailed, fleet.failed - this.fleetFailedSeen);
+    if (fleet.dropped != this.fleetDroppedSeen) this.stats.add(this.fleetDropped, fleet.dropped - this.fleetDroppedSeen);
+    this.fleetSeen = fleet.sent;
+    this.fleetFailedSeen = fleet.failed;
+    this.fleetDroppedSeen = fleet.dropped;
+  }
+
   /** Whether under-attack mode is on: graywall-control's switch, or this VM's own detection. */
   underAttack(now: i64): bool {
     return now < this.cfg.underAttack.untilMs || now < this.attackUntil;
@@ -593,6 +658,11 @@ export class CrawlerStage extends Stage {
     if (netRecords !== null) netRecords.flush(nowMs);
     const acctRecords = this.accountRecords;
     if (acctRecords !== null) acctRecords.flush(nowMs);
+    const fleet = this.fleet;
+    if (fleet !== null) {
+      fleet.send();
+      this.syncFleetStats(fleet);
+    }
     if (nowMs - this.lastSweepMs < SWEEP_MS && nowMs >= this.lastSweepMs) return;
     this.lastSweepMs = nowMs;
     this.ipTable.sweep(nowMs, SWEEP_BATCH);

@@ -11,7 +11,8 @@
 import { keyHash } from "../common/lib/hash";
 import { MAX_OWNED_KEY_BYTES, OwnedKey } from "../common/lib/owned_key";
 import { RecordUpdate, SlotTable, UpdateStatus } from "../common/lib/slot_table";
-import { ACTIVITY_PAYLOAD, ActivityUpdate, BITMAP_BYTES, markPath, mergeActivity } from "./signals";
+import { FleetCounts } from "./fleet";
+import { ACTIVITY_PAYLOAD, ActivityUpdate, BITMAP_BYTES, distinctFromBits, longPathBits, markPath, mergeActivity, rollLongWindow } from "./signals";
 
 export const SYNC_MS: i64 = 250;
 export const SYNC_REQUESTS: i32 = 32;
@@ -57,9 +58,13 @@ class SyncUpdate extends RecordUpdate {
   windowMs: i64 = 10000;
   longWindowMs: i64 = 600000;
   result: ArrayBuffer = new ArrayBuffer(ACTIVITY_PAYLOAD);
+  /** Output: distinct pages new to the shared record's long window (the worker's since its last sync, and this request's). */
+  newPaths: i32 = 0;
 
   apply(p: usize, fresh: bool, now: i64): void {
     const r = this.record;
+    rollLongWindow(p, fresh, now, this.longWindowMs);
+    const before = distinctFromBits(longPathBits(p));
     let isFresh = fresh;
     if (r !== null && r.pending > 0) {
       mergeActivity(p, fresh, now, this.windowMs, this.longWindowMs, changetype<usize>(r.view), r.pagesAdded, r.pending, changetype<usize>(r.pathBits), r.idSeen,
@@ -68,6 +73,7 @@ class SyncUpdate extends RecordUpdate {
     }
     const a = this.activity;
     if (a !== null) a.apply(p, isFresh, now);
+    this.newPaths = distinctFromBits(longPathBits(p)) - before;
     memory.copy(changetype<usize>(this.result), p, ACTIVITY_PAYLOAD);
   }
 }
@@ -79,6 +85,10 @@ export class WorkerRecords {
   syncs: u32 = 0;
   /** Bumped by staleAll(): copies synced in an earlier generation are stale. */
   private generation: u32 = 0;
+
+  /** Where the distinct pages this worker writes to shared records are counted for the fleet (fleet.ts), with this table's kind. */
+  fleet: FleetCounts | null = null;
+  fleetKind: u8 = 0;
 
   constructor(public table: SlotTable, windowMs: i64, longWindowMs: i64, public idleMs: i64) {
     this.sync.windowMs = windowMs;
@@ -122,9 +132,11 @@ export class WorkerRecords {
     const s = this.sync;
     s.record = r;
     s.activity = a;
+    s.newPaths = 0;
     const status = this.table.updateBytes(ptr, len, now, s);
     s.record = null;
     s.activity = null;
+    if (status == UpdateStatus.Updated) this.countForFleet(ptr, len, now);
     if (r === null) return status;
     if (status == UpdateStatus.Updated) {
       memory.copy(changetype<usize>(r.view), changetype<usize>(s.result), ACTIVITY_PAYLOAD);
@@ -136,6 +148,19 @@ export class WorkerRecords {
     // Not written: count the request in the worker's copy, to be merged on a later sync.
     this.applyLocally(r, now, a);
     return status;
+  }
+
+  private countForFleet(ptr: usize, len: i32, now: i64): void {
+    const fleet = this.fleet;
+    if (fleet !== null && this.sync.newPaths > 0) fleet.add(this.fleetKind, ptr, len, this.sync.newPaths, now);
+  }
+
+  /** The client's copy syncs on its next request (the shared record changed: a fleet count came in). */
+  expire(ptr: usize, len: i32): void {
+    const h = keyHash(ptr, len);
+    if (!this.byHash.has(h)) return;
+    const r = this.byHash.get(h);
+    if (r.holds(ptr, len)) r.syncedMs = i64.MIN_VALUE / 2;
   }
 
   private applyLocally(r: WorkerRecord, now: i64, a: ActivityUpdate): void {
@@ -163,7 +188,9 @@ export class WorkerRecords {
       if (r.pending > 0 && (age >= SYNC_MS || age < 0) && written < FLUSH_BATCH) {
         written++;
         s.record = r;
+        s.newPaths = 0;
         if (this.table.updateBytes(changetype<usize>(r.key), r.key.byteLength, now, s) == UpdateStatus.Updated) {
+          this.countForFleet(changetype<usize>(r.key), r.key.byteLength, now);
           memory.copy(changetype<usize>(r.view), changetype<usize>(s.result), ACTIVITY_PAYLOAD);
           r.clearPending();
           r.syncedMs = now;

@@ -3,7 +3,7 @@
 // "rate_limiter.rules[0].bucket_size: ..."). A missing section turns its stage off. Pure.
 import { ConfigErrors, readConfigRoot } from "../common/lib/config";
 import { SharedStore } from "../common/lib/slot_table";
-import { Stage, StatSink } from "../common/request/stage";
+import { HostCalls, Stage, StatSink } from "../common/request/stage";
 import { AccessConfig, readAccessConfig } from "../access/config";
 import { AccessStage } from "../access/stage";
 import { CrawlerConfig, crawlerTableBytes, readCrawlerConfig } from "../crawler_score/config";
@@ -71,7 +71,7 @@ export function compileGraywallConfig(src: string, errors: ConfigErrors): Graywa
   return cfg;
 }
 
-export function compileGraywallStages(src: string, errors: ConfigErrors, store: SharedStore, stats: StatSink): Stage[] | null {
+export function compileGraywallStages(src: string, errors: ConfigErrors, store: SharedStore, stats: StatSink, calls: HostCalls | null = null): Stage[] | null {
   const cfg = compileGraywallConfig(src, errors);
   if (cfg === null) return null;
   const stages = new Array<Stage>();
@@ -80,7 +80,7 @@ export function compileGraywallStages(src: string, errors: ConfigErrors, store: 
   const ipList = cfg.ipList;
   if (ipList !== null) stages.push(new IpListStage(ipList, stats));
   const crawler = cfg.crawler;
-  if (crawler !== null) stages.push(new CrawlerStage(crawler, store, stats));
+  if (crawler !== null) stages.push(new CrawlerStage(crawler, store, stats, calls));
   const limiter = cfg.limiter;
   if (limiter !== null) stages.push(new RateLimiterStage(limiter, store, stats));
   const gray = cfg.gray;

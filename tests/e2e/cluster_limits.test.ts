@@ -1,14 +1,31 @@
 // Cluster-wide limits in a fleet: two real Envoys with the one module share one real envoyproxy/ratelimit
 // service and one real Redis. A cluster rule of N per minute admits N in total across both; a local rule
-// in the same document still counts per Envoy; with Redis down traffic passes and Envoy counts it.
+// in the same document still counts per Envoy; with Redis down traffic passes and Envoy counts it. The
+// crawler's fleet counts go to the same service: a crawl split across the two is seen as one.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import { buildServer } from "../../control/server.ts";
+import { ratelimitHttpCluster } from "../../runtime/cluster_limits.ts";
+import { ROOT } from "../../runtime/paths.ts";
 import { startRatelimit, startRedis, type Service } from "../../runtime/services.ts";
-import { e2e, eventually, freePort, loadYaml, renderConfig, request, startEnvoy, stopUpstream, upstream, type Envoy, type Upstream } from "./harness.ts";
+import {
+  e2e,
+  eventually,
+  freePort,
+  loadYaml,
+  rawRequest,
+  renderConfig,
+  request,
+  sleep,
+  startEnvoy,
+  stopUpstream,
+  upstream,
+  type Envoy,
+  type Upstream,
+} from "./harness.ts";
 
 const N = 10;
 const DOC = {
@@ -16,6 +33,23 @@ const DOC = {
     { name: "api-cluster", scope: "cluster", match: { path_prefix: "/api/" }, key: ["client_ip"], requests_per_unit: N, unit: "minute" },
     { name: "local-burst", match: { path_prefix: "/local/" }, key: ["client_ip"], bucket_size: 3, refill_tokens: 3, refill_interval_ms: 600000 },
   ],
+};
+
+/**
+ * The shipped crawler document (fleet counts on, to the ratelimit service's HTTP port), its long window
+ * shortened from 10 minutes to one, with its distinct-page threshold scaled to match (40), so the test
+ * runs for about half a minute instead of five; and behind one trusted hop, so the crawl comes from an
+ * address of its own (every request of this test comes from this machine's).
+ */
+const { client_address: _, ...SHIPPED_CRAWLER } = JSON.parse(readFileSync(join(ROOT, "config", "filters", "crawler_score.json"), "utf8"));
+const CRAWLER = { ...SHIPPED_CRAWLER, xff_trusted_hops: 1, behaviour: { long_window_ms: 60000, long_distinct_pages: 40 } };
+const BROWSER = {
+  "user-agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+  accept: "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+  "accept-language": "en-US,en;q=0.9",
+  "accept-encoding": "gzip, deflate, br",
+  "sec-fetch-mode": "navigate",
+  "sec-fetch-dest": "document",
 };
 
 /** Sum of an Envoy stat over every name ending in `suffix` (the rate-limit filter counts per upstream cluster). */
@@ -46,8 +80,10 @@ describe("cluster-wide limits: two Envoys, one ratelimit service, one Redis", ()
         adminPort,
         listenerPort,
         clusters: { stable: stable.port, canary: canary.port, graywall_ratelimit: grpcPort },
-        filterConfig: { "graywall.rate_limiter": DOC },
+        filterConfig: { "graywall.rate_limiter": DOC, "graywall.crawler_score": CRAWLER },
       });
+      // As envoy/envoy-xds.yaml (a fleet member) has it.
+      cfg.static_resources.clusters.push(ratelimitHttpCluster("127.0.0.1", httpPort));
       envoys.push(await startEnvoy(cfg, adminPort, listenerPort, { concurrency: 2 }));
     }
   });
@@ -95,6 +131,30 @@ describe("cluster-wide limits: two Envoys, one ratelimit service, one Redis", ()
       for (let i = 0; i < 5; i++) local.push((await request(e.url("/local/x"))).status);
       assert.deepEqual(local, [200, 200, 200, 429, 429]);
     }
+  });
+
+  e2e("a crawl of distinct pages split across both Envoys is challenged as if it hit one: neither sees enough alone", async () => {
+    // 1.5 pages/s in all, 0.75 on each: under each Envoy's short-window thresholds (20 page views in two
+    // 10 s windows), so only the long window's distinct pages can stop it; on one Envoy that is 40 pages.
+    const served = [0, 0];
+    let challengedAt = -1;
+    for (let i = 0; i < 90 && challengedAt < 0; i++) {
+      const r = await rawRequest(envoys[i % 2].url(`/fleet-crawl/story-${i}`), { headers: { ...BROWSER, "x-forwarded-for": "198.51.100.77" } });
+      if (r.status === 200) served[i % 2]++;
+      else challengedAt = i;
+      await sleep(667);
+    }
+    assert.ok(challengedAt >= 0, `challenged within the long window (served ${served})`);
+    assert.ok(served.every((n) => n < 40) && challengedAt <= 50, `each Envoy served ${served}: challenged after ${challengedAt} pages in all, not 80`);
+    const stats = await Promise.all(envoys.map((e) => e.stats()));
+    const sum = (name: string) => stats.reduce((a, s) => a + (s[`wasmcustom.graywall.crawler_score.${name}`] ?? 0), 0);
+    assert.ok(sum("signal.slow_crawl") >= 1, "the long window's distinct pages, counted by the fleet");
+    assert.equal(sum("signal.path_spread") + sum("signal.high_rate"), 0, "no short-window signal: only the fleet's count could see it");
+    assert.ok(
+      stats.every((s) => (s["wasmcustom.graywall.crawler_score.fleet.sent"] ?? 0) > 0),
+      "both Envoys sent counts",
+    );
+    assert.equal(sum("fleet.failed"), 0);
   });
 
   e2e("with Redis down requests pass and Envoy counts the failures; with Redis back the limit applies again", async () => {

@@ -14,6 +14,7 @@ export enum MapType {
 }
 const OK = 0;
 const NOT_FOUND = 1;
+const BAD_ARGUMENT = 2;
 const CAS_MISMATCH = 8;
 
 export interface LocalReply {
@@ -100,8 +101,23 @@ export class SharedData {
   }
 }
 
+/** An HTTP call a module made (proxy_http_call), waiting for the test to answer it (ProxyHost.answer). */
+export interface HttpCall {
+  token: number;
+  cluster: string;
+  headers: [string, string][];
+  body: string;
+  timeoutMs: number;
+}
+
 export class ProxyHost {
   readonly logs: string[] = [];
+  /** The clusters this host has, as Envoy's cluster manager would: a call to any other is refused (BadArgument). */
+  clusters = new Set<string>();
+  /** Calls made and not answered yet, in order. */
+  readonly httpCalls: HttpCall[] = [];
+  private nextToken = 1;
+  private callResponse: { headers: [string, string][]; body: Uint8Array } = { headers: [], body: new Uint8Array(0) };
   nowMs = 1_700_000_000_000;
   tickMs = 0;
   private memory!: WebAssembly.Memory;
@@ -194,6 +210,18 @@ export class ProxyHost {
     return ex;
   }
 
+  /**
+   * Answers a call the module made, as Envoy does on the root context: `status` 0 is a failed call (no
+   * headers, as for a reset or a timeout).
+   */
+  answer(call: HttpCall, status: number, body = ""): void {
+    const i = this.httpCalls.indexOf(call);
+    if (i < 0) throw new Error(`call ${call.token} is not pending`);
+    this.httpCalls.splice(i, 1);
+    this.callResponse = { headers: status === 0 ? [] : [[":status", String(status)]], body: enc.encode(body) };
+    this.exports.proxy_on_http_call_response(1, call.token, this.callResponse.headers.length, this.callResponse.body.length, 0);
+  }
+
   /** The VM's linear memory in bytes (it only grows: a leak shows as growth). */
   memoryBytes(): number {
     return this.memory.buffer.byteLength;
@@ -232,6 +260,7 @@ export class ProxyHost {
   private map(type: number): [string, string][] {
     if (type === MapType.RequestHeaders) return this.requestHeaders;
     if (type === MapType.ResponseHeaders) return this.responseHeaders;
+    if (type === 6) return this.callResponse.headers;
     throw new Error(`header map ${type} is not emulated`);
   }
 
@@ -248,6 +277,7 @@ export class ProxyHost {
       proxy_get_buffer_bytes: (type: number, start: number, len: number, out: number, outSize: number) => {
         if (type === 7) return this.give(enc.encode(this.config).subarray(start, start + len), out, outSize);
         if (type === 0) return this.give(this.body.subarray(start, start + len), out, outSize);
+        if (type === 4) return this.give(this.callResponse.body.subarray(start, start + len), out, outSize);
         return NOT_FOUND;
       },
       proxy_get_header_map_pairs: (type: number, out: number, outSize: number) => {
@@ -323,6 +353,27 @@ export class ProxyHost {
       proxy_set_shared_data: (kp: number, kl: number, vp: number, vl: number, cas: number) => this.shared.set(this.str(kp, kl), this.bytes(vp, vl), cas),
       proxy_get_current_time_nanoseconds: (out: number) => {
         new DataView(this.memory.buffer).setBigUint64(out, BigInt(this.nowMs) * 1_000_000n, true);
+        return OK;
+      },
+      proxy_http_call: (
+        up: number,
+        ul: number,
+        hp: number,
+        hl: number,
+        bp: number,
+        bl: number,
+        _tp: number,
+        _tl: number,
+        timeout: number,
+        tokenPtr: number,
+      ) => {
+        const cluster = this.str(up, ul);
+        const headers = decodePairs(this.bytes(hp, hl).slice());
+        const has = (k: string) => headers.some(([name]) => name === k);
+        if (!this.clusters.has(cluster) || !has(":method") || !has(":path") || !has(":authority")) return BAD_ARGUMENT;
+        const token = this.nextToken++;
+        this.httpCalls.push({ token, cluster, headers, body: this.str(bp, bl), timeoutMs: timeout });
+        new DataView(this.memory.buffer).setUint32(tokenPtr, token, true);
         return OK;
       },
       proxy_set_tick_period_milliseconds: (ms: number) => {

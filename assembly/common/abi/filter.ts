@@ -20,6 +20,8 @@ export class RootFilter {
   /** Returns an error message, or null when the configuration was accepted and is now in force. */
   configure(config: string): string | null { return null; }
   onTick(): void {}
+  /** The answer to an HTTP call this root made (host.httpCall). */
+  onCallResponse(token: u32, headerCount: u32, bodySize: u32): void {}
   newStream(): StreamFilter { return new StreamFilter(); }
 }
 
@@ -183,6 +185,13 @@ export function proxy_on_tick(rootContextId: u32): void {
   if (root === null) return;
   root.onTick();
   // A tick's work (syncs, sweeps, leases given back) allocates: an idle VM sees no stream end to collect at.
+  collectBetweenCallbacks(true);
+}
+
+export function proxy_on_http_call_response(rootContextId: u32, token: u32, headers: u32, bodySize: u32, trailers: u32): void {
+  const root = rootFor(rootContextId);
+  if (root === null) return;
+  root.onCallResponse(token, headers, bodySize);
   collectBetweenCallbacks(true);
 }
 

@@ -15,8 +15,8 @@ export function randomBytes(buf: usize, len: i32): bool {
 }
 
 export const enum LogLevel { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4, Critical = 5 }
-export const enum MapType { RequestHeaders = 0, RequestTrailers = 1, ResponseHeaders = 2, ResponseTrailers = 3 }
-export const enum BufferType { RequestBody = 0, ResponseBody = 1, VmConfiguration = 6, PluginConfiguration = 7 }
+export const enum MapType { RequestHeaders = 0, RequestTrailers = 1, ResponseHeaders = 2, ResponseTrailers = 3, HttpCallResponseHeaders = 6 }
+export const enum BufferType { RequestBody = 0, ResponseBody = 1, HttpCallResponseBody = 4, VmConfiguration = 6, PluginConfiguration = 7 }
 export const enum HostResult { Ok = 0, NotFound = 1, BadArgument = 2, CasMismatch = 8 }
 export const enum MetricType { Counter = 0, Gauge = 1, Histogram = 2 }
 
@@ -183,6 +183,21 @@ export function sendLocalResponse(status: u32, details: string, body: string, he
     changetype<usize>(h), h.byteLength, -1);
 }
 
+const NO_TRAILERS = encodePairs([]);
+const outToken = memory.data(4);
+
+/**
+ * Starts an HTTP call to the Envoy cluster `cluster` with `headers` (pairs: `:method`, `:path` and
+ * `:authority` at least) and `body`; its answer comes to the root's onCallResponse. The call's token, or
+ * 0 when the host refused it at once (no such cluster, a missing pseudo-header).
+ */
+export function httpCall(cluster: ArrayBuffer, headers: ArrayBuffer, body: ArrayBuffer, timeoutMs: u32): u32 {
+  store<u32>(outToken, 0);
+  const r = imports.proxy_http_call(changetype<usize>(cluster), cluster.byteLength, changetype<usize>(headers), headers.byteLength,
+    changetype<usize>(body), body.byteLength, changetype<usize>(NO_TRAILERS), NO_TRAILERS.byteLength, timeoutMs, outToken);
+  if (r != HostResult.Ok) return 0;
+  return load<u32>(outToken);
+}
 
 export function defineMetric(type: MetricType, name: string): u32 {
   const n = String.UTF8.encode(name);

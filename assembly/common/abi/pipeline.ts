@@ -46,6 +46,17 @@ class PipelineRoot extends RootFilter {
     for (let i = 0; i < this.stages.length; i++) this.stages[i].onTick(now);
   }
 
+  onCallResponse(token: u32, headerCount: u32, bodySize: u32): void {
+    // No headers: the call failed (reset, timeout, no healthy upstream).
+    let status = 0;
+    if (headerCount > 0) {
+      const s = getHeaderValue(MapType.HttpCallResponseHeaders, STATUS);
+      if (s !== null) status = I32.parseInt(s);
+    }
+    const body = bodySize > 0 ? getBufferString(BufferType.HttpCallResponseBody, 0, bodySize) : null;
+    for (let i = 0; i < this.stages.length; i++) if (this.stages[i].onCallResponse(token, status, body)) return;
+  }
+
   newStream(): StreamFilter {
     if (this.stages.length == 0) return new StreamFilter();
     if (pool.length == 0) return new PipelineStream(this);
@@ -62,6 +73,7 @@ const POOL_MAX = 1024;
 const SOURCE_ADDRESS = propertyPath("source.address");
 const ROUTE_NAME = propertyPath("route_name");
 const UPSTREAM_HOST_METADATA = propertyPath("xds.upstream_host_metadata");
+const STATUS = String.UTF8.encode(":status");
 
 /** The current request's headers and peer, from the host; called at most once each per request. */
 class HostRequest extends RequestSource {

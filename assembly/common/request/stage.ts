@@ -25,8 +25,18 @@ export abstract class StatSink {
   abstract counter(name: string): u32;
   abstract gauge(name: string): u32;
   abstract inc(id: u32): void;
+  abstract add(id: u32, by: i64): void;
   abstract set(id: u32, value: u64): void;
   abstract read(id: u32): u64;
+}
+
+/**
+ * Calls to other services through the host (an Envoy cluster), answered later on the root context
+ * (Stage.onCallResponse). The host's in Envoy, an in-memory one in tests.
+ */
+export abstract class HostCalls {
+  /** POSTs `body` to `path` on `cluster`; the call's token, or 0 when the host refused it at once. */
+  abstract post(cluster: string, path: string, contentType: string, body: string, timeoutMs: u32): u32;
 }
 
 export abstract class Stage {
@@ -45,4 +55,9 @@ export abstract class Stage {
   onTick(nowMs: i64): void {}
   /** The response headers arrived (not called after a local reply). May queue response-header writes. */
   onResponse(req: RequestSnapshot): void {}
+  /**
+   * The answer to a HostCalls call: its HTTP status (0 when the call failed: reset, timeout, no upstream)
+   * and body. True when the call was this stage's.
+   */
+  onCallResponse(token: u32, status: i32, body: string | null): bool { return false; }
 }
