@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
-import { runInNewContext } from "node:vm";
 import { wasmPath } from "../runtime/paths.ts";
+import { solveInScript } from "./support/challenge.ts";
 import { ProxyHost, SharedData } from "./support/proxy_host.ts";
 
 const SECRET = "0123456789abcdef-secret";
@@ -26,17 +26,6 @@ function host(challenge: object = { secret: SECRET, difficulty: 12 }, extra: obj
   const cfg = { crawler_score: { thresholds: { tag: 30, challenge: 40, block: 95 }, honeypot_paths: ["/.env"], challenge, ...extra } };
   assert.ok(h.configure(JSON.stringify(cfg)), h.logs.join("\n"));
   return h;
-}
-
-/** Runs the challenge page's script as a browser would, returning the cookie it sets. */
-function solveInScript(page: string): string {
-  const script = /<script>([\s\S]*)<\/script>/.exec(page)?.[1];
-  assert.ok(script, "the page has a script");
-  const document = { cookie: "" };
-  let reloaded = false;
-  runInNewContext(script, { document, location: { reload: () => (reloaded = true) } }, { timeout: 20000 });
-  assert.ok(reloaded, "the script reloads the page");
-  return document.cookie.split(";")[0];
 }
 
 const withCookie = (cookie: string): [string, string][] => [...PAGE, ["cookie", cookie]];

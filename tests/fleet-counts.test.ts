@@ -11,6 +11,7 @@ import { after, before, describe, test } from "node:test";
 import { freePort } from "../runtime/envoy_process.ts";
 import { ROOT, wasmPath } from "../runtime/paths.ts";
 import { startRatelimit, startRedis, type Service } from "../runtime/services.ts";
+import { solveInScript } from "./support/challenge.ts";
 import { ProxyHost } from "./support/proxy_host.ts";
 
 const SHIPPED = JSON.parse(readFileSync(join(ROOT, "config", "filters", "crawler_score.json"), "utf8"));
@@ -108,6 +109,45 @@ describe("fleet counts: two gateways, one ratelimit service, one Redis", () => {
     assert.ok(split <= alone + 30, `split over two gateways: ${split} s; on one: ${alone} s`);
     const unshared = await crawl([gateway(start + 12e6, false), gateway(start + 12e6, false)], 0.5, 900, "198.51.100.9:4000", "unshared");
     assert.ok(unshared === undefined || unshared > alone + 120, `without fleet counts each gateway sees half (${unshared} s)`);
+  });
+
+  test("a solver crawling at 5 pages/s over two gateways gets one budget per solve, not one per gateway", async () => {
+    const HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36";
+    /** Two gateways sharing the challenge secret (as graywall-control gives every gateway), fleet counts on or off. */
+    const pair = (nowMs: number, fleet: boolean) =>
+      [0, 1].map(() => {
+        const h = new ProxyHost(wasmPath("graywall"), "graywall");
+        h.nowMs = nowMs;
+        h.clusters.add(CLUSTER);
+        const { client_address: _, fleet: shipped, ...doc } = SHIPPED as Record<string, unknown>;
+        const challenge = { secret: "a-secret-every-gateway-has", difficulty: 8, page_budget: 20 };
+        assert.ok(h.configure(JSON.stringify({ crawler_score: { ...doc, challenge, ...(fleet ? { fleet: shipped } : {}) } })), h.logs.join("\n"));
+        return h;
+      });
+    /** Pages served on one solve before the next challenge. */
+    const servedOnOneSolve = async (gateways: ProxyHost[], tag: string) => {
+      const headers = (path: string, cookie?: string): [string, string][] => [
+        ...page(path).map(([k, v]): [string, string] => [k, k === "user-agent" ? HEADLESS : v]),
+        ...(cookie ? [["cookie", cookie] as [string, string]] : []),
+      ];
+      const peer = "198.51.100.50:4000";
+      const first = gateways[0].request({ headers: headers(`/${tag}/0`), responseHeaders: HTML, peer });
+      assert.equal(first.reply?.status, 429, "a headless browser's first page view is challenged");
+      const cookie = solveInScript(first.reply!.body);
+      for (let i = 1; i < 200; i++) {
+        for (const g of gateways) g.nowMs += 200;
+        const ex = gateways[i % 2].request({ headers: headers(`/${tag}/${i}`, cookie), responseHeaders: HTML, peer });
+        if (ex.reply) return i - 1;
+        if (i % 5 === 0) for (const g of gateways) g.tick();
+        for (const g of gateways) await deliver(g);
+      }
+      return 200;
+    };
+    const start = Math.floor(Date.now() / 600000) * 600000 + 600000 * 3000;
+    const shared = await servedOnOneSolve(pair(start, true), "budget");
+    const apart = await servedOnOneSolve(pair(start + 6e6, false), "apart");
+    assert.ok(shared <= 20 + 6, `with fleet counts: ${shared} pages on a budget of 20`);
+    assert.ok(apart >= 1.5 * shared, `without: a budget per gateway (${apart} pages; with fleet counts ${shared})`);
   });
 
   test("a busy reader on both gateways (60 pages in 10 minutes, the same few often) is never challenged", async () => {

@@ -1,5 +1,5 @@
 import { HostCalls } from "../common/request/stage";
-import { descriptorValue, FleetCount, FleetCounts, FleetSpec, fleetUnit, KIND_CLIENT, KIND_NETWORK, MAX_ENTRIES } from "../crawler_score/fleet";
+import { descriptorValue, FleetCount, FleetCounts, FleetSpec, fleetUnit, KIND_CLEARANCE, KIND_CLIENT, KIND_NETWORK, MAX_ENTRIES } from "../crawler_score/fleet";
 import { ACTIVITY_PAYLOAD, distinctFromBits, fleetDistinct, FleetUpdate } from "../crawler_score/signals";
 
 /** HostCalls in memory: the last call's body, and whether the host takes calls at all. */
@@ -97,10 +97,22 @@ describe("fleet counts", () => {
     expect(f.failed).toBe(1);
   });
 
+  it("the same key counted again before the tick is one descriptor", () => {
+    const calls = new Calls();
+    const f = counts(calls);
+    const a = key("a");
+    for (let i = 0; i < 3; i++) f.add(KIND_CLEARANCE, changetype<usize>(a), 1, 1, NOW);
+    expect(f.pending).toBe(1);
+    f.send();
+    expect(calls.bodies[0].includes('"hitsAddend":3')).toBe(true);
+  });
+
   it("a full batch drops what does not fit and says so", () => {
     const f = counts(new Calls());
-    const a = key("a");
-    for (let i = 0; i < MAX_ENTRIES + 5; i++) f.add(KIND_CLIENT, changetype<usize>(a), 1, 1, NOW);
+    for (let i = 0; i < MAX_ENTRIES + 5; i++) {
+      const a = key("k" + i.toString());
+      f.add(KIND_CLIENT, changetype<usize>(a), a.byteLength, 1, NOW);
+    }
     expect(f.pending).toBe(MAX_ENTRIES);
     expect(f.dropped).toBe(5);
   });

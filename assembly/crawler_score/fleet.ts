@@ -19,6 +19,7 @@ export const FLEET_KEY_ENTRY = "graywall_key";
 export const KIND_CLIENT: u8 = 0x69; // 'i'
 export const KIND_ACCOUNT: u8 = 0x61; // 'a'
 export const KIND_NETWORK: u8 = 0x6e; // 'n'
+export const KIND_CLEARANCE: u8 = 0x6b; // 'k': page views on a clearance (its budget)
 /** Keys counted between two ticks, per worker; more wait for the next tick. */
 export const MAX_ENTRIES = 512;
 const KEY_BYTES = 32768;
@@ -87,10 +88,17 @@ export class FleetCounts {
 
   get pending(): i32 { return this.n; }
 
-  /** Counts `delta` new distinct pages of the key of `kind` at `ptr` (`len` bytes) at `now`. Allocates nothing. */
+  /** Counts `delta` (new distinct pages; page views on a clearance) for the key of `kind` at `ptr` (`len` bytes). Allocates nothing. */
   add(kind: u8, ptr: usize, len: i32, delta: i32, now: i64): void {
     if (!this.enabled || delta <= 0) return;
     const n = this.n;
+    const index = now / this.longWindowMs;
+    // The same key again (a client's next page views): one descriptor.
+    if (n > 0 && unchecked(this.kinds[n - 1]) == kind && unchecked(this.lengths[n - 1]) == len && unchecked(this.windows[n - 1]) == index &&
+      memory.compare(changetype<usize>(this.keys) + <usize>unchecked(this.offsets[n - 1]), ptr, len) == 0) {
+      unchecked((this.deltas[n - 1] += delta));
+      return;
+    }
     if (n >= MAX_ENTRIES || this.used + len > KEY_BYTES) {
       this.dropped++;
       return;
@@ -100,7 +108,7 @@ export class FleetCounts {
     unchecked((this.offsets[n] = this.used));
     unchecked((this.lengths[n] = len));
     unchecked((this.deltas[n] = delta));
-    unchecked((this.windows[n] = now / this.longWindowMs));
+    unchecked((this.windows[n] = index));
     this.used += len;
     this.n = n + 1;
   }

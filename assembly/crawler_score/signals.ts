@@ -469,20 +469,24 @@ export function distinctFromBits(ones: i32): i32 {
   return <i32>Math.round(-BITMAP_BITS * Math.log(<f64>zeros / BITMAP_BITS));
 }
 
+/** Where a record keeps the fleet's count (a 16-byte block: fixed window index i64, count i32, previous i32). */
+export const ACTIVITY_FLEET_AT: usize = FLEET;
+
 /**
- * The fleet's distinct pages of a record over the long window, sliding: what every gateway counted for
- * this key (fleet.ts), as last answered by the fleet's store. Its windows are fixed (now / longW).
+ * The fleet's count kept in the 16-byte block at `b` (fleet.ts), sliding over the long window: what
+ * every gateway counted for this key, as last answered by the fleet's store. Its windows are fixed
+ * (now / longW); 0 when the block holds nothing recent.
  */
-export function fleetDistinct(p: usize, now: i64, longW: i64): f64 {
+export function fleetSliding(b: usize, now: i64, longW: i64): f64 {
   const index = now / longW;
-  const at = load<i64>(p, FLEET);
+  const at = load<i64>(b);
   let cur: i32 = 0;
   let prev: i32 = 0;
   if (at == index) {
-    cur = load<i32>(p, FLEET + 8);
-    prev = load<i32>(p, FLEET + 12);
+    cur = load<i32>(b, 8);
+    prev = load<i32>(b, 12);
   } else if (at == index - 1) {
-    prev = load<i32>(p, FLEET + 8);
+    prev = load<i32>(b, 8);
   } else {
     return 0;
   }
@@ -490,23 +494,33 @@ export function fleetDistinct(p: usize, now: i64, longW: i64): f64 {
   return <f64>cur + <f64>prev * left;
 }
 
-/** Writes the fleet's count of a record's distinct pages in fixed long window `index` (an answer of the fleet's store). */
+/** The fleet's distinct pages of an activity record over the long window (fleetSliding). */
+export function fleetDistinct(p: usize, now: i64, longW: i64): f64 {
+  return fleetSliding(p + FLEET, now, longW);
+}
+
+/** Writes a fleet count for fixed long window `index` (an answer of the fleet's store) into the block at `offset`. */
 export class FleetUpdate extends RecordUpdate {
   index: i64 = 0;
   count: i32 = 0;
+  offset: usize = FLEET;
+  /** Where the record counts what it added since the fleet's last answer (an i32 this answer covers), or 0. */
+  pendingAt: usize = 0;
 
   apply(p: usize, fresh: bool, now: i64): void {
-    const at = load<i64>(p, FLEET);
+    if (this.pendingAt != 0) store<i32>(p + this.pendingAt, 0);
+    const b = p + this.offset;
+    const at = load<i64>(b);
     const i = this.index;
     if (i > at) {
-      store<i32>(p, i == at + 1 ? load<i32>(p, FLEET + 8) : 0, FLEET + 12);
-      store<i32>(p, this.count, FLEET + 8);
-      store<i64>(p, i, FLEET);
+      store<i32>(b, i == at + 1 ? load<i32>(b, 8) : 0, 12);
+      store<i32>(b, this.count, 8);
+      store<i64>(b, i);
     } else if (i == at) {
       // Answers can arrive out of order: a count only grows within a window.
-      if (this.count > load<i32>(p, FLEET + 8)) store<i32>(p, this.count, FLEET + 8);
-    } else if (i == at - 1 && this.count > load<i32>(p, FLEET + 12)) {
-      store<i32>(p, this.count, FLEET + 12);
+      if (this.count > load<i32>(b, 8)) store<i32>(b, this.count, 8);
+    } else if (i == at - 1 && this.count > load<i32>(b, 12)) {
+      store<i32>(b, this.count, 12);
     }
   }
 }

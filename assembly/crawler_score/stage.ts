@@ -8,13 +8,13 @@ import { IpAddr, ipKey } from "../common/lib/ip";
 import { Challenger, CLEARANCE_NO_JS, CLEARANCE_NONE, WAIT_PARAM, sameSitePath, withoutParam } from "./challenge";
 import { ClientIds } from "./client_id";
 import { envoySecret, secretHalf, storedEnvoySecret } from "./envoy_secret";
-import { BUDGET_PAYLOAD, BudgetUpdate } from "./clearance_budget";
+import { BUDGET_FLEET_AT, BUDGET_PAYLOAD, BUDGET_PENDING_AT, BudgetUpdate } from "./clearance_budget";
 import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { HostCalls, LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
-import { FleetCounts, KIND_ACCOUNT, KIND_CLIENT, KIND_NETWORK } from "./fleet";
+import { FleetCounts, KIND_ACCOUNT, KIND_CLEARANCE, KIND_CLIENT, KIND_NETWORK } from "./fleet";
 import { ACT_ALLOW, ACT_BLOCK, ACT_CHALLENGE, ACT_TAG, budgetSlots, CrawlerConfig, impostorScore, PolicySpec } from "./config";
 import { WorkerRecords } from "./worker_records";
-import { ACCEPT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, FleetUpdate, HONEYPOT, UA_BOT, UA_EMPTY, UA_HEADLESS, UA_TOOL, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, PathFacts, pathFactsAt, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
+import { ACCEPT, ACTIVITY_FLEET_AT, ActivityUpdate, ACTIVITY_PAYLOAD, BOT_IMPOSTOR, FleetUpdate, HONEYPOT, UA_BOT, UA_EMPTY, UA_HEADLESS, UA_TOOL, ID_ENUMERATION, NETWORK_CRAWL, PATH_SPREAD, SLOW_CRAWL, SUSTAINED_SPREAD, isHttps, PathFacts, pathFactsAt, requestHeaderSignals, requestIsAsset, score, SEC_FETCH_DEST, SIGNAL_NAMES, signalList } from "./signals";
 
 const SWEEP_BATCH = 2000;
 const SWEEP_MS: i64 = 10000;
@@ -534,7 +534,10 @@ export class CrawlerStage extends Stage {
       this.budget.budget = this.challenger.spec.pageBudget;
     }
     this.budget.over = false;
+    const fleet = this.fleet;
+    this.budget.withFleet = fleet !== null && fleet.enabled;
     table.updateBytes(key.ptr, key.length, req.nowMs, this.budget);
+    if (fleet !== null) fleet.add(KIND_CLEARANCE, key.ptr, key.length, 1, req.nowMs);
     if (!this.budget.over) return CLEARED;
     this.stats.inc(this.clearanceRevoked);
     return REVOKED;
@@ -590,11 +593,21 @@ export class CrawlerStage extends Stage {
     const now = this.rateAtMs;
     for (let i = 0; i < counts.length; i++) {
       const c = counts[i];
-      const records = c.kind == KIND_NETWORK ? this.netRecords : c.kind == KIND_ACCOUNT ? this.accountRecords : this.ipRecords;
-      if (records === null) continue;
       u.index = c.index;
       u.count = c.count;
       const ptr = changetype<usize>(c.key);
+      if (c.kind == KIND_CLEARANCE) {
+        // A clearance's budget: every gateway's page views on it.
+        const budgets = this.budgetTable;
+        u.offset = BUDGET_FLEET_AT;
+        u.pendingAt = BUDGET_PENDING_AT;
+        if (budgets !== null) budgets.updateBytes(ptr, c.key.byteLength, now, u);
+        u.pendingAt = 0;
+        continue;
+      }
+      const records = c.kind == KIND_NETWORK ? this.netRecords : c.kind == KIND_ACCOUNT ? this.accountRecords : this.ipRecords;
+      if (records === null) continue;
+      u.offset = ACTIVITY_FLEET_AT;
       records.table.updateBytes(ptr, c.key.byteLength, now, u);
       records.expire(ptr, c.key.byteLength);
     }
