@@ -25,7 +25,8 @@ export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStat
   let status = opts.status ?? 200;
   let faults: Faults = {};
   const server = createServer((req, res) => {
-    // Test hooks: ?delay=<ms> answers late, ?status=<code> answers with that status. Parsed without
+    // Test hooks: ?delay=<ms> answers late, ?status=<code> answers with that status, ?as=html answers
+    // with an HTML content type (a site's page, whatever the request's headers said). Parsed without
     // URL(), which throws on paths like "//" or "//%zz": any request must get an answer.
     const q = queryOf(req.url);
     const delay = Number(q.get("delay") ?? 0) || (faults.delayMs ?? 0);
@@ -41,7 +42,8 @@ export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStat
         bodyBytes: Buffer.concat(chunks).length,
       });
       const send = () => {
-        res.writeHead(forced || status, { "content-type": "application/json", "x-upstream": opts.name });
+        const type = q.get("as") === "html" ? "text/html; charset=utf-8" : "application/json";
+        res.writeHead(forced || status, { "content-type": type, "x-upstream": opts.name });
         res.end(body);
       };
       if (delay > 0) setTimeout(send, Math.min(delay, 10000));
