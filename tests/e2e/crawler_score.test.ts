@@ -231,6 +231,22 @@ describe("crawler_score", () => {
     }),
   );
 
+  e2e("under-attack mode challenges every page view without a clearance, not API calls, and ends by itself", () =>
+    withRig({ under_attack: { until_ms: Date.now() + 4000 } }, async (rig) => {
+      const headers = { ...CHROME_HEADERS, connection: "close" };
+      const during = await Promise.all(Array.from({ length: 6 }, (_, i) => request(rig.envoy.url(`/story/${i}`), { headers })));
+      assert.deepEqual(
+        during.map((r) => r.status),
+        Array(6).fill(429),
+        "a person's page views too, on either worker",
+      );
+      assert.ok(during.every((r) => r.headers.get("x-robots-tag") === "noindex"));
+      assert.equal((await request(rig.envoy.url("/api/items"), { headers })).status, 200, "the API's policy");
+      await eventually(async () => (await request(rig.envoy.url("/story/9"), { headers })).status === 200, 10000, "the end of the attack");
+      await eventually(async () => (await rig.envoy.stats())["wasmcustom.graywall.crawler_score.under_attack"] === 0, 5000, "the gauge back to 0");
+    }),
+  );
+
   // Scrapers and a person with a browser's full headers, at the shipped thresholds and default behaviour.
   const PACED = { honeypot_paths: ["/.env", "/wp-admin"] };
 
