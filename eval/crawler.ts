@@ -1,7 +1,8 @@
 // Evaluates crawler_score's header signals (the filter's own AssemblyScript, compiled for Node) on data it
 // was not built from: isbot's crawler and browser fixtures (eval/data), 5,000 seeded browser user agents
 // from the npm package user-agents, and the labelled default header sets of eval/crawler-dataset.json,
-// at the thresholds of the shipped config (config/filters/crawler_score.json), with isbot beside it.
+// at the thresholds of the shipped config (config/filters/crawler_score.json), with isbot beside it; and
+// the behaviour of scraper families and people through the filter module (eval/behaviour.ts).
 // Usage: npm run eval:crawler [-- --write]   (--write updates eval/report.md)
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,6 +11,7 @@ import UserAgent from "user-agents";
 import { parse } from "yaml";
 import { loadBindings } from "../runtime/bindings.ts";
 import { ROOT } from "../runtime/paths.ts";
+import { behaviour, renderBehaviour } from "./behaviour.ts";
 
 export const REPORT = join(ROOT, "eval", "report.md");
 const SAMPLES = 5000;
@@ -159,7 +161,8 @@ ${crawlerRates.map(row).join("\n")}
 
 ${head}
 ${browserRates.map(row).join("\n")}
-`;
+
+${renderBehaviour(behaviour())}`;
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

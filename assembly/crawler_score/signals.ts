@@ -367,6 +367,8 @@ export class PathFacts {
   issuing: bool = false;
   /** A client id's first request (its first return): counted on its address's record with the page view. */
   returning: bool = false;
+  /** On a network's record: the hash of the address the page view came from (0 = not counted). */
+  addressHash: u32 = 0;
 }
 
 // Record payload layout (bytes): windowStart i64 @0 | pages i32 @8 | prevPages i32 @12 | path bitmap of this
@@ -376,10 +378,12 @@ export class PathFacts {
 // honeypot epoch u32 @184 (the honeypot paths the mark was made under) | dest_mismatch until, seconds u32 @188 |
 // the long window: start i64 @192 | pages i32 @200 | prevPages i32 @204 | path bitmap 64 @208 | of the
 // previous one 64 @272 | ids issued i32 @336 | ids returned i32 @340 | prevIssued i32 @344 | prevReturned i32 @348 |
-// the fleet's distinct pages (fleet.ts): fixed long window index i64 @352 | count in it i32 @360 | in the one before i32 @364.
-export const ACTIVITY_PAYLOAD = 368;
+// the fleet's distinct pages (fleet.ts): fixed long window index i64 @352 | count in it i32 @360 | in the one before i32 @364 |
+// addresses seen (a network's record: a 64-bit bitmap of address hashes) in this long window u64 @368 | in the previous one u64 @376.
+export const ACTIVITY_PAYLOAD = 384;
 const LONG = 192;
 const FLEET = 352;
+const ADDRS = 368;
 export const BITMAP_BYTES = 64;
 const BITMAP_BITS: f64 = 512;
 const SPREAD_SEEN: i32 = 0x80000000;
@@ -435,6 +439,8 @@ export function rollLongWindow(p: usize, fresh: bool, now: i64, w: i64): void {
     if (adjacent) memory.copy(p + LONG + 80, p + LONG + 16, BITMAP_BYTES);
     else memory.fill(p + LONG + 80, 0, BITMAP_BYTES);
     memory.fill(p + LONG + 16, 0, BITMAP_BYTES);
+    store<u64>(p, adjacent ? load<u64>(p, ADDRS) : 0, ADDRS + 8);
+    store<u64>(p, 0, ADDRS);
     start += (elapsed / w) * w;
     store<i32>(p, 0, LONG + 8);
     store<i32>(p, 0, 336);
@@ -549,6 +555,8 @@ export function mergeActivity(p: usize, fresh: bool, now: i64, w: i64, longW: i6
     store<u32>(p, load<u32>(view, 184), 184);
   }
   if (idSeen) memory.copy(p + 144, view + 144, 20); // lastId, prefix, run, direction
+  // A network's addresses: the worker's copy holds the shared ones as of its last sync and its own since.
+  if (load<i64>(view, LONG) == load<i64>(p, LONG)) store<u64>(p, load<u64>(p, ADDRS) | load<u64>(view, ADDRS), ADDRS);
   if (load<u32>(view, 188) > load<u32>(p, 188)) store<u32>(p, load<u32>(view, 188), 188);
   const mine = load<i32>(view, 180);
   const theirs = load<i32>(p, 180);
@@ -577,6 +585,8 @@ export class ActivityUpdate extends RecordUpdate {
   page: bool = false;
   /** Output: page views of the record over the long window and the one before, this one included. */
   idPages: i32 = 0;
+  /** Output: a network's addresses seen over the long window and the one before (a lower bound: 64 hash bits). */
+  addresses: i32 = 0;
 
   apply(p: usize, fresh: bool, now: i64): void {
     const w = this.spec.windowMs;
@@ -610,6 +620,11 @@ export class ActivityUpdate extends RecordUpdate {
     // new people is not churn.
     const issued = load<i32>(p, 344);
     if (issued >= this.spec.churnMinIds && <f64>load<i32>(p, 348) < <f64>issued * this.spec.churnReturnRatio) bits |= ID_CHURN;
+    if (f.addressHash != 0) {
+      const cur = load<u64>(p, ADDRS) | (<u64>1 << <u64>(f.addressHash >> 26));
+      store<u64>(p, cur, ADDRS);
+      this.addresses = <i32>popcnt<u64>(cur | load<u64>(p, ADDRS + 8));
+    }
     if (page) {
       pages++;
       markPath(p + 16, f.pathHash);

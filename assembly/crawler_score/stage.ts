@@ -4,6 +4,7 @@
 import { ByteSpan, containsNoCase, cookieAt, findCookie, findQueryParam, pathOnly } from "../common/request/http";
 import { KeyBuilder } from "../common/request/key_builder";
 import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from "../common/request/snapshot";
+import { fmix32 } from "../common/lib/hash";
 import { IpAddr, ipKey } from "../common/lib/ip";
 import { Challenger, CLEARANCE_NO_JS, CLEARANCE_NONE, WAIT_PARAM, sameSitePath, withoutParam } from "./challenge";
 import { ClientIds } from "./client_id";
@@ -339,13 +340,16 @@ export class CrawlerStage extends Stage {
     const netRecords = this.netRecords;
     if (netRecords !== null && ip !== null && this.activity.page) {
       const nf = this.netActivity.facts;
+      nf.addressHash = fmix32(<u32>ip.lo ^ <u32>(ip.lo >> 32) ^ <u32>ip.hi ^ <u32>(ip.hi >> 32)) | 1;
       nf.pathHash = facts.pathHash;
       nf.numericId = facts.numericId;
       nf.prefixHash = facts.prefixHash;
       this.key.reset();
       this.key.addNetwork(ip, cfg.network.ipv4Prefix, cfg.network.ipv6Prefix);
+      // A network crawls only when more than one of its addresses did it: one client's own run or spread
+      // is its own record's to judge (a person paging through a long gallery is no network crawl).
       if (netRecords.update(this.key.ptr, this.key.length, now, this.netActivity) == UpdateStatus.Updated &&
-        (this.netActivity.bits & (PATH_SPREAD | SUSTAINED_SPREAD | ID_ENUMERATION | SLOW_CRAWL)) != 0) bits |= NETWORK_CRAWL;
+        (this.netActivity.bits & (PATH_SPREAD | SUSTAINED_SPREAD | ID_ENUMERATION | SLOW_CRAWL)) != 0 && this.netActivity.addresses >= 2) bits |= NETWORK_CRAWL;
     }
 
     if (marked) this.stats.inc(this.honeypotMarks);
@@ -354,6 +358,8 @@ export class CrawlerStage extends Stage {
     // A shared address's or a network's behaviour challenges a browser-like client, never blocks it: the
     // people there solve the challenge once; a scraper there cannot get further without solving it either.
     if (s >= cfg.blockAt && score(ownBits, cfg.weights) < cfg.tagAt && cfg.challengeAt < cfg.blockAt) s = cfg.challengeAt;
+    // A network, shared by many, never makes the block by itself either.
+    if (s >= cfg.blockAt && (bits & NETWORK_CRAWL) != 0 && score(bits & ~NETWORK_CRAWL, cfg.weights) < cfg.blockAt && cfg.challengeAt < cfg.blockAt) s = cfg.challengeAt;
     if (impostor && s < this.impostorAt) s = this.impostorAt;
     // The client's class sets a least action on an HTML page view (policy), the API's on API paths.
     if (!facts.asset && navigation) {
