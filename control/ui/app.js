@@ -535,6 +535,11 @@ function crawlerSentences(doc) {
     out.push(
       `Verified bots (${doc.good_bots.map((g) => g.name).join(", ")}) pass from their published address ranges; their user agent from anywhere else is an impostor.`,
     );
+  out.push(
+    doc.fleet?.cluster
+      ? `Gateways add up their counts through the ratelimit service (Envoy cluster ${doc.fleet.cluster}): a slow crawl split across gateways, or one clearance used on several, is seen as one. A gateway without that cluster counts alone.`
+      : "Each gateway counts on its own: a crawl split across gateways is judged in parts.",
+  );
   return out;
 }
 

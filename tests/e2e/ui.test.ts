@@ -169,6 +169,7 @@ describe("web UI", () => {
       assert.match(policy, /proof-of-work page/);
       assert.match(policy, /signed id cookie/);
       assert.match(policy, /\/\.env/);
+      assert.match(policy, /Gateways add up their counts through the ratelimit service \(Envoy cluster graywall_ratelimit_http\)/);
       const before = Number(await page.locator("#crawler-version").textContent());
       await page.click('#crawler-secrets button[data-section="challenge"]');
       await page.waitForFunction(() => /Rotated: version/.test(document.querySelector("#message")?.textContent ?? ""));
