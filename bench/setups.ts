@@ -1,6 +1,6 @@
 // The Envoy setups the bench compares: no filter, the no-op floor, each stage alone in the one graywall
 // module, all four in it, the four separate modules chained, and Envoy's native peers.
-import { createHmac } from "node:crypto";
+import { createHash, createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { ROOT } from "../runtime/paths.ts";
@@ -18,6 +18,9 @@ export function clientIdCookie(secret: string, id: string, issuedS: number): str
   return `${signed}.${createHmac("sha256", secret).update(signed).digest("hex").slice(0, 32)}`;
 }
 
+/** The bench client's API key (access stage): its consumer is the one whose key digest matches. */
+const BENCH_API_KEY = "gwk_bench-key-0123456789abcdefghijklmnopqrstu";
+
 export const BENCH_HEADERS = [
   "user-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
   "accept: text/html",
@@ -28,6 +31,8 @@ export const BENCH_HEADERS = [
   "x-user-id: user-42",
   // A returning browser: it keeps the client id the crawler gave it (a first visit gets one issued).
   `cookie: graywall_id=${clientIdCookie(BENCH_ID_SECRET, "0123456789abcdef01234567", Math.floor(Date.now() / 1000))}`,
+  // A merchant's API key: the access stage identifies it (setups without the stage pass it on).
+  `x-api-key: ${BENCH_API_KEY}`,
 ];
 
 export interface Setup {
@@ -127,6 +132,18 @@ const CRAWLER = {
   client_id: { secret: BENCH_ID_SECRET },
 };
 const BODY_RULES = { allow_on_headers_stop_iteration: true };
+// 100 consumers, one of them the bench client's; every path requires a key.
+const ACCESS = {
+  consumers: Array.from({ length: 100 }, (_, i) => ({
+    name: `merchant-${i}`,
+    key_sha256: [
+      createHash("sha256")
+        .update(i === 42 ? BENCH_API_KEY : `gwk_other-${i}`)
+        .digest("hex"),
+    ],
+  })),
+  require: [{ prefix: "/", credentials: "key" }],
+};
 
 /**
  * The one module with only the given sections: a missing section turns its stage off. As in the shipped
@@ -136,7 +153,10 @@ const BODY_RULES = { allow_on_headers_stop_iteration: true };
 const graywall = (sections: Record<string, unknown>, peerFromHost = false, file?: string): Json =>
   wasm(
     "graywall",
-    peerFromHost ? sections : Object.fromEntries(Object.entries(sections).map(([k, v]) => [k, { client_address: "envoy_xff", ...(v as object) }])),
+    // access reads no address.
+    peerFromHost
+      ? sections
+      : Object.fromEntries(Object.entries(sections).map(([k, v]) => [k, k === "access" ? v : { client_address: "envoy_xff", ...(v as object) }])),
     BODY_RULES,
     file,
   );
@@ -156,6 +176,9 @@ export function setups(baseline?: string): Setup[] {
     { name: "no-op wasm filter", httpFilters: [wasm("noop", {})] },
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },
     { name: "graywall: no stages", httpFilters: [graywall({})] },
+    // The fifth stage: API keys for every request (100 consumers), before the other four.
+    { name: "graywall: all five (API keys too)", httpFilters: [graywall({ access: ACCESS, ...allFour })] },
+    { name: "graywall: access (API keys)", httpFilters: [graywall({ access: ACCESS })] },
     // A/B: the client address asked of the host (one more host call that returns data) instead of read
     // from Envoy's own X-Forwarded-For entry.
     { name: "graywall: all four, peer from the host", httpFilters: [graywall(allFour, true)] },
