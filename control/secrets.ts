@@ -8,9 +8,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { writeAtomic } from "../runtime/ecds.ts";
 
-/** Where secrets go in each stage's document (dotted paths). */
+/** Where secrets go in each stage's document (dotted paths; `[]` is every element of an array). */
 export const SECRET_PATHS: Record<string, string[]> = {
   crawler_score: ["challenge.secret", "challenge.previous_secret", "client_id.secret", "client_id.previous_secret"],
+  access: ["consumers[].signing_keys[].secret"],
 };
 
 /**
@@ -33,15 +34,44 @@ const isMarker = (v: unknown): v is SecretMarker =>
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === "object" && !Array.isArray(v);
 
-/** The object holding the last segment of `path`, and that segment, if the document has that section. */
-function parentOf(doc: unknown, path: string): [Obj, string] | undefined {
-  const parts = path.split(".");
-  let o: unknown = doc;
-  for (const p of parts.slice(0, -1)) {
-    if (!isObj(o)) return undefined;
-    o = o[p];
+/** A place a secret goes: the object holding it, the field, and the same place in another document (if it has one). */
+interface Place {
+  obj: Obj;
+  key: string;
+  held?: Obj;
+}
+
+/** The element of `list` that is `item`'s counterpart: the same `id`, else the same `name`, else none. */
+function counterpart(list: unknown, item: unknown): unknown {
+  if (!Array.isArray(list) || !isObj(item)) return undefined;
+  for (const field of ["id", "name"]) {
+    if (typeof item[field] === "string") return list.find((x) => isObj(x) && x[field] === item[field]);
   }
-  return isObj(o) ? [o, parts[parts.length - 1]] : undefined;
+  return undefined;
+}
+
+/**
+ * Every place `path` ("a.b", "a[].b[].c") reaches in `doc`, each with its counterpart in `other` (array
+ * elements matched by id or name, so a list reordered or shortened keeps each element's own secret).
+ */
+function placesOf(doc: unknown, path: string, other?: unknown): Place[] {
+  const parts = path.split(".");
+  let level: [unknown, unknown][] = [[doc, other]];
+  for (const part of parts.slice(0, -1)) {
+    const each = part.endsWith("[]");
+    const name = each ? part.slice(0, -2) : part;
+    const next: [unknown, unknown][] = [];
+    for (const [o, h] of level) {
+      if (!isObj(o)) continue;
+      const v = o[name];
+      const hv = isObj(h) ? h[name] : undefined;
+      if (!each) next.push([v, hv]);
+      else if (Array.isArray(v)) for (const item of v) next.push([item, counterpart(hv, item)]);
+    }
+    level = next;
+  }
+  const key = parts[parts.length - 1];
+  return level.filter(([o]) => isObj(o)).map(([o, h]) => ({ obj: o as Obj, key, held: isObj(h) ? h : undefined }));
 }
 
 /** A copy of `doc` with each secret field present in it replaced by `fn(its value)`. */
@@ -50,10 +80,14 @@ function mapSecrets(filter: string, doc: unknown, fn: (v: unknown) => unknown): 
   if (!paths || !isObj(doc)) return doc;
   const out = structuredClone(doc);
   for (const path of paths) {
-    const at = parentOf(out, path);
-    if (at && at[0][at[1]] !== undefined) at[0][at[1]] = fn(at[0][at[1]]);
+    for (const { obj, key } of placesOf(out, path)) if (obj[key] !== undefined) obj[key] = fn(obj[key]);
   }
   return out;
+}
+
+/** A concrete path ("consumers[2].signing_keys[0].secret") in SECRET_PATHS' form ("consumers[].signing_keys[].secret"). */
+export function secretPathForm(path: string): string {
+  return path.replace(/\[\d+\]/g, "[]");
 }
 
 export class SecretError extends Error {
@@ -106,31 +140,29 @@ export class Secrets {
     const out = structuredClone(doc);
     let changed = false;
     for (const path of paths) {
-      const at = parentOf(out, path);
-      if (!at) continue;
-      const [o, k] = at;
-      const v = o[k];
-      if (v === undefined) {
-        // Absent from a section that exists: the secret in force is kept (a document read back, edited and
-        // sent again never needs the secret itself).
-        const kept = parentOf(current, path);
-        if (kept && isMarker(kept[0][kept[1]])) o[k] = kept[0][kept[1]];
-      } else if (v === null || v === "") {
-        delete o[k];
-      } else if (typeof v === "string") {
-        if (!keep) continue;
-        const fp = this.fingerprint(v);
-        if (this.values[fp] !== v) {
-          this.values[fp] = v;
-          changed = true;
+      for (const { obj: o, key: k, held } of placesOf(out, path, current)) {
+        const v = o[k];
+        if (v === undefined) {
+          // Absent from a section that exists: the secret in force is kept (a document read back, edited and
+          // sent again never needs the secret itself).
+          if (held && isMarker(held[k])) o[k] = held[k];
+        } else if (v === null || v === "") {
+          delete o[k];
+        } else if (typeof v === "string") {
+          if (!keep) continue;
+          const fp = this.fingerprint(v);
+          if (this.values[fp] !== v) {
+            this.values[fp] = v;
+            changed = true;
+          }
+          o[k] = { set: true, fingerprint: fp } satisfies SecretMarker;
+        } else if (isMarker(v)) {
+          if (this.values[v.fingerprint] === undefined)
+            throw new SecretError(path, `no secret with fingerprint '${v.fingerprint}' is held here: send the secret itself`);
+          o[k] = { set: true, fingerprint: v.fingerprint } satisfies SecretMarker;
+        } else {
+          throw new SecretError(path, "must be a string (the secret), null (to remove it) or the marker a read returned");
         }
-        o[k] = { set: true, fingerprint: fp } satisfies SecretMarker;
-      } else if (isMarker(v)) {
-        if (this.values[v.fingerprint] === undefined)
-          throw new SecretError(path, `no secret with fingerprint '${v.fingerprint}' is held here: send the secret itself`);
-        o[k] = { set: true, fingerprint: v.fingerprint } satisfies SecretMarker;
-      } else {
-        throw new SecretError(path, "must be a string (the secret), null (to remove it) or the marker a read returned");
       }
     }
     if (keep && this.generate(filter, out, current)) changed = true;

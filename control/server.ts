@@ -12,7 +12,7 @@ import { openapi } from "./openapi.ts";
 import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
-import { GENERATED, SECRET_PATHS, SecretError, Secrets } from "./secrets.ts";
+import { GENERATED, SECRET_PATHS, SecretError, Secrets, secretPathForm } from "./secrets.ts";
 import { dangers, newDangers } from "./dangers.ts";
 import { type AccessDoc, addKey, CONSUMER_NAME, FINGERPRINT, removeKey } from "./consumers.ts";
 import { Validator, ValidatorBusy, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
@@ -102,7 +102,8 @@ function ifMatch(req: FastifyRequest): number | undefined {
 
 /** Whether a diff path is a secret's, or a section holding one. */
 function touchesSecret(filter: string, path: string): boolean {
-  return (SECRET_PATHS[filter] ?? []).some((p) => p === path || p.startsWith(`${path}.`) || path === "(document)");
+  const form = secretPathForm(path);
+  return (SECRET_PATHS[filter] ?? []).some((p) => p === form || p.startsWith(`${form}.`) || p.startsWith(`${form}[]`) || path === "(document)");
 }
 
 /**

@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { mkdtempSync } from "node:fs";
+import { parse } from "yaml";
 import { buildServer } from "../control/server.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { MAX_OPEN_WAITING, Validator, ValidatorBusy, ValidatorUnavailable } from "../control/validation/validator.ts";
@@ -276,6 +277,53 @@ describe("secrets", () => {
     assert.equal(again.statusCode, 200, again.body);
     const ecds = allText(join(dir, "ecds"));
     assert.ok(ecds.includes(SECRET) && ecds.includes("/wp-admin"));
+    await app.close();
+  });
+
+  test("signing keys' secrets (access) are kept apart like the crawler's: never shown, delivered to the gateway, kept through an edit and a reordering", async () => {
+    const { app, dir } = fresh();
+    const A = "gws_signing-secret-of-merchant-a-0123456789";
+    const B = "gws_signing-secret-of-merchant-b-9876543210";
+    const doc = {
+      consumers: [
+        { name: "merchant-a", signing_keys: [{ id: "a-k1", secret: A }] },
+        { name: "merchant-b", signing_keys: [{ id: "b-k1", secret: B }] },
+      ],
+      require: [{ prefix: "/signed/", credentials: "signature" }],
+    };
+    const version = (await app.inject({ url: "/api/filters/access" })).json().version;
+    const put = await app.inject({ method: "PUT", url: "/api/filters/access", headers: { ...auth, "if-match": `"${version}"` }, payload: { doc } });
+    assert.equal(put.statusCode, 200, put.body);
+    const shown = [
+      put.body,
+      (await app.inject({ url: "/api/filters/access" })).body,
+      (await app.inject({ url: "/api/filters/access/versions" })).body,
+      (await app.inject({ url: `/api/filters/access/versions/${version + 1}` })).body,
+      allText(join(dir, "data", "access")),
+    ];
+    for (const body of shown) assert.ok(!body.includes(A) && !body.includes(B), body.slice(0, 400));
+    const ecds = allText(join(dir, "ecds"));
+    assert.ok(ecds.includes(A) && ecds.includes(B), "delivered to the gateway");
+    // Read back, reorder the consumers, add one: each key keeps its own secret without the client holding it.
+    const current = (await app.inject({ url: "/api/filters/access" })).json().doc;
+    assert.equal(current.consumers[0].signing_keys[0].secret.set, true);
+    current.consumers.reverse();
+    current.consumers.push({ name: "merchant-c" });
+    const again = await app.inject({
+      method: "PUT",
+      url: "/api/filters/access",
+      headers: { ...auth, "if-match": `"${version + 1}"` },
+      payload: { doc: current },
+    });
+    assert.equal(again.statusCode, 200, again.body);
+    const resource = readdirSync(join(dir, "ecds"))
+      .map((f) => parse(readFileSync(join(dir, "ecds", f), "utf8")))
+      .find((r) => JSON.stringify(r).includes("merchant-c"));
+    const delivered = JSON.parse(resource.resources[0].typed_config.config.configuration.value);
+    const byName = Object.fromEntries(
+      (delivered.access?.consumers ?? []).map((c: { name: string; signing_keys?: { secret: string }[] }) => [c.name, c.signing_keys?.[0]?.secret]),
+    );
+    assert.deepEqual(byName, { "merchant-b": B, "merchant-a": A, "merchant-c": undefined });
     await app.close();
   });
 

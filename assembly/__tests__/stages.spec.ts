@@ -263,7 +263,7 @@ describe("stages as pure decisions", () => {
     const byBody = request(["content-length", "16"], "");
     expect(stage.onRequest(byBody, false)).toBe(Outcome.NeedBody);
     expect(byBody.writeNames.length).toBe(0);
-    expect(stage.onBody(byBody, '{"tier": "gold"}')).toBe(Outcome.Continue);
+    expect(stage.onBody(byBody, String.UTF8.encode('{"tier": "gold"}'))).toBe(Outcome.Continue);
     expect(byBody.writeValues[0]).toBe("canary");
     // A body announced over max_body_bytes is not waited for: Envoy would buffer it into a 413.
     const announced = request(["content-length", "65537"], "");

@@ -1,12 +1,19 @@
 // access configuration: named consumers and their API keys (as SHA-256 digests only), where the key is
 // read from, and which paths need one. Validated and compiled once. Pure.
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
+import { JsonKind } from "../common/lib/json";
+import { HmacSha256 } from "../common/lib/sha256";
 import { isHeaderName, writableHeaderProblem } from "../common/request/header_names";
+import { SignatureSpec, SigningKey } from "./signature";
 
-/** What a path asks of a caller. */
+/** What a path asks of a caller: any of these credentials (bits); none = anonymous. */
 export const REQUIRE_ANONYMOUS = 0;
 export const REQUIRE_KEY = 1;
-export const CREDENTIALS = "anonymous, key";
+export const REQUIRE_SIGNATURE = 2;
+export const CREDENTIALS = "anonymous, key, signature";
+/** A signing key's secret: at least this many bytes (graywall-control makes 43-character ones). */
+export const MIN_SECRET_BYTES = 32;
+export const MAX_SIGNING_KEYS_PER_CONSUMER = 4;
 
 export const MAX_CONSUMERS = 10000;
 export const MAX_KEYS_PER_CONSUMER = 16;
@@ -35,6 +42,8 @@ export class AccessConfig {
   index: Int32Array = new Int32Array(0);
   rules: AccessRule[] = [];
   realm: string = "graywall";
+  /** Signed requests (signature.ts): the consumers' signing keys and the checks' settings. */
+  signature: SignatureSpec = new SignatureSpec();
 }
 
 function hexValue(c: i32): i32 {
@@ -96,6 +105,18 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
       ownerList.push(i);
       keys++;
     }
+    const sks = c.objList("signing_keys", MAX_SIGNING_KEYS_PER_CONSUMER);
+    for (let k = 0; k < sks.length; k++) {
+      const sk = sks[k];
+      const id = sk.requiredStr("id");
+      const secret = sk.requiredStr("secret");
+      if (id.length > 0 && readKeyId(id).length > 0) sk.errors.add(sk.at("id"), readKeyId(id));
+      for (let j = 0; j < cfg.signature.keys.length; j++) if (cfg.signature.keys[j].id == id) sk.errors.add(sk.at("id"), "'" + id + "' is used twice");
+      const bytes = String.UTF8.encode(secret);
+      if (secret.length > 0 && bytes.byteLength < MIN_SECRET_BYTES) sk.errors.add(sk.at("secret"), "must be at least " + MIN_SECRET_BYTES.toString() + " bytes");
+      sk.done();
+      cfg.signature.keys.push(new SigningKey(id, i, new HmacSha256(bytes)));
+    }
     c.done();
     cfg.consumers.push(name);
   }
@@ -127,12 +148,55 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
       rule.methods.push(up);
       rule.methodBytes.push(String.UTF8.encode(up));
     }
-    const need = o.oneOf("credentials", "key", ["anonymous", "key"]);
-    rule.require = need == "key" ? REQUIRE_KEY : REQUIRE_ANONYMOUS;
+    rule.require = readCredentials(o);
     o.done();
     cfg.rules.push(rule);
+  }
+  const sig = r.obj("signature");
+  if (sig !== null) {
+    const sp = cfg.signature;
+    sp.maxSkewS = sig.int("max_skew_s", sp.maxSkewS, 1, 3600);
+    sp.requireNonce = sig.bool("require_nonce", sp.requireNonce);
+    sp.maxNonces = <i32>sig.int("max_nonces", sp.maxNonces, 100, 1000000);
+    sp.maxBodyBytes = <i32>sig.int("max_body_bytes", sp.maxBodyBytes, 0, 512 * 1024);
+    sig.done();
   }
   r.done();
   if (!errors.ok) return null;
   return cfg;
+}
+
+/** A keyid's problem, or "": printable ASCII without quotes or backslashes, at most 64 characters. */
+function readKeyId(id: string): string {
+  if (id.length > 64) return "at most 64 characters";
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (c < 0x21 || c > 0x7e || c == 0x22 || c == 0x5c) return "printable ASCII without spaces, quotes or backslashes";
+  }
+  return "";
+}
+
+/** A rule's `credentials`: one of CREDENTIALS, or a list of key and signature (any of them will do). */
+function readCredentials(o: ObjReader): i32 {
+  const v = o.raw("credentials");
+  if (v === null) return REQUIRE_KEY;
+  if (v.kind == JsonKind.String) {
+    if (v.str == "anonymous") return REQUIRE_ANONYMOUS;
+    if (v.str == "key") return REQUIRE_KEY;
+    if (v.str == "signature") return REQUIRE_SIGNATURE;
+  } else if (v.kind == JsonKind.Array && v.items.length > 0) {
+    let bits = 0;
+    for (let i = 0; i < v.items.length; i++) {
+      const item = v.items[i];
+      if (item.kind == JsonKind.String && item.str == "key") bits |= REQUIRE_KEY;
+      else if (item.kind == JsonKind.String && item.str == "signature") bits |= REQUIRE_SIGNATURE;
+      else {
+        o.errors.add(o.at("credentials") + "[" + i.toString() + "]", "must be key or signature");
+        return REQUIRE_KEY;
+      }
+    }
+    return bits;
+  }
+  o.errors.add(o.at("credentials"), "must be one of " + CREDENTIALS + ", or a list of key and signature");
+  return REQUIRE_KEY;
 }

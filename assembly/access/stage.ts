@@ -1,17 +1,37 @@
-// access: who is calling. A request's API key (a header, or a query parameter where configured) is
-// hashed with SHA-256 and looked up among the consumers' key digests; a known key names its consumer,
-// which goes upstream in one header (a client-sent copy is always removed) and is a key the later
-// stages use (RequestSnapshot.consumer). A path that requires a key answers 401 without one, and never
-// says which consumers exist. The key itself is removed before the request goes upstream.
+// access: who is calling. A request's credential names its consumer: an API key (a header, or a query
+// parameter where configured), hashed with SHA-256 and looked up among the consumers' key digests; or an
+// HTTP message signature (RFC 9421, hmac-sha256: signature.ts) under one of the consumers' signing keys,
+// its nonce remembered across workers for the skew window, and the body checked against the signed
+// Content-Digest. The consumer goes upstream in one header (a client-sent copy is always removed) and
+// is a key the later stages use (RequestSnapshot.consumer). A path whose rule wants a credential answers
+// 401 without one, and never says which consumers exist. The key itself is removed before the request
+// goes upstream.
 import { findQueryParam } from "../common/request/http";
+import { KeyBuilder } from "../common/request/key_builder";
 import { Sha256 } from "../common/lib/sha256";
+import { RecordUpdate, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/request/snapshot";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
-import { AccessConfig, AccessRule, REQUIRE_KEY } from "./config";
+import { AccessConfig, AccessRule, REQUIRE_ANONYMOUS, REQUIRE_KEY, REQUIRE_SIGNATURE } from "./config";
+import { CONTENT_DIGEST, contentDigestMatches, SIG_DIGEST, SIG_OK, SIG_REASONS, SIG_REPLAY, SIGNATURE_INPUT, SignatureVerifier } from "./signature";
 
 const DIGEST_BYTES = 32;
 /** Keys graywall-control makes are 47 bytes; a longer value is refused unhashed, so no one makes us hash kilobytes. */
 const MAX_KEY_BYTES = 256;
+const MAX_NONCE_BYTES = 128;
+/** A nonce's record: until when it stays used (ms). */
+export const NONCE_PAYLOAD = 8;
+
+/** Marks a nonce used; `replayed` when it was used already and has not expired. */
+class NonceUpdate extends RecordUpdate {
+  untilMs: i64 = 0;
+  replayed: bool = false;
+
+  apply(p: usize, fresh: bool, now: i64): void {
+    this.replayed = !fresh && load<i64>(p) > now;
+    if (!this.replayed) store<i64>(p, this.untilMs);
+  }
+}
 
 export class AccessStage extends Stage {
   consumerName: HeaderName;
@@ -21,41 +41,138 @@ export class AccessStage extends Stage {
   anonymous: u32;
   missingKey: u32;
   unknownKey: u32;
-  denied: LocalReply;
+  /** Per SIG_* reason: signatures refused for it (index 0: signed requests accepted). */
+  signatureStats: u32[] = [];
+  bodyTooLarge: u32;
+  /** The 401, naming the schemes a rule accepts (index: the rule's REQUIRE_* bits). */
+  denied: LocalReply[] = [];
+  tooLarge: LocalReply = new LocalReply(413, "graywall_access_body_too_large", "signed body too large\n", ["content-type", "text/plain"]);
   /** Whether the last identify() found a key in the request (known or not). */
   presented: bool = false;
+  verifier: SignatureVerifier;
+  nonces: SlotTable | null = null;
+  nonceUpdate: NonceUpdate = new NonceUpdate();
+  key: KeyBuilder = new KeyBuilder();
+  scratch: Uint8Array = new Uint8Array(64);
 
-  constructor(public cfg: AccessConfig, public stats: StatSink) {
+  constructor(public cfg: AccessConfig, store: SharedStore, public stats: StatSink) {
     super();
+    this.verifier = new SignatureVerifier(cfg.signature);
     this.consumerName = new HeaderName(cfg.consumerHeader);
     this.keyName = new HeaderName(cfg.keyHeader);
     this.identified = stats.counter("graywall.access.identified");
     this.anonymous = stats.counter("graywall.access.anonymous");
     this.missingKey = stats.counter("graywall.access.denied.missing_key");
     this.unknownKey = stats.counter("graywall.access.denied.unknown_key");
-    this.denied = new LocalReply(401, "graywall_access_denied", "unauthorized\n", ["content-type", "text/plain", "www-authenticate", 'Key realm="' + cfg.realm + '"']);
+    for (let i = 0; i < SIG_REASONS.length; i++) {
+      this.signatureStats.push(stats.counter(i == 0 ? "graywall.access.signature.verified" : "graywall.access.signature.denied." + SIG_REASONS[i]));
+    }
+    this.bodyTooLarge = stats.counter("graywall.access.signature.denied.body_too_large");
+    const realm = ' realm="' + cfg.realm + '"';
+    for (let bits = 0; bits < 4; bits++) {
+      let schemes = (bits & REQUIRE_KEY) != 0 || bits == 0 ? "Key" + realm : "";
+      if ((bits & REQUIRE_SIGNATURE) != 0) schemes += (schemes.length > 0 ? ", " : "") + "Signature" + realm;
+      this.denied.push(new LocalReply(401, "graywall_access_denied", "unauthorized\n", ["content-type", "text/plain", "www-authenticate", schemes]));
+    }
+    const sig = cfg.signature;
+    if (sig.keys.length > 0) {
+      const t = new SlotTable(store, "ac.nonce", sig.maxNonces, NONCE_PAYLOAD, 2 * sig.maxSkewS * 1000);
+      t.ensureSlots();
+      this.nonces = t;
+      this.maxBodyBytes = sig.maxBodyBytes;
+      this.needsClock = true;
+    }
   }
 
   onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
     // Upstreams trust this header: only this stage writes it.
     req.setRequestHeader(this.consumerName, null);
-    const consumer = this.identify(req);
-    if (this.presented) req.setRequestHeader(this.keyName, null);
-    if (consumer >= 0) {
-      const name = unchecked(this.cfg.consumers[consumer]);
-      req.consumer = name;
-      req.setRequestHeader(this.consumerName, name);
-      this.stats.inc(this.identified);
-      return Outcome.Continue;
-    }
     const rule = this.ruleFor(req);
-    if (rule !== null && rule.require == REQUIRE_KEY) {
-      this.stats.inc(this.presented ? this.unknownKey : this.missingKey);
-      req.reply = this.denied;
+    const need = rule === null ? REQUIRE_ANONYMOUS : rule.require;
+    let consumer = -1;
+    let used = 0;
+    // A signature first: it names its key, and a key header beside it is not needed.
+    if (this.nonces !== null && req.find(SIGNATURE_INPUT) >= 0) {
+      const status = this.verifySignature(req, !endOfStream);
+      this.stats.inc(unchecked(this.signatureStats[status]));
+      if (status == SIG_OK) {
+        consumer = this.verifier.facts.consumer;
+        used = REQUIRE_SIGNATURE;
+      }
+    }
+    if (consumer < 0) {
+      consumer = this.identify(req);
+      if (consumer >= 0) used = REQUIRE_KEY;
+    }
+    if (this.presented) req.setRequestHeader(this.keyName, null);
+    if (need != REQUIRE_ANONYMOUS && (need & used) == 0) {
+      if (used == 0 && (need & REQUIRE_KEY) != 0) this.stats.inc(this.presented ? this.unknownKey : this.missingKey);
+      req.reply = unchecked(this.denied[need]);
       return Outcome.Reply;
     }
-    this.stats.inc(this.anonymous);
+    if (consumer < 0) {
+      this.stats.inc(this.anonymous);
+      return Outcome.Continue;
+    }
+    const name = unchecked(this.cfg.consumers[consumer]);
+    req.consumer = name;
+    req.setRequestHeader(this.consumerName, name);
+    this.stats.inc(this.identified);
+    // A signed body is checked against its signed digest before anything goes on.
+    if (used == REQUIRE_SIGNATURE && this.verifier.facts.coversDigest && !endOfStream) {
+      req.digestPending = true;
+      return Outcome.NeedBody;
+    }
     return Outcome.Continue;
+  }
+
+  onBody(req: RequestSnapshot, body: ArrayBuffer | null): Outcome {
+    if (!req.digestPending) return Outcome.Continue;
+    req.digestPending = false;
+    if (req.bodyTooLarge) {
+      this.stats.inc(this.bodyTooLarge);
+      req.reply = this.tooLarge;
+      return Outcome.Reply;
+    }
+    const sha = this.sha.reset();
+    if (body !== null) sha.update(changetype<usize>(body), body.byteLength);
+    const field = req.header(CONTENT_DIGEST);
+    if (field !== null && contentDigestMatches(field, sha.finish().dataStart, this.scratch)) return Outcome.Continue;
+    this.stats.inc(unchecked(this.signatureStats[SIG_DIGEST]));
+    req.reply = unchecked(this.denied[REQUIRE_SIGNATURE]);
+    return Outcome.Reply;
+  }
+
+  /**
+   * The request's signature checked (signature.ts), then its nonce marked used in shared data (only a
+   * valid signature's: no one can fill the table without a key). A signed request without a body that
+   * covers content-digest has it checked against the empty body here.
+   */
+  verifySignature(req: RequestSnapshot, hasBody: bool): i32 {
+    const nowS = req.nowMs / 1000;
+    const status = this.verifier.verify(req, nowS, hasBody);
+    if (status != SIG_OK) return status;
+    const f = this.verifier.facts;
+    const nonces = this.nonces;
+    if (f.nonce.length > 0 && nonces !== null) {
+      if (f.nonce.length > MAX_NONCE_BYTES) return SIG_REPLAY;
+      const k = this.key;
+      k.reset();
+      k.addString(f.keyId);
+      k.addByte(0);
+      k.addString(f.nonce);
+      const u = this.nonceUpdate;
+      u.untilMs = (f.created + 2 * this.cfg.signature.maxSkewS) * 1000;
+      u.replayed = false;
+      // A full table cannot tell a replay from a new nonce: refused as one (sized by max_nonces).
+      if (nonces.updateBytes(k.ptr, k.length, req.nowMs, u) != UpdateStatus.Updated || u.replayed) return SIG_REPLAY;
+    }
+    if (f.coversDigest && !hasBody) {
+      const field = req.header(CONTENT_DIGEST);
+      const empty = this.sha.reset().finish().dataStart;
+      if (field === null || !contentDigestMatches(field, empty, this.scratch)) return SIG_DIGEST;
+    }
+    return SIG_OK;
   }
 
   /** The first rule whose prefix and methods match the request, or null (anonymous). */

@@ -142,13 +142,16 @@ export class GrayRouterStage extends Stage {
     return Outcome.Continue;
   }
 
-  onBody(req: RequestSnapshot, body: string | null): Outcome {
+  onBody(req: RequestSnapshot, body: ArrayBuffer | null): Outcome {
     const v = this.view;
     v.bind(req);
     v.bodyReady = true;
     v.bodyWanted = false;
     v.body = null;
-    if (body !== null && isValidJson(body)) v.body = body;
+    if (body !== null && body.byteLength <= this.cfg.maxBodyBytes) {
+      const text = String.UTF8.decode(body);
+      if (isValidJson(text)) v.body = text;
+    }
     this.route(req, firstMatch(this.cfg, v));
     v.body = null;
     return Outcome.Continue;

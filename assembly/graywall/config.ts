@@ -76,7 +76,7 @@ export function compileGraywallStages(src: string, errors: ConfigErrors, store: 
   if (cfg === null) return null;
   const stages = new Array<Stage>();
   const access = cfg.access;
-  if (access !== null) stages.push(new AccessStage(access, stats));
+  if (access !== null) stages.push(new AccessStage(access, store, stats));
   const ipList = cfg.ipList;
   if (ipList !== null) stages.push(new IpListStage(ipList, stats));
   const crawler = cfg.crawler;

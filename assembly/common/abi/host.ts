@@ -174,6 +174,14 @@ export function getBufferString(type: BufferType, start: u32, length: u32): stri
   return takeString();
 }
 
+/** A buffer's bytes, or null when the host has none. */
+export function getBufferBytes(type: BufferType, start: u32, length: u32): ArrayBuffer | null {
+  store<usize>(outPtr, 0);
+  store<usize>(outSize, 0);
+  if (imports.proxy_get_buffer_bytes(type, start, length, outPtr, outSize) != HostResult.Ok) return null;
+  return takeBytes();
+}
+
 /** Sends a local reply. `headers` alternates names and values. */
 export function sendLocalResponse(status: u32, details: string, body: string, headers: string[]): u32 {
   const d = String.UTF8.encode(details);

@@ -5,7 +5,7 @@
 import { ConfigErrors } from "../lib/config";
 import { DataStatus, HeadersStatus, registerFilter, RootFilter, StreamFilter } from "./filter";
 import {
-  addHeader, BufferType, getBufferString, getHeaderPairsInto, getHeaderValue, getPropertyAt, getPropertyStringAt, MapType, pairsLength, propertyPath, nowMillis, removeHeader, replaceHeader,
+  addHeader, BufferType, getBufferBytes, getBufferString, getHeaderPairsInto, getHeaderValue, getPropertyAt, getPropertyStringAt, MapType, pairsLength, propertyPath, nowMillis, removeHeader, replaceHeader,
   sendLocalResponse, setTickPeriod,
 } from "./host";
 import { HeaderName, RequestSnapshot, RequestSource } from "../request/snapshot";
@@ -134,25 +134,32 @@ class PipelineStream extends StreamFilter {
   }
 
   onRequestBody(bodySize: u32, endOfStream: bool): DataStatus {
-    const at = this.waiting;
+    let at = this.waiting;
     if (at < 0) return DataStatus.Continue;
-    const stage = this.root.stages[at];
-    const tooLarge = <i64>bodySize > <i64>stage.maxBodyBytes;
+    const stages = this.root.stages;
+    const tooLarge = <i64>bodySize > <i64>stages[at].maxBodyBytes;
     // Envoy answers 413 once what a filter buffers passes its buffer limit (1 MiB by default), so a stage's
-    // limit stays well under it (gray_router: at most 512 KiB): a larger body is decided on as too large
-    // and passed on whole. (StopIterationAndWatermark would not do: the host then shows each chunk alone.)
+    // limit stays well under it (gray_router, access: at most 512 KiB): a larger body is decided on as too
+    // large and passed on whole. (StopIterationAndWatermark would not do: the host then shows each chunk alone.)
     if (!endOfStream && !tooLarge) return DataStatus.StopIterationAndBuffer;
     this.waiting = -1;
-    let body: string | null = null;
-    if (!tooLarge && bodySize > 0) body = getBufferString(BufferType.RequestBody, 0, bodySize);
-    let o = stage.onBody(this.req, body);
-    if (o == Outcome.Continue) o = this.pass(at + 1, true);
-    else if (o == Outcome.Reply) this.sendReply();
-    if (o == Outcome.Reply) return DataStatus.StopIterationAndBuffer;
-    if (o == Outcome.NeedBody) {
-      // Only one stage reads bodies; a second one asking now gets no body rather than a stall.
+    let body: ArrayBuffer | null = null;
+    if (bodySize > 0 && !tooLarge) body = getBufferBytes(BufferType.RequestBody, 0, bodySize);
+    // Every stage that asks for the body gets the one read here (a later one with a smaller limit sees it as too large).
+    for (;;) {
+      const stage = stages[at];
+      const req = this.req;
+      const over = <i64>bodySize > <i64>stage.maxBodyBytes;
+      req.bodyTooLarge = over;
+      let o = stage.onBody(req, over ? null : body);
+      // The later stages see a request with a body when it has one (a stage that wants it asks, below).
+      if (o == Outcome.Continue) o = this.pass(at + 1, bodySize == 0);
+      else if (o == Outcome.Reply) this.sendReply();
+      if (o == Outcome.Reply) return DataStatus.StopIterationAndBuffer;
+      if (o != Outcome.NeedBody) return DataStatus.Continue;
+      at = this.waiting;
       this.waiting = -1;
-      this.applyRequestWrites();
+      if (at < 0) return DataStatus.Continue;
     }
     return DataStatus.Continue;
   }

@@ -100,6 +100,10 @@ export class RequestSnapshot {
 
   /** The consumer the access stage identified (its name), or null: anonymous, or no access stage. */
   consumer: string | null = null;
+  /** The access stage verified a signature covering content-digest and waits for the body to check it. */
+  digestPending: bool = false;
+  /** The body passed the stage's max_body_bytes (onBody then gets null). */
+  bodyTooLarge: bool = false;
 
   /** The target gray routing chose (its index among the stage's targets), for the response phase; -1 when no routing stage ran. */
   routedTarget: i32 = -1;
@@ -158,6 +162,8 @@ export class RequestSnapshot {
     this.reply = null;
     this.routedTarget = -1;
     this.consumer = null;
+    this.digestPending = false;
+    this.bodyTooLarge = false;
     this.assetByHeaders = false;
     this.assetCountedAsPage = false;
     this.servedMetadata = null;

@@ -50,8 +50,8 @@ export abstract class Stage {
   tickMs: u32 = 0;
 
   abstract onRequest(req: RequestSnapshot, endOfStream: bool): Outcome;
-  /** The body, or null when it was absent or over maxBodyBytes. Continue or Reply. */
-  onBody(req: RequestSnapshot, body: string | null): Outcome { return Outcome.Continue; }
+  /** The body's bytes, or null when it was absent or over maxBodyBytes (req.bodyTooLarge). Continue or Reply. */
+  onBody(req: RequestSnapshot, body: ArrayBuffer | null): Outcome { return Outcome.Continue; }
   onTick(nowMs: i64): void {}
   /** The response headers arrived (not called after a local reply). May queue response-header writes. */
   onResponse(req: RequestSnapshot): void {}
