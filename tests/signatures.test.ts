@@ -212,5 +212,10 @@ describe("signed requests (RFC 9421, hmac-sha256)", () => {
     );
     assert.match(bad({ require: [{ prefix: "/", credentials: ["key", "token"] }] }), /access\.require\[0\]\.credentials\[1\]: must be key or signature/);
     assert.match(bad({ signature: { max_skew_s: 0 } }), /access\.signature\.max_skew_s/);
+    // The nonce table lives in shared data, within the module's memory budget.
+    assert.match(
+      bad({ consumers: [{ name: "m", signing_keys: [{ id: "k", secret: SECRET }] }], signature: { max_nonces: 1000000 } }),
+      /access\.signature\.max_nonces: .*budget/,
+    );
   });
 });

@@ -1,6 +1,7 @@
 // access configuration: named consumers and their API keys (as SHA-256 digests only), where the key is
 // read from, and which paths need one. Validated and compiled once. Pure.
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
+import { overBudget, tableBytes } from "../common/lib/memory_budget";
 import { JsonKind } from "../common/lib/json";
 import { HmacSha256 } from "../common/lib/sha256";
 import { isHeaderName, writableHeaderProblem } from "../common/request/header_names";
@@ -160,6 +161,8 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
     sp.maxNonces = <i32>sig.int("max_nonces", sp.maxNonces, 100, 1000000);
     sp.maxBodyBytes = <i32>sig.int("max_body_bytes", sp.maxBodyBytes, 0, 512 * 1024);
     sig.done();
+    const budget = overBudget(accessTableBytes(cfg));
+    if (budget.length > 0) errors.add(sig.at("max_nonces"), budget);
   }
   r.done();
   if (!errors.ok) return null;
@@ -199,4 +202,12 @@ function readCredentials(o: ObjReader): i32 {
   }
   o.errors.add(o.at("credentials"), "must be one of " + CREDENTIALS + ", or a list of key and signature");
   return REQUIRE_KEY;
+}
+
+/** A nonce's record in shared data: until when it stays used (access/stage.ts). */
+export const NONCE_PAYLOAD = 8;
+
+/** Shared memory of the nonce table: only with signing keys. */
+export function accessTableBytes(cfg: AccessConfig): i64 {
+  return cfg.signature.keys.length > 0 ? tableBytes(<i64>cfg.signature.maxNonces, NONCE_PAYLOAD) : 0;
 }

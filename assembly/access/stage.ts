@@ -12,15 +12,13 @@ import { Sha256 } from "../common/lib/sha256";
 import { RecordUpdate, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/request/snapshot";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
-import { AccessConfig, AccessRule, REQUIRE_ANONYMOUS, REQUIRE_KEY, REQUIRE_SIGNATURE } from "./config";
+import { AccessConfig, AccessRule, NONCE_PAYLOAD, REQUIRE_ANONYMOUS, REQUIRE_KEY, REQUIRE_SIGNATURE } from "./config";
 import { CONTENT_DIGEST, contentDigestMatches, SIG_DIGEST, SIG_OK, SIG_REASONS, SIG_REPLAY, SIGNATURE_INPUT, SignatureVerifier } from "./signature";
 
 const DIGEST_BYTES = 32;
 /** Keys graywall-control makes are 47 bytes; a longer value is refused unhashed, so no one makes us hash kilobytes. */
 const MAX_KEY_BYTES = 256;
 const MAX_NONCE_BYTES = 128;
-/** A nonce's record: until when it stays used (ms). */
-export const NONCE_PAYLOAD = 8;
 
 /** Marks a nonce used; `replayed` when it was used already and has not expired. */
 class NonceUpdate extends RecordUpdate {

@@ -4,7 +4,7 @@
 import { ConfigErrors, readConfigRoot } from "../common/lib/config";
 import { SharedStore } from "../common/lib/slot_table";
 import { HostCalls, Stage, StatSink } from "../common/request/stage";
-import { AccessConfig, readAccessConfig } from "../access/config";
+import { AccessConfig, accessTableBytes, readAccessConfig } from "../access/config";
 import { AccessStage } from "../access/stage";
 import { CrawlerConfig, crawlerTableBytes, readCrawlerConfig } from "../crawler_score/config";
 import { overBudget } from "../common/lib/memory_budget";
@@ -63,9 +63,11 @@ export function compileGraywallConfig(src: string, errors: ConfigErrors): Graywa
   // Each section is within the budget alone; together they must be too.
   const c = cfg.crawler;
   const l = cfg.limiter;
+  const a = cfg.access;
+  const nonces = a !== null ? accessTableBytes(a) : 0;
   if (c !== null && l !== null) {
-    const budget = overBudget(crawlerTableBytes(c) + l.tableBytes);
-    if (budget.length > 0) errors.add("rate_limiter.max_keys", "with crawler_score.max_clients, " + budget);
+    const budget = overBudget(crawlerTableBytes(c) + l.tableBytes + nonces);
+    if (budget.length > 0) errors.add("rate_limiter.max_keys", "with crawler_score.max_clients" + (nonces > 0 ? " and access.signature.max_nonces" : "") + ", " + budget);
   }
   if (!errors.ok) return null;
   return cfg;
