@@ -1,11 +1,20 @@
-// API keys for the access stage's consumers: graywall-control makes a key, puts only its SHA-256 digest
-// into the access document, and shows the key once, in the answer to the call that made it. Revoking
-// takes a digest out by its fingerprint (the digest's first 16 hex characters).
+// Credentials for the access stage's consumers. API keys: graywall-control makes a key, puts only its
+// SHA-256 digest into the access document, and shows the key once, in the answer to the call that made
+// it; revoking takes a digest out by its fingerprint (the digest's first 16 hex characters). Signing keys
+// (RFC 9421 hmac-sha256): made here too and shown once; their secrets are kept apart from the document
+// (secrets.ts) and reach only the gateway; revoking takes one out by its id.
 import { createHash, randomBytes } from "node:crypto";
+
+export interface SigningKey {
+  id: string;
+  /** The secret (a new one), or the marker a stored document holds in its place. */
+  secret: unknown;
+}
 
 export interface Consumer {
   name: string;
   key_sha256?: string[];
+  signing_keys?: SigningKey[];
   [other: string]: unknown;
 }
 
@@ -16,24 +25,58 @@ export interface AccessDoc {
 
 export const CONSUMER_NAME = "^[A-Za-z0-9_.-]{1,64}$";
 export const FINGERPRINT = "^[0-9a-f]{16}$";
+export const SIGNING_KEY_ID = "^[A-Za-z0-9_.-]{1,64}$";
+/** What the access stage takes per consumer. */
+export const MAX_SIGNING_KEYS = 4;
 
 export const digestOf = (key: string) => createHash("sha256").update(key).digest("hex");
 export const fingerprintOf = (digest: string) => digest.slice(0, 16);
+
+/** The consumer named `name` in a copy of `doc`, created if it has none. */
+function consumerIn(doc: AccessDoc, name: string): { next: AccessDoc; c: Consumer } {
+  const next = structuredClone(doc);
+  if (!next.consumers) next.consumers = [];
+  let c = next.consumers.find((x) => x.name === name);
+  if (!c) {
+    c = { name };
+    next.consumers.push(c);
+  }
+  return { next, c };
+}
 
 /** A new key (32 random bytes, base64url, with a prefix that says what it is) and the document holding its digest. */
 export function addKey(doc: AccessDoc, name: string): { doc: AccessDoc; key: string; fingerprint: string } {
   const key = `gwk_${randomBytes(32).toString("base64url")}`;
   const digest = digestOf(key);
-  const next = structuredClone(doc);
-  if (!next.consumers) next.consumers = [];
-  const consumers = next.consumers;
-  let c = consumers.find((x) => x.name === name);
-  if (!c) {
-    c = { name, key_sha256: [] };
-    consumers.push(c);
-  }
+  const { next, c } = consumerIn(doc, name);
   c.key_sha256 = [...(c.key_sha256 ?? []), digest];
   return { doc: next, key, fingerprint: fingerprintOf(digest) };
+}
+
+/**
+ * A new signing key for `name`: an id (`<name>-<8 hex>`) and a secret of 32 random bytes (`gws_` +
+ * base64url), in a document that holds it (the caller seals it, so only a marker is stored). Null when
+ * the consumer has MAX_SIGNING_KEYS already (revoke one first).
+ */
+export function addSigningKey(doc: AccessDoc, name: string): { doc: AccessDoc; id: string; secret: string } | null {
+  const { next, c } = consumerIn(doc, name);
+  const keys = c.signing_keys ?? [];
+  if (keys.length >= MAX_SIGNING_KEYS) return null;
+  const id = `${name.slice(0, 55)}-${randomBytes(4).toString("hex")}`;
+  const secret = `gws_${randomBytes(32).toString("base64url")}`;
+  c.signing_keys = [...keys, { id, secret }];
+  return { doc: next, id, secret };
+}
+
+/** The document without the signing key `id`; null when the consumer has none such. */
+export function removeSigningKey(doc: AccessDoc, name: string, id: string): AccessDoc | null {
+  const next = structuredClone(doc);
+  const c = next.consumers?.find((x) => x.name === name);
+  const keys = c?.signing_keys ?? [];
+  const kept = keys.filter((k) => k.id !== id);
+  if (!c || kept.length === keys.length) return null;
+  c.signing_keys = kept;
+  return next;
 }
 
 /** The document without the key whose digest has this fingerprint; null when the consumer has none such. */

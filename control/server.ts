@@ -14,7 +14,17 @@ import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
 import { GENERATED, SECRET_PATHS, SecretError, Secrets, secretPathForm } from "./secrets.ts";
 import { dangers, newDangers } from "./dangers.ts";
-import { type AccessDoc, addKey, CONSUMER_NAME, FINGERPRINT, removeKey } from "./consumers.ts";
+import {
+  type AccessDoc,
+  addKey,
+  addSigningKey,
+  CONSUMER_NAME,
+  FINGERPRINT,
+  MAX_SIGNING_KEYS,
+  removeKey,
+  removeSigningKey,
+  SIGNING_KEY_ID,
+} from "./consumers.ts";
 import { Validator, ValidatorBusy, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
 
 declare module "fastify" {
@@ -478,6 +488,44 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
         const v = store.current("access")!;
         const next = removeKey(v.doc as AccessDoc, req.params.name, req.params.fingerprint);
         if (!next) return reply.code(404).send({ error: `consumer '${req.params.name}' has no key ${req.params.fingerprint}` });
+        return change(reply, "access", req, next, "api", undefined, true);
+      },
+    );
+
+    // Signing keys (RFC 9421 hmac-sha256): the secret is shown once in this answer, then kept apart.
+    app.post<{ Params: { name: string }; Body: { author?: string } | undefined }>(
+      "/api/consumers/:name/signing-keys",
+      {
+        onRequest: requireToken,
+        schema: { params: { type: "object", required: ["name"], properties: { name: { type: "string", pattern: CONSUMER_NAME } } } },
+      },
+      async (req, reply) => {
+        const v = store.current("access")!;
+        const made = addSigningKey(v.doc as AccessDoc, req.params.name);
+        if (!made) return reply.code(409).send({ error: `consumer '${req.params.name}' has ${MAX_SIGNING_KEYS} signing keys: revoke one first` });
+        const author = (req.body as { author?: unknown } | undefined)?.author;
+        const r = await change(reply, "access", req, made.doc, typeof author === "string" ? author.slice(0, 200) : "api", undefined, true);
+        if (reply.sent || reply.statusCode !== 200) return r;
+        reply.header("cache-control", "no-store");
+        return { ...(r as object), consumer: req.params.name, key_id: made.id, secret: made.secret };
+      },
+    );
+    app.delete<{ Params: { name: string; id: string } }>(
+      "/api/consumers/:name/signing-keys/:id",
+      {
+        onRequest: requireToken,
+        schema: {
+          params: {
+            type: "object",
+            required: ["name", "id"],
+            properties: { name: { type: "string", pattern: CONSUMER_NAME }, id: { type: "string", pattern: SIGNING_KEY_ID } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const v = store.current("access")!;
+        const next = removeSigningKey(v.doc as AccessDoc, req.params.name, req.params.id);
+        if (!next) return reply.code(404).send({ error: `consumer '${req.params.name}' has no signing key '${req.params.id}'` });
         return change(reply, "access", req, next, "api", undefined, true);
       },
     );

@@ -1,9 +1,11 @@
 // access in real Envoy behind graywall-control: a key made through the API (shown once, kept as a
 // digest) identifies its consumer, whose name reaches the upstream in a header no client can set; a path
 // that requires a key answers 401 without one; a limit per consumer holds across two workers; a revoked
-// key stops working.
+// key stops working. A signing key made through the API signs requests the gateway accepts, and its
+// secret is shown once.
 import assert from "node:assert/strict";
 import { after, before, describe } from "node:test";
+import { signRequest } from "../../clients/sign.ts";
 import { e2e, eventually, request, startControlRig, stopControlRig, type ControlRig } from "./harness.ts";
 
 const TOKEN = "access-token";
@@ -95,5 +97,34 @@ describe("access through graywall-control", () => {
     assert.equal(revoked.statusCode, 200, revoked.body);
     assert.equal((await call("DELETE", `/api/consumers/merchant-7/keys/${fingerprint}`)).statusCode, 404);
     await eventually(async () => (await api({ "x-api-key": key })).status === 401, 10000, "the revoked key is refused");
+  });
+
+  e2e("a signing key made through the API signs requests the gateway accepts; its secret is shown once and never again; revoked, it is refused", async () => {
+    await put("rate_limiter", { rules: [] });
+    await put("access", { consumers: [], require: [{ prefix: "/signed/", credentials: "signature" }] });
+    const made = await call("POST", "/api/consumers/merchant-9/signing-keys", {});
+    assert.equal(made.statusCode, 200, made.body);
+    assert.equal(made.headers["cache-control"], "no-store");
+    const { key_id: keyId, secret } = made.json();
+    assert.match(secret, /^gws_[A-Za-z0-9_-]{43}$/);
+    for (const url of ["/api/filters/access", "/api/filters/access/versions", `/api/filters/access/versions/${made.json().version}`]) {
+      assert.ok(!(await rig.app.inject({ url })).body.includes(secret), `${url} never shows the secret`);
+    }
+    const signedGet = () => {
+      const url = rig.envoy.url("/signed/orders");
+      return request(url, { headers: { ...signRequest({ method: "GET", url, keyId, secret }), connection: "close" } });
+    };
+    await eventually(async () => (await signedGet()).json?.headers["x-graywall-consumer"] === "merchant-9", 10000, "the signing key in force");
+    assert.equal(
+      (await request(rig.envoy.url("/signed/orders"), { headers: { connection: "close" } })).headers.get("www-authenticate"),
+      'Signature realm="graywall"',
+    );
+    // Four keys at most (rotation: make the next, move clients over, revoke the old).
+    for (let i = 0; i < 3; i++) assert.equal((await call("POST", "/api/consumers/merchant-9/signing-keys", {})).statusCode, 200);
+    assert.equal((await call("POST", "/api/consumers/merchant-9/signing-keys", {})).statusCode, 409);
+    const revoked = await call("DELETE", `/api/consumers/merchant-9/signing-keys/${keyId}`);
+    assert.equal(revoked.statusCode, 200, revoked.body);
+    assert.equal((await call("DELETE", `/api/consumers/merchant-9/signing-keys/${keyId}`)).statusCode, 404);
+    await eventually(async () => (await signedGet()).status === 401, 10000, "the revoked signing key is refused");
   });
 });
