@@ -89,3 +89,18 @@ export function removeKey(doc: AccessDoc, name: string, fingerprint: string): Ac
   c.key_sha256 = kept;
   return next;
 }
+
+/** The consumer one of whose API keys is `key`, or undefined. */
+export function consumerOfKey(doc: AccessDoc, key: string): string | undefined {
+  if (key.length > 256) return undefined;
+  const d = digestOf(key);
+  return doc.consumers?.find((c) => c.key_sha256?.includes(d))?.name;
+}
+
+/** The document without the consumer `name` (its keys, signing keys and tokens stop at once); null when there is none. */
+export function removeConsumer(doc: AccessDoc, name: string): AccessDoc | null {
+  const next = structuredClone(doc);
+  const before = next.consumers?.length ?? 0;
+  next.consumers = (next.consumers ?? []).filter((c) => c.name !== name);
+  return next.consumers.length === before ? null : next;
+}

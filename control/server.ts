@@ -13,14 +13,17 @@ import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "../run
 import { EcdsServer } from "./xds.ts";
 import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
 import { GENERATED, SECRET_PATHS, SecretError, Secrets, secretPathForm } from "./secrets.ts";
+import { TokenKeys } from "./tokens.ts";
 import { dangers, newDangers } from "./dangers.ts";
 import {
   type AccessDoc,
   addKey,
   addSigningKey,
   CONSUMER_NAME,
+  consumerOfKey,
   FINGERPRINT,
   MAX_SIGNING_KEYS,
+  removeConsumer,
   removeKey,
   removeSigningKey,
   SIGNING_KEY_ID,
@@ -63,6 +66,8 @@ export interface ControlOptions {
   envoyYaml?: string;
   /** Calls per minute per client to the endpoints open without a token (validate, preview); default 60. */
   openRateLimit?: number;
+  /** Lifetime of the tokens POST /api/tokens issues, in seconds; default 86400 (24 hours). */
+  tokenLifetimeS?: number;
 }
 
 /** Loopback names: what a browser on this machine sends. A rebinding attacker's page sends its own name. */
@@ -177,6 +182,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   const validator = opts.validator ?? new Validator(opts.validation);
   app.addHook("onClose", async () => validator.close());
   const secrets = new Secrets(opts.dataDir);
+  const tokenKeys = new TokenKeys(opts.dataDir, opts.tokenLifetimeS);
   const shown = (filter: string, doc: unknown) => secrets.redact(filter, doc);
   const summary = (filter: string, v: Version) => ({
     version: v.version,
@@ -488,6 +494,34 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
         const v = store.current("access")!;
         const next = removeKey(v.doc as AccessDoc, req.params.name, req.params.fingerprint);
         if (!next) return reply.code(404).send({ error: `consumer '${req.params.name}' has no key ${req.params.fingerprint}` });
+        return change(reply, "access", req, next, "api", undefined, true);
+      },
+    );
+
+    // Tokens: the public keys Envoy verifies with, and a token for a consumer that shows one of its API keys.
+    app.get("/.well-known/jwks.json", async (_req, reply) => {
+      reply.header("cache-control", "max-age=30");
+      return tokenKeys.jwks();
+    });
+    app.post("/api/tokens", { config: { rateLimit: openLimit } }, async (req, reply) => {
+      const key = req.headers["x-api-key"];
+      const consumer = typeof key === "string" ? consumerOfKey(store.current("access")!.doc as AccessDoc, key) : undefined;
+      // The same answer for a missing and an unknown key: it never says which consumers exist.
+      if (!consumer) return reply.code(401).header("www-authenticate", 'Key realm="graywall"').send({ error: "a valid API key is required in x-api-key" });
+      const t = await tokenKeys.issue(consumer);
+      reply.header("cache-control", "no-store");
+      return { token: t.token, token_type: "Bearer", expires_at: t.expiresAt, consumer };
+    });
+    app.post("/api/tokens/keys/rotate", { onRequest: requireToken }, async () => {
+      const r = await tokenKeys.rotate();
+      return { kid: r.kid, signs_from: new Date(r.signsFromMs).toISOString() };
+    });
+    app.delete<{ Params: { name: string } }>(
+      "/api/consumers/:name",
+      { onRequest: requireToken, schema: { params: { type: "object", required: ["name"], properties: { name: { type: "string", pattern: CONSUMER_NAME } } } } },
+      async (req, reply) => {
+        const next = removeConsumer(store.current("access")!.doc as AccessDoc, req.params.name);
+        if (!next) return reply.code(404).send({ error: `no consumer '${req.params.name}'` });
         return change(reply, "access", req, next, "api", undefined, true);
       },
     );

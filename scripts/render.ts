@@ -139,6 +139,12 @@ function renderComposeEnvoy(envoyYaml: string): string {
   }
   // crawler_score's fleet counts go to the ratelimit service's HTTP port.
   cfg.static_resources.clusters.push(ratelimitHttpCluster("graywall_ratelimit", 8080, "STRICT_DNS"));
+  // No graywall-control runs in compose: no token verification (its JWKS would be nowhere).
+  cfg.static_resources.clusters = cfg.static_resources.clusters.filter((c: any) => c.name !== "graywall_control_http");
+  for (const l of cfg.static_resources.listeners) {
+    const hcm = l.filter_chains[0].filters[0].typed_config;
+    hcm.http_filters = hcm.http_filters.filter((f: any) => f.name !== "envoy.filters.http.jwt_authn");
+  }
   return `${GENERATED}# Envoy runs with working_dir /etc/graywall, where ../build is mounted as build/.\n${stringify(cfg, { aliasDuplicateObjects: false })}`;
 }
 

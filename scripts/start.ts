@@ -126,6 +126,7 @@ function runConfig(shipped: string, listener: number, admin: number, node?: stri
     stable: STABLE_PORT,
     canary: CANARY_PORT,
     graywall_control: FP.xds,
+    graywall_control_http: CONTROL_PORT,
     graywall_ratelimit: FP.ratelimit,
     graywall_ratelimit_http: FP.ratelimitHttp,
   };

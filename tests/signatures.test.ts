@@ -210,7 +210,10 @@ describe("signed requests (RFC 9421, hmac-sha256)", () => {
       }),
       /access\.consumers\[1\]\.signing_keys\[0\]\.id: 'k' is used twice/,
     );
-    assert.match(bad({ require: [{ prefix: "/", credentials: ["key", "token"] }] }), /access\.require\[0\]\.credentials\[1\]: must be key or signature/);
+    assert.match(
+      bad({ require: [{ prefix: "/", credentials: ["key", "password"] }] }),
+      /access\.require\[0\]\.credentials\[1\]: must be key, signature or token/,
+    );
     assert.match(bad({ signature: { max_skew_s: 0 } }), /access\.signature\.max_skew_s/);
     // The nonce table lives in shared data, within the module's memory budget.
     assert.match(

@@ -25,6 +25,7 @@ class CountingSource extends RequestSource {
   peerAddress(): string | null { this.peerCalls++; return this.peer; }
   upstreamHostMetadata(): ArrayBuffer | null { return null; }
   responseHeader(name: HeaderName): string | null { return null; }
+  property(path: ArrayBuffer): string | null { return null; }
 }
 
 function request(kv: string[], peer: string): RequestSnapshot {

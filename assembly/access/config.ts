@@ -11,7 +11,10 @@ import { SignatureSpec, SigningKey } from "./signature";
 export const REQUIRE_ANONYMOUS = 0;
 export const REQUIRE_KEY = 1;
 export const REQUIRE_SIGNATURE = 2;
-export const CREDENTIALS = "anonymous, key, signature";
+export const REQUIRE_TOKEN = 4;
+export const CREDENTIALS = "anonymous, key, signature, token";
+/** Envoy's jwt_authn filter keeps a verified token's payload under this dynamic-metadata namespace. */
+export const JWT_METADATA_NAMESPACE = "envoy.filters.http.jwt_authn";
 /** A signing key's secret: at least this many bytes (graywall-control makes 43-character ones). */
 export const MIN_SECRET_BYTES = 32;
 export const MAX_SIGNING_KEYS_PER_CONSUMER = 4;
@@ -45,6 +48,16 @@ export class AccessConfig {
   realm: string = "graywall";
   /** Signed requests (signature.ts): the consumers' signing keys and the checks' settings. */
   signature: SignatureSpec = new SignatureSpec();
+  /** Tokens Envoy's jwt_authn verified: per provider, the property path of the claim naming the consumer. */
+  tokenClaims: ArrayBuffer[] = [];
+  tokenHeader: string = "authorization";
+  /** Consumer index by name (tokens name their consumer). */
+  byName: Map<string, i32> = new Map<string, i32>();
+}
+
+/** The property path of `claim` in the payload jwt_authn keeps under `payloadKey` (payload_in_metadata). */
+export function claimPath(payloadKey: string, claim: string): ArrayBuffer {
+  return String.UTF8.encode("metadata\0filter_metadata\0" + JWT_METADATA_NAMESPACE + "\0" + payloadKey + "\0" + claim);
 }
 
 function hexValue(c: i32): i32 {
@@ -119,6 +132,7 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
       cfg.signature.keys.push(new SigningKey(id, i, new HmacSha256(bytes)));
     }
     c.done();
+    cfg.byName.set(name, cfg.consumers.length);
     cfg.consumers.push(name);
   }
   cfg.digests = new Uint8Array(keys * DIGEST_BYTES);
@@ -153,6 +167,22 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
     o.done();
     cfg.rules.push(rule);
   }
+  const tok = r.obj("tokens");
+  if (tok !== null) {
+    cfg.tokenHeader = tok.str("header", cfg.tokenHeader).toLowerCase();
+    if (!isHeaderName(cfg.tokenHeader)) tok.errors.add(tok.at("header"), "not a valid header name");
+    const providers = tok.objList("providers", 8);
+    if (providers.length == 0) tok.errors.add(tok.at("providers"), "must name at least one provider (jwt_authn's payload_in_metadata)");
+    for (let i = 0; i < providers.length; i++) {
+      const pr = providers[i];
+      const payload = pr.requiredStr("payload_in_metadata");
+      const claim = pr.str("claim", "sub");
+      if (claim.length == 0) pr.errors.add(pr.at("claim"), "must not be empty");
+      pr.done();
+      cfg.tokenClaims.push(claimPath(payload, claim));
+    }
+    tok.done();
+  }
   const sig = r.obj("signature");
   if (sig !== null) {
     const sp = cfg.signature;
@@ -179,7 +209,7 @@ function readKeyId(id: string): string {
   return "";
 }
 
-/** A rule's `credentials`: one of CREDENTIALS, or a list of key and signature (any of them will do). */
+/** A rule's `credentials`: one of CREDENTIALS, or a list of key, signature and token (any of them will do). */
 function readCredentials(o: ObjReader): i32 {
   const v = o.raw("credentials");
   if (v === null) return REQUIRE_KEY;
@@ -187,20 +217,22 @@ function readCredentials(o: ObjReader): i32 {
     if (v.str == "anonymous") return REQUIRE_ANONYMOUS;
     if (v.str == "key") return REQUIRE_KEY;
     if (v.str == "signature") return REQUIRE_SIGNATURE;
+    if (v.str == "token") return REQUIRE_TOKEN;
   } else if (v.kind == JsonKind.Array && v.items.length > 0) {
     let bits = 0;
     for (let i = 0; i < v.items.length; i++) {
       const item = v.items[i];
       if (item.kind == JsonKind.String && item.str == "key") bits |= REQUIRE_KEY;
       else if (item.kind == JsonKind.String && item.str == "signature") bits |= REQUIRE_SIGNATURE;
+      else if (item.kind == JsonKind.String && item.str == "token") bits |= REQUIRE_TOKEN;
       else {
-        o.errors.add(o.at("credentials") + "[" + i.toString() + "]", "must be key or signature");
+        o.errors.add(o.at("credentials") + "[" + i.toString() + "]", "must be key, signature or token");
         return REQUIRE_KEY;
       }
     }
     return bits;
   }
-  o.errors.add(o.at("credentials"), "must be one of " + CREDENTIALS + ", or a list of key and signature");
+  o.errors.add(o.at("credentials"), "must be one of " + CREDENTIALS + ", or a list of key, signature and token");
   return REQUIRE_KEY;
 }
 

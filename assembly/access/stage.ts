@@ -12,13 +12,14 @@ import { Sha256 } from "../common/lib/sha256";
 import { RecordUpdate, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/request/snapshot";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
-import { AccessConfig, AccessRule, NONCE_PAYLOAD, REQUIRE_ANONYMOUS, REQUIRE_KEY, REQUIRE_SIGNATURE } from "./config";
+import { AccessConfig, AccessRule, NONCE_PAYLOAD, REQUIRE_ANONYMOUS, REQUIRE_KEY, REQUIRE_SIGNATURE, REQUIRE_TOKEN } from "./config";
 import { CONTENT_DIGEST, contentDigestMatches, SIG_DIGEST, SIG_OK, SIG_REASONS, SIG_REPLAY, SIGNATURE_INPUT, SignatureVerifier } from "./signature";
 
 const DIGEST_BYTES = 32;
 /** Keys graywall-control makes are 47 bytes; a longer value is refused unhashed, so no one makes us hash kilobytes. */
 const MAX_KEY_BYTES = 256;
 const MAX_NONCE_BYTES = 128;
+const BEARER = String.UTF8.encode("bearer ");
 
 /** Marks a nonce used; `replayed` when it was used already and has not expired. */
 class NonceUpdate extends RecordUpdate {
@@ -34,6 +35,7 @@ class NonceUpdate extends RecordUpdate {
 export class AccessStage extends Stage {
   consumerName: HeaderName;
   keyName: HeaderName;
+  tokenName: HeaderName;
   sha: Sha256 = new Sha256();
   identified: u32;
   anonymous: u32;
@@ -58,6 +60,7 @@ export class AccessStage extends Stage {
     this.verifier = new SignatureVerifier(cfg.signature);
     this.consumerName = new HeaderName(cfg.consumerHeader);
     this.keyName = new HeaderName(cfg.keyHeader);
+    this.tokenName = new HeaderName(cfg.tokenHeader);
     this.identified = stats.counter("graywall.access.identified");
     this.anonymous = stats.counter("graywall.access.anonymous");
     this.missingKey = stats.counter("graywall.access.denied.missing_key");
@@ -67,9 +70,10 @@ export class AccessStage extends Stage {
     }
     this.bodyTooLarge = stats.counter("graywall.access.signature.denied.body_too_large");
     const realm = ' realm="' + cfg.realm + '"';
-    for (let bits = 0; bits < 4; bits++) {
+    for (let bits = 0; bits < 8; bits++) {
       let schemes = (bits & REQUIRE_KEY) != 0 || bits == 0 ? "Key" + realm : "";
       if ((bits & REQUIRE_SIGNATURE) != 0) schemes += (schemes.length > 0 ? ", " : "") + "Signature" + realm;
+      if ((bits & REQUIRE_TOKEN) != 0) schemes += (schemes.length > 0 ? ", " : "") + "Bearer" + realm;
       this.denied.push(new LocalReply(401, "graywall_access_denied", "unauthorized\n", ["content-type", "text/plain", "www-authenticate", schemes]));
     }
     const sig = cfg.signature;
@@ -97,6 +101,11 @@ export class AccessStage extends Stage {
         consumer = this.verifier.facts.consumer;
         used = REQUIRE_SIGNATURE;
       }
+    }
+    // A token Envoy's jwt_authn verified: its claim, from dynamic metadata no client can write.
+    if (consumer < 0 && this.cfg.tokenClaims.length > 0) {
+      consumer = this.tokenConsumer(req);
+      if (consumer >= 0) used = REQUIRE_TOKEN;
     }
     if (consumer < 0) {
       consumer = this.identify(req);
@@ -171,6 +180,29 @@ export class AccessStage extends Stage {
       if (field === null || !contentDigestMatches(field, empty, this.scratch)) return SIG_DIGEST;
     }
     return SIG_OK;
+  }
+
+  /**
+   * The consumer a verified token names, or -1. Only a request that carries a bearer token is looked at
+   * (one host call per provider); the claim comes from the payload jwt_authn put in dynamic metadata
+   * after verifying the token, never from anything the client sent, and must name a consumer in force
+   * (a consumer removed from the document has its unexpired tokens refused from the next version on).
+   * A token that names a consumer is removed before the request goes upstream; any other is left alone.
+   */
+  tokenConsumer(req: RequestSnapshot): i32 {
+    const h = req.find(this.tokenName);
+    if (h < 0 || req.valueLength(h) < 7 || !req.valueStartsWithNoCase(h, BEARER)) return -1;
+    const claims = this.cfg.tokenClaims;
+    for (let i = 0; i < claims.length; i++) {
+      const name = req.property(unchecked(claims[i]));
+      if (name === null) continue;
+      const byName = this.cfg.byName;
+      if (!byName.has(name)) return -1;
+      req.setRequestHeader(this.tokenName, null);
+      return byName.get(name);
+    }
+    // Not one of ours (another issuer's token, or one that failed verification): left as it came.
+    return -1;
   }
 
   /** The first rule whose prefix and methods match the request, or null (anonymous). */

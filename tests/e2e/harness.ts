@@ -285,7 +285,11 @@ export async function startControlRig(token: string, opts: StartOptions = {}): P
   const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token, envoyAdmin: `http://127.0.0.1:${adminPort}` });
   await app.listen({ host: "127.0.0.1", port: controlPort });
   const text = readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8").replaceAll(ECDS_DIR, join(dir, "ecds"));
-  const cfg = renderConfig(parse(text), { adminPort, listenerPort, clusters: { stable: stable.port, canary: canary.port } });
+  const cfg = renderConfig(parse(text), {
+    adminPort,
+    listenerPort,
+    clusters: { stable: stable.port, canary: canary.port, graywall_control_http: controlPort },
+  });
   const envoy = await startEnvoy(cfg, adminPort, listenerPort, opts);
   return { envoy, stable, canary, app, controlUrl: `http://127.0.0.1:${controlPort}`, controlDir: dir };
 }

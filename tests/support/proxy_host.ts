@@ -30,6 +30,8 @@ export interface RequestSpec {
   /** Defaults to "127.0.0.1:40000". */
   peer?: string;
   responseHeaders?: [string, string][];
+  /** Host properties for this request only, by dotted path (dynamic metadata another filter wrote, say). */
+  properties?: Record<string, string>;
 }
 
 export interface Exchange {
@@ -129,6 +131,7 @@ export class ProxyHost {
   private properties = new Map<string, string>();
   private reply: LocalReply | undefined;
   private calls: Record<string, number> = {};
+  private requestProperties: string[] = [];
   private nextContext = 2;
 
   constructor(
@@ -192,6 +195,9 @@ export class ProxyHost {
     }
     this.properties.set("source.address", spec.peer ?? "127.0.0.1:40000");
     this.properties.set("route_name", "app");
+    for (const k of this.requestProperties) this.properties.delete(k);
+    this.requestProperties = Object.keys(spec.properties ?? {});
+    for (const [k, v] of Object.entries(spec.properties ?? {})) this.properties.set(k, v);
     this.exports.proxy_on_context_create(ctx, 1);
     const ex: Exchange = { headersStatus: 0, upstreamHeaders: [], calls: this.calls };
     const hasBody = this.body.length > 0;

@@ -85,6 +85,7 @@ class HostRequest extends RequestSource {
   peerAddress(): string | null { return getPropertyStringAt(SOURCE_ADDRESS); }
   upstreamHostMetadata(): ArrayBuffer | null { return getPropertyAt(UPSTREAM_HOST_METADATA); }
   responseHeader(name: HeaderName): string | null { return getHeaderValue(MapType.ResponseHeaders, name.bytes); }
+  property(path: ArrayBuffer): string | null { return getPropertyStringAt(path); }
 }
 const hostRequest = new HostRequest();
 

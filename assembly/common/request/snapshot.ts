@@ -59,6 +59,8 @@ export abstract class RequestSource {
   abstract upstreamHostMetadata(): ArrayBuffer | null;
   /** A response header's value (response phase), or null. */
   abstract responseHeader(name: HeaderName): string | null;
+  /** A host property as text (a path made of NUL-separated segments), or null. */
+  abstract property(path: ArrayBuffer): string | null;
 }
 
 const NO_HOPS: i32 = -1;
@@ -122,6 +124,19 @@ export class RequestSnapshot {
     if (src !== null) return src.responseHeader(h);
     if (h.name == "content-type") return this.servedContentType;
     return null;
+  }
+
+  /** For tests: host properties by their NUL-separated path, used when no source is attached. */
+  testProperties: Map<string, string> | null = null;
+
+  /** A host property as text (one host call), e.g. a claim another filter put in dynamic metadata. */
+  property(path: ArrayBuffer): string | null {
+    const src = this.source;
+    if (src !== null) return src.property(path);
+    const props = this.testProperties;
+    if (props === null) return null;
+    const key = String.UTF8.decode(path);
+    return props.has(key) ? props.get(key) : null;
   }
 
   /** The upstream host's serialized metadata (response phase), fetched on demand. */
@@ -307,6 +322,19 @@ export class RequestSnapshot {
     const n = prefix.byteLength;
     if (this.valueLength(i) < n) return false;
     return memory.compare(this.valuePtr(i), changetype<usize>(prefix), n) == 0;
+  }
+
+  /** valueStartsWith, ASCII letters in any case (`prefix` lower-case). */
+  valueStartsWithNoCase(i: i32, prefix: ArrayBuffer): bool {
+    const n = prefix.byteLength;
+    if (this.valueLength(i) < n) return false;
+    const p = this.valuePtr(i);
+    for (let k = 0; k < n; k++) {
+      let c = load<u8>(p + <usize>k);
+      if (c >= 0x41 && c <= 0x5a) c += 0x20;
+      if (c != load<u8>(changetype<usize>(prefix) + <usize>k)) return false;
+    }
+    return true;
   }
 
   /**
