@@ -11,9 +11,16 @@ export interface SigningKey {
   secret: unknown;
 }
 
+export interface RetiringKey {
+  sha256: string;
+  /** The end of its grace period, epoch seconds: the gateway refuses it from then on by itself. */
+  until_s: number;
+}
+
 export interface Consumer {
   name: string;
   key_sha256?: string[];
+  retiring_keys?: RetiringKey[];
   signing_keys?: SigningKey[];
   [other: string]: unknown;
 }
@@ -103,4 +110,24 @@ export function removeConsumer(doc: AccessDoc, name: string): AccessDoc | null {
   const before = next.consumers?.length ?? 0;
   next.consumers = (next.consumers ?? []).filter((c) => c.name !== name);
   return next.consumers.length === before ? null : next;
+}
+
+/** The default grace period of a rotated key (24 hours), and the longest (30 days). */
+export const DEFAULT_GRACE_S = 86400;
+export const MAX_GRACE_S = 30 * 86400;
+
+/**
+ * A new key for `name` in place of the one with this fingerprint, which stays valid for `graceS` seconds
+ * (the gateway refuses it after that by itself) so clients can move over. Null when there is no such key.
+ */
+export function rotateKey(doc: AccessDoc, name: string, fingerprint: string, graceS: number, nowS = Math.floor(Date.now() / 1000)) {
+  const c0 = doc.consumers?.find((x) => x.name === name);
+  const old = c0?.key_sha256?.find((d) => fingerprintOf(d) === fingerprint);
+  if (!c0 || !old) return null;
+  const made = addKey(doc, name);
+  const c = made.doc.consumers!.find((x) => x.name === name)!;
+  c.key_sha256 = (c.key_sha256 ?? []).filter((d) => d !== old);
+  // Grace periods already over are dropped while we are here.
+  c.retiring_keys = [...(c.retiring_keys ?? []).filter((r) => r.until_s > nowS), { sha256: old, until_s: nowS + graceS }];
+  return { ...made, retiring: { fingerprint, until_s: nowS + graceS } };
 }

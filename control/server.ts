@@ -26,6 +26,9 @@ import {
   removeConsumer,
   removeKey,
   removeSigningKey,
+  rotateKey,
+  DEFAULT_GRACE_S,
+  MAX_GRACE_S,
   SIGNING_KEY_ID,
 } from "./consumers.ts";
 import { Validator, ValidatorBusy, ValidatorUnavailable, type ValidatorLimits } from "./validation/validator.ts";
@@ -476,6 +479,35 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
         if (reply.sent || reply.statusCode !== 200) return r;
         reply.header("cache-control", "no-store");
         return { ...(r as object), consumer: req.params.name, key: made.key, fingerprint: made.fingerprint };
+      },
+    );
+    // Rotation with a grace period: a new key now; the old one works until the period ends, then the
+    // gateway refuses it by itself (no later publish needed).
+    app.post<{ Params: { name: string; fingerprint: string }; Body: { grace_s?: number; author?: string } | undefined }>(
+      "/api/consumers/:name/keys/:fingerprint/rotate",
+      {
+        onRequest: requireToken,
+        schema: {
+          params: {
+            type: "object",
+            required: ["name", "fingerprint"],
+            properties: { name: { type: "string", pattern: CONSUMER_NAME }, fingerprint: { type: "string", pattern: FINGERPRINT } },
+          },
+          body: {
+            type: ["object", "null"],
+            additionalProperties: false,
+            properties: { grace_s: { type: "integer", minimum: 0, maximum: MAX_GRACE_S }, author: { type: "string", maxLength: 200 } },
+          },
+        },
+      },
+      async (req, reply) => {
+        const v = store.current("access")!;
+        const made = rotateKey(v.doc as AccessDoc, req.params.name, req.params.fingerprint, req.body?.grace_s ?? DEFAULT_GRACE_S);
+        if (!made) return reply.code(404).send({ error: `consumer '${req.params.name}' has no key ${req.params.fingerprint}` });
+        const r = await change(reply, "access", req, made.doc, req.body?.author ?? "api", undefined, true);
+        if (reply.sent || reply.statusCode !== 200) return r;
+        reply.header("cache-control", "no-store");
+        return { ...(r as object), consumer: req.params.name, key: made.key, fingerprint: made.fingerprint, retiring: made.retiring };
       },
     );
     app.delete<{ Params: { name: string; fingerprint: string } }>(

@@ -42,6 +42,10 @@ export class AccessConfig {
   /** The keys' SHA-256 digests, 32 bytes each, and the consumer each belongs to. */
   digests: Uint8Array = new Uint8Array(0);
   owners: Int32Array = new Int32Array(0);
+  /** Per key: until when it is accepted (epoch seconds; 0 = no end): a rotated key's grace period. */
+  untilS: Int64Array = new Int64Array(0);
+  /** Some key has a grace period: the stage needs the clock. */
+  retiring: bool = false;
   /** Open addressing over the digests (index + 1; 0 = empty), by their first four bytes. */
   index: Int32Array = new Int32Array(0);
   rules: AccessRule[] = [];
@@ -102,6 +106,7 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
   let keys = 0;
   const digestList = new Array<string>();
   const ownerList = new Array<i32>();
+  const untilList = new Array<i64>();
   for (let i = 0; i < list.length; i++) {
     const c = list[i];
     const name = c.requiredStr("name");
@@ -109,14 +114,30 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
     if (name.length > 0 && np.length > 0) errors.add(c.at("name"), np);
     if (cfg.consumers.includes(name)) errors.add(c.at("name"), "'" + name + "' is named twice");
     const ks = c.strList("key_sha256", MAX_KEYS_PER_CONSUMER);
-    for (let k = 0; k < ks.length; k++) {
-      const d = ks[k];
+    // A rotated key, accepted until its grace period ends: {sha256, until_s}.
+    const retiring = c.objList("retiring_keys", MAX_KEYS_PER_CONSUMER);
+    for (let k = 0; k < ks.length + retiring.length; k++) {
+      let d = "";
+      let at = "";
+      let until: i64 = 0;
+      if (k < ks.length) {
+        d = ks[k];
+        at = c.at("key_sha256") + "[" + k.toString() + "]";
+      } else {
+        const rk = retiring[k - ks.length];
+        d = rk.requiredStr("sha256");
+        until = rk.int("until_s", 0, 1, 99999999999);
+        if (until == 0) rk.errors.add(rk.at("until_s"), "is required: when the grace period ends (epoch seconds)");
+        at = rk.at("sha256");
+        rk.done();
+      }
       let ok = d.length == 2 * DIGEST_BYTES;
       for (let j = 0; ok && j < d.length; j++) ok = hexValue(d.charCodeAt(j)) >= 0;
-      if (!ok) { errors.add(c.at("key_sha256") + "[" + k.toString() + "]", "must be a SHA-256 digest: 64 lower-case hex characters"); continue; }
-      if (digestList.includes(d)) { errors.add(c.at("key_sha256") + "[" + k.toString() + "]", "the same key is listed twice"); continue; }
+      if (!ok) { errors.add(at, "must be a SHA-256 digest: 64 lower-case hex characters"); continue; }
+      if (digestList.includes(d)) { errors.add(at, "the same key is listed twice"); continue; }
       digestList.push(d);
       ownerList.push(i);
+      untilList.push(until);
       keys++;
     }
     const sks = c.objList("signing_keys", MAX_SIGNING_KEYS_PER_CONSUMER);
@@ -137,7 +158,10 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
   }
   cfg.digests = new Uint8Array(keys * DIGEST_BYTES);
   cfg.owners = new Int32Array(keys);
+  cfg.untilS = new Int64Array(keys);
   for (let k = 0; k < keys; k++) {
+    cfg.untilS[k] = untilList[k];
+    if (untilList[k] > 0) cfg.retiring = true;
     const d = digestList[k];
     for (let j = 0; j < DIGEST_BYTES; j++) cfg.digests[k * DIGEST_BYTES + j] = <u8>((hexValue(d.charCodeAt(2 * j)) << 4) | hexValue(d.charCodeAt(2 * j + 1)));
     cfg.owners[k] = ownerList[k];

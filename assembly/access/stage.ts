@@ -54,6 +54,8 @@ export class AccessStage extends Stage {
   nonceUpdate: NonceUpdate = new NonceUpdate();
   key: KeyBuilder = new KeyBuilder();
   scratch: Uint8Array = new Uint8Array(64);
+  /** The request's clock, for keys with a grace period. */
+  nowS: i64 = 0;
 
   constructor(public cfg: AccessConfig, store: SharedStore, public stats: StatSink) {
     super();
@@ -76,6 +78,7 @@ export class AccessStage extends Stage {
       if ((bits & REQUIRE_TOKEN) != 0) schemes += (schemes.length > 0 ? ", " : "") + "Bearer" + realm;
       this.denied.push(new LocalReply(401, "graywall_access_denied", "unauthorized\n", ["content-type", "text/plain", "www-authenticate", schemes]));
     }
+    if (cfg.retiring) this.needsClock = true;
     const sig = cfg.signature;
     if (sig.keys.length > 0) {
       const t = new SlotTable(store, "ac.nonce", sig.maxNonces, NONCE_PAYLOAD, 2 * sig.maxSkewS * 1000);
@@ -108,6 +111,7 @@ export class AccessStage extends Stage {
       if (consumer >= 0) used = REQUIRE_TOKEN;
     }
     if (consumer < 0) {
+      this.nowS = req.nowMs / 1000;
       consumer = this.identify(req);
       if (consumer >= 0) used = REQUIRE_KEY;
     }
@@ -256,7 +260,11 @@ export class AccessStage extends Stage {
       const at = cfg.digests.dataStart + <usize>(k * DIGEST_BYTES);
       let diff: u64 = 0;
       for (let i = 0; i < DIGEST_BYTES; i += 8) diff |= load<u64>(at + <usize>i) ^ load<u64>(d + <usize>i);
-      if (diff == 0) return unchecked(cfg.owners[k]);
+      if (diff == 0) {
+        // A rotated key past its grace period is unknown.
+        const until = unchecked(cfg.untilS[k]);
+        return until > 0 && this.nowS >= until ? -1 : unchecked(cfg.owners[k]);
+      }
       slot = (slot + 1) & mask;
       k = unchecked(cfg.index[slot]) - 1;
     }

@@ -99,6 +99,24 @@ describe("access through graywall-control", () => {
     await eventually(async () => (await api({ "x-api-key": key })).status === 401, 10000, "the revoked key is refused");
   });
 
+  e2e("a rotated key works through its grace period, then the gateway refuses it by itself; the new key works", async () => {
+    await put("rate_limiter", { rules: [] });
+    await put("access", { consumers: [], require: [{ prefix: "/merchant/", credentials: "key" }] });
+    const first = (await call("POST", "/api/consumers/merchant-r/keys", {})).json();
+    const api = (key: string) => request(rig.envoy.url("/merchant/orders"), { headers: { connection: "close", "x-api-key": key } });
+    await eventually(async () => (await api(first.key)).status === 200, 10000, "the first key in force");
+    const rotated = await call("POST", `/api/consumers/merchant-r/keys/${first.fingerprint}/rotate`, { grace_s: 3 });
+    assert.equal(rotated.statusCode, 200, rotated.body);
+    const { key: next, retiring } = rotated.json();
+    assert.equal(retiring.fingerprint, first.fingerprint);
+    await eventually(async () => (await api(next)).status === 200, 10000, "the new key in force");
+    assert.equal((await api(first.key)).status, 200, "the old key within its grace period");
+    const versions = (await rig.app.inject({ url: "/api/filters/access" })).json().version;
+    await eventually(async () => (await api(first.key)).status === 401, 10000, "the old key refused once its grace period is over");
+    assert.equal((await rig.app.inject({ url: "/api/filters/access" })).json().version, versions, "with no publish: the gateway ended it itself");
+    assert.equal((await api(next)).status, 200);
+  });
+
   e2e("a signing key made through the API signs requests the gateway accepts; its secret is shown once and never again; revoked, it is refused", async () => {
     await put("rate_limiter", { rules: [] });
     await put("access", { consumers: [], require: [{ prefix: "/signed/", credentials: "signature" }] });
