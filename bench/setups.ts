@@ -21,6 +21,11 @@ export function clientIdCookie(secret: string, id: string, issuedS: number): str
 /** The bench client's API key (access stage): its consumer is the one whose key digest matches. */
 const BENCH_API_KEY = "gwk_bench-key-0123456789abcdefghijklmnopqrstu";
 
+/** The bench client's signing key (access stage, signed requests); its signature covers @method and @path. */
+const BENCH_SIGNING_SECRET = "gws_bench-signing-secret-0123456789abcdefghij";
+const SIG_PARAMS = `("@method" "@path");created=${Math.floor(Date.now() / 1000)};keyid="bench-k1";alg="hmac-sha256"`;
+const SIG = createHmac("sha256", BENCH_SIGNING_SECRET).update(`"@method": GET\n"@path": /\n"@signature-params": ${SIG_PARAMS}`).digest("base64");
+
 export const BENCH_HEADERS = [
   "user-agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
   "accept: text/html",
@@ -33,6 +38,9 @@ export const BENCH_HEADERS = [
   `cookie: graywall_id=${clientIdCookie(BENCH_ID_SECRET, "0123456789abcdef01234567", Math.floor(Date.now() / 1000))}`,
   // A merchant's API key: the access stage identifies it (setups without the stage pass it on).
   `x-api-key: ${BENCH_API_KEY}`,
+  // And a signature (RFC 9421) over the request, for the signed-requests setup (the others ignore it).
+  `signature-input: sig1=${SIG_PARAMS}`,
+  `signature: sig1=:${SIG}:`,
 ];
 
 export interface Setup {
@@ -144,6 +152,16 @@ const ACCESS = {
   })),
   require: [{ prefix: "/", credentials: "key" }],
 };
+// The same consumers signing their requests (RFC 9421, hmac-sha256). wrk repeats one request, so the
+// nonce (a replay check in shared data) is off here and the skew window covers the run.
+const ACCESS_SIGNED = {
+  consumers: ACCESS.consumers.map((c, i) => ({
+    name: c.name,
+    signing_keys: [{ id: i === 42 ? "bench-k1" : `other-${i}`, secret: `${BENCH_SIGNING_SECRET}-${i === 42 ? "" : i}`.replace(/-$/, "") }],
+  })),
+  require: [{ prefix: "/", credentials: "signature" }],
+  signature: { require_nonce: false, max_skew_s: 3600 },
+};
 
 /**
  * The one module with only the given sections: a missing section turns its stage off. As in the shipped
@@ -179,6 +197,7 @@ export function setups(baseline?: string): Setup[] {
     // The fifth stage: API keys for every request (100 consumers), before the other four.
     { name: "graywall: all five (API keys too)", httpFilters: [graywall({ access: ACCESS, ...allFour })] },
     { name: "graywall: access (API keys)", httpFilters: [graywall({ access: ACCESS })] },
+    { name: "graywall: access (signed requests)", httpFilters: [graywall({ access: ACCESS_SIGNED })] },
     // A/B: the client address asked of the host (one more host call that returns data) instead of read
     // from Envoy's own X-Forwarded-For entry.
     { name: "graywall: all four, peer from the host", httpFilters: [graywall(allFour, true)] },
