@@ -522,13 +522,20 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
           },
         },
       },
-      async (req, reply) => {
-        const v = store.current("access")!;
-        const next = removeKey(v.doc as AccessDoc, req.params.name, req.params.fingerprint);
-        if (!next) return reply.code(404).send({ error: `consumer '${req.params.name}' has no key ${req.params.fingerprint}` });
-        return change(reply, "access", req, next, "api", undefined, true);
-      },
+      async (req, reply) =>
+        editAccess(
+          req,
+          reply,
+          removeKey(accessDoc(), req.params.name, req.params.fingerprint),
+          `consumer '${req.params.name}' has no key ${req.params.fingerprint}`,
+        ),
     );
+
+    /** The access document in force. */
+    const accessDoc = () => store.current("access")!.doc as AccessDoc;
+    /** Publishes an edit of the access document; 404 with `missing` when there was nothing to edit. */
+    const editAccess = (req: FastifyRequest, reply: FastifyReply, next: AccessDoc | null, missing: string) =>
+      next ? change(reply, "access", req, next, "api", undefined, true) : reply.code(404).send({ error: missing });
 
     // Tokens: the public keys Envoy verifies with, and a token for a consumer that shows one of its API keys.
     app.get("/.well-known/jwks.json", async (_req, reply) => {
@@ -551,11 +558,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     app.delete<{ Params: { name: string } }>(
       "/api/consumers/:name",
       { onRequest: requireToken, schema: { params: { type: "object", required: ["name"], properties: { name: { type: "string", pattern: CONSUMER_NAME } } } } },
-      async (req, reply) => {
-        const next = removeConsumer(store.current("access")!.doc as AccessDoc, req.params.name);
-        if (!next) return reply.code(404).send({ error: `no consumer '${req.params.name}'` });
-        return change(reply, "access", req, next, "api", undefined, true);
-      },
+      async (req, reply) => editAccess(req, reply, removeConsumer(accessDoc(), req.params.name), `no consumer '${req.params.name}'`),
     );
 
     // Signing keys (RFC 9421 hmac-sha256): the secret is shown once in this answer, then kept apart.
@@ -588,12 +591,13 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
           },
         },
       },
-      async (req, reply) => {
-        const v = store.current("access")!;
-        const next = removeSigningKey(v.doc as AccessDoc, req.params.name, req.params.id);
-        if (!next) return reply.code(404).send({ error: `consumer '${req.params.name}' has no signing key '${req.params.id}'` });
-        return change(reply, "access", req, next, "api", undefined, true);
-      },
+      async (req, reply) =>
+        editAccess(
+          req,
+          reply,
+          removeSigningKey(accessDoc(), req.params.name, req.params.id),
+          `consumer '${req.params.name}' has no signing key '${req.params.id}'`,
+        ),
     );
 
     // A new secret for a section, the one it replaces kept as previous_secret (what it signed stays valid).

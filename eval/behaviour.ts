@@ -7,17 +7,7 @@ import { join } from "node:path";
 import { ROOT, wasmPath } from "../runtime/paths.ts";
 import { solveNatively } from "../tests/support/challenge.ts";
 import { type Exchange, ProxyHost } from "../tests/support/proxy_host.ts";
-
-const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36";
-const HTML: [string, string][] = [
-  [":status", "200"],
-  ["content-type", "text/html; charset=utf-8"],
-];
-const PNG: [string, string][] = [
-  [":status", "200"],
-  ["content-type", "image/png"],
-];
+import { CHROME, HEADLESS, HTML, PNG } from "../tests/support/browser.ts";
 
 /** The gateway: the shipped crawler document with fixed secrets (so runs repeat), the emulator's peer as the client. */
 function gateway(): ProxyHost {

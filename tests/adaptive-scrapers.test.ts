@@ -7,17 +7,9 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { ROOT, wasmPath } from "../runtime/paths.ts";
 import { ProxyHost, type Exchange } from "./support/proxy_host.ts";
+import { CHROME, HTML, PNG } from "./support/browser.ts";
 
 const SHIPPED = JSON.parse(readFileSync(join(ROOT, "config", "filters", "crawler_score.json"), "utf8"));
-const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const HTML: [string, string][] = [
-  [":status", "200"],
-  ["content-type", "text/html; charset=utf-8"],
-];
-const PNG: [string, string][] = [
-  [":status", "200"],
-  ["content-type", "image/png"],
-];
 
 function gateway(crawler: object = SHIPPED): ProxyHost {
   const h = new ProxyHost(wasmPath("graywall"), "graywall");

@@ -13,14 +13,10 @@ import { ROOT, wasmPath } from "../runtime/paths.ts";
 import { startRatelimit, startRedis, type Service } from "../runtime/services.ts";
 import { solveInScript } from "./support/challenge.ts";
 import { ProxyHost } from "./support/proxy_host.ts";
+import { CHROME, HEADLESS, HTML } from "./support/browser.ts";
 
 const SHIPPED = JSON.parse(readFileSync(join(ROOT, "config", "filters", "crawler_score.json"), "utf8"));
 const CLUSTER = "graywall_ratelimit_http";
-const CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
-const HTML: [string, string][] = [
-  [":status", "200"],
-  ["content-type", "text/html; charset=utf-8"],
-];
 
 function page(path: string): [string, string][] {
   return [
@@ -112,7 +108,6 @@ describe("fleet counts: two gateways, one ratelimit service, one Redis", () => {
   });
 
   test("a solver crawling at 5 pages/s over two gateways gets one budget per solve, not one per gateway", async () => {
-    const HEADLESS = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/131.0.0.0 Safari/537.36";
     /** Two gateways sharing the challenge secret (as graywall-control gives every gateway), fleet counts on or off. */
     const pair = (nowMs: number, fleet: boolean) =>
       [0, 1].map(() => {
