@@ -302,9 +302,10 @@ Rule changes there reach Envoy in about a second, without a restart.
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:${LISTENER_PORT}/api/x; done; echo   # 5 x 200, then 429
   curl -s http://127.0.0.1:${ADMIN_PORT}/stats | grep graywall          # filter counters
 
-Releases tab (sign in with the token): start a release of canary. It needs traffic from users with a uid
-cookie to judge canary against stable, for example:
-  while true; do curl -s -o /dev/null -b "uid=u$((RANDOM % 500))" http://127.0.0.1:${LISTENER_PORT}/; done
+Releases tab (sign in with the token): start a release of canary. It needs traffic from users to judge
+canary against stable; in another terminal, simulated people (browser headers, their own uid cookies,
+a page every 1-3 s):
+  npm run demo:traffic -- --url http://127.0.0.1:${LISTENER_PORT}
 
 Ctrl-C stops everything.`);
 }

@@ -166,19 +166,27 @@ describe("gray_router sticky percentage", () => {
     expect(at20).toBeGreaterThan(at10);
   });
 
-  it("hashes on a cookie or the client IP; no key means default", () => {
-    const cfg = compile(rule('{"percentage": {"value": 100, "hash_on": "cookie", "name": "uid"}}'));
+  it("hashes on a cookie or the client IP; below 100% no key means default", () => {
+    const cfg = compile(rule('{"percentage": {"value": 99.99, "hash_on": "cookie", "name": "uid"}}'));
     const r = new SampleRequest();
     expect(targetOf(cfg, r)).toBe("stable");
     r.cookieHeader = "uid=42";
     expect(targetOf(cfg, r)).toBe("canary");
-    const byIp = compile(rule('{"percentage": {"value": 100, "hash_on": "client_ip"}}'));
+    const byIp = compile(rule('{"percentage": {"value": 99.99, "hash_on": "client_ip"}}'));
     const r2 = new SampleRequest();
     expect(targetOf(byIp, r2)).toBe("stable");
     const ip = new IpAddr();
     parseIp("1.2.3.4", ip);
     r2.ip = ip;
     expect(targetOf(byIp, r2)).toBe("canary");
+  });
+
+  it("at 100% every request matches, with a key or without: a promotion means everyone", () => {
+    for (let i = 0; i < 3; i++) {
+      const on = i == 0 ? '"hash_on": "cookie", "name": "uid"' : i == 1 ? '"hash_on": "client_ip"' : '"name": "x-user-id"';
+      const cfg = compile(rule('{"percentage": {"value": 100, ' + on + "}}"));
+      expect(targetOf(cfg, new SampleRequest())).toBe("canary");
+    }
   });
 
   it("0% never matches; salts make rules independent", () => {

@@ -46,7 +46,8 @@ export function otherConditionsHold(rule: Rule, req: RequestView): bool {
     const c = req.consumer();
     if (c === null || !rule.consumers.includes(c)) return false;
   }
-  const pct = rule.percentage;
+  // At 100% a share is everyone, with a key or without one: a promotion moves every request.
+  const pct = rule.percentage !== null && rule.percentage!.threshold < PERCENT_ALL ? rule.percentage : null;
   if (pct !== null && pct.hashOn == HashOn.Header) {
     // No key, no bucket: such a request stays on the default side.
     const bucket = req.headerBucket(pct.slot, pct.name, pct.salt);
@@ -69,6 +70,9 @@ export function otherConditionsHold(rule: Rule, req: RequestView): bool {
   }
   return true;
 }
+
+/** A percentage's threshold at 100% (buckets 0..9999). */
+const PERCENT_ALL: u32 = 10000;
 
 /** Index of the first matching rule, or -1 for the default target. */
 export function firstMatch(cfg: GrayConfig, req: RequestView): i32 {

@@ -99,6 +99,26 @@ describe("access through graywall-control", () => {
     await eventually(async () => (await api({ "x-api-key": key })).status === 401, 10000, "the revoked key is refused");
   });
 
+  e2e("a gray rule matching a consumer sends that merchant's requests to the canary, and only those", async () => {
+    await put("rate_limiter", { rules: [] });
+    await put("access", { consumers: [], require: [{ prefix: "/merchant/", credentials: "key" }] });
+    const chosen = (await call("POST", "/api/consumers/merchant-g/keys", {})).json().key;
+    const other = (await call("POST", "/api/consumers/merchant-h/keys", {})).json().key;
+    const current = (await rig.app.inject({ url: "/api/filters/gray_router" })).json().doc;
+    await put("gray_router", { ...current, rules: [{ name: "merchant-canary", target: "canary", match: { consumers: ["merchant-g"] } }] });
+    const version = async (key: string, claimed?: string) =>
+      (
+        await request(rig.envoy.url("/merchant/orders"), {
+          headers: { connection: "close", "x-api-key": key, ...(claimed ? { "x-graywall-consumer": claimed } : {}) },
+        })
+      ).json?.version;
+    await eventually(async () => (await version(chosen)) === "canary", 10000, "the chosen merchant on the canary");
+    for (let i = 0; i < 4; i++) {
+      assert.equal(await version(chosen), "canary", "on either worker");
+      assert.equal(await version(other, "merchant-g"), "stable", "another merchant, whatever it claims to be");
+    }
+  });
+
   e2e("a rotated key works through its grace period, then the gateway refuses it by itself; the new key works", async () => {
     await put("rate_limiter", { rules: [] });
     await put("access", { consumers: [], require: [{ prefix: "/merchant/", credentials: "key" }] });

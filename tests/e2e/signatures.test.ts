@@ -68,6 +68,12 @@ describe("signed requests in real Envoy", () => {
 
         const altered = await send(rig, "POST", "/signed/orders", '{"item":42}', { alter: () => '{"item":43}' });
         assert.equal(altered.status, 401);
+        // Signed for one path, sent to another; and a signature that leaves out @method.
+        const signedFor = signRequest({ method: "GET", url: rig.envoy.url("/signed/orders"), keyId: "merchant-s-k1", secret: SECRET });
+        assert.equal((await rawRequest(rig.envoy.url("/signed/refunds"), { headers: { ...signedFor, connection: "close" } })).status, 401, "altered path");
+        const noMethod = { ...signedFor, "signature-input": signedFor["signature-input"].replace('"@method" ', "") };
+        assert.equal((await rawRequest(rig.envoy.url("/signed/orders"), { headers: { ...noMethod, connection: "close" } })).status, 401, "missing component");
+        assert.equal((await send(rig, "GET", "/signed/orders", undefined, { secret: "gws_wrong-key-0123456789abcdefghijklmnopq" })).status, 401, "wrong key");
         // The same signed request again, on new connections (either worker): used once.
         const first = await send(rig, "GET", "/signed/orders", undefined, { nonce: "once-only" });
         assert.equal(first.status, 200);
@@ -81,7 +87,8 @@ describe("signed requests in real Envoy", () => {
         assert.equal(stats["wasmcustom.graywall.access.signature.denied.digest_mismatch"], 1);
         assert.equal(stats["wasmcustom.graywall.access.signature.denied.replayed_nonce"], 4);
         assert.equal(stats["wasmcustom.graywall.access.signature.denied.clock_skew"], 1);
-        assert.equal(stats["wasmcustom.graywall.access.signature.denied.bad_signature"], 1);
+        assert.equal(stats["wasmcustom.graywall.access.signature.denied.bad_signature"], 3, "the forged body, the altered path, the wrong key");
+        assert.equal(stats["wasmcustom.graywall.access.signature.denied.missing_component"], 1);
       },
       { concurrency: 2 },
     ),
