@@ -120,6 +120,58 @@ test("npm start serves the demo, survives any request, and stops everything when
   }
 });
 
+test("SIGINT to the npm process of npm start stops every part within 5 s, nothing left behind", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "graywall-demo-npm-"));
+  const [listener, admin, stable, canary, control] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
+  const npm = spawn("npm", ["start"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: {
+      ...process.env,
+      GRAYWALL_DEMO_PORTS: [listener, admin, stable, canary].join(","),
+      GRAYWALL_CONTROL_PORT: String(control),
+      GRAYWALL_DATA: join(dir, "data"),
+      GRAYWALL_ECDS_DIR: join(dir, "ecds"),
+    },
+  });
+  let out = "";
+  npm.stdout.on("data", (d) => (out += d));
+  npm.stderr.on("data", (d) => (out += d));
+  const descendants = (pid: number): number[] => {
+    const kids = spawnSync("pgrep", ["-P", String(pid)], { encoding: "utf8" })
+      .stdout.trim()
+      .split("\n")
+      .filter(Boolean)
+      .map(Number);
+    return kids.flatMap((k) => [k, ...descendants(k)]);
+  };
+  try {
+    await eventually(async () => out.includes("gateway is up") || npm.exitCode !== null, 120_000, "npm start");
+    assert.ok(out.includes("gateway is up"), out);
+    const parts = descendants(npm.pid!);
+    assert.ok(parts.length >= 3, `npm's processes: ${parts}`);
+    process.kill(npm.pid!, "SIGINT");
+    const alive = (pid: number) => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await eventually(async () => ![npm.pid!, ...parts].some(alive), 5000, "every part of the demo gone");
+  } finally {
+    if (npm.exitCode === null) npm.kill("SIGKILL");
+    for (const pid of descendants(npm.pid!)) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone meanwhile */
+      }
+    }
+  }
+});
+
 /** A base port with `n` consecutive free ports after it. */
 async function freeRange(n: number): Promise<number> {
   const free = (port: number) =>
