@@ -191,10 +191,16 @@ const side = (b: ClusterCounts, a: ClusterCounts, hostsBefore: ClusterCounts, ho
 export function judge(canary: Side, stable: Side, limits: ReleaseLimits): { verdict: Sample["verdict"]; reason: string } {
   if (canary.ejections > 0)
     return { verdict: "fail", reason: `Envoy's outlier detection ejected canary hosts (${canary.ejections} in the interval or still out)` };
+  if (canary.requests === 0 && stable.requests === 0) {
+    return {
+      verdict: "waiting",
+      reason: "no requests from users in the last interval: the release waits for traffic to judge (in the demo: npm run demo:traffic)",
+    };
+  }
   if (canary.requests < limits.min_requests || stable.requests < limits.min_requests) {
     return {
       verdict: "waiting",
-      reason: `too little traffic: canary ${canary.requests}, stable ${stable.requests} requests (${limits.min_requests} needed each)`,
+      reason: `too little traffic to judge: canary ${canary.requests}, stable ${stable.requests} requests in the last interval (${limits.min_requests} needed each)`,
     };
   }
   const ce = canary.error_rate ?? 0;

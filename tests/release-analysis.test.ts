@@ -13,6 +13,13 @@ const side = (requests: number, errors: number, p99_ms: number | null, ejections
 });
 const limits = { ...DEFAULT_LIMITS, min_requests: 10 };
 
+test("no traffic at all says so in words, and waits", () => {
+  const none = judge(side(0, 0, 0), side(0, 0, 0), limits);
+  assert.equal(none.verdict, "waiting");
+  assert.match(none.reason, /^no requests from users in the last interval/);
+  assert.match(judge(side(3, 0, 1), side(50, 0, 1), limits).reason, /^too little traffic to judge: canary 3, stable 50 requests/);
+});
+
 test("too little traffic on either side waits; an ejection fails even then", () => {
   assert.equal(judge(side(9, 0, 1), side(100, 0, 1), limits).verdict, "waiting");
   assert.equal(judge(side(100, 0, 1), side(9, 0, 1), limits).verdict, "waiting");

@@ -378,8 +378,12 @@ function drawRelease(r) {
   $("#rel-title").textContent = `Release ${r.id}: ${r.spec.target}, step ${Math.max(r.step + 1, 1)} of ${r.spec.steps.length} (${r.spec.steps.join("% → ")}%)`;
   // Why it ended: the event that set the status (a webhook note may come after it).
   const last = [...r.events].reverse().find((e) => ["rolled back", "promoted", "aborted"].includes(e.action)) ?? r.events.at(-1);
-  $("#rel-status").textContent =
-    `${STATUS_WORDS[r.status]} at ${r.share}% of users${r.status === "running" || r.status === "paused" ? "" : `. ${last.reason}`}`;
+  // While it runs, the last check in words (waiting for traffic, say); once it ended, why it ended.
+  const lastCheck = r.samples.at(-1);
+  const live = r.status === "running" || r.status === "paused";
+  $("#rel-status").textContent = `${STATUS_WORDS[r.status]} at ${r.share}% of users. ${
+    live ? (lastCheck ? `Last check: ${lastCheck.reason}` : `First check within ${r.spec.interval_seconds} s.`) : last.reason
+  }`;
   $("#rel-status").className = r.status;
   for (const b of $$("#release-current [data-act]")) {
     const act = b.dataset.act;

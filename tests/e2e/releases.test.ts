@@ -213,7 +213,7 @@ describe("releases", () => {
     assert.equal(waiting.status, "running");
     assert.equal(waiting.share, 20);
     assert.ok(waiting.samples.every((s) => s.verdict === "waiting"));
-    assert.match(waiting.samples[0].reason, /too little traffic/);
+    assert.match(waiting.samples[0].reason, /^(too little traffic to judge|no requests from users in the last interval)/);
     // One release per target at a time.
     const second = await api("POST", "/api/releases", { target: "canary", hash_on: "cookie", name: "uid" });
     assert.equal(second.status, 409);
@@ -307,6 +307,14 @@ describe("releases", () => {
       await page.selectOption("#rel-pace", "fast");
       await page.click("#release-form button[type=submit]");
       await page.waitForFunction(() => document.querySelector("#rel-status")?.textContent?.startsWith("running at 10%"));
+      // A release without traffic says so on its page, in words.
+      await page.waitForFunction(
+        () => /Last check: (no requests from users|too little traffic)/.test(document.querySelector("#rel-status")?.textContent ?? ""),
+        null,
+        {
+          timeout: 30000,
+        },
+      );
       assert.match(dialogs.at(-1)!, /^Start releasing canary\? 10% of users \(by cookie uid\) go to canary now/);
       const id = (((await page.locator("#rel-title").textContent()) ?? "").match(/Release (r\d+)/) ?? [])[1];
       for (const [act, status] of [
