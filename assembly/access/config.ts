@@ -146,11 +146,13 @@ export function readAccessConfig(r: ObjReader): AccessConfig | null {
       const id = sk.requiredStr("id");
       const secret = sk.requiredStr("secret");
       if (id.length > 0 && readKeyId(id).length > 0) sk.errors.add(sk.at("id"), readKeyId(id));
-      for (let j = 0; j < cfg.signature.keys.length; j++) if (cfg.signature.keys[j].id == id) sk.errors.add(sk.at("id"), "'" + id + "' is used twice");
+      if (cfg.signature.byId.has(id)) sk.errors.add(sk.at("id"), "'" + id + "' is used twice");
       const bytes = String.UTF8.encode(secret);
       if (secret.length > 0 && bytes.byteLength < MIN_SECRET_BYTES) sk.errors.add(sk.at("secret"), "must be at least " + MIN_SECRET_BYTES.toString() + " bytes");
       sk.done();
-      cfg.signature.keys.push(new SigningKey(id, i, new HmacSha256(bytes)));
+      const key = new SigningKey(id, i, new HmacSha256(bytes));
+      cfg.signature.keys.push(key);
+      cfg.signature.byId.set(id, key);
     }
     c.done();
     cfg.byName.set(name, cfg.consumers.length);

@@ -38,6 +38,8 @@ export class SignatureSpec {
   /** The most body bytes whose Content-Digest is checked; a larger signed body gets 413. */
   maxBodyBytes: i32 = 262144;
   keys: SigningKey[] = [];
+  /** The keys by id (built with `keys`). */
+  byId: Map<string, SigningKey> = new Map<string, SigningKey>();
 }
 
 /** What a verified signature said. */
@@ -157,7 +159,16 @@ export class SignatureInput {
   }
 }
 
-const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+/** Each ASCII code's base64 value, -1 where it is not one. */
+const B64: StaticArray<i8> = base64Table();
+
+function base64Table(): StaticArray<i8> {
+  const t = new StaticArray<i8>(128);
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  for (let i = 0; i < 128; i++) t[i] = -1;
+  for (let i = 0; i < alphabet.length; i++) t[alphabet.charCodeAt(i)] = <i8>i;
+  return t;
+}
 
 /** Decodes standard base64 (padding optional) into `out`; the byte count, or -1 when malformed or too long. */
 export function base64Decode(s: string, out: Uint8Array): i32 {
@@ -167,7 +178,7 @@ export function base64Decode(s: string, out: Uint8Array): i32 {
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c == 0x3d) break;
-    const v = B64.indexOf(String.fromCharCode(c));
+    const v: i32 = c < 128 ? <i32>unchecked(B64[c]) : -1;
     if (v < 0) return -1;
     acc = (acc << 6) | <u32>v;
     bits += 6;
@@ -255,9 +266,8 @@ export class SignatureVerifier {
 
   /** The key named `id`, or null. */
   key(id: string): SigningKey | null {
-    const keys = this.spec.keys;
-    for (let i = 0; i < keys.length; i++) if (unchecked(keys[i]).id == id) return unchecked(keys[i]);
-    return null;
+    const byId = this.spec.byId;
+    return byId.has(id) ? byId.get(id) : null;
   }
 
   /**
