@@ -8,6 +8,7 @@ import { after, before, describe } from "node:test";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { setupBrowser } from "../../scripts/setup-tools.ts";
 import { BROWSER_PAGE_VIEW, e2e, eventually, request, startControlRig, stopControlRig, versionOf, type ControlRig, type Envoy } from "./harness.ts";
+import { signRequest } from "../../clients/sign.ts";
 
 const TOKEN = "ui-test-token";
 
@@ -225,9 +226,26 @@ describe("web UI", () => {
     await page.click('nav button[data-tab="history"]');
     await page.click('nav button[data-tab="consumers"]');
     await page.waitForFunction(() => document.querySelector("#new-key")?.hasAttribute("hidden"));
-    assert.ok(!(await page.locator("#consumers").textContent())?.includes(key));
+    assert.ok(!(await page.content()).includes(key), "the key is gone from the page");
+    // A signing key for the same consumer: its secret shown once, then signed requests name the consumer.
+    await page.click("button.make-signing");
+    await page.waitForFunction(() => /^gws_/.test(document.querySelector("#new-key-value")?.textContent ?? ""));
+    const secret = (await page.locator("#new-key-value").textContent())!;
+    const keyId = /id (\S+):/.exec((await message()) ?? "")![1];
+    const signed = () => {
+      const url = envoy.url("/orders");
+      return request(url, { headers: signRequest({ method: "GET", url, keyId, secret }) });
+    };
+    await eventually(async () => (await signed()).json?.headers["x-graywall-consumer"] === "merchant-ui", 10000, "a signed request names the consumer");
+    await page.click('nav button[data-tab="history"]');
+    await page.click('nav button[data-tab="consumers"]');
+    await page.waitForFunction(() => document.querySelector("#new-key")?.hasAttribute("hidden"));
+    assert.ok(!(await page.content()).includes(secret), "the secret is not shown again");
+    await page.click(`button.revoke-signing:has-text("${keyId}")`);
+    await page.waitForFunction(() => /signing key .* revoked/.test(document.querySelector("#message")?.textContent ?? ""));
+    await eventually(async () => (await signed()).json?.headers["x-graywall-consumer"] === undefined, 10000, "the revoked signing key names no one");
     await page.click(`button.revoke:has-text("${fp}")`);
-    await page.waitForFunction(() => /revoked/.test(document.querySelector("#message")?.textContent ?? ""));
+    await page.waitForFunction(() => /key .* revoked/.test(document.querySelector("#message")?.textContent ?? ""));
     await eventually(
       async () => (await request(envoy.url("/orders"), { headers: { "x-api-key": key } })).json?.headers["x-graywall-consumer"] === undefined,
       10000,
