@@ -135,6 +135,19 @@ function runConfig(shipped: string, listener: number, admin: number, node?: stri
       for (const lb of e.lb_endpoints ?? []) if (c.name in clusterPort) lb.endpoint.address.socket_address.port_value = clusterPort[c.name];
     }
   }
+  // The access log goes to a file beside the ECDS files rather than over the demo's console.
+  for (const l of cfg.static_resources.listeners) {
+    const hcm = l.filter_chains[0].filters[0].typed_config;
+    for (const log of hcm.access_log ?? []) {
+      if (log.name !== "envoy.access_loggers.stdout") continue;
+      log.name = "envoy.access_loggers.file";
+      log.typed_config = {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        path: join(ECDS_DIR, "..", `access.${node ?? "run"}.log`),
+        log_format: log.typed_config.log_format,
+      };
+    }
+  }
   // Beside the ECDS files (their folder may be a temp one: nothing is written into the repository then).
   const file = join(ECDS_DIR, "..", `envoy.${node ?? "run"}.yaml`);
   mkdirSync(ECDS_DIR, { recursive: true });
@@ -301,6 +314,7 @@ Rule changes there reach Envoy in about a second, without a restart.
   curl -s http://127.0.0.1:${LISTENER_PORT}/ -H 'x-user-group: beta'      # -> canary
   for i in 1 2 3 4 5 6; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:${LISTENER_PORT}/api/x; done; echo   # 5 x 200, then 429
   curl -s http://127.0.0.1:${ADMIN_PORT}/stats | grep graywall          # filter counters
+  tail -f ${join(ECDS_DIR, "..", "access.run.log")}   # why each request was refused or tagged
 
 Releases tab (sign in with the token): start a release of canary. It needs traffic from users to judge
 canary against stable; in another terminal, simulated people (browser headers, their own uid cookies,

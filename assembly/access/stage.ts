@@ -96,9 +96,11 @@ export class AccessStage extends Stage {
     const need = rule === null ? REQUIRE_ANONYMOUS : rule.require;
     let consumer = -1;
     let used = 0;
+    let sigStatus = -1;
     // A signature first: it names its key, and a key header beside it is not needed.
     if (this.nonces !== null && req.find(SIGNATURE_INPUT) >= 0) {
       const status = this.verifySignature(req, !endOfStream);
+      sigStatus = status;
       this.stats.inc(unchecked(this.signatureStats[status]));
       if (status == SIG_OK) {
         consumer = this.verifier.facts.consumer;
@@ -118,7 +120,10 @@ export class AccessStage extends Stage {
     if (this.presented) req.setRequestHeader(this.keyName, null);
     if (need != REQUIRE_ANONYMOUS && (need & used) == 0) {
       if (used == 0 && (need & REQUIRE_KEY) != 0) this.stats.inc(this.presented ? this.unknownKey : this.missingKey);
-      req.reply = unchecked(this.denied[need]);
+      // The same 401 for every reason; the reason goes to Envoy's access log only (the reply's details).
+      const d = unchecked(this.denied[need]);
+      const reason = used != 0 ? "wrong_credential" : sigStatus > 0 ? unchecked(SIG_REASONS[sigStatus]) : this.presented ? "unknown_key" : "missing_credential";
+      req.reply = new LocalReply(d.status, "graywall_access_denied." + reason, d.body, d.headers);
       return Outcome.Reply;
     }
     if (consumer < 0) {
@@ -150,7 +155,8 @@ export class AccessStage extends Stage {
     const field = req.header(CONTENT_DIGEST);
     if (field !== null && contentDigestMatches(field, sha.finish().dataStart, this.scratch)) return Outcome.Continue;
     this.stats.inc(unchecked(this.signatureStats[SIG_DIGEST]));
-    req.reply = unchecked(this.denied[REQUIRE_SIGNATURE]);
+    const d = unchecked(this.denied[REQUIRE_SIGNATURE]);
+    req.reply = new LocalReply(d.status, "graywall_access_denied.digest_mismatch", d.body, d.headers);
     return Outcome.Reply;
   }
 

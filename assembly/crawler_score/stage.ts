@@ -43,6 +43,14 @@ function isFeed(req: RequestSnapshot, path: string): bool {
   return false;
 }
 
+/**
+ * A refusal's reason for Envoy's access log (the local reply's details, never sent to the client): the
+ * signals that fired, or "policy" when none did (a client class's policy, or under-attack mode).
+ */
+function reasonOf(bits: u32): string {
+  return bits == 0 ? "policy" : signalList(bits).replaceAll(",", "+");
+}
+
 /** The policy's action for the class the request's headers put it in. */
 function classAction(headerBits: u32, p: PolicySpec): i32 {
   if ((headerBits & (UA_TOOL | UA_EMPTY)) != 0) return p.tools;
@@ -156,6 +164,8 @@ export class CrawlerStage extends Stage {
   signalFired: u32[] = [];
   /** Where the request's client id lies in its Cookie header (clientIdLength). */
   idSpan: ByteSpan = new ByteSpan();
+  /** Why the current request is challenged (its signals, or the policy), for the local reply's details. */
+  challengeReason: string = "";
   /** Output of the last onRequest, for tests: the score and the signal bits. */
   lastScore: i32 = 0;
   lastBits: u32 = 0;
@@ -376,7 +386,7 @@ export class CrawlerStage extends Stage {
     this.lastBits = bits;
     if (s >= cfg.blockAt) {
       this.stats.inc(this.blocked);
-      req.reply = new LocalReply(<u32>cfg.block.status, "graywall_crawler_score", cfg.block.body, ["content-type", "text/plain"]);
+      req.reply = new LocalReply(<u32>cfg.block.status, "graywall_crawler_blocked." + reasonOf(bits), cfg.block.body, ["content-type", "text/plain"]);
       return Outcome.Reply;
     }
     // A solved challenge lets its client through (tagged) until it expires, unless it scores for block.
@@ -386,6 +396,7 @@ export class CrawlerStage extends Stage {
         // A client without JavaScript back from the page's wait gets its no-JS clearance.
         if (navigation && this.challenger.enabled && this.redeemWait(req, ip)) return Outcome.Reply;
         this.stats.inc(this.challenged);
+        this.challengeReason = clearance == REVOKED ? "clearance_revoked" : reasonOf(bits);
         return this.challenge(req, ip, s, clearance == REVOKED, navigation);
       }
     }
@@ -579,10 +590,10 @@ export class CrawlerStage extends Stage {
       let path = req.header(PATH);
       if (path === null) path = "/";
       const page = this.challenger.page(clientText(ip), userAgentOf(req), req.nowMs / 1000, bits, path);
-      req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge", page, ["content-type", "text/html; charset=utf-8", "cache-control", "no-store", "x-robots-tag", "noindex"]);
+      req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge." + this.challengeReason, page, ["content-type", "text/html; charset=utf-8", "cache-control", "no-store", "x-robots-tag", "noindex"]);
       return Outcome.Reply;
     }
-    req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_score", spec.body, ["content-type", "text/plain", "retry-after", spec.retryAfterSeconds.toString(), "x-robots-tag", "noindex"]);
+    req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge." + this.challengeReason, spec.body, ["content-type", "text/plain", "retry-after", spec.retryAfterSeconds.toString(), "x-robots-tag", "noindex"]);
     return Outcome.Reply;
   }
 

@@ -32,6 +32,7 @@ export class IpListStage extends Stage {
   notOnAllowList: u32;
   outOfScope: u32;
   reply: LocalReply;
+  notAllowedReply: LocalReply;
 
   constructor(public cfg: IpListConfig, public stats: StatSink) {
     super();
@@ -43,15 +44,18 @@ export class IpListStage extends Stage {
     stats.set(stats.gauge("graywall.ip_list.entries"), <u64>(cfg.allow.size + cfg.deny.size));
     stats.set(stats.gauge("graywall.ip_list.trie_nodes"), <u64>(cfg.allow.nodeCount + cfg.deny.nodeCount));
     stats.set(stats.gauge("graywall.ip_list.vm_memory_bytes"), <u64>memory.size() << 16);
-    this.reply = new LocalReply(<u32>cfg.denyStatus, "graywall_ip_list_denied", cfg.denyBody, ["content-type", "text/plain"]);
+    // The details (Envoy's access log, never the client) say which list refused it.
+    this.reply = new LocalReply(<u32>cfg.denyStatus, "graywall_ip_list_denied.deny_list", cfg.denyBody, ["content-type", "text/plain"]);
+    this.notAllowedReply = new LocalReply(<u32>cfg.denyStatus, "graywall_ip_list_denied.allow_list", cfg.denyBody, ["content-type", "text/plain"]);
   }
 
   onRequest(req: RequestSnapshot, endOfStream: bool): Outcome {
     const v = decide(this.cfg, req);
     if (v == Verdict.Allowed) { this.stats.inc(this.allowed); return Outcome.Continue; }
     if (v == Verdict.OutOfScope) { this.stats.inc(this.outOfScope); return Outcome.Continue; }
-    this.stats.inc(v == Verdict.DeniedByDenyList ? this.deniedByDenyList : this.notOnAllowList);
-    req.reply = this.reply;
+    const byDenyList = v == Verdict.DeniedByDenyList;
+    this.stats.inc(byDenyList ? this.deniedByDenyList : this.notOnAllowList);
+    req.reply = byDenyList ? this.reply : this.notAllowedReply;
     return Outcome.Reply;
   }
 }

@@ -34,6 +34,8 @@ for (let i = 0; i < MAX_CLUSTER_RULES; i++) {
 
 /** One rule with its table, header names and stats, built once per configuration. */
 class RuleState {
+  /** The local reply's details (Envoy's access log): which rule limited the request. */
+  details: string = "";
   /** The rule's buckets; null for a cluster rule without a local bucket. */
   table: SlotTable | null = null;
   /** This worker's leases on the rule's buckets; null when worker_lease is 1. */
@@ -58,6 +60,7 @@ class RuleState {
       else this.keyNames.push(null);
     }
     const prefix = "graywall.rate_limiter." + statName(rule.name) + ".";
+    this.details = "graywall_rate_limited." + statName(rule.name);
     this.allowed = stats.counter(prefix + "allowed");
     this.limited = stats.counter(prefix + "limited");
     this.shadowLimited = stats.counter(prefix + "shadow_limited");
@@ -264,7 +267,7 @@ export class RateLimiterStage extends Stage {
   }
 
   deny(req: RequestSnapshot, rs: RuleState, retryAfterMs: i64, resetMs: i64): Outcome {
-    req.reply = new LocalReply(<u32>this.cfg.status, "graywall_rate_limited", this.cfg.body, [
+    req.reply = new LocalReply(<u32>this.cfg.status, rs.details, this.cfg.body, [
       "retry-after", seconds(retryAfterMs),
       "ratelimit-limit", rs.limitHeader,
       "ratelimit-remaining", "0",

@@ -3,7 +3,67 @@
 // and targets as labels, no label from a client's value. /stats keeps the dotted names.
 import assert from "node:assert/strict";
 import { describe } from "node:test";
-import { e2e, rawRequest, request, startRig, stopRig } from "./harness.ts";
+import { e2e, eventually, rawRequest, request, startRig, stopRig } from "./harness.ts";
+
+/** The access log's JSON lines in an Envoy's output. */
+function accessLog(out: string): Record<string, string>[] {
+  return out
+    .split("\n")
+    .filter((l) => l.startsWith("{") && l.includes('"request_id"'))
+    .map((l) => JSON.parse(l));
+}
+
+describe("why a request was refused", () => {
+  e2e("each refused request's access-log line names the stage and its reason; a tagged one its score; the client sees none of it", async () => {
+    const rig = await startRig(
+      "envoy/envoy.yaml",
+      {
+        "graywall.ip_list": { client_address: "envoy_xff", allow: [], deny: ["10.99.0.0/16"] },
+        "graywall.access": { consumers: [], require: [{ prefix: "/private/", credentials: "key" }] },
+      },
+      { concurrency: 2 },
+    );
+    try {
+      const browser = {
+        "user-agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0.0.0 Safari/537.36",
+        accept: "text/html",
+        "accept-language": "en",
+        "sec-fetch-mode": "navigate",
+        "sec-fetch-dest": "document",
+        connection: "close",
+      };
+      // Each answer carries the x-request-id of its log line.
+      const seen = new Map<string, string>();
+      const send = async (name: string, path: string, headers: Record<string, string> = browser) => {
+        const r = await rawRequest(rig.envoy.url(path), { headers });
+        const rid = r.headers.get("x-request-id");
+        assert.ok(rid, `${name}: x-request-id in the answer`);
+        seen.set(name, rid);
+        return r;
+      };
+      assert.equal((await send("routed", "/?api_key=secret-in-query")).status, 200);
+      const denied = await send("access", "/private/x");
+      assert.equal(denied.status, 401);
+      assert.doesNotMatch(denied.body, /missing/, "the reason is not the client's to know");
+      for (let i = 0; i < 6; i++) await send(`api-${i}`, "/api/x");
+      assert.equal((await send("tool", "/page", { "user-agent": "curl/8.5.0", accept: "text/html", connection: "close" })).status, 429);
+      assert.equal((await send("trap", "/.env")).status, 403);
+      const line = (n: string) => accessLog(rig.envoy.log()).find((l) => l.request_id === seen.get(n));
+      // Envoy writes its access log out every 10 s (its file flush interval).
+      await eventually(async () => line("trap") !== undefined, 15000, "the log lines");
+      assert.equal(line("routed")!.details, "via_upstream");
+      assert.equal(line("routed")!.path, "/", "no query in the log: keys can ride in queries");
+      assert.equal(line("access")!.details, "graywall_access_denied.missing_credential");
+      assert.equal(String(line("api-5")!.status), "429");
+      assert.equal(line("api-5")!.details, "graywall_rate_limited.api-per-client");
+      assert.match(line("tool")!.details, /^graywall_crawler_challenge\.(ua_tool|policy)/);
+      assert.match(line("trap")!.details, /^graywall_crawler_blocked\..*honeypot/);
+      assert.ok(!rig.envoy.log().includes("secret-in-query"));
+    } finally {
+      await stopRig(rig);
+    }
+  });
+});
 
 describe("labelled metrics", () => {
   e2e("/stats/prometheus has graywall's counters as labelled families", async () => {
