@@ -76,7 +76,18 @@ export async function startEnvoy(config: unknown, adminPort: number, listenerPor
   const text = typeof config === "string" ? config : stringify(config);
   const cfgPath = join(dir, "envoy.yaml");
   writeFileSync(cfgPath, text.replaceAll("${DIR}", dir));
-  const args = ["-c", cfgPath, "--concurrency", String(opts.concurrency ?? 1), "--disable-hot-restart", "--log-level", "info"];
+  // Access logs written out every 500 ms (Envoy's default is 10 s), so a test waits a moment for its line.
+  const args = [
+    "-c",
+    cfgPath,
+    "--concurrency",
+    String(opts.concurrency ?? 1),
+    "--disable-hot-restart",
+    "--log-level",
+    "info",
+    "--file-flush-interval-msec",
+    "500",
+  ];
   const [bin, binArgs] = opts.cpu ? ["taskset", ["-c", opts.cpu, envoyBinary(), ...args]] : [envoyBinary(), args];
   const proc = spawn(bin, binArgs, { cwd: opts.cwd ?? ROOT, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
