@@ -250,18 +250,11 @@ export class CrawlerStage extends Stage {
     if (cfg.fleet.cluster.length > 0 && calls !== null) {
       const fleet = new FleetCounts(cfg.fleet, calls, b.longWindowMs);
       this.fleet = fleet;
-      this.ipRecords.fleet = fleet;
-      this.ipRecords.fleetKind = KIND_CLIENT;
+      this.ipRecords.countFor(fleet, KIND_CLIENT);
       const acct = this.accountRecords;
-      if (acct !== null) {
-        acct.fleet = fleet;
-        acct.fleetKind = KIND_ACCOUNT;
-      }
+      if (acct !== null) acct.countFor(fleet, KIND_ACCOUNT);
       const net = this.netRecords;
-      if (net !== null) {
-        net.fleet = fleet;
-        net.fleetKind = KIND_NETWORK;
-      }
+      if (net !== null) net.countFor(fleet, KIND_NETWORK);
     }
   }
 

@@ -61,10 +61,16 @@ class SyncUpdate extends RecordUpdate {
   /** Output: distinct pages new to the shared record's long window (the worker's since its last sync, and this request's). */
   newPaths: i32 = 0;
 
+  /** Count newPaths (only when fleet counts are on: it costs two bitmap counts and two logarithms). */
+  countPaths: bool = false;
+
   apply(p: usize, fresh: bool, now: i64): void {
     const r = this.record;
-    rollLongWindow(p, fresh, now, this.longWindowMs);
-    const before = distinctFromBits(longPathBits(p));
+    let before = 0;
+    if (this.countPaths) {
+      rollLongWindow(p, fresh, now, this.longWindowMs);
+      before = distinctFromBits(longPathBits(p));
+    }
     let isFresh = fresh;
     if (r !== null && r.pending > 0) {
       mergeActivity(p, fresh, now, this.windowMs, this.longWindowMs, changetype<usize>(r.view), r.pagesAdded, r.pending, changetype<usize>(r.pathBits), r.idSeen,
@@ -73,7 +79,7 @@ class SyncUpdate extends RecordUpdate {
     }
     const a = this.activity;
     if (a !== null) a.apply(p, isFresh, now);
-    this.newPaths = distinctFromBits(longPathBits(p)) - before;
+    this.newPaths = this.countPaths ? distinctFromBits(longPathBits(p)) - before : 0;
     memory.copy(changetype<usize>(this.result), p, ACTIVITY_PAYLOAD);
   }
 }
@@ -148,6 +154,13 @@ export class WorkerRecords {
     // Not written: count the request in the worker's copy, to be merged on a later sync.
     this.applyLocally(r, now, a);
     return status;
+  }
+
+  /** Counts the distinct pages this worker writes for `fleet`, as keys of `kind`. */
+  countFor(fleet: FleetCounts, kind: u8): void {
+    this.fleet = fleet;
+    this.fleetKind = kind;
+    this.sync.countPaths = true;
   }
 
   private countForFleet(ptr: usize, len: i32, now: i64): void {
