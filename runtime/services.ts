@@ -12,6 +12,8 @@ export const REDIS_SERVER = process.env.GRAYWALL_REDIS_SERVER ?? "/usr/bin/redis
 /** The CNCF distribution registry from Debian's docker-registry package, and Debian's skopeo. */
 export const REGISTRY_SERVER = process.env.GRAYWALL_REGISTRY ?? "/usr/bin/docker-registry";
 export const SKOPEO = process.env.GRAYWALL_SKOPEO ?? "/usr/bin/skopeo";
+export const PROMETHEUS = process.env.GRAYWALL_PROMETHEUS ?? "/usr/bin/prometheus";
+export const PROMTOOL = process.env.GRAYWALL_PROMTOOL ?? "/usr/bin/promtool";
 /** envoyproxy/ratelimit has no tags: a pinned pseudo-version of its main branch. */
 export const RATELIMIT_MODULE = "github.com/envoyproxy/ratelimit/src/service_cmd";
 export const RATELIMIT_VERSION = "v1.4.1-0.20260122083618-3fb702589d36";
@@ -89,6 +91,23 @@ export async function startRedis(port: number, persistDir?: string): Promise<Ser
   if (persistDir) mkdirSync(persistDir, { recursive: true });
   const s = launch("redis-server", REDIS_SERVER, ["--bind", "127.0.0.1", "--port", String(port), "--save", "", ...persistence, "--daemonize", "no"], {}, port);
   return until(s, () => redisPing(port), 10000);
+}
+
+/**
+ * Prometheus on 127.0.0.1:`port` with `configFile` (its rule files relative to it), keeping its data in
+ * `dataDir`; ready once its readiness endpoint answers.
+ */
+export async function startPrometheus(port: number, configFile: string, dataDir: string): Promise<Service> {
+  const args = [
+    `--config.file=${configFile}`,
+    `--storage.tsdb.path=${dataDir}`,
+    `--web.listen-address=127.0.0.1:${port}`,
+    "--web.enable-lifecycle",
+    "--log.level=warn",
+  ];
+  const s = launch("prometheus", PROMETHEUS, args, {}, port);
+  const ready = async () => (await fetch(`http://127.0.0.1:${port}/-/ready`).catch(() => undefined))?.ok === true;
+  return until(s, ready, 30000);
 }
 
 export interface RatelimitOptions {

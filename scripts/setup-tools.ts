@@ -1,12 +1,23 @@
 // Tools the tests need: from Debian's packages chromium (the UI tests drive it with playwright-core,
 // never a browser download), wrk (the benchmark's load generator), redis-server (cluster-wide limits),
-// docker-registry and skopeo (the release's OCI images, pushed and pulled for real);
+// docker-registry and skopeo (the release's OCI images, pushed and pulled for real), prometheus (its
+// promtool tests the shipped alert rules; the server scrapes a real gateway);
 // and envoyproxy/ratelimit, built with the machine's Go at a pinned version into .tools/.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDebianTool } from "./debian.ts";
-import { RATELIMIT_BINARY, RATELIMIT_DIR, RATELIMIT_MODULE, RATELIMIT_VERSION, REDIS_SERVER, REGISTRY_SERVER, SKOPEO } from "../runtime/services.ts";
+import {
+  PROMETHEUS,
+  PROMTOOL,
+  RATELIMIT_BINARY,
+  RATELIMIT_DIR,
+  RATELIMIT_MODULE,
+  RATELIMIT_VERSION,
+  REDIS_SERVER,
+  REGISTRY_SERVER,
+  SKOPEO,
+} from "../runtime/services.ts";
 
 export const CHROMIUM = process.env.GRAYWALL_CHROMIUM ?? "/usr/bin/chromium";
 export const WRK = process.env.GRAYWALL_WRK ?? "/usr/bin/wrk";
@@ -28,6 +39,14 @@ export function setupRegistry(): { registry: string; skopeo: string } {
   return {
     registry: ensureDebianTool(REGISTRY_SERVER, "docker-registry", "the OCI registry the release tests push to; or set GRAYWALL_REGISTRY"),
     skopeo: ensureDebianTool(SKOPEO, "skopeo", "the OCI client the release tests push and pull with; or set GRAYWALL_SKOPEO"),
+  };
+}
+
+/** Prometheus and promtool (one Debian package): the shipped alert rules' tests and a real scrape of Envoy. */
+export function setupPrometheus(): { prometheus: string; promtool: string } {
+  return {
+    prometheus: ensureDebianTool(PROMETHEUS, "prometheus", "scrapes a real gateway in the monitoring tests; or set GRAYWALL_PROMETHEUS"),
+    promtool: ensureDebianTool(PROMTOOL, "prometheus", "tests the shipped alert rules; or set GRAYWALL_PROMTOOL"),
   };
 }
 
@@ -67,6 +86,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     setupWrk();
     setupRedis();
     setupRegistry();
+    setupPrometheus();
     setupRatelimit();
   } catch (e) {
     console.error(`[setup] ${(e as Error).message}`);
