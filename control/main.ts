@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { ROOT } from "../runtime/paths.ts";
 import { loadToken } from "./auth.ts";
+import type { AlertSettings } from "./alerts.ts";
 import { buildServer, type ControlOptions } from "./server.ts";
 
 export interface RunningControl {
@@ -31,10 +32,23 @@ export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PO
     envoyAdmins: process.env.GRAYWALL_ENVOY_ADMIN?.split(",").map((a) => a.trim()),
     ratelimitDir: process.env.GRAYWALL_RATELIMIT_DIR,
     xdsPort: process.env.GRAYWALL_XDS_PORT ? Number(process.env.GRAYWALL_XDS_PORT) : undefined,
+    alerts: alertSettings(process.env.GRAYWALL_ALERT_WEBHOOKS),
     ...overrides,
   });
   await app.listen({ host: "127.0.0.1", port });
   return { url: `http://127.0.0.1:${port}`, token, close: () => app.close() };
+}
+
+/** GRAYWALL_ALERT_WEBHOOKS: http(s) URLs, comma-separated; a wrong one stops the start with its position (never its text). */
+export function alertSettings(list: string | undefined): AlertSettings | undefined {
+  const webhooks = (list ?? "")
+    .split(",")
+    .map((u) => u.trim())
+    .filter(Boolean);
+  webhooks.forEach((u, i) => {
+    if (!/^https?:\/\/[^\s]+$/.test(u)) throw new Error(`GRAYWALL_ALERT_WEBHOOKS: entry ${i + 1} is not an http(s) URL`);
+  });
+  return webhooks.length > 0 ? { webhooks } : undefined;
 }
 
 export const USAGE = `graywall-control: the rules API, web UI and delivery of Graywall's filter configuration to Envoy.
@@ -52,6 +66,8 @@ Configured by the environment:
   GRAYWALL_TOKEN, GRAYWALL_TOKEN_FILE   the bearer token for changes (default: generated into the data folder)
   GRAYWALL_RETENTION      versions kept per filter (default 200)
   GRAYWALL_TARGETS        gray targets the gateway routes, comma-separated
+  GRAYWALL_ALERT_WEBHOOKS webhook URLs, comma-separated: alerts evaluated from the gateways' admin stats
+                          (docs/observability.md) are POSTed there when they fire and when they resolve
 The modules it points Envoy at are in ${join(ROOT, "build")}.
 `;
 

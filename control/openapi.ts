@@ -28,6 +28,12 @@ export function openapi(filters: string[]) {
     },
     paths: {
       "/api/filters": { get: { summary: "Each filter with its current version", responses: { 200: { description: "list" } } } },
+      "/api/alerts": {
+        get: {
+          summary: "Alerts firing now and the last events (GRAYWALL_ALERT_WEBHOOKS); the number of webhooks, never their URLs",
+          responses: { 200: { description: "webhooks, active, recent" } },
+        },
+      },
       "/api/filters/{filter}": {
         get: { summary: "The current document (ETag = version)", parameters: [filter], responses: { 200: { description: "document" } } },
         put: {

@@ -420,10 +420,10 @@ export class Releases {
             body: JSON.stringify(p.body),
             signal: AbortSignal.timeout(5000),
           });
-          outcome = `${r.spec.webhook} answered ${res.status}`;
+          outcome = `the webhook answered ${res.status}`;
           done = res.ok;
         } catch (e) {
-          outcome = `${r.spec.webhook} failed: ${(e as Error).message}`;
+          outcome = `the webhook failed: ${(e as Error).message}`;
         }
         if (this.closed) return;
         if (done || p.attempts >= WEBHOOK_ATTEMPTS) r.webhook_pending = undefined;

@@ -5,13 +5,14 @@ import rateLimit from "@fastify/rate-limit";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { FILTERS } from "../runtime/filters.ts";
 import { ROOT } from "../runtime/paths.ts";
+import { Alerts, type AlertSettings } from "./alerts.ts";
 import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version } from "./store.ts";
 import { openapi } from "./openapi.ts";
 import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
-import { ReleaseConflict, Releases, readSpec } from "./releases.ts";
+import { type Release, ReleaseConflict, Releases, readSpec } from "./releases.ts";
 import { GENERATED, SECRET_PATHS, SecretError, Secrets, secretPathForm } from "./secrets.ts";
 import { TokenKeys } from "./tokens.ts";
 import { dangers, newDangers } from "./dangers.ts";
@@ -71,6 +72,8 @@ export interface ControlOptions {
   openRateLimit?: number;
   /** Lifetime of the tokens POST /api/tokens issues, in seconds; default 86400 (24 hours). */
   tokenLifetimeS?: number;
+  /** Alerts evaluated from every gateway's admin stats and sent to webhooks (off without webhooks). */
+  alerts?: AlertSettings;
 }
 
 /** Loopback names: what a browser on this machine sends. A rebinding attacker's page sends its own name. */
@@ -255,6 +258,10 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     clusterOf: (t) => (opts.clusters ?? routed)[t] ?? t,
   });
   app.addHook("onClose", async () => releases.close());
+  const admins = opts.envoyAdmins ?? (opts.envoyAdmin ? [opts.envoyAdmin] : []);
+  const alerts = new Alerts(admins, opts.alerts ?? { webhooks: [] });
+  if (opts.alerts && opts.alerts.webhooks.length > 0 && admins.length > 0) alerts.start();
+  app.addHook("onClose", async () => alerts.close());
 
   // Runs before the body is read: an unauthenticated write costs no parsing.
   const requireToken = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -644,10 +651,12 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
 
     // Progressive delivery (control/releases.ts).
     const releaseParam = { type: "object", required: ["id"], properties: { id: { type: "string", pattern: "^r[0-9]+$" } } } as const;
-    app.get("/api/releases", async () => releases.list().map(({ samples, ...r }) => ({ ...r, samples: samples.length })));
+    // A release as answers show it: its webhook only as set (a chat webhook's URL is its secret).
+    const releaseShown = ({ webhook_pending, ...r }: Release) => ({ ...r, spec: { ...r.spec, webhook: r.spec.webhook ? "(set)" : undefined } });
+    app.get("/api/releases", async () => releases.list().map((r) => ({ ...releaseShown(r), samples: r.samples.length })));
     app.get<{ Params: { id: string } }>("/api/releases/:id", { schema: { params: releaseParam } }, async (req, reply) => {
       const r = releases.get(req.params.id);
-      return r ?? reply.code(404).send({ error: `no release ${req.params.id}` });
+      return r ? releaseShown(r) : reply.code(404).send({ error: `no release ${req.params.id}` });
     });
     app.post<{ Body: Record<string, unknown> }>(
       "/api/releases",
@@ -687,7 +696,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
         const { spec, errors } = readSpec(body);
         if (!spec) return reply.code(422).send({ error: "this release cannot start", errors });
         try {
-          return reply.code(201).send(await releases.start(spec, typeof author === "string" ? author : "api"));
+          return reply.code(201).send(releaseShown(await releases.start(spec, typeof author === "string" ? author : "api")));
         } catch (e) {
           if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
           return reply.code(422).send({ error: `the gray rules would not accept this release: ${(e as Error).message}` });
@@ -710,13 +719,16 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       async (req, reply) => {
         if (!releases.get(req.params.id)) return reply.code(404).send({ error: `no release ${req.params.id}` });
         try {
-          return await releases.act(req.params.id, req.params.action, req.body?.author ?? "api");
+          return releaseShown(await releases.act(req.params.id, req.params.action, req.body?.author ?? "api"));
         } catch (e) {
           if (e instanceof ReleaseConflict) return reply.code(409).send({ error: e.message });
           return unavailable(reply, e);
         }
       },
     );
+
+    // Alerts firing now and the last events; how many webhooks get them, never their URLs (a chat webhook's URL is its secret).
+    app.get("/api/alerts", async () => ({ webhooks: alerts.webhookCount, active: alerts.active(), recent: alerts.recent.slice(-50) }));
 
     // Which gateway runs which version, from their ACKs and NACKs over gRPC ECDS.
     app.get("/api/gateways", async () => ({ version: delivery.version, fleet: xds !== undefined, gateways: xds?.status() ?? [] }));

@@ -1,5 +1,5 @@
 // Shared e2e harness: real Envoy (runtime/envoy_process.ts) with the built .wasm, real upstreams, free loopback ports.
-import { mkdtempSync, readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
 import { isAbsolute, join } from "node:path";
@@ -10,7 +10,7 @@ import { type Envoy, freePort, liveEnvoys, type StartOptions as ProcessOptions, 
 import { ecdsFileName, ecdsResource, writeAtomic } from "../../runtime/ecds.ts";
 import { ECDS_DIR } from "../../scripts/render.ts";
 import { FILTERS, MODULE } from "../../runtime/filters.ts";
-import { buildServer } from "../../control/server.ts";
+import { buildServer, type ControlOptions } from "../../control/server.ts";
 import { startUpstream } from "../../scripts/upstream.ts";
 
 export { adminStats, type Envoy, EnvoyExited, freePort, sleep } from "../../runtime/envoy_process.ts";
@@ -191,27 +191,34 @@ export async function request(url: string, init: RequestInit = {}): Promise<Repl
  * A request with exactly the given headers (plus Host), over a new connection. fetch() adds its own
  * accept-language, sec-fetch-mode and user-agent, which would hide what a crawler scorer must see.
  */
-export function rawRequest(url: string, opts: { method?: string; headers?: Record<string, string>; body?: string } = {}): Promise<Reply> {
+export function rawRequest(
+  url: string,
+  opts: { method?: string; headers?: Record<string, string>; body?: string; localAddress?: string } = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: false, timeout: 10000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => {
-        const body = Buffer.concat(chunks).toString();
-        let json = null;
-        try {
-          json = JSON.parse(body);
-        } catch {
-          /* a local reply */
-        }
-        const headers = new Headers();
-        for (const [k, v] of Object.entries(res.headers)) {
-          if (typeof v === "string") headers.set(k, v);
-          else if (Array.isArray(v)) for (const line of v) headers.append(k, line); // set-cookie
-        }
-        resolve({ status: res.statusCode ?? 0, headers, body, json });
-      });
-    });
+    const req = httpRequest(
+      url,
+      { method: opts.method ?? "GET", headers: opts.headers ?? {}, agent: false, timeout: 10000, localAddress: opts.localAddress },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => {
+          const body = Buffer.concat(chunks).toString();
+          let json = null;
+          try {
+            json = JSON.parse(body);
+          } catch {
+            /* a local reply */
+          }
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) {
+            if (typeof v === "string") headers.set(k, v);
+            else if (Array.isArray(v)) for (const line of v) headers.append(k, line); // set-cookie
+          }
+          resolve({ status: res.statusCode ?? 0, headers, body, json });
+        });
+      },
+    );
     req.on("timeout", () => req.destroy(new Error("request timed out")));
     req.on("error", reject);
     req.end(opts.body);
@@ -277,12 +284,12 @@ export interface ControlRig extends Rig {
   controlDir: string;
 }
 
-export async function startControlRig(token: string, opts: StartOptions = {}): Promise<ControlRig> {
+export async function startControlRig(token: string, opts: StartOptions & { control?: Partial<ControlOptions> } = {}): Promise<ControlRig> {
   const dir = mkdtempSync(join(tmpdir(), "graywall-control-rig-"));
   const [stable, canary] = [await upstream("stable"), await upstream("canary")];
   const [adminPort, listenerPort, controlPort] = [await freePort(), await freePort(), await freePort()];
   // The control service writes the ECDS files first, as npm start does.
-  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token, envoyAdmin: `http://127.0.0.1:${adminPort}` });
+  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token, envoyAdmin: `http://127.0.0.1:${adminPort}`, ...opts.control });
   await app.listen({ host: "127.0.0.1", port: controlPort });
   const text = readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8").replaceAll(ECDS_DIR, join(dir, "ecds"));
   const cfg = renderConfig(parse(text), {
@@ -309,6 +316,7 @@ export async function stopControlRig(r: ControlRig | undefined): Promise<void> {
   if (!r) return;
   await stopRig(r);
   await r.app.close();
+  rmSync(r.controlDir, { recursive: true, force: true });
 }
 
 export async function stopRig(r: Rig | undefined): Promise<void> {

@@ -175,6 +175,13 @@ describe("releases", () => {
     assert.equal(call.release, r.id);
     assert.equal(call.share_before, 50);
     assert.deepEqual(call.numbers, rolled.numbers);
+    // The webhook's URL (a chat webhook's secret) is in no answer: the release shows it as set.
+    await eventually(async () => (await release(r.id)).events.some((e) => e.action === "webhook"), 5000, "the webhook's event");
+    for (const path of [`/api/releases/${r.id}`, "/api/releases"]) {
+      const body = await (await fetch(`${rig.controlUrl}${path}`)).text();
+      assert.ok(!body.includes(hookUrl), `${path} does not show the webhook's URL`);
+    }
+    assert.equal((await release(r.id)).spec.webhook, "(set)");
   });
 
   e2e("a canary Envoy's outlier detection ejects fails the release, though its users are then served by stable", async () => {
