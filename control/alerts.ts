@@ -164,8 +164,6 @@ export const BASELINE_GAP_S = 900;
 export interface AlertSettings {
   /** Where alerts go: each gets every firing and resolved message (JSON, POST). */
   webhooks: string[];
-  /** How often gateways are read (default 15 s). */
-  intervalMs?: number;
   /** Multiplies every window and `for` time (default 1; below 1 for tests and demos). */
   timeScale?: number;
 }
@@ -219,17 +217,6 @@ function at(samples: Sample[], t: number): Sample {
   return found;
 }
 
-export type ReadStats = (admin: string) => Promise<Record<string, number>>;
-
-/** Envoy's admin stats (the ones alerts read), as name -> value. */
-export async function readAdminStats(admin: string): Promise<Record<string, number>> {
-  const r = await fetch(`${admin}/stats?format=json&filter=${encodeURIComponent(STATS_FILTER)}`, { signal: AbortSignal.timeout(3000) });
-  if (!r.ok) throw new Error(`${admin}/stats answered ${r.status}`);
-  const out: Record<string, number> = {};
-  for (const s of ((await r.json()).stats ?? []) as { name?: string; value?: number }[]) if (s.name && typeof s.value === "number") out[s.name] = s.value;
-  return out;
-}
-
 export const WEBHOOK_ATTEMPTS = 6;
 
 /**
@@ -263,35 +250,19 @@ export async function postWebhook(
   return outcome;
 }
 
-/** Reads every gateway on a tick, evaluates CONDITIONS, and calls the webhooks on each change of state. */
+/** Evaluates CONDITIONS on each reading of a gateway's stats, and calls the webhooks on each change of state. */
 export class Alerts {
   private samples = new Map<string, Sample[]>();
   private states = new Map<string, State>();
-  private timer?: NodeJS.Timeout;
   private closed = false;
-  private ticking = false;
   /** The last events (newest last), for GET /api/alerts. */
   readonly recent: AlertEvent[] = [];
   /** Deliveries still being attempted (awaited on close, and by tests). */
   private inflight = new Set<Promise<unknown>>();
   private readonly scale: number;
 
-  constructor(
-    private admins: string[],
-    private settings: AlertSettings,
-    private read: ReadStats = readAdminStats,
-    private now: () => number = Date.now,
-  ) {
+  constructor(private settings: AlertSettings) {
     this.scale = settings.timeScale ?? 1;
-  }
-
-  start(): void {
-    const every = this.settings.intervalMs ?? 15000;
-    const loop = async () => {
-      await this.tick();
-      if (!this.closed) this.timer = setTimeout(loop, every);
-    };
-    this.timer = setTimeout(loop, 0);
   }
 
   /** The alerts firing now. */
@@ -303,31 +274,15 @@ export class Alerts {
     return this.settings.webhooks.length;
   }
 
-  /** One reading of every gateway and one evaluation of every condition. */
-  async tick(): Promise<void> {
-    if (this.ticking || this.closed) return;
-    this.ticking = true;
-    try {
-      const t = this.now();
-      await Promise.all(
-        this.admins.map(async (admin) => {
-          let stats: Record<string, number>;
-          try {
-            stats = await this.read(admin);
-          } catch {
-            return; // An unreachable gateway has no numbers: its alerts keep their state.
-          }
-          const list = this.samples.get(admin) ?? [];
-          list.push({ t, c: countersOf(stats) });
-          const keep = (BASELINE_S + 600) * 1000 * this.scale;
-          while (list.length > 2 && t - list[1].t > keep) list.shift();
-          this.samples.set(admin, list);
-          this.evaluate(admin, list, t);
-        }),
-      );
-    } finally {
-      this.ticking = false;
-    }
+  /** A reading of one gateway's stats at time `t` (ms): every condition evaluated for it. */
+  observe(admin: string, stats: Record<string, number>, t: number): void {
+    if (this.closed) return;
+    const list = this.samples.get(admin) ?? [];
+    list.push({ t, c: countersOf(stats) });
+    const keep = (BASELINE_S + 600) * 1000 * this.scale;
+    while (list.length > 2 && t - list[1].t > keep) list.shift();
+    this.samples.set(admin, list);
+    this.evaluate(admin, list, t);
   }
 
   private window(list: Sample[], from: number, to: number): Window | undefined {
@@ -381,8 +336,7 @@ export class Alerts {
     await Promise.all([...this.inflight]);
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.closed = true;
-    clearTimeout(this.timer);
   }
 }

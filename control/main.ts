@@ -33,6 +33,9 @@ export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PO
     ratelimitDir: process.env.GRAYWALL_RATELIMIT_DIR,
     xdsPort: process.env.GRAYWALL_XDS_PORT ? Number(process.env.GRAYWALL_XDS_PORT) : undefined,
     alerts: alertSettings(process.env.GRAYWALL_ALERT_WEBHOOKS),
+    accessLogs: process.env.GRAYWALL_ACCESS_LOGS?.split(",")
+      .map((f) => f.trim())
+      .filter(Boolean),
     ...overrides,
   });
   await app.listen({ host: "127.0.0.1", port });
@@ -66,6 +69,7 @@ Configured by the environment:
   GRAYWALL_TOKEN, GRAYWALL_TOKEN_FILE   the bearer token for changes (default: generated into the data folder)
   GRAYWALL_RETENTION      versions kept per filter (default 200)
   GRAYWALL_TARGETS        gray targets the gateway routes, comma-separated
+  GRAYWALL_ACCESS_LOGS    the gateways' JSON access logs (files), comma-separated: the Traffic view's most refused paths
   GRAYWALL_ALERT_WEBHOOKS webhook URLs, comma-separated: alerts evaluated from the gateways' admin stats
                           (docs/observability.md) are POSTed there when they fire and when they resolve
 The modules it points Envoy at are in ${join(ROOT, "build")}.

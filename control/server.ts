@@ -6,6 +6,8 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest }
 import { FILTERS } from "../runtime/filters.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { Alerts, type AlertSettings } from "./alerts.ts";
+import { StatsPoller } from "./gateway_stats.ts";
+import { Traffic } from "./traffic.ts";
 import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version } from "./store.ts";
@@ -74,6 +76,10 @@ export interface ControlOptions {
   tokenLifetimeS?: number;
   /** Alerts evaluated from every gateway's admin stats and sent to webhooks (off without webhooks). */
   alerts?: AlertSettings;
+  /** How often every gateway's counters are read for the Traffic view and alerts (default 2000 ms). */
+  statsIntervalMs?: number;
+  /** The gateways' JSON access logs (files, as the shipped configs write them): the Traffic view's top refused paths. */
+  accessLogs?: string[];
 }
 
 /** Loopback names: what a browser on this machine sends. A rebinding attacker's page sends its own name. */
@@ -258,10 +264,18 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     clusterOf: (t) => (opts.clusters ?? routed)[t] ?? t,
   });
   app.addHook("onClose", async () => releases.close());
+  // Every gateway's counters, read once a tick for the Traffic view and the alerts.
   const admins = opts.envoyAdmins ?? (opts.envoyAdmin ? [opts.envoyAdmin] : []);
-  const alerts = new Alerts(admins, opts.alerts ?? { webhooks: [] });
-  if (opts.alerts && opts.alerts.webhooks.length > 0 && admins.length > 0) alerts.start();
-  app.addHook("onClose", async () => alerts.close());
+  const poller = new StatsPoller(admins, opts.statsIntervalMs);
+  const traffic = new Traffic(opts.accessLogs);
+  poller.watch((admin, stats, t) => traffic.observe(admin, stats, t));
+  const alerts = new Alerts(opts.alerts ?? { webhooks: [] });
+  if (alerts.webhookCount > 0) poller.watch((admin, stats, t) => alerts.observe(admin, stats, t));
+  poller.start();
+  app.addHook("onClose", async () => {
+    poller.close();
+    alerts.close();
+  });
 
   // Runs before the body is read: an unauthenticated write costs no parsing.
   const requireToken = async (req: FastifyRequest, reply: FastifyReply) => {
@@ -727,6 +741,9 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       },
     );
 
+    // The last hour of every gateway's counters, per stage, and the top refusals (control/traffic.ts).
+    app.get("/api/traffic", async () => traffic.view());
+
     // Alerts firing now and the last events; how many webhooks get them, never their URLs (a chat webhook's URL is its secret).
     app.get("/api/alerts", async () => ({ webhooks: alerts.webhookCount, active: alerts.active(), recent: alerts.recent.slice(-50) }));
 
@@ -747,7 +764,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     const ui = (file: string, type: string) => async (_req: FastifyRequest, reply: FastifyReply) =>
       reply.type(type).send(readFileSync(join(ROOT, "control", "ui", file), "utf8"));
     app.get("/", ui("index.html", "text/html; charset=utf-8"));
-    app.get("/app.js", ui("app.js", "text/javascript; charset=utf-8"));
+    for (const file of ["app.js", "chart.js", "traffic.js"]) app.get(`/${file}`, ui(file, "text/javascript; charset=utf-8"));
     app.get("/style.css", ui("style.css", "text/css; charset=utf-8"));
     app.get("/favicon.svg", ui("favicon.svg", "image/svg+xml"));
     app.get("/favicon.ico", ui("favicon.svg", "image/svg+xml"));

@@ -146,3 +146,22 @@ export async function adminStats(adminPort: number): Promise<Record<string, numb
 process.on("exit", () => {
   for (const e of live) e.proc.kill("SIGKILL");
 });
+
+/**
+ * Sends a rendered Envoy config's stdout access logs (the shipped configs' JSON lines) to the file `path`
+ * instead, keeping their format: what graywall-control's Traffic view reads.
+ */
+export function accessLogToFile(cfg: any, path: string): void {
+  for (const l of cfg.static_resources.listeners) {
+    const hcm = l.filter_chains[0].filters[0].typed_config;
+    for (const log of hcm.access_log ?? []) {
+      if (log.name !== "envoy.access_loggers.stdout") continue;
+      log.name = "envoy.access_loggers.file";
+      log.typed_config = {
+        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+        path,
+        log_format: log.typed_config.log_format,
+      };
+    }
+  }
+}

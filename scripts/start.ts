@@ -17,6 +17,7 @@ import { startUpstream } from "./upstream.ts";
 import { startControl } from "../control/main.ts";
 import { setupRatelimit, setupRedis } from "./setup-tools.ts";
 import { startRatelimit, startRedis, type Service } from "../runtime/services.ts";
+import { accessLogToFile } from "../runtime/envoy_process.ts";
 
 const FLEET = process.argv.includes("--fleet");
 /** Fleet: Redis keeps its counts in an append-only file, so a restart of Redis does not start them over. */
@@ -117,6 +118,9 @@ async function waitReady(adminPort: number, child: ChildProcess): Promise<void> 
 }
 
 /** A shipped config with the demo's ports (and ECDS directory), written into the demo's state folder. */
+/** A gateway's access log in the demo: beside the ECDS files. */
+const accessLogOf = (node?: string) => join(ECDS_DIR, "..", `access.${node ?? "run"}.log`);
+
 function runConfig(shipped: string, listener: number, admin: number, node?: string): string {
   const cfg = parse(readFileSync(join(ROOT, "envoy", shipped), "utf8"));
   cfg.admin.address.socket_address.port_value = admin;
@@ -135,19 +139,9 @@ function runConfig(shipped: string, listener: number, admin: number, node?: stri
       for (const lb of e.lb_endpoints ?? []) if (c.name in clusterPort) lb.endpoint.address.socket_address.port_value = clusterPort[c.name];
     }
   }
-  // The access log goes to a file beside the ECDS files rather than over the demo's console.
-  for (const l of cfg.static_resources.listeners) {
-    const hcm = l.filter_chains[0].filters[0].typed_config;
-    for (const log of hcm.access_log ?? []) {
-      if (log.name !== "envoy.access_loggers.stdout") continue;
-      log.name = "envoy.access_loggers.file";
-      log.typed_config = {
-        "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
-        path: join(ECDS_DIR, "..", `access.${node ?? "run"}.log`),
-        log_format: log.typed_config.log_format,
-      };
-    }
-  }
+  // The access log goes to a file beside the ECDS files rather than over the demo's console (graywall-control's
+  // Traffic view reads it there).
+  accessLogToFile(cfg, accessLogOf(node));
   // Beside the ECDS files (their folder may be a temp one: nothing is written into the repository then).
   const file = join(ECDS_DIR, "..", `envoy.${node ?? "run"}.yaml`);
   mkdirSync(ECDS_DIR, { recursive: true });
@@ -175,6 +169,7 @@ async function startFleetServices(services: Service[]) {
     xdsPort: FP.xds,
     envoyAdmin: `http://127.0.0.1:${FP.admin1}`,
     envoyAdmins: [`http://127.0.0.1:${FP.admin1}`, `http://127.0.0.1:${FP.admin2}`],
+    accessLogs: [accessLogOf("gateway-1"), accessLogOf("gateway-2")],
   });
   const auth = { authorization: `Bearer ${control.token}`, "content-type": "application/json" };
   const cur = await (await fetch(`${control.url}/api/filters/rate_limiter`)).json();
@@ -210,7 +205,9 @@ async function main(): Promise<void> {
   const services: Service[] = [];
   // The control service writes every filter's current document to .graywall/ecds/ (or serves it over
   // gRPC to the fleet) before Envoy reads it.
-  const control = FLEET ? await startFleetServices(services) : await startControl(CONTROL_PORT, { envoyAdmin: `http://127.0.0.1:${ADMIN_PORT}` });
+  const control = FLEET
+    ? await startFleetServices(services)
+    : await startControl(CONTROL_PORT, { envoyAdmin: `http://127.0.0.1:${ADMIN_PORT}`, accessLogs: [accessLogOf()] });
   const configs = FLEET
     ? [runConfig("envoy-xds.yaml", FP.listener1, FP.admin1, "gateway-1"), runConfig("envoy-xds.yaml", FP.listener2, FP.admin2, "gateway-2")]
     : [runConfig("envoy-ecds.yaml", LISTENER_PORT, ADMIN_PORT)];

@@ -14,7 +14,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 
 /** A gateway whose counters a test moves, read by the alerts through `read`. */
-function gateway() {
+function gateway(admin = "http://gw") {
   const stats: Record<string, number> = {
     "http.ingress.downstream_rq_total": 0,
     "http.admin.downstream_rq_total": 0,
@@ -22,15 +22,15 @@ function gateway() {
     "wasmcustom.graywall.crawler_score.blocked": 0,
     "extension_config_discovery.http_filter.graywall.config_fail": 0,
   };
-  return { stats, read: async () => ({ ...stats }) };
+  return { admin, stats, read: async () => ({ ...stats }) };
 }
 
-/** Runs `seconds` of 15 s ticks, `perTick` moving the counters first. */
-async function run(alerts: Alerts, clock: { t: number }, seconds: number, perTick: () => void) {
+/** Runs `seconds` of 15 s readings of `gw`, `perTick` moving the counters first. */
+async function run(alerts: Alerts, gw: ReturnType<typeof gateway>, clock: { t: number }, seconds: number, perTick: () => void) {
   for (let s = 0; s < seconds; s += 15) {
     clock.t += 15000;
     perTick();
-    await alerts.tick();
+    alerts.observe(gw.admin, await gw.read(), clock.t);
   }
   await alerts.settled();
 }
@@ -60,11 +60,11 @@ describe("alerts from admin stats", () => {
   test("a bot wave is one firing call after its 2 minutes and one resolve call after it ends", async () => {
     const rx = await startReceiver();
     cleanups.push(rx.close);
-    const gw = gateway();
+    const gw = gateway("http://10.0.0.1:9901");
     const clock = { t: 1_000_000 };
-    const alerts = new Alerts(["http://10.0.0.1:9901"], { webhooks: [rx.url] }, gw.read, () => clock.t);
+    const alerts = new Alerts({ webhooks: [rx.url] });
     // An hour of people: 10 requests a second, 1% challenged.
-    await run(alerts, clock, 3600, () => {
+    await run(alerts, gw, clock, 3600, () => {
       gw.stats["http.ingress.downstream_rq_total"] += 150;
       gw.stats["wasmcustom.graywall.crawler_score.challenged"] += 1.5;
     });
@@ -72,7 +72,7 @@ describe("alerts from admin stats", () => {
     // The wave: as many bot requests again, all challenged, for 10 minutes.
     let firstAt = 0;
     for (let s = 0; s < 600; s += 15) {
-      await run(alerts, clock, 15, () => {
+      await run(alerts, gw, clock, 15, () => {
         gw.stats["http.ingress.downstream_rq_total"] += 300;
         gw.stats["wasmcustom.graywall.crawler_score.challenged"] += 151.5;
       });
@@ -90,7 +90,7 @@ describe("alerts from admin stats", () => {
       ["GraywallBotWave"],
     );
     // The wave ends.
-    await run(alerts, clock, 900, () => {
+    await run(alerts, gw, clock, 900, () => {
       gw.stats["http.ingress.downstream_rq_total"] += 150;
       gw.stats["wasmcustom.graywall.crawler_score.challenged"] += 1.5;
     });
@@ -101,7 +101,7 @@ describe("alerts from admin stats", () => {
     assert.match(String(resolved.text), /^\[RESOLVED\] GraywallBotWave at gateway 10\.0\.0\.1:9901/);
     assert.notEqual(rx.calls[0].key, rx.calls[1].key);
     assert.equal(alerts.active().length, 0);
-    await alerts.close();
+    alerts.close();
   });
 
   test("a gateway that always refuses half (its usual level) raises no bot-wave alert", async () => {
@@ -109,26 +109,26 @@ describe("alerts from admin stats", () => {
     cleanups.push(rx.close);
     const gw = gateway();
     const clock = { t: 0 };
-    const alerts = new Alerts(["http://gw"], { webhooks: [rx.url] }, gw.read, () => clock.t);
+    const alerts = new Alerts({ webhooks: [rx.url] });
     const busy = () => {
       gw.stats["http.ingress.downstream_rq_total"] += 150;
       gw.stats["wasmcustom.graywall.crawler_score.blocked"] += 45;
     };
     // With no history yet the usual share counts as 0, so a gateway refusing 30% from its first minute
     // alerts once, and resolves once 15 minutes of history say 30% is usual.
-    await run(alerts, clock, 3600, busy);
+    await run(alerts, gw, clock, 3600, busy);
     assert.deepEqual(
       rx.calls.map((c) => c.body.status),
       ["firing", "resolved"],
     );
     // From then on, at its usual level, it stays quiet.
-    await run(alerts, clock, 3600, busy);
+    await run(alerts, gw, clock, 3600, busy);
     assert.deepEqual(
       rx.calls.slice(2).map((c) => c.body.alert),
       [],
       "30% is high, but it is where it always is",
     );
-    await alerts.close();
+    alerts.close();
   });
 
   test("a refused configuration fires at once and resolves 10 minutes later; a webhook answering 500 is retried with the same key", async () => {
@@ -136,12 +136,12 @@ describe("alerts from admin stats", () => {
     cleanups.push(rx.close);
     const gw = gateway();
     const clock = { t: 0 };
-    const alerts = new Alerts(["http://gw"], { webhooks: [rx.url] }, gw.read, () => clock.t);
-    await run(alerts, clock, 60, () => {
+    const alerts = new Alerts({ webhooks: [rx.url] });
+    await run(alerts, gw, clock, 60, () => {
       gw.stats["http.ingress.downstream_rq_total"] += 10;
     });
     gw.stats["extension_config_discovery.http_filter.graywall.config_fail"] += 1;
-    await run(alerts, clock, 15, () => {});
+    await run(alerts, gw, clock, 15, () => {});
     assert.deepEqual(
       rx.calls.map((c) => [c.status, c.body.alert, c.body.status]),
       [
@@ -151,12 +151,12 @@ describe("alerts from admin stats", () => {
       ],
     );
     assert.equal(new Set(rx.calls.map((c) => c.key)).size, 1, "one idempotency key for the three attempts");
-    await run(alerts, clock, 660, () => {});
+    await run(alerts, gw, clock, 660, () => {});
     assert.deepEqual(
       rx.calls.slice(3).map((c) => [c.body.alert, c.body.status]),
       [["GraywallConfigRefused", "resolved"]],
     );
-    await alerts.close();
+    alerts.close();
   });
 
   test("GRAYWALL_ALERT_WEBHOOKS: URLs, comma-separated; a wrong entry is named by position, not by its text", () => {

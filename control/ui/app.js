@@ -1,5 +1,7 @@
-// graywall-control UI: plain DOM, no build step. Gray rules are edited as forms; the API validates
-// every document with the filter's own compiler before it is published.
+// graywall-control UI: plain DOM and ES modules, no build step. Gray rules are edited as forms; the API
+// validates every document with the filter's own compiler before it is published.
+import { lineChart } from "./chart.js";
+import { loadTraffic } from "./traffic.js";
 
 const $ = (sel, root = document) => root.querySelector(sel);
 const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -292,51 +294,6 @@ async function loadHistory() {
   $("#history tbody").replaceChildren(...rows);
 }
 
-// ---- counters ----
-
-/** A counter's name in words ("gray_router.target.canary.routed" -> "requests routed to canary"). */
-function counterLabel(name) {
-  const rules = [
-    [/^gray_router\.rule\.(.+)\.matched$/, (m) => `gray rule "${m[1]}": requests it matched`],
-    [/^gray_router\.target\.(.+)\.routed$/, (m) => `requests routed to ${m[1]}`],
-    [/^gray_router\.target\.(.+)\.served$/, (m) => `requests served by ${m[1]}`],
-    [/^gray_router\.target\.(.+)\.fell_back$/, (m) => `routed to ${m[1]} but served elsewhere (fallback)`],
-    [/^rate_limiter\.(.+)\.(allowed|limited|shadow_limited|table_full)$/, (m) => `rate limit "${m[1]}": ${m[2].replace("_", " ")}`],
-    [/^ip_list\.denied\.deny_list$/, () => "IP list: denied (on the deny list)"],
-    [/^ip_list\.denied\.allow_list$/, () => "IP list: denied (not on the allow list)"],
-    [/^ip_list\.vm_memory_bytes$/, () => "IP list: VM memory"],
-    [/^crawler_score\.(.+)$/, (m) => `crawler score: ${m[1].replace("_", " ")}`],
-    [/^ip_list\.(.+)$/, (m) => `IP list: ${m[1].replaceAll("_", " ")}`],
-  ];
-  for (const [re, f] of rules) {
-    const m = re.exec(name);
-    if (m) return f(m);
-  }
-  return name.replaceAll(".", " ").replaceAll("_", " ");
-}
-
-function counterValue(name, v) {
-  if (name.endsWith("_bytes")) return `${(v / 1048576).toFixed(1)} MiB`;
-  return Number(v).toLocaleString("en");
-}
-
-async function loadCounters() {
-  try {
-    const stats = await api("GET", "/api/stats");
-    const rows = Object.entries(stats)
-      .sort()
-      .map(([k, v]) => {
-        const tr = document.createElement("tr");
-        const td = (text, cls) => Object.assign(document.createElement("td"), { textContent: text, className: cls || "" });
-        tr.append(td(counterLabel(k)), td(counterValue(k, v)), td(k, "muted"));
-        return tr;
-      });
-    $("#counters tbody").replaceChildren(...rows);
-  } catch (e) {
-    $("#counters tbody").replaceChildren(Object.assign(document.createElement("tr"), { textContent: e.message }));
-  }
-}
-
 // ---- releases ----
 
 const PACES = {
@@ -346,31 +303,6 @@ const PACES = {
 };
 const STATUS_WORDS = { running: "running", paused: "paused", promoted: "promoted: done", rolled_back: "rolled back", aborted: "aborted" };
 let shownRelease = null;
-
-/** A line chart in an SVG: series of [time, value|null], y from 0 to the largest value. */
-function lineChart(svg, series) {
-  const W = 600,
-    H = 160,
-    P = 28;
-  const all = series.flatMap((s) => s.points.filter((p) => p[1] !== null));
-  const t0 = Math.min(...all.map((p) => p[0]));
-  const t1 = Math.max(...all.map((p) => p[0]), t0 + 1);
-  const top = Math.max(...all.map((p) => p[1]), 1e-9);
-  const x = (t) => P + ((t - t0) / (t1 - t0)) * (W - 2 * P);
-  const y = (v) => H - P / 2 - (v / top) * (H - P);
-  const parts = [
-    `<line x1="${P}" y1="${H - P / 2}" x2="${W - P}" y2="${H - P / 2}" stroke="#cfd4dc"/>`,
-    `<text x="2" y="12" font-size="11" fill="#6b7280">${+top.toFixed(2)}</text>`,
-  ];
-  for (const s of series) {
-    const pts = s.points.filter((p) => p[1] !== null);
-    if (pts.length === 0) continue;
-    parts.push(
-      `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${pts.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ")}"/>`,
-    );
-  }
-  svg.innerHTML = all.length ? parts.join("") : '<text x="10" y="80" fill="#6b7280">no samples yet</text>';
-}
 
 function drawRelease(r) {
   shownRelease = r.id;
@@ -391,7 +323,7 @@ function drawRelease(r) {
       !(r.status === "running" || r.status === "paused") || (act === "pause" && r.status !== "running") || (act === "resume" && r.status !== "paused");
   }
   const t = (s) => Date.parse(s.time);
-  lineChart($("#chart-share"), [{ color: "#d9822b", points: r.samples.map((s) => [t(s), s.share]) }]);
+  lineChart($("#chart-share"), [{ color: "#d9822b", points: r.samples.map((s) => [t(s), s.share]) }], { unit: "%" });
   lineChart($("#chart-errors"), [
     { color: "#d9822b", points: r.samples.map((s) => [t(s), s.canary.error_rate === null ? null : 100 * s.canary.error_rate]) },
     { color: "#3e6fb0", points: r.samples.map((s) => [t(s), s.stable.error_rate === null ? null : 100 * s.stable.error_rate]) },
@@ -723,6 +655,16 @@ function rawDoc() {
 
 // ---- wiring ----
 
+// ---- traffic (traffic.js) ----
+
+async function showTraffic() {
+  try {
+    await loadTraffic(api);
+  } catch (e) {
+    $("#traffic-summary").textContent = e.message;
+  }
+}
+
 async function start() {
   const filters = await api("GET", "/api/filters");
   for (const sel of ["#history-filter", "#raw-filter"]) {
@@ -754,7 +696,7 @@ async function start() {
       for (const x of $$("nav button")) x.classList.toggle("active", x === b);
       for (const s of $$("main > section")) s.hidden = s.id !== `tab-${b.dataset.tab}`;
       if (b.dataset.tab === "history") await loadHistory();
-      if (b.dataset.tab === "counters") await loadCounters();
+      if (b.dataset.tab === "traffic") await showTraffic();
       if (b.dataset.tab === "gateways") await loadGateways();
       if (b.dataset.tab === "releases") await loadReleases();
       if (b.dataset.tab === "filters") await loadRaw();
@@ -796,7 +738,7 @@ async function start() {
       say(e.message, "error");
     }
   });
-  setInterval(() => !$("#tab-counters").hidden && loadCounters(), 2000);
+  setInterval(() => !$("#tab-traffic").hidden && showTraffic(), 2000);
   setInterval(() => !$("#tab-gateways").hidden && loadGateways(), 2000);
   setInterval(() => !$("#tab-releases").hidden && loadReleases().catch(() => {}), 2000);
   $("#release-form").addEventListener("submit", startRelease);

@@ -17,7 +17,7 @@ describe("alerts from graywall-control", () => {
     const rx = await startReceiver();
     const rig = await startControlRig("alerts-test-token", {
       concurrency: 2,
-      control: { alerts: { webhooks: [rx.url], intervalMs: 250, timeScale: 1 / 60 } },
+      control: { alerts: { webhooks: [rx.url], timeScale: 1 / 60 }, statsIntervalMs: 250 },
     });
     const people = new AbortController();
     try {

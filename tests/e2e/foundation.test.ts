@@ -1,8 +1,30 @@
 // The shipped envoy/envoy.yaml, the built graywall.wasm, real Envoy and real upstreams.
 import assert from "node:assert/strict";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { after, before, describe } from "node:test";
-import { e2e, EnvoyExited, freePort, loadYaml, renderConfig, request, startEnvoy, startRig, stopRig, versionOf, type Rig } from "./harness.ts";
+import {
+  e2e,
+  EnvoyExited,
+  eventually,
+  freePort,
+  loadYaml,
+  renderConfig,
+  request,
+  startEnvoy,
+  startRig,
+  stopRig,
+  stopUpstream,
+  upstream as upstreamFor,
+  versionOf,
+  type Rig,
+} from "./harness.ts";
+
+/** A TCP connection to the listener, held open. */
+const openConnection = (port: number) =>
+  new Promise<Socket>((resolve, reject) => {
+    const s = connect(port, "127.0.0.1", () => resolve(s));
+    s.on("error", reject);
+  });
 
 describe("shipped envoy.yaml with gray_router", () => {
   let rig: Rig;
@@ -53,6 +75,35 @@ describe("shipped envoy.yaml with gray_router", () => {
     for (let i = 0; i < 3; i++) await request(rig.envoy.url("/hello"), { headers: { "x-user-group": "beta" } });
     await request(rig.envoy.url("/hello"));
     assert.deepEqual(await counts(), [beta0 + 3, stable0 + 1]);
+  });
+});
+
+describe("Envoy's overload manager in the shipped config", () => {
+  e2e("client connections are limited: no warning at start, and past the limit new connections are refused", async () => {
+    const shipped = loadYaml("envoy/envoy.yaml");
+    const monitor = shipped.overload_manager.resource_monitors[0];
+    assert.equal(monitor.name, "envoy.resource_monitors.global_downstream_max_connections");
+    assert.ok(monitor.typed_config.max_active_downstream_connections >= 10000, "a limit sized for a gateway");
+    // The same config with a limit of 3, so the test can reach it.
+    monitor.typed_config.max_active_downstream_connections = 3;
+    const [stable, adminPort, listenerPort] = [await upstreamFor("stable"), await freePort(), await freePort()];
+    const envoy = await startEnvoy(
+      renderConfig(shipped, { adminPort, listenerPort, clusters: { stable: stable.port, canary: stable.port } }),
+      adminPort,
+      listenerPort,
+    );
+    try {
+      assert.doesNotMatch(envoy.log(), /no configured limit to the number of allowed active downstream connections/);
+      const held = await Promise.all([0, 1, 2, 3, 4].map(() => openConnection(listenerPort)));
+      const overflow = async () => (await envoy.stats())[`listener.127.0.0.1_${listenerPort}.downstream_global_cx_overflow`] ?? 0;
+      await eventually(async () => (await overflow()) === 2, 5000, "two connections over the limit refused");
+      for (const s of held) s.destroy();
+      // Below the limit again: served.
+      await eventually(async () => (await request(envoy.url("/"))).status === 200, 5000, "served once connections close");
+    } finally {
+      await envoy.stop();
+      await stopUpstream(stable);
+    }
   });
 });
 

@@ -14,6 +14,7 @@ import { buildServer, type ControlOptions } from "../../control/server.ts";
 import { startUpstream } from "../../scripts/upstream.ts";
 
 export { adminStats, type Envoy, EnvoyExited, freePort, sleep } from "../../runtime/envoy_process.ts";
+import { accessLogToFile } from "../../runtime/envoy_process.ts";
 
 export type Upstream = Awaited<ReturnType<typeof startUpstream>> & { port: number; name: string };
 
@@ -284,12 +285,27 @@ export interface ControlRig extends Rig {
   controlDir: string;
 }
 
-export async function startControlRig(token: string, opts: StartOptions & { control?: Partial<ControlOptions> } = {}): Promise<ControlRig> {
+/**
+ * `opts.control` adds to the service's options; `opts.accessLogFile` sends Envoy's access log to
+ * `<controlDir>/access.log` and gives it to the service (the Traffic view's refused paths).
+ */
+export async function startControlRig(
+  token: string,
+  opts: StartOptions & { control?: Partial<ControlOptions>; accessLogFile?: boolean } = {},
+): Promise<ControlRig> {
   const dir = mkdtempSync(join(tmpdir(), "graywall-control-rig-"));
   const [stable, canary] = [await upstream("stable"), await upstream("canary")];
   const [adminPort, listenerPort, controlPort] = [await freePort(), await freePort(), await freePort()];
   // The control service writes the ECDS files first, as npm start does.
-  const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token, envoyAdmin: `http://127.0.0.1:${adminPort}`, ...opts.control });
+  const accessLog = join(dir, "access.log");
+  const app = buildServer({
+    dataDir: join(dir, "data"),
+    ecdsDir: join(dir, "ecds"),
+    token,
+    envoyAdmin: `http://127.0.0.1:${adminPort}`,
+    accessLogs: opts.accessLogFile ? [accessLog] : undefined,
+    ...opts.control,
+  });
   await app.listen({ host: "127.0.0.1", port: controlPort });
   const text = readFileSync(join(ROOT, "envoy", "envoy-ecds.yaml"), "utf8").replaceAll(ECDS_DIR, join(dir, "ecds"));
   const cfg = renderConfig(parse(text), {
@@ -297,6 +313,7 @@ export async function startControlRig(token: string, opts: StartOptions & { cont
     listenerPort,
     clusters: { stable: stable.port, canary: canary.port, graywall_control_http: controlPort },
   });
+  if (opts.accessLogFile) accessLogToFile(cfg, accessLog);
   const envoy = await startEnvoy(cfg, adminPort, listenerPort, opts);
   return { envoy, stable, canary, app, controlUrl: `http://127.0.0.1:${controlPort}`, controlDir: dir };
 }
