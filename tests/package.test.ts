@@ -25,6 +25,12 @@ function imports(dir: string): Set<string> {
   return out;
 }
 
+test("npm ci warns about no install script: every dependency's install script has been reviewed (allowScripts)", () => {
+  const r = spawnSync("npm", ["install-scripts", "ls"], { cwd: ROOT, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /No packages with unreviewed install scripts/, r.stdout);
+});
+
 test("everything graywall-control imports at run time is a dependency, not a dev one", () => {
   const runtime = new Set([...imports("control"), ...imports("runtime")]);
   assert.ok(runtime.has("fastify"));
