@@ -10,7 +10,7 @@ import { StatsPoller } from "./gateway_stats.ts";
 import { Traffic } from "./traffic.ts";
 import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
-import { StaleVersion, Store, type Version } from "./store.ts";
+import { StaleVersion, Store, type VersionSummary } from "./store.ts";
 import { openapi } from "./openapi.ts";
 import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
@@ -196,12 +196,18 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   const secrets = new Secrets(opts.dataDir);
   const tokenKeys = new TokenKeys(opts.dataDir, opts.tokenLifetimeS);
   const shown = (filter: string, doc: unknown) => secrets.redact(filter, doc);
-  const summary = (filter: string, v: Version) => ({
+  // A version as answers show it: its changes by meaning (only with `withChanges`), secrets as markers.
+  const summary = (filter: string, v: VersionSummary, withChanges = true) => ({
     version: v.version,
     author: v.author,
     time: v.time,
-    diff: v.diff.map((c) => (touchesSecret(filter, c.path) ? { ...c, before: shown(filter, c.before), after: shown(filter, c.after) } : c)),
     restoredFrom: v.restoredFrom,
+    changes_total: v.changesTotal,
+    ...(withChanges
+      ? {
+          changes: v.changes.map((c) => (touchesSecret(filter, c.path) ? { ...c, before: shown(filter, c.before), after: shown(filter, c.after) } : c)),
+        }
+      : {}),
   });
 
   // Every filter starts from its shipped document, and Envoy gets whatever is current.
@@ -331,11 +337,39 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
       return { filter: req.params.filter, version: v.version, doc: shown(req.params.filter, v.doc) };
     });
 
-    app.get<{ Params: { filter: string } }>("/api/filters/:filter/versions", { schema: { params: filterParam } }, async (req) =>
-      store
-        .versions(req.params.filter)
-        .map((v) => summary(req.params.filter, v))
-        .reverse(),
+    // Newest first, a page at a time: `limit` (default 50, at most 500), `before` a version number for the
+    // next page, `changes=true` for each version's changes by meaning (left out unless asked).
+    app.get<{ Params: { filter: string }; Querystring: { limit?: string; before?: string; changes?: string } }>(
+      "/api/filters/:filter/versions",
+      {
+        schema: {
+          params: filterParam,
+          querystring: {
+            type: "object",
+            additionalProperties: false,
+            properties: {
+              limit: { type: "string", pattern: "^[1-9][0-9]{0,2}$" },
+              before: { type: "string", pattern: "^[1-9][0-9]{0,9}$" },
+              changes: { type: "string", enum: ["true", "false"] },
+            },
+          },
+        },
+      },
+      async (req, reply) => {
+        const limit = Math.min(Number(req.query.limit ?? 50), 500);
+        const page = store.versions(req.params.filter, { limit: limit + 1, before: req.query.before ? Number(req.query.before) : undefined });
+        const shownPage = page.slice(0, limit);
+        // The next page, as a link (RFC 8288) and a header a script reads without parsing links.
+        if (page.length > limit) {
+          const next = shownPage[shownPage.length - 1].version;
+          reply.header("x-next-before", String(next));
+          reply.header(
+            "link",
+            `</api/filters/${req.params.filter}/versions?limit=${limit}&before=${next}${req.query.changes === "true" ? "&changes=true" : ""}>; rel="next"`,
+          );
+        }
+        return shownPage.map((v) => summary(req.params.filter, v, req.query.changes === "true"));
+      },
     );
 
     app.get<{ Params: { filter: string; version: string } }>(

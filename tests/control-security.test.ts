@@ -259,7 +259,7 @@ describe("secrets", () => {
     const shown = [
       put.body,
       (await app.inject({ url: "/api/filters/crawler_score" })).body,
-      (await app.inject({ url: "/api/filters/crawler_score/versions" })).body,
+      (await app.inject({ url: "/api/filters/crawler_score/versions?changes=true" })).body,
       (await app.inject({ url: "/api/filters/crawler_score/versions/2" })).body,
     ];
     for (const body of shown) assert.ok(!body.includes(SECRET), body);
@@ -297,7 +297,7 @@ describe("secrets", () => {
     const shown = [
       put.body,
       (await app.inject({ url: "/api/filters/access" })).body,
-      (await app.inject({ url: "/api/filters/access/versions" })).body,
+      (await app.inject({ url: "/api/filters/access/versions?changes=true" })).body,
       (await app.inject({ url: `/api/filters/access/versions/${version + 1}` })).body,
       allText(join(dir, "data", "access")),
     ];
@@ -361,7 +361,7 @@ describe("secrets graywall-control makes", () => {
     assert.equal(values.length, 2);
     for (const v of values) {
       assert.ok(v.length >= 40, "32 random bytes");
-      assert.ok(!shown.body.includes(v) && !(await app.inject({ url: "/api/filters/crawler_score/versions" })).body.includes(v));
+      assert.ok(!shown.body.includes(v) && !(await app.inject({ url: "/api/filters/crawler_score/versions?changes=true" })).body.includes(v));
       assert.ok(allText(join(dir, "ecds")).includes(v), "delivered");
       assert.ok(!allText(join(dir, "data", "crawler_score")).includes(v), "not in the history");
     }

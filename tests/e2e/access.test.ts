@@ -52,7 +52,7 @@ describe("access through graywall-control", () => {
     const { key, fingerprint } = made.json();
     assert.match(key, /^gwk_[A-Za-z0-9_-]{43}$/);
     // The key is shown once: the document, its versions and their diffs hold only its digest.
-    for (const url of ["/api/filters/access", "/api/filters/access/versions"]) {
+    for (const url of ["/api/filters/access", "/api/filters/access/versions?changes=true"]) {
       const body = (await rig.app.inject({ url })).body;
       assert.ok(!body.includes(key), `${url} never shows the key`);
       assert.ok(body.includes(fingerprint), `${url} shows the digest`);
@@ -145,7 +145,7 @@ describe("access through graywall-control", () => {
     assert.equal(made.headers["cache-control"], "no-store");
     const { key_id: keyId, secret } = made.json();
     assert.match(secret, /^gws_[A-Za-z0-9_-]{43}$/);
-    for (const url of ["/api/filters/access", "/api/filters/access/versions", `/api/filters/access/versions/${made.json().version}`]) {
+    for (const url of ["/api/filters/access", "/api/filters/access/versions?changes=true", `/api/filters/access/versions/${made.json().version}`]) {
       assert.ok(!(await rig.app.inject({ url })).body.includes(secret), `${url} never shows the secret`);
     }
     const signedGet = () => {
