@@ -12,7 +12,7 @@ import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type VersionSummary } from "./store.ts";
 import { openapi } from "./openapi.ts";
-import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "../runtime/targets.ts";
+import { listenersNotAppendingXff, routeClusters, routedTargets, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
 import { type Release, ReleaseConflict, Releases, readSpec } from "./releases.ts";
 import { GENERATED, SECRET_PATHS, SecretError, Secrets, secretPathForm } from "./secrets.ts";
@@ -774,6 +774,13 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
         }
       },
     );
+
+    // The gray targets this gateway routes (what a rule may send requests to), and the catch-all's.
+    app.get("/api/targets", async () => {
+      const catchAll = routeClusters("\0")["\0"] ?? "stable";
+      const targets = [...new Set([...(opts.targets ?? routedTargets()), catchAll])].sort();
+      return { targets, default: catchAll };
+    });
 
     // The last hour of every gateway's counters, per stage, and the top refusals (control/traffic.ts).
     app.get("/api/traffic", async () => traffic.view());

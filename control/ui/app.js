@@ -10,6 +10,54 @@ let grayDoc = null; // the loaded document: fields the form does not edit are ke
 let grayVersion = 0;
 let rawVersion = 0;
 
+/** "1 minute", "5 minutes". */
+const plural = (n, unit) => `${n} ${unit}${n === 1 ? "" : "s"}`;
+
+/** The targets the gateway routes (GET /api/targets), for the target choices. */
+let routed = { targets: ["canary", "stable"], default: "stable" };
+
+/** A select of the routed targets with `value` chosen (kept even if the gateway no longer routes it). */
+function fillTargets(select, value) {
+  const names = routed.targets.includes(value) || !value ? routed.targets : [...routed.targets, value];
+  select.replaceChildren(
+    ...names.map((t) =>
+      Object.assign(document.createElement("option"), { value: t, textContent: routed.targets.includes(t) ? t : `${t} (not routed by this gateway)` }),
+    ),
+  );
+  select.value = value || routed.default;
+}
+
+/**
+ * A field error in words, naming the rule: "rules[1].target: no route serves target 'canry'; ..." ->
+ * "Rule 2, "testers": no route serves 'canry'; this gateway serves canary and stable".
+ */
+function errorWords(e, doc) {
+  const m = /^rules\[(\d+)\]\.?(.*)$/.exec(e.field || "");
+  const message = e.message.replace(/no route serves target '([^']+)'; the gateway routes: (.*)$/, (_, t, list) => {
+    const names = list.split(", ");
+    return `no route serves '${t}'; this gateway serves ${names.length > 1 ? `${names.slice(0, -1).join(", ")} and ${names.at(-1)}` : names[0]}`;
+  });
+  if (!m) return e.field === "default_target" ? `Everyone else: ${message}` : e.field ? `${e.field}: ${message}` : message;
+  const i = Number(m[1]);
+  const name = doc?.rules?.[i]?.name;
+  const KINDS = {
+    headers: "header",
+    cookies: "cookie",
+    query: "query parameter",
+    body: "JSON body field",
+    client_ip: "client IP",
+    percentage: "share of users",
+  };
+  const part = m[2]
+    .replace(/^match\./, "")
+    .replace(/^(headers|cookies|query|body|client_ip|percentage)/, (k) => KINDS[k])
+    .replace(/\[(\d+)\]/g, (_, n) => ` ${Number(n) + 1}`)
+    .replaceAll(".", " ")
+    .replaceAll("_", " ");
+  const where = part && part !== "target" ? ` (${part})` : "";
+  return `Rule ${i + 1}${name ? `, "${name}"` : ""}${where}: ${message}`;
+}
+
 function say(text, kind = "ok") {
   const m = $("#message");
   m.textContent = text;
@@ -91,6 +139,8 @@ function wireCondition(row) {
   const sync = () => {
     const kind = $(".c-kind", row).value;
     const op = $(".c-op", row).value;
+    // The bar shows the share the number says from the start, not only after an edit.
+    if (kind === "percentage") setPercent(row, Number($(".c-percent-num", row).value));
     $(".c-pct", row).hidden = kind !== "percentage";
     $(".c-op", row).hidden = kind === "percentage" || kind === "client_ip";
     $(".c-name", row).hidden = kind === "client_ip" || (kind === "percentage" && $(".c-hash", row).value === "client_ip");
@@ -110,7 +160,7 @@ function wireCondition(row) {
 function ruleCard(rule) {
   const card = $("#rule-template").content.firstElementChild.cloneNode(true);
   $(".r-name", card).value = rule.name || "";
-  $(".r-target", card).value = rule.target || "canary";
+  fillTargets($(".r-target", card), rule.target || routed.targets.find((t) => t !== routed.default) || "canary");
   const list = $(".conditions", card);
   const m = rule.match || {};
   for (const kind of ["headers", "cookies", "query", "body"]) for (const item of m[kind] || []) list.append(conditionRow(kind, item));
@@ -126,7 +176,7 @@ function ruleCard(rule) {
 }
 
 function renderGray(doc) {
-  $("#default-target").value = doc.default_target || "stable";
+  fillTargets($("#default-target"), doc.default_target || routed.default);
   const rules = $("#rules");
   rules.replaceChildren(...(doc.rules || []).map(ruleCard));
   $("#gray-version").textContent = String(grayVersion);
@@ -163,11 +213,11 @@ function readCondition(row, match) {
 }
 
 function formDoc() {
-  const doc = { ...grayDoc, default_target: $("#default-target").value.trim() };
+  const doc = { ...grayDoc, default_target: $("#default-target").value };
   doc.rules = $$(".rule", $("#rules")).map((card) => {
     const match = {};
     for (const row of $$(".condition", card)) readCondition(row, match);
-    return { name: $(".r-name", card).value.trim(), target: $(".r-target", card).value.trim(), match };
+    return { name: $(".r-name", card).value.trim(), target: $(".r-target", card).value, match };
   });
   return doc;
 }
@@ -215,6 +265,7 @@ async function saveGray() {
   } catch (e) {
     markInvalid(e.errors || []);
     if (e.status === 401) say("Sign in with the access token to publish changes.", "error");
+    else if (e.errors?.length) say(e.errors.map((x) => errorWords(x, formDoc())).join(" "), "error");
     else if (e.status === 409) say(`${e.message}. Press "Discard changes" to load the newer rules (your edits are still in the form until then).`, "error");
     else say(e.message, "error");
   }
@@ -380,7 +431,7 @@ async function startRelease(e) {
     limits: { max_error_rate_increase: Number($("#rel-errors").value) / 100, max_p99_ratio: Number($("#rel-p99").value) },
     author: "web UI",
   };
-  const plan = `Start releasing ${target}? ${pace.steps[0]}% of users (by cookie ${body.name}) go to ${target} now, then ${pace.steps.slice(1).join("%, ")}% as each step stays healthy for ${pace.hold_seconds / 60} minutes. If ${target} shows more than ${$("#rel-errors").value}% more errors than stable, or gets ${body.limits.max_p99_ratio}× slower, everyone goes back to stable by itself.`;
+  const plan = `Start releasing ${target}? ${pace.steps[0]}% of users (by cookie ${body.name}) go to ${target} now, then ${pace.steps.slice(1).join("%, ")}% as each step stays healthy for ${plural(pace.hold_seconds / 60, "minute")}. If ${target} shows more than ${$("#rel-errors").value}% more errors than stable, or gets ${body.limits.max_p99_ratio}× slower, everyone goes back to stable by itself.`;
   if (!confirm(plan)) return;
   try {
     const r = await api("POST", "/api/releases", body);
@@ -463,7 +514,7 @@ function crawlerSentences(doc) {
     `Every request gets a bot score from 0 to 100 (its headers and its client's behaviour). At ${t.tag} or more it is tagged for the upstream; at ${t.challenge} or more it is challenged; at ${t.block} or more it is blocked.`,
     ch.enabled === false
       ? "A challenged request gets a plain 429 asking it to slow down (the proof-of-work page is off)."
-      : `A challenged page view gets a proof-of-work page (difficulty ${ch.difficulty ?? 14}: a browser solves it in about a second) and then passes for ${Math.round((ch.expiry_s ?? 3600) / 60)} minutes; other requests get a plain 429.`,
+      : `A challenged page view gets a proof-of-work page (difficulty ${ch.difficulty ?? 14}: a browser solves it in about a second) and then passes for ${plural(Math.round((ch.expiry_s ?? 3600) / 60), "minute")}; other requests get a plain 429.`,
     id.enabled === false
       ? "Behaviour is judged per address: people behind one address share a history."
       : "Each browser gets a signed id cookie, so behaviour is judged per browser and people behind one address never pay for each other.",
@@ -475,7 +526,7 @@ function crawlerSentences(doc) {
   );
   const traps = doc.honeypot_paths || [];
   if (traps.length > 0)
-    out.push(`A client that asks for ${traps.join(", ")} is blocked for ${Math.round((doc.behaviour?.honeypot_ttl_ms ?? 600000) / 60000)} minutes.`);
+    out.push(`A client that asks for ${traps.join(", ")} is blocked for ${plural(Math.round((doc.behaviour?.honeypot_ttl_ms ?? 600000) / 60000), "minute")}.`);
   if ((doc.good_bots || []).length > 0)
     out.push(
       `Verified bots (${doc.good_bots.map((g) => g.name).join(", ")}) pass from their published address ranges; their user agent from anywhere else is an impostor.`,
@@ -493,7 +544,7 @@ function attackWords(doc) {
   const auto =
     ua.auto === false
       ? "It does not switch on by itself."
-      : `It switches on by itself for ${Math.round((ua.duration_ms ?? 900000) / 60000)} minutes when the site gets more than ${ua.multiple ?? 5} times its usual requests per second (and over ${ua.min_rps ?? 50}).`;
+      : `It switches on by itself for ${plural(Math.round((ua.duration_ms ?? 900000) / 60000), "minute")} when the site gets more than ${ua.multiple ?? 5} times its usual requests per second (and over ${ua.min_rps ?? 50}).`;
   if (ua.until_ms && ua.until_ms > Date.now()) {
     return `On until ${new Date(ua.until_ms).toLocaleTimeString()}: every page view without a clearance gets the challenge (feeds and API paths excepted). ${auto}`;
   }
@@ -682,7 +733,27 @@ async function start() {
   $("#history-filter").value = "gray_router";
   $("#raw-filter").value = filters.find((f) => f.filter !== "gray_router")?.filter;
   $("#token").value = token;
-  $("#whoami").textContent = token ? "signed in" : "read-only until you sign in";
+  const signedIn = (on) => {
+    $("#whoami").textContent = on ? "signed in" : "read-only until you sign in";
+    $("#sign-out").hidden = !on;
+  };
+  signedIn(!!token);
+  $("#sign-out").addEventListener("click", () => {
+    token = "";
+    sessionStorage.removeItem("graywall-token");
+    $("#token").value = "";
+    signedIn(false);
+    say("Signed out: read-only until you sign in again.");
+  });
+  routed = await api("GET", "/api/targets").catch(() => routed);
+  const checks = () => {
+    const pace = PACES[$("#rel-pace").value];
+    const every = pace.interval_seconds >= 60 ? plural(pace.interval_seconds / 60, "minute") : plural(pace.interval_seconds, "second");
+    $("#rel-checks").textContent =
+      `Checked every ${every.replace(/^1 /, "")} from Envoy's own numbers (error rate and p99 latency of the new version against stable's); two bad checks in a row send everyone back to stable.`;
+  };
+  $("#rel-pace").addEventListener("change", checks);
+  checks();
 
   $("#login").addEventListener("submit", async (e) => {
     e.preventDefault();
@@ -690,12 +761,12 @@ async function start() {
     try {
       await api("GET", "/api/session");
       sessionStorage.setItem("graywall-token", token);
-      $("#whoami").textContent = "signed in";
+      signedIn(true);
       say("Signed in.");
     } catch (err) {
       token = "";
       sessionStorage.removeItem("graywall-token");
-      $("#whoami").textContent = "read-only until you sign in";
+      signedIn(false);
       say(err.status === 401 ? "That access token is not valid: still read-only." : err.message, "error");
     }
   });

@@ -67,9 +67,18 @@ describe("web UI", () => {
     await page.click("#add-rule");
     const rule = page.locator(".rule").last();
     await rule.locator(".r-name").fill("all-users");
-    await rule.locator(".r-target").fill("canary");
+    // Targets are chosen from those the gateway routes.
+    assert.deepEqual(await rule.locator(".r-target option").allTextContents(), ["canary", "stable"]);
+    await rule.locator(".r-target").selectOption("canary");
     const cond = rule.locator(".condition").first();
     await cond.locator(".c-kind").selectOption("percentage");
+    // The bar shows the share the number says (10%) before any edit.
+    assert.equal(await cond.locator(".split-bar").evaluate((e) => (e as HTMLElement).style.width), "10%");
+    const [bar, track] = [await cond.locator(".split-bar").boundingBox(), await cond.locator(".split").boundingBox()];
+    assert.ok(bar && track && Math.abs(bar.width / track.width - 0.1) < 0.02, `bar ${bar?.width} of ${track?.width}`);
+    // The mix (salt) is folded away under "Advanced", with what it does in words.
+    assert.equal(await cond.locator("details.advanced").evaluate((e) => (e as HTMLDetailsElement).open), false);
+    assert.match((await cond.locator("details.advanced").textContent()) ?? "", /renaming the rule keeps the same users/);
     await cond.locator(".c-percent-num").fill("100");
     await cond.locator(".c-name").fill("x-user-id");
     assert.equal(await cond.locator(".split-bar").evaluate((e) => (e as HTMLElement).style.width), "100%");
@@ -89,12 +98,15 @@ describe("web UI", () => {
     await page.screenshot({ path: join(tmpdir(), "graywall-ui-rules.png"), fullPage: true });
   });
 
-  e2e("a field error is shown on the rule and nothing is published", async () => {
+  e2e("a field error is shown on the rule, in words naming it, and nothing is published", async () => {
     const rule = page.locator(".rule").last();
-    await rule.locator(".r-target").fill("Not A Target");
+    await rule.locator(".r-add-condition").click();
+    const cond = rule.locator(".condition").last();
+    await cond.locator(".c-kind").selectOption("client_ip");
+    await cond.locator(".c-value").fill("300.0.0.1/8");
     await page.click("#save-rules");
     await page.waitForFunction(() => document.querySelector("#message")?.className === "error");
-    assert.match((await message()) ?? "", /rules\[1\]\.target: must be 1-64 characters/);
+    assert.match((await message()) ?? "", /^Rule 2, "all-users" \(client IP 1\): invalid IP or CIDR '300\.0\.0\.1\/8'/);
     assert.ok(await rule.evaluate((e) => e.classList.contains("invalid")));
     assert.equal((await (await fetch(`${url}api/filters/gray_router`)).json()).version, 2);
     await page.click("#reload-rules");
@@ -270,5 +282,32 @@ describe("web UI", () => {
       10000,
       "the revoked key names no one",
     );
+  });
+
+  e2e("the release form says how often it checks, in words that follow the pace", async () => {
+    await page.click('nav button[data-tab="releases"]');
+    assert.match((await page.locator("#rel-checks").textContent()) ?? "", /^Checked every minute from Envoy's own numbers/);
+    await page.locator("#rel-pace").selectOption("fast");
+    assert.match((await page.locator("#rel-checks").textContent()) ?? "", /^Checked every 10 seconds/);
+    await page.locator("#rel-pace").selectOption("normal");
+  });
+
+  e2e("every tab, for the docs' screenshots", async () => {
+    for (const tab of ["rules", "releases", "history", "traffic", "gateways", "crawler", "consumers", "filters"]) {
+      await page.click(`nav button[data-tab="${tab}"]`);
+      await page.locator(`#tab-${tab}`).waitFor();
+      await page.screenshot({ path: join(tmpdir(), `graywall-ui-tab-${tab}.png`), fullPage: true });
+    }
+  });
+
+  e2e("sign out: back to read-only, the token gone from the page and the session", async () => {
+    await page.click("#sign-out");
+    assert.equal(await page.locator("#whoami").textContent(), "read-only until you sign in");
+    assert.equal(await page.locator("#token").inputValue(), "");
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("graywall-token")), null);
+    assert.ok(await page.locator("#sign-out").isHidden());
+    await page.click('nav button[data-tab="rules"]');
+    await page.click("#save-rules");
+    await page.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("Sign in"));
   });
 });
