@@ -1,4 +1,6 @@
 // npm run profile [-- --setup <bench setup name part>] [--requests N]
+// npm run profile -- --envoy [<bench setup name part>] [--seconds S]: real Envoy under perf instead
+//   (bench/profile_envoy.ts)
 // Where the module's own time goes, by function: runs the bench's request through a build of
 // graywall.wasm that keeps function names, on the host emulator (tests/support/proxy_host.ts), under V8's
 // profiler, and prints the module's self time per request with the top functions and the host calls a
@@ -10,6 +12,7 @@ import { Session } from "node:inspector/promises";
 import { join } from "node:path";
 import { BUILD_DIR, ROOT, wasmPath } from "../runtime/paths.ts";
 import { ProxyHost } from "../tests/support/proxy_host.ts";
+import { profileEnvoy } from "./profile_envoy.ts";
 import { BENCH_HEADERS, setups } from "./setups.ts";
 
 const args = process.argv.slice(2);
@@ -90,4 +93,7 @@ async function main(): Promise<void> {
   console.log(`host calls per request: ${JSON.stringify(host.request(spec).calls)}`);
 }
 
-await main();
+if (args.includes("--envoy")) {
+  const next = args[args.indexOf("--envoy") + 1];
+  await profileEnvoy(next && !next.startsWith("--") ? next : "graywall: all four", Number(opt("--seconds", "5")));
+} else await main();

@@ -21,6 +21,7 @@ import {
 
 export const CHROMIUM = process.env.GRAYWALL_CHROMIUM ?? "/usr/bin/chromium";
 export const WRK = process.env.GRAYWALL_WRK ?? "/usr/bin/wrk";
+export const PERF = process.env.GRAYWALL_PERF ?? "/usr/bin/perf";
 
 export function setupBrowser(): string {
   return ensureDebianTool(CHROMIUM, "chromium", "for the UI tests; or set GRAYWALL_CHROMIUM");
@@ -28,6 +29,11 @@ export function setupBrowser(): string {
 
 export function setupWrk(): string {
   return ensureDebianTool(WRK, "wrk", "the benchmark's load generator; or set GRAYWALL_WRK");
+}
+
+/** Linux's perf: `npm run profile -- --envoy` samples real Envoy with it. */
+export function setupPerf(): string {
+  return ensureDebianTool(PERF, "linux-perf", "profiles real Envoy (npm run profile -- --envoy); or set GRAYWALL_PERF");
 }
 
 export function setupRedis(): string {
@@ -84,6 +90,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   try {
     setupBrowser();
     setupWrk();
+    setupPerf();
     setupRedis();
     setupRegistry();
     setupPrometheus();
