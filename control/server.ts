@@ -11,7 +11,8 @@ import { Traffic } from "./traffic.ts";
 import { authorized } from "./auth.ts";
 import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type VersionSummary } from "./store.ts";
-import { openapi } from "./openapi.ts";
+import { describeRoute, OPENAPI } from "./openapi.ts";
+import swagger from "@fastify/swagger";
 import { listenersNotAppendingXff, routeClusters, routedTargets, unroutedTargets } from "../runtime/targets.ts";
 import { EcdsServer } from "./xds.ts";
 import { type Release, ReleaseConflict, Releases, readSpec } from "./releases.ts";
@@ -320,9 +321,14 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     allowList: (req) => authorized(req.headers.authorization, opts.token),
   });
 
+  // The OpenAPI document is generated from the routes as they register (control/openapi.ts adds each
+  // one's summary, group and bearer security).
+  app.addHook("onRoute", (r) => describeRoute(r, (x) => [x.onRequest].flat().includes(requireToken)));
+  void app.register(swagger, OPENAPI);
+
   // The routes load after the rate limiter, so its per-route limits apply to them.
   void app.register(async (app) => {
-    app.get("/openapi.json", async () => openapi(NAMES));
+    app.get("/openapi.json", async () => app.swagger());
 
     app.get("/api/filters", async () =>
       NAMES.map((f) => {
