@@ -1,7 +1,5 @@
 #!/usr/bin/env node
-// The npm package's graywall-control: the control service is TypeScript, run through tsx (a dependency).
-import { register } from "tsx/esm/api";
-
-register();
-const { runCli } = await import("../control/main.ts");
+// The npm package's graywall-control: JavaScript compiled from the TypeScript sources when the package is
+// packed (npm pack runs `prepack`: tsc -p tsconfig.build.json), so nothing compiles at run time.
+const { runCli } = await import("../dist/control/main.js");
 await runCli(process.argv.slice(2));

@@ -3,7 +3,9 @@ import { existsSync, readdirSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/** The repository, or the installed package: this file is runtime/paths.ts there, or dist/runtime/paths.js once compiled for the package. */
+const HERE = dirname(fileURLToPath(import.meta.url));
+export const ROOT = resolve(HERE, HERE.endsWith(join("dist", "runtime")) ? "../.." : "..");
 export const BUILD_DIR = join(ROOT, "build");
 /** The stages' pure logic compiled for Node (assembly/node/bindings.ts), built by `npm run build`. */
 export const NODE_BINDINGS = join(BUILD_DIR, "node", "graywall.wasm");

@@ -71,6 +71,13 @@ test("npm pack makes a graywall package a user installs into an empty folder: it
   const files = spawnSync("tar", ["-tzf", tarball], { encoding: "utf8" }).stdout.split("\n");
   assert.ok(files.includes("package/build/graywall.wasm"));
   assert.ok(files.includes("package/bin/graywall-control.js"));
+  // graywall-control runs from JavaScript compiled when packing, not from TypeScript through tsx.
+  assert.ok(files.includes("package/dist/control/main.js") && files.includes("package/dist/control/validation/worker.js"));
+  assert.deepEqual(
+    files.filter((f) => f.endsWith(".ts")),
+    [],
+    "no TypeScript in the package",
+  );
   assert.ok(!files.some((f) => /^package\/(tests|assembly|bench|scripts|eval)\//.test(f) || f.endsWith("noop.wasm")), "only what a user needs");
 
   const app = join(work, "app");
@@ -83,6 +90,7 @@ test("npm pack makes a graywall package a user installs into an empty folder: it
   });
   assert.equal(install.status, 0, install.stderr);
 
+  assert.ok(!existsSync(join(app, "node_modules", "tsx")), "tsx is a development dependency: not installed with the package");
   const help = spawnSync("npx", ["--no-install", "graywall-control", "--help"], { cwd: app, encoding: "utf8" });
   assert.equal(help.status, 0, help.stderr);
   assert.match(help.stdout, /^graywall-control: /);
@@ -103,6 +111,13 @@ test("npm pack makes a graywall package a user installs into an empty folder: it
     assert.match(out, /graywall-control on/);
     const g = await (await fetch(`http://127.0.0.1:${port}/api/gateways`)).json();
     assert.equal(g.fleet, true);
+    // The validation worker (compiled JavaScript, the filters' compilers built for Node) answers.
+    const checked = await fetch(`http://127.0.0.1:${port}/api/filters/ip_list/validate`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ doc: { allow: [], deny: ["300.0.0.1/8"] } }),
+    });
+    assert.match(JSON.stringify(await checked.json()), /invalid IP or CIDR '300\.0\.0\.1\/8'/);
     assert.ok(existsSync(join(app, ".graywall", "ecds", "graywall.ecds.yaml")), "data and ECDS files go under the user's folder");
   } finally {
     control.kill("SIGTERM");

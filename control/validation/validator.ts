@@ -77,7 +77,8 @@ export class Validator {
   }
 
   private spawn(): Worker {
-    const w = new Worker(new URL("./worker.mjs", import.meta.url), {
+    // Compiled for the package (validator.js), the worker is plain JavaScript; from the sources it needs tsx's loader.
+    const w = new Worker(new URL(import.meta.url.endsWith(".js") ? "./worker.js" : "./worker.mjs", import.meta.url), {
       resourceLimits: { maxOldGenerationSizeMb: this.limits.heapMb ?? 256 },
     });
     w.on("message", (r: Reply) => {
