@@ -16,6 +16,8 @@ export interface DeliveryTargets {
   ecdsDir: string;
   /** Where Envoy finds the module (default: the repository's build/, absolute; relative paths are Envoy's cwd). */
   wasmDir?: string;
+  /** The gateway's Envoy config, whose graywall filter is the template of what is delivered. */
+  envoyYaml?: string;
   /** The ratelimit service's runtime root (RUNTIME_ROOT), if cluster limits are served. */
   ratelimitDir?: string;
   /** The gRPC ECDS server the fleet subscribes to. */
@@ -23,13 +25,14 @@ export interface DeliveryTargets {
 }
 
 export class Delivery {
-  private template = wasmTemplates().get(MODULE.envoyName);
+  private template: ReturnType<ReturnType<typeof wasmTemplates>["get"]>;
   private docs: Record<string, unknown> = {};
   private versions: Record<string, number> = {};
 
   constructor(public targets: DeliveryTargets) {
     mkdirSync(targets.ecdsDir, { recursive: true });
-    if (!this.template) throw new Error(`envoy/envoy.yaml has no ${MODULE.envoyName} filter`);
+    this.template = wasmTemplates(targets.envoyYaml).get(MODULE.envoyName);
+    if (!this.template) throw new Error(`${targets.envoyYaml ?? "envoy/envoy.yaml"} has no ${MODULE.envoyName} filter`);
   }
 
   /** The version every gateway reports: each stage's document version, e.g. "ip_list.1,...,gray_router.4". */

@@ -33,6 +33,7 @@ export async function startControl(port = Number(process.env.GRAYWALL_CONTROL_PO
     ratelimitDir: process.env.GRAYWALL_RATELIMIT_DIR,
     xdsPort: process.env.GRAYWALL_XDS_PORT ? Number(process.env.GRAYWALL_XDS_PORT) : undefined,
     alerts: alertSettings(process.env.GRAYWALL_ALERT_WEBHOOKS),
+    envoyYaml: process.env.GRAYWALL_ENVOY_CONFIG,
     accessLogs: process.env.GRAYWALL_ACCESS_LOGS?.split(",")
       .map((f) => f.trim())
       .filter(Boolean),
@@ -68,7 +69,9 @@ Configured by the environment:
                           several, comma-separated, for a fleet (releases sum every gateway's numbers)
   GRAYWALL_TOKEN, GRAYWALL_TOKEN_FILE   the bearer token for changes (default: generated into the data folder)
   GRAYWALL_RETENTION      versions kept per filter (default 200)
-  GRAYWALL_TARGETS        gray targets the gateway routes, comma-separated
+  GRAYWALL_ENVOY_CONFIG   your gateway's Envoy config: its graywall filter is the template of what is delivered,
+                          its routes the targets gray rules may use (default: the shipped envoy/envoy.yaml)
+  GRAYWALL_TARGETS        gray targets the gateway routes, comma-separated (instead of reading them from the routes)
   GRAYWALL_ACCESS_LOGS    the gateways' JSON access logs (files), comma-separated: the Traffic view's most refused paths
   GRAYWALL_ALERT_WEBHOOKS webhook URLs, comma-separated: alerts evaluated from the gateways' admin stats
                           (docs/observability.md) are POSTed there when they fire and when they resolve

@@ -59,7 +59,11 @@ export interface ControlOptions {
   validation?: ValidatorLimits;
   /** The validator to use (default: a worker with `validation`'s limits); closed with the service. */
   validator?: Validator;
-  /** The gateway's Envoy config (default envoy/envoy.yaml): what `client_address: "envoy_xff"` is checked against. */
+  /**
+   * The gateway's Envoy config (GRAYWALL_ENVOY_CONFIG; default: the shipped envoy/envoy.yaml): its
+   * graywall filter is the template of what is delivered, its routes say which targets exist and which
+   * clusters serve them, and `client_address: "envoy_xff"` is checked against its listeners.
+   */
   envoyYaml?: string;
   /** Calls per minute per client to the endpoints open without a token (validate, preview); default 60. */
   openRateLimit?: number;
@@ -189,7 +193,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   });
   const store = new Store(opts.dataDir, NAMES, opts.retention);
   const xds = opts.xdsPort === undefined ? undefined : new EcdsServer();
-  const delivery = new Delivery({ ecdsDir: opts.ecdsDir, wasmDir: opts.wasmDir, ratelimitDir: opts.ratelimitDir, xds });
+  const delivery = new Delivery({ ecdsDir: opts.ecdsDir, wasmDir: opts.wasmDir, ratelimitDir: opts.ratelimitDir, xds, envoyYaml: opts.envoyYaml });
   if (xds) {
     // The gRPC server lives and dies with the HTTP one.
     app.addHook("onReady", async () => {
@@ -268,7 +272,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
     if (!r.version) throw new Error((r.errors ?? []).map((e) => `${e.field}: ${e.message}`).join("; "));
     return r.version.version;
   };
-  const routed = routeClusters();
+  const routed = routeClusters(undefined, undefined, opts.envoyYaml);
   const releases = new Releases(join(opts.dataDir, "releases"), {
     currentGray: () => store.current("gray_router")!,
     publishGray,
@@ -298,7 +302,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   // The filter's own compiler (in the validation worker) first; then, for gray rules, whether the gateway routes each target.
   const validate = async (filter: string, doc: unknown, open = false) => {
     const errors = fieldErrors(await validator.validate(filter, JSON.stringify(doc), open));
-    if (errors.length === 0 && filter === "gray_router") errors.push(...unroutedTargets(doc, opts.targets));
+    if (errors.length === 0 && filter === "gray_router") errors.push(...unroutedTargets(doc, opts.targets, opts.envoyYaml));
     // The peer from Envoy's own X-Forwarded-For entry only where the gateway's Envoy writes that entry.
     if (errors.length === 0 && (doc as { client_address?: unknown } | null)?.client_address === "envoy_xff") {
       const unsafe = listenersNotAppendingXff(opts.envoyYaml);

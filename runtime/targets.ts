@@ -36,13 +36,13 @@ interface GrayDoc {
  * gateway whose routes live elsewhere). The default target must be what the catch-all route serves (its
  * cluster's name), or a target routed by header with `mark_default: true`, so requests land where it says.
  */
-export function unroutedTargets(doc: unknown, known?: string[]): { field: string; message: string }[] {
+export function unroutedTargets(doc: unknown, known?: string[], envoyYaml = join(ROOT, "envoy", "envoy.yaml")): { field: string; message: string }[] {
   const d = (doc ?? {}) as GrayDoc;
   const header = typeof d.routing_header === "string" ? d.routing_header.toLowerCase() : undefined;
-  const targets = new Set(known ?? routedTargets(header));
+  const targets = new Set(known ?? routedTargets(header, envoyYaml));
   const fallback = typeof d.default_target === "string" ? d.default_target.toLowerCase() : "stable";
   // What the catch-all route (no routing header) serves: its cluster's name stands for it.
-  const catchAll = routeClusters("\0")["\0"];
+  const catchAll = routeClusters("\0", undefined, envoyYaml)["\0"];
   const out: { field: string; message: string }[] = [];
   if (catchAll !== undefined && fallback !== catchAll) {
     if (!targets.has(fallback)) {

@@ -170,6 +170,7 @@ async function startFleetServices(services: Service[]) {
     envoyAdmin: `http://127.0.0.1:${FP.admin1}`,
     envoyAdmins: [`http://127.0.0.1:${FP.admin1}`, `http://127.0.0.1:${FP.admin2}`],
     accessLogs: [accessLogOf("gateway-1"), accessLogOf("gateway-2")],
+    envoyYaml: join(ROOT, "envoy", "envoy.yaml"),
   });
   const auth = { authorization: `Bearer ${control.token}`, "content-type": "application/json" };
   const cur = await (await fetch(`${control.url}/api/filters/rate_limiter`)).json();
@@ -207,7 +208,12 @@ async function main(): Promise<void> {
   // gRPC to the fleet) before Envoy reads it.
   const control = FLEET
     ? await startFleetServices(services)
-    : await startControl(CONTROL_PORT, { envoyAdmin: `http://127.0.0.1:${ADMIN_PORT}`, accessLogs: [accessLogOf()] });
+    : await startControl(CONTROL_PORT, {
+        envoyAdmin: `http://127.0.0.1:${ADMIN_PORT}`,
+        accessLogs: [accessLogOf()],
+        // The demo's own gateway: its filter template, routes and targets.
+        envoyYaml: join(ROOT, "envoy", "envoy.yaml"),
+      });
   const configs = FLEET
     ? [runConfig("envoy-xds.yaml", FP.listener1, FP.admin1, "gateway-1"), runConfig("envoy-xds.yaml", FP.listener2, FP.admin2, "gateway-2")]
     : [runConfig("envoy-ecds.yaml", LISTENER_PORT, ADMIN_PORT)];

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFil
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, test } from "node:test";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { buildServer } from "../control/server.ts";
 import { authorized } from "../control/auth.ts";
 import { ROOT } from "../runtime/paths.ts";
@@ -161,6 +161,42 @@ describe("graywall-control API", () => {
     const shipped = JSON.parse(readFileSync(join(ROOT, "config", "filters", "gray_router.json"), "utf8"));
     assert.deepEqual(sections.gray_router, shipped);
     assert.ok(existsSync(res.typed_config.config.vm_config.code.local.filename));
+  });
+
+  test("the gateway's Envoy config is the service's own setting: its filter template, routes and targets, not the shipped file's", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "graywall-control-"));
+    // A gateway of its own: a third routed target, "blue", and its own VM id.
+    const cfg = parse(readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8"));
+    const vhost = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.route_config.virtual_hosts[0];
+    vhost.routes.unshift({ match: { prefix: "/", headers: [{ name: "x-graywall-target", string_match: { exact: "blue" } }] }, route: { cluster: "stable" } });
+    const filter = cfg.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters.find((f: { name: string }) => f.name === "graywall");
+    filter.typed_config.config.vm_config.vm_id = "our-gateway";
+    const envoyYaml = join(dir, "gateway.yaml");
+    writeFileSync(envoyYaml, stringify(cfg));
+    const app = buildServer({ dataDir: join(dir, "data"), ecdsDir: join(dir, "ecds"), token: TOKEN, envoyYaml });
+    try {
+      assert.deepEqual((await app.inject({ url: "/api/targets" })).json(), { targets: ["blue", "canary", "stable"], default: "stable" });
+      const put = await app.inject({
+        method: "PUT",
+        url: "/api/filters/gray_router",
+        headers: { ...auth, "if-match": '"1"' },
+        payload: { doc: { rules: [{ name: "b", target: "blue", match: {} }] } },
+      });
+      assert.equal(put.statusCode, 200, put.body);
+      assert.match(readFileSync(join(dir, "ecds", "graywall.ecds.yaml"), "utf8"), /vm_id: our-gateway/);
+    } finally {
+      await app.close();
+    }
+    // The shipped file knows no "blue".
+    const other = mkdtempSync(join(tmpdir(), "graywall-control-"));
+    const shipped = buildServer({ dataDir: join(other, "data"), ecdsDir: join(other, "ecds"), token: TOKEN });
+    const r = await shipped.inject({
+      method: "POST",
+      url: "/api/filters/gray_router/validate",
+      payload: { doc: { rules: [{ name: "b", target: "blue", match: {} }] } },
+    });
+    assert.match(r.body, /no route serves target 'blue'/);
+    await shipped.close();
   });
 
   test("serves an OpenAPI document generated from the routes: every API route in it, with a summary, and bearer security where the token is checked", async () => {

@@ -7,8 +7,8 @@ export function observeRoutes(app: FastifyInstance, s: Service): void {
   const { opts, delivery, xds, traffic, alerts } = s;
   // The gray targets this gateway routes (what a rule may send requests to), and the catch-all's.
   app.get("/api/targets", async () => {
-    const catchAll = routeClusters("\0")["\0"] ?? "stable";
-    const targets = [...new Set([...(opts.targets ?? routedTargets()), catchAll])].sort();
+    const catchAll = routeClusters("\0", undefined, opts.envoyYaml)["\0"] ?? "stable";
+    const targets = [...new Set([...(opts.targets ?? routedTargets(undefined, opts.envoyYaml)), catchAll])].sort();
     return { targets, default: catchAll };
   });
 
