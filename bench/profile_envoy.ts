@@ -20,7 +20,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { freePort, startEnvoy } from "../runtime/envoy_process.ts";
+import { freePort, startEnvoy } from "../scripts/lib/envoy_process.ts";
 import { setupPerf, setupWrk } from "../scripts/setup-tools.ts";
 import { BENCH_HEADERS, envoyConfig, type Setup, setups } from "./setups.ts";
 

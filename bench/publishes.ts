@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
 import { buildServer } from "../control/server.ts";
-import { freePort, startEnvoy } from "../runtime/envoy_process.ts";
+import { freePort, startEnvoy } from "../scripts/lib/envoy_process.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { ECDS_DIR } from "../scripts/render.ts";
 

@@ -13,7 +13,7 @@ import { stringify } from "yaml";
 import { build, buildRuntimeVariant } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
 import { setupWrk } from "../scripts/setup-tools.ts";
-import { type Envoy, freePort, startEnvoy } from "../runtime/envoy_process.ts";
+import { type Envoy, freePort, startEnvoy } from "../scripts/lib/envoy_process.ts";
 import { BENCH_HEADERS, envoyConfig, OTHER_RUNTIME, setups, type Setup } from "./setups.ts";
 import { DISTURBED_BELOW, disturbed } from "./disturbed.ts";
 

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ecdsFileName, ecdsResource, wasmTemplates, wasmTypedConfig, writeAtomic } from "../runtime/ecds.ts";
 import { composeConfig, FILTERS, MODULE } from "../runtime/filters.ts";
 import { ROOT } from "../runtime/paths.ts";
-import { writeRatelimitConfig } from "../runtime/services.ts";
+import { writeRatelimitConfig } from "../runtime/cluster_limits.ts";
 import type { EcdsServer } from "./xds.ts";
 
 export interface DeliveryTargets {

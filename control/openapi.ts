@@ -3,7 +3,7 @@
 // file adds what a schema does not say: one summary per route (a route without one fails
 // tests/control.test.ts), its group, and the bearer token for the routes that need it.
 import type { RouteOptions } from "fastify";
-import { VERSION } from "../runtime/release.ts";
+import { VERSION } from "../runtime/paths.ts";
 
 /** One line per API route, "METHOD /path" as Fastify registers it. */
 export const SUMMARIES: Record<string, string> = {

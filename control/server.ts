@@ -12,7 +12,7 @@ import { Delivery } from "./delivery.ts";
 import { StaleVersion, Store, type Version, type VersionSummary } from "./store.ts";
 import { describeRoute, OPENAPI } from "./openapi.ts";
 import swagger from "@fastify/swagger";
-import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "../runtime/targets.ts";
+import { listenersNotAppendingXff, routeClusters, unroutedTargets } from "./targets.ts";
 import { EcdsServer } from "./xds.ts";
 import { Releases } from "./releases.ts";
 import { SECRET_PATHS, SecretError, Secrets, secretPathForm } from "./secrets.ts";

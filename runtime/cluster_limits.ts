@@ -3,7 +3,10 @@
 // rule's name and key into a pair of request headers (slot i for the document's i-th cluster rule); the
 // virtual host's rate_limits turn each pair into a descriptor; the service's config, rendered here from the
 // same rule document, gives each rule its limit. The route table stays static while the rules are hot.
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { stringify } from "yaml";
+import { writeAtomic } from "./ecds.ts";
 
 /** Must match MAX_CLUSTER_RULES and the header names in assembly/rate_limiter/. */
 export const MAX_CLUSTER_RULES = 4;
@@ -92,4 +95,15 @@ export function fleetDescriptors(): unknown[] {
     value: unit,
     descriptors: [{ key: KEY_ENTRY, rate_limit: { unit, requests_per_unit: FLEET_LIMIT } }],
   }));
+}
+
+/** Where the ratelimit service reads its config under a runtime root. */
+export const ratelimitConfigFile = (dir: string) => join(dir, "ratelimit", "config", "graywall.yaml");
+
+/** Writes the service's config for a rate_limiter document; a running service reloads it. */
+export function writeRatelimitConfig(dir: string, rateLimiterDoc: unknown): string {
+  const file = ratelimitConfigFile(dir);
+  mkdirSync(join(file, ".."), { recursive: true });
+  writeAtomic(file, ratelimitServiceConfig(rateLimiterDoc));
+  return file;
 }

@@ -1,5 +1,5 @@
 // Where things live, for the control service, every script and test.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -7,6 +7,8 @@ import { fileURLToPath } from "node:url";
 const HERE = dirname(fileURLToPath(import.meta.url));
 export const ROOT = resolve(HERE, HERE.endsWith(join("dist", "runtime")) ? "../.." : "..");
 export const BUILD_DIR = join(ROOT, "build");
+/** This release's version (package.json's). */
+export const VERSION: string = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
 /** The stages' pure logic compiled for Node (assembly/node/bindings.ts), built by `npm run build`. */
 export const NODE_BINDINGS = join(BUILD_DIR, "node", "graywall.wasm");
 export const ENVOY_VENV = join(ROOT, ".envoy");

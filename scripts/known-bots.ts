@@ -1,12 +1,12 @@
 // Generates assembly/crawler_score/known_bots.ts from the pattern list of the npm package isbot
-// (Unlicense): every pattern compiled into one linear-time program (runtime/regex_program.ts) that the
+// (Unlicense): every pattern compiled into one linear-time program (scripts/lib/regex_program.ts) that the
 // crawler stage runs in the VM. `--check` only checks that the committed file is current.
 import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { list } from "isbot";
 import { ROOT } from "../runtime/paths.ts";
-import { compilePatterns } from "../runtime/regex_program.ts";
+import { compilePatterns } from "./lib/regex_program.ts";
 
 export const KNOWN_BOTS_FILE = join(ROOT, "assembly", "crawler_score", "known_bots.ts");
 

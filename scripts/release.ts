@@ -12,9 +12,9 @@ import { build } from "./build.ts";
 import { filterDocs, renderWasmPlugins } from "./render.ts";
 import { wasmTemplates, wasmTypedConfig } from "../runtime/ecds.ts";
 import { composeConfig, MODULE } from "../runtime/filters.ts";
-import { sha256hex, writeImageLayout } from "../runtime/oci.ts";
+import { sha256hex, writeImageLayout } from "./lib/oci.ts";
 import { ROOT, wasmPath } from "../runtime/paths.ts";
-import { changelogSection, DEFAULT_REGISTRY, defaultBaseUrl, imageRef, RELEASED_MODULES, releaseImage, VERSION } from "../runtime/release.ts";
+import { changelogSection, DEFAULT_REGISTRY, defaultBaseUrl, imageRef, RELEASED_MODULES, releaseImage, VERSION } from "./lib/release.ts";
 
 export interface ReleaseOptions {
   registry?: string;

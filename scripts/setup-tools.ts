@@ -17,7 +17,7 @@ import {
   REDIS_SERVER,
   REGISTRY_SERVER,
   SKOPEO,
-} from "../runtime/services.ts";
+} from "./lib/services.ts";
 
 export const CHROMIUM = process.env.GRAYWALL_CHROMIUM ?? "/usr/bin/chromium";
 export const WRK = process.env.GRAYWALL_WRK ?? "/usr/bin/wrk";

@@ -16,8 +16,8 @@ import { ROOT } from "../runtime/paths.ts";
 import { startUpstream } from "./upstream.ts";
 import { startControl } from "../control/main.ts";
 import { setupRatelimit, setupRedis } from "./setup-tools.ts";
-import { startRatelimit, startRedis, type Service } from "../runtime/services.ts";
-import { accessLogToFile } from "../runtime/envoy_process.ts";
+import { startRatelimit, startRedis, type Service } from "./lib/services.ts";
+import { accessLogToFile } from "./lib/envoy_process.ts";
 
 const FLEET = process.argv.includes("--fleet");
 /** Fleet: Redis keeps its counts in an append-only file, so a restart of Redis does not start them over. */

@@ -7,7 +7,7 @@ import { parse } from "yaml";
 import { ROOT } from "../runtime/paths.ts";
 import { FILTERS } from "../runtime/filters.ts";
 import { RATELIMIT_HTTP_CLUSTER, ratelimitServiceConfig } from "../runtime/cluster_limits.ts";
-import { RATELIMIT_VERSION } from "../runtime/services.ts";
+import { RATELIMIT_VERSION } from "../scripts/lib/services.ts";
 
 const composeFile = join(ROOT, "envoy", "docker-compose.yaml");
 const compose = parse(readFileSync(composeFile, "utf8"));

@@ -1,5 +1,5 @@
 // The crawler stage's known-bot matcher: isbot's pattern list compiled at build time into a linear-time
-// program (runtime/regex_program.ts, assembly/common/regex_vm.ts). It must answer exactly as isbot does.
+// program (scripts/lib/regex_program.ts, assembly/common/regex_vm.ts). It must answer exactly as isbot does.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,7 +9,7 @@ import UserAgent from "user-agents";
 import { parse } from "yaml";
 import { loadBindings } from "../runtime/bindings.ts";
 import { ROOT } from "../runtime/paths.ts";
-import { compilePatterns } from "../runtime/regex_program.ts";
+import { compilePatterns } from "../scripts/lib/regex_program.ts";
 import { KNOWN_BOTS_FILE, renderKnownBots } from "../scripts/known-bots.ts";
 
 const fixtures = (name: string) => Object.values(parse(readFileSync(join(ROOT, "eval", "data", name), "utf8")) as Record<string, string[]>).flat();

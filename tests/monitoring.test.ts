@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { parse } from "yaml";
 import { ROOT } from "../runtime/paths.ts";
-import { PROMTOOL } from "../runtime/services.ts";
+import { PROMTOOL } from "../scripts/lib/services.ts";
 
 const DIR = join(ROOT, "monitoring");
 

@@ -35,13 +35,19 @@ test("everything graywall-control imports at run time is a dependency, not a dev
   const runtime = new Set([...imports("control"), ...imports("runtime")]);
   assert.ok(runtime.has("fastify"));
   for (const name of runtime) assert.ok(name in pkg.dependencies, `${name} is imported at run time but not in dependencies`);
-  // The control service is run with tsx.
-  assert.ok("tsx" in pkg.dependencies);
+  // The package runs compiled JavaScript: tsx is for development.
+  assert.ok(!("tsx" in pkg.dependencies) && "tsx" in pkg.devDependencies);
 });
 
-test("the control service imports nothing from scripts/ (runtime code lives in runtime/)", () => {
-  for (const f of readdirSync(join(ROOT, "control")).filter((n) => n.endsWith(".ts"))) {
-    assert.doesNotMatch(readFileSync(join(ROOT, "control", f), "utf8"), /from "\.\.\/scripts\//, f);
+test("the service's code imports no tooling: nothing under control/ or runtime/ imports scripts/, tests/ or bench/, and runtime/ starts no process", () => {
+  const files = (dir: string): string[] =>
+    readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
+      e.isDirectory() ? files(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : [],
+    );
+  for (const f of [...files("control"), ...files("runtime")]) {
+    const text = readFileSync(join(ROOT, f), "utf8");
+    assert.doesNotMatch(text, /from "(\.\.\/)+(scripts|tests|bench|eval|fuzz)\//, f);
+    if (f.startsWith("runtime")) assert.doesNotMatch(text, /node:child_process/, `${f} starts no process`);
   }
 });
 

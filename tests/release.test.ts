@@ -10,9 +10,9 @@ import { after, before, describe, test } from "node:test";
 import { parse } from "yaml";
 import { release } from "../scripts/release.ts";
 import { setupRegistry } from "../scripts/setup-tools.ts";
-import { LAYER_TYPE, MANIFEST_TYPE, pluginFromImage, sha256hex } from "../runtime/oci.ts";
-import { changelogSection, RELEASED_MODULES, VERSION } from "../runtime/release.ts";
-import { startRegistry, type Service } from "../runtime/services.ts";
+import { LAYER_TYPE, MANIFEST_TYPE, pluginFromImage, sha256hex } from "../scripts/lib/oci.ts";
+import { changelogSection, RELEASED_MODULES, VERSION } from "../scripts/lib/release.ts";
+import { startRegistry, type Service } from "../scripts/lib/services.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { freePort } from "./e2e/harness.ts";
 

@@ -1,6 +1,6 @@
 // What the gateways do: the targets they route, the Traffic view, alerts, the fleet's versions, raw counters.
 import type { FastifyInstance } from "fastify";
-import { routeClusters, routedTargets } from "../../runtime/targets.ts";
+import { routeClusters, routedTargets } from "../targets.ts";
 import type { Service } from "../server.ts";
 
 export function observeRoutes(app: FastifyInstance, s: Service): void {

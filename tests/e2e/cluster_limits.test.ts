@@ -10,7 +10,7 @@ import { after, before, describe } from "node:test";
 import { buildServer } from "../../control/server.ts";
 import { ratelimitHttpCluster } from "../../runtime/cluster_limits.ts";
 import { ROOT } from "../../runtime/paths.ts";
-import { startRatelimit, startRedis, type Service } from "../../runtime/services.ts";
+import { startRatelimit, startRedis, type Service } from "../../scripts/lib/services.ts";
 import {
   e2e,
   eventually,

@@ -1,4 +1,4 @@
-// Shared e2e harness: real Envoy (runtime/envoy_process.ts) with the built .wasm, real upstreams, free loopback ports.
+// Shared e2e harness: real Envoy (scripts/lib/envoy_process.ts) with the built .wasm, real upstreams, free loopback ports.
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { tmpdir } from "node:os";
@@ -6,15 +6,22 @@ import { isAbsolute, join } from "node:path";
 import { test, after } from "node:test";
 import { parse } from "yaml";
 import { ROOT } from "../../runtime/paths.ts";
-import { type Envoy, freePort, liveEnvoys, type StartOptions as ProcessOptions, sleep, startEnvoy as startEnvoyProcess } from "../../runtime/envoy_process.ts";
+import {
+  type Envoy,
+  freePort,
+  liveEnvoys,
+  type StartOptions as ProcessOptions,
+  sleep,
+  startEnvoy as startEnvoyProcess,
+} from "../../scripts/lib/envoy_process.ts";
 import { ecdsFileName, ecdsResource, writeAtomic } from "../../runtime/ecds.ts";
 import { ECDS_DIR } from "../../scripts/render.ts";
 import { FILTERS, MODULE } from "../../runtime/filters.ts";
 import { buildServer, type ControlOptions } from "../../control/server.ts";
 import { startUpstream } from "../../scripts/upstream.ts";
 
-export { adminStats, type Envoy, EnvoyExited, freePort, sleep } from "../../runtime/envoy_process.ts";
-import { accessLogToFile } from "../../runtime/envoy_process.ts";
+export { adminStats, type Envoy, EnvoyExited, freePort, sleep } from "../../scripts/lib/envoy_process.ts";
+import { accessLogToFile } from "../../scripts/lib/envoy_process.ts";
 
 export type Upstream = Awaited<ReturnType<typeof startUpstream>> & { port: number; name: string };
 

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { describe } from "node:test";
 import { runTraffic } from "../../scripts/demo-traffic.ts";
 import { ROOT } from "../../runtime/paths.ts";
-import { type Service, startPrometheus } from "../../runtime/services.ts";
+import { type Service, startPrometheus } from "../../scripts/lib/services.ts";
 import { e2e, eventually, freePort, rawRequest, startControlRig, stopControlRig } from "./harness.ts";
 
 const SCALE = 30;

@@ -1,4 +1,4 @@
-// A linear-time matcher for a program compiled by runtime/regex_program.ts: Thompson's NFA simulation.
+// A linear-time matcher for a program compiled by scripts/lib/regex_program.ts: Thompson's NFA simulation.
 // Each input byte advances the set of live states once, and each state is in the set at most once, so
 // the work is bounded by input length x program size whatever the input: nothing backtracks. Answers
 // only "does some pattern match", case-insensitively over ASCII. Pure.

@@ -6,7 +6,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { envoyBinary, ROOT } from "./paths.ts";
+import { envoyBinary, ROOT } from "../../runtime/paths.ts";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -4,9 +4,8 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
 import { join } from "node:path";
-import { writeAtomic } from "./ecds.ts";
-import { ratelimitServiceConfig } from "./cluster_limits.ts";
-import { ROOT } from "./paths.ts";
+import { writeRatelimitConfig } from "../../runtime/cluster_limits.ts";
+import { ROOT } from "../../runtime/paths.ts";
 
 export const REDIS_SERVER = process.env.GRAYWALL_REDIS_SERVER ?? "/usr/bin/redis-server";
 /** The CNCF distribution registry from Debian's docker-registry package, and Debian's skopeo. */
@@ -119,17 +118,6 @@ export interface RatelimitOptions {
   dir: string;
   /** The rate_limiter document whose cluster rules the service enforces. */
   rateLimiterDoc: unknown;
-}
-
-/** Where the ratelimit service reads its config under a runtime root. */
-export const ratelimitConfigFile = (dir: string) => join(dir, "ratelimit", "config", "graywall.yaml");
-
-/** Writes the service's config for a rate_limiter document; a running service reloads it. */
-export function writeRatelimitConfig(dir: string, rateLimiterDoc: unknown): string {
-  const file = ratelimitConfigFile(dir);
-  mkdirSync(join(file, ".."), { recursive: true });
-  writeAtomic(file, ratelimitServiceConfig(rateLimiterDoc));
-  return file;
 }
 
 /** envoyproxy/ratelimit on loopback, against Redis, serving gRPC on `grpcPort`; ready once healthy. */

@@ -2,11 +2,11 @@
 // OCI images and where the manifests point. Used by `npm run release`, `npm run render` and the tests.
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { FILTERS, MODULE } from "./filters.ts";
+import { FILTERS, MODULE } from "../../runtime/filters.ts";
 import { wasmImage, type WasmImage } from "./oci.ts";
-import { ROOT, wasmPath } from "./paths.ts";
+import { ROOT, VERSION, wasmPath } from "../../runtime/paths.ts";
 
-export const VERSION: string = JSON.parse(readFileSync(join(ROOT, "package.json"), "utf8")).version;
+export { VERSION };
 
 /** The modules a release ships: the one module and each stage alone (not the benchmark's no-op). */
 export const RELEASED_MODULES = [MODULE.name, ...FILTERS.map((f) => f.name)];

@@ -3,7 +3,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { ROOT } from "./paths.ts";
+import { ROOT } from "../runtime/paths.ts";
 
 /** Exact values of `routingHeader` that some route of `envoyYaml` matches, sorted. */
 export function routedTargets(routingHeader = "x-graywall-target", envoyYaml = join(ROOT, "envoy", "envoy.yaml")): string[] {
