@@ -19,6 +19,8 @@ describe("web UI", () => {
   let page: Page;
   let url: string;
   const dialogs: string[] = [];
+  /** Uncaught errors in the page's scripts (its ES modules, one per tab). */
+  const pageErrors: string[] = [];
 
   before(async () => {
     rig = await startControlRig(TOKEN, { accessLogFile: true });
@@ -27,6 +29,7 @@ describe("web UI", () => {
     browser = await chromium.launch({ executablePath: setupBrowser(), args: ["--no-sandbox"] });
     page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
     // Publishing, deleting and restoring ask first; the tests read each question and accept it.
+    page.on("pageerror", (e) => pageErrors.push(e.message));
     page.on("dialog", (d) => {
       dialogs.push(d.message());
       void d.accept();
@@ -298,6 +301,14 @@ describe("web UI", () => {
       await page.locator(`#tab-${tab}`).waitFor();
       await page.screenshot({ path: join(tmpdir(), `graywall-ui-tab-${tab}.png`), fullPage: true });
     }
+  });
+
+  e2e("no script error on any tab: the UI's ES modules load and run", async () => {
+    const modules = await page.evaluate(() => [...document.querySelectorAll("script")].map((s) => [s.getAttribute("type"), s.getAttribute("src")]));
+    assert.deepEqual(modules, [["module", "/app.js"]]);
+    for (const m of ["common", "rules", "history", "releases", "traffic", "gateways", "crawler", "consumers", "filters", "chart"])
+      assert.match((await fetch(`${url}${m}.js`)).headers.get("content-type") ?? "", /text\/javascript/, m);
+    assert.deepEqual(pageErrors, []);
   });
 
   e2e("sign out: back to read-only, the token gone from the page and the session", async () => {
