@@ -2,11 +2,13 @@
 // never a browser download), wrk (the benchmark's load generator), redis-server (cluster-wide limits),
 // docker-registry and skopeo (the release's OCI images, pushed and pulled for real), prometheus (its
 // promtool tests the shipped alert rules; the server scrapes a real gateway);
-// and envoyproxy/ratelimit, built with the machine's Go at a pinned version into .tools/.
+// podman, podman-compose, runc and debootstrap (envoy/docker-compose.yaml run for real, its images built
+// locally); and envoyproxy/ratelimit, built with the machine's Go at a pinned version into .tools/.
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ensureDebianTool } from "./debian.ts";
+import { buildComposeImages } from "./lib/compose.ts";
 import {
   PROMETHEUS,
   PROMTOOL,
@@ -22,6 +24,10 @@ import {
 export const CHROMIUM = process.env.GRAYWALL_CHROMIUM ?? "/usr/bin/chromium";
 export const WRK = process.env.GRAYWALL_WRK ?? "/usr/bin/wrk";
 export const PERF = process.env.GRAYWALL_PERF ?? "/usr/bin/perf";
+const PODMAN = "/usr/bin/podman";
+const PODMAN_COMPOSE = "/usr/bin/podman-compose";
+const RUNC = "/usr/sbin/runc";
+const DEBOOTSTRAP = "/usr/sbin/debootstrap";
 
 export function setupBrowser(): string {
   return ensureDebianTool(CHROMIUM, "chromium", "for the UI tests; or set GRAYWALL_CHROMIUM");
@@ -54,6 +60,18 @@ export function setupPrometheus(): { prometheus: string; promtool: string } {
     prometheus: ensureDebianTool(PROMETHEUS, "prometheus", "scrapes a real gateway in the monitoring tests; or set GRAYWALL_PROMETHEUS"),
     promtool: ensureDebianTool(PROMTOOL, "prometheus", "tests the shipped alert rules; or set GRAYWALL_PROMTOOL"),
   };
+}
+
+/**
+ * What envoy/docker-compose.yaml needs to run here: Debian's podman, podman-compose, runc and debootstrap,
+ * and the images it names, built locally (scripts/lib/compose.ts). Needs the ratelimit service built first.
+ */
+export function setupCompose(): void {
+  ensureDebianTool(PODMAN, "podman", "runs envoy/docker-compose.yaml in the tests (no Docker engine here)");
+  ensureDebianTool(PODMAN_COMPOSE, "podman-compose", "runs envoy/docker-compose.yaml in the tests");
+  ensureDebianTool(RUNC, "runc", "podman's runtime here (crun fails on hybrid cgroups)");
+  ensureDebianTool(DEBOOTSTRAP, "debootstrap", "the Debian rootfs the compose images are built from");
+  buildComposeImages();
 }
 
 /** Builds envoyproxy/ratelimit's service once per pinned version (about a minute with a cold module cache). */
@@ -95,6 +113,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     setupRegistry();
     setupPrometheus();
     setupRatelimit();
+    setupCompose();
   } catch (e) {
     console.error(`[setup] ${(e as Error).message}`);
     process.exit(1);

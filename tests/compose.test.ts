@@ -1,4 +1,4 @@
-// docker compose cannot run here: check the file statically against the Envoy config it mounts.
+// The compose file checked statically against the Envoy config it mounts; tests/e2e/compose_podman.test.ts runs it with podman.
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";

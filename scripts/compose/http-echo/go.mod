@@ -1,0 +1,3 @@
+module graywall/http-echo
+
+go 1.19
