@@ -36,8 +36,13 @@ test("every mounted file or directory exists, and every filter module is in the 
   for (const p of paths) assert.ok(existsSync(join(buildMount[0], "..", p)), `envoy.yaml loads ${p}`);
 });
 
+test("the published ports default to the Envoy config's and can be moved by the environment", () => {
+  assert.deepEqual(envoySvc.ports, ["${GRAYWALL_LISTENER_PORT:-10000}:10000", "${GRAYWALL_ADMIN_PORT:-9901}:9901"]);
+});
+
 test("ports and cluster names agree with the Envoy config", () => {
-  const published = envoySvc.ports.map((p: string) => Number(p.split(":")[1]));
+  // "${GRAYWALL_LISTENER_PORT:-10000}:10000": the container's port is the last part.
+  const published = envoySvc.ports.map((p: string) => Number(p.split(":").at(-1)));
   assert.ok(published.includes(envoyCfg.admin.address.socket_address.port_value));
   for (const l of envoyCfg.static_resources.listeners) assert.ok(published.includes(l.address.socket_address.port_value));
   for (const c of envoyCfg.static_resources.clusters.filter((c: any) => c.load_assignment)) {

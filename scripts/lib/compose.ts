@@ -17,7 +17,6 @@ import { RATELIMIT_BINARY } from "./services.ts";
 export const COMPOSE_FILE = join(ROOT, "envoy", "docker-compose.yaml");
 const TOOLS = join(ROOT, ".tools");
 export const CONTAINERS_CONF = join(TOOLS, "containers.conf");
-const ROOTFS = join(TOOLS, "compose-rootfs");
 const BASE_IMAGE = "localhost/graywall-compose-base:bookworm";
 const ECHO_SOURCE = join(ROOT, "scripts", "compose", "http-echo");
 
@@ -76,16 +75,19 @@ const imageLabel = (name: string): string | undefined => {
 export function buildComposeImages(log: (s: string) => void = console.log): void {
   mkdirSync(TOOLS, { recursive: true });
   writeFileSync(CONTAINERS_CONF, '[containers]\ndefault_ulimits = []\n\n[engine]\ncgroup_manager = "cgroupfs"\nruntime = "runc"\nevents_logger = "file"\n');
-  if (!existsSync(join(ROOTFS, "usr", "bin", "redis-server"))) {
-    log("[setup] debootstrap: a Debian bookworm minbase rootfs with redis for the compose images (about 30 s)");
-    rmSync(ROOTFS, { recursive: true, force: true });
-    run("debootstrap", ["--variant=minbase", "--include=redis-server", "bookworm", ROOTFS], { env: process.env });
-  }
   if (spawnSync("podman", ["image", "exists", BASE_IMAGE], { env: podmanEnv() }).status !== 0) {
-    log(`[setup] importing the rootfs as ${BASE_IMAGE}`);
-    const tar = spawnSync("tar", ["-C", ROOTFS, "-c", "."], { maxBuffer: 1 << 30 });
-    if (tar.status !== 0) throw new Error(`tar of ${ROOTFS} failed`);
-    run("podman", ["import", "-", BASE_IMAGE], { input: tar.stdout });
+    // Made outside the repository and gone once imported: the image is what is kept.
+    const rootfs = mkdtempSync(join(tmpdir(), "graywall-rootfs-"));
+    try {
+      log("[setup] debootstrap: a Debian bookworm minbase rootfs with redis for the compose images (about 30 s)");
+      run("debootstrap", ["--variant=minbase", "--include=redis-server", "bookworm", rootfs], { env: process.env });
+      log(`[setup] importing the rootfs as ${BASE_IMAGE}`);
+      const tar = spawnSync("tar", ["-C", rootfs, "-c", "."], { maxBuffer: 1 << 30 });
+      if (tar.status !== 0) throw new Error(`tar of ${rootfs} failed`);
+      run("podman", ["import", "-", BASE_IMAGE], { input: tar.stdout });
+    } finally {
+      rmSync(rootfs, { recursive: true, force: true });
+    }
   }
   const echo = join(TOOLS, "http-echo");
   if (!existsSync(echo) || statSync(echo).mtimeMs < statSync(join(ECHO_SOURCE, "main.go")).mtimeMs) {
