@@ -3,6 +3,7 @@
 import { createHash, createHmac } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { parse } from "yaml";
 import { ROOT } from "../runtime/paths.ts";
 
 // Parsed YAML and JSON trees are untyped.
@@ -49,6 +50,24 @@ export interface Setup {
   peer?: string;
   httpFilters: Json[];
   routes?: Json[];
+  /** With the shipped configs' observability: their stats tags and their JSON access log (to /dev/null). */
+  observability?: boolean;
+}
+
+/** The shipped envoy.yaml's stats tags and its listener's access log, for setups with `observability`. */
+function shippedObservability(): { statsConfig: Json; accessLog: Json[] } {
+  const shipped = parse(readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8"));
+  const log = structuredClone(shipped.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log);
+  for (const l of log) {
+    // The same JSON line, formatted and written by Envoy's file logger, to nowhere.
+    l.name = "envoy.access_loggers.file";
+    l.typed_config = {
+      "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",
+      path: "/dev/null",
+      log_format: l.typed_config.log_format,
+    };
+  }
+  return { statsConfig: shipped.stats_config, accessLog: log };
 }
 
 const wasm = (name: string, config: unknown, extra: Json = {}, file = join(ROOT, "build", `${name}.wasm`)): Json => ({
@@ -193,6 +212,8 @@ export function setups(baseline?: string): Setup[] {
     { name: "no filter", httpFilters: [] },
     { name: "no-op wasm filter", httpFilters: [wasm("noop", {})] },
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },
+    // The same with what "See it and be told" added around the filter: labelled stats and the JSON access log.
+    { name: "graywall: all four, shipped metrics and access log", httpFilters: [graywall(allFour)], observability: true },
     { name: "graywall: no stages", httpFilters: [graywall({})] },
     // The fifth stage: API keys for every request (100 consumers), before the other four.
     { name: "graywall: all five (API keys too)", httpFilters: [graywall({ access: ACCESS, ...allFour })] },
@@ -237,7 +258,9 @@ export function setups(baseline?: string): Setup[] {
 }
 
 export function envoyConfig(s: Setup, adminPort: number, listenerPort: number): Json {
+  const obs = s.observability ? shippedObservability() : undefined;
   return {
+    ...(obs ? { stats_config: obs.statsConfig } : {}),
     admin: { address: { socket_address: { address: "127.0.0.1", port_value: adminPort } } },
     static_resources: {
       listeners: [
@@ -253,6 +276,7 @@ export function envoyConfig(s: Setup, adminPort: number, listenerPort: number): 
                     "@type": "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
                     stat_prefix: "bench",
                     use_remote_address: true,
+                    ...(obs ? { access_log: obs.accessLog } : {}),
                     route_config: { virtual_hosts: [{ name: "bench", domains: ["*"], routes: s.routes ?? defaultRoutes }] },
                     http_filters: [
                       ...s.httpFilters,

@@ -1,7 +1,7 @@
 // graywall-control UI: plain DOM and ES modules, one per tab, no build step. Gray rules are edited as
 // forms; the API validates every document with the filter's own compiler before it is published.
 import { $, $$, api, plural, routed, say, session, withConfirmation } from "./common.js";
-import { loadConsumers, makeKey } from "./consumers.js";
+import { loadConsumers, loadTokenKeys, makeKey, rotateTokenKey } from "./consumers.js";
 import { loadCrawler, switchAttack } from "./crawler.js";
 import { loadRaw, rawDoc, rawState } from "./filters.js";
 import { loadGateways } from "./gateways.js";
@@ -78,7 +78,7 @@ async function start() {
       if (b.dataset.tab === "releases") await loadReleases();
       if (b.dataset.tab === "filters") await loadRaw();
       if (b.dataset.tab === "crawler") await loadCrawler();
-      if (b.dataset.tab === "consumers") await loadConsumers();
+      if (b.dataset.tab === "consumers") await Promise.all([loadConsumers(), loadTokenKeys()]);
     });
   }
   $("#add-rule").addEventListener("click", () => $("#rules").append(ruleCard({ name: "", target: "canary", match: { headers: [{ name: "", exact: "" }] } })));
@@ -91,6 +91,7 @@ async function start() {
   $("#preview").addEventListener("click", preview);
   $("#history-filter").addEventListener("change", loadHistory);
   $("#raw-filter").addEventListener("change", loadRaw);
+  $("#rotate-token-key").addEventListener("click", rotateTokenKey);
   $("#attack-on").addEventListener("click", () => switchAttack(true));
   $("#attack-off").addEventListener("click", () => switchAttack(false));
   $("#raw-validate").addEventListener("click", async () => {

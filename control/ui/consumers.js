@@ -1,5 +1,5 @@
 // The Consumers tab: who may call, their keys and signing keys (a secret shown once).
-import { $, api, say } from "./common.js";
+import { $, api, plural, say } from "./common.js";
 
 // ---- consumers and their API keys ----
 
@@ -58,6 +58,23 @@ export async function loadConsumers(keepKey = false) {
     const keys = document.createElement("td");
     for (const d of c.key_sha256 || []) {
       const fp = d.slice(0, 16);
+      // A new key now; this one keeps working for the grace period chosen below the table.
+      const rotate = Object.assign(document.createElement("button"), { type: "button", textContent: `Replace ${fp}`, className: "rotate-key" });
+      rotate.addEventListener("click", async () => {
+        try {
+          const graceS = Number($("#grace").value);
+          const v = await api("POST", `/api/consumers/${encodeURIComponent(c.name)}/keys/${fp}/rotate`, { grace_s: graceS, author: "web UI" }, accessVersion);
+          $("#new-key-value").textContent = v.key;
+          $("#new-key").hidden = false;
+          say(
+            `Version ${v.version}: a new key for ${c.name} (fingerprint ${v.fingerprint}); the old one, ${fp}, keeps working until ${new Date(v.retiring.until_s * 1000).toLocaleString()}.`,
+          );
+          await loadConsumers(true);
+        } catch (e) {
+          say(e.message, "error");
+        }
+      });
+      keys.append(rotate, " ");
       const b = Object.assign(document.createElement("button"), { type: "button", textContent: `Revoke ${fp}`, className: "revoke" });
       b.addEventListener("click", async () => {
         try {
@@ -69,6 +86,15 @@ export async function loadConsumers(keepKey = false) {
         }
       });
       keys.append(b, " ");
+    }
+    const nowS = Date.now() / 1000;
+    for (const r of (c.retiring_keys || []).filter((x) => x.until_s > nowS)) {
+      const left = Math.max(1, Math.round((r.until_s - nowS) / 60));
+      const span = Object.assign(document.createElement("span"), {
+        className: "muted retiring",
+        textContent: `${r.sha256.slice(0, 16)} (replaced: works ${left >= 120 ? `${plural(Math.round(left / 60), "more hour")}` : `${plural(left, "more minute")}`})`,
+      });
+      keys.append(span, " ");
     }
     if (!c.key_sha256?.length) keys.textContent = "none";
     const signing = document.createElement("td");
@@ -96,4 +122,32 @@ export async function loadConsumers(keepKey = false) {
     return tr;
   });
   $("#consumers tbody").replaceChildren(...rows);
+}
+
+/** The token signing keys the gateways verify with (the JWKS), newest last. */
+export async function loadTokenKeys() {
+  // Past the browser's cache (the gateways may cache it 30 s; this page shows what is published now).
+  const jwks = await (await fetch("/.well-known/jwks.json", { cache: "no-store" })).json();
+  const rows = jwks.keys.map((k, i) => {
+    const tr = document.createElement("tr");
+    const kind = i === jwks.keys.length - 1 && jwks.keys.length > 1 ? "newest: signs new tokens once active" : "published";
+    tr.append(
+      Object.assign(document.createElement("td"), { textContent: k.kid }),
+      Object.assign(document.createElement("td"), { textContent: `${k.alg} ${kind}` }),
+    );
+    return tr;
+  });
+  $("#token-keys tbody").replaceChildren(...rows);
+}
+
+export async function rotateTokenKey() {
+  try {
+    const r = await api("POST", "/api/tokens/keys/rotate", {});
+    say(
+      `A new token signing key, ${r.kid}: published now, signing from ${new Date(r.signs_from).toLocaleTimeString()}. Tokens already issued stay valid until they expire.`,
+    );
+    await loadTokenKeys();
+  } catch (e) {
+    say(e.status === 401 ? "Sign in with the access token to make a new signing key." : e.message, "error");
+  }
 }

@@ -246,6 +246,8 @@ describe("releases", () => {
     );
     assert.ok(promoted.events.every((e) => !Number.isNaN(Date.parse(e.time))));
     await eventually(async () => (await landing()).stable === 0, 5000, "every user on canary");
+    // Everyone means everyone: a request with no uid cookie at all goes to canary too.
+    assert.equal((await request(rig.envoy.url("/"))).json?.version, "canary", "a promotion covers requests without the share's key");
 
     const r2 = await start({ hold_seconds: 600 });
     // Someone edits the release's rule by hand: the release pauses and says why.

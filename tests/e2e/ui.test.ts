@@ -120,6 +120,8 @@ describe("web UI", () => {
     await page.locator("#history tbody tr").nth(1).waitFor();
     const first = await page.locator("#history tbody tr").first().textContent();
     assert.match(first ?? "", /^2.*web UI.*added rule "all-users" \(to canary\)/);
+    // The first version is just that, not its JSON.
+    assert.match((await page.locator("#history tbody tr").last().textContent()) ?? "", /^1.*first version/);
     await page.click('button:has-text("Restore version 1")');
     await page.waitForFunction(() => document.querySelector("#message")?.textContent?.includes("Restored version 1 as version 3"));
     assert.match(dialogs[dialogs.length - 1], /Restore version 1 of gray_router\? It becomes version 3/);
@@ -287,11 +289,50 @@ describe("web UI", () => {
     );
   });
 
+  e2e("consumers: a key replaced in the UI keeps working through its grace period beside the new one; the token signing key rotates", async () => {
+    await page.click('nav button[data-tab="consumers"]');
+    await page.fill("#consumer-name", "merchant-rotating");
+    await page.click("#new-consumer button");
+    await page.waitForFunction(() => /^gwk_/.test(document.querySelector("#new-key-value")?.textContent ?? ""));
+    const oldKey = (await page.locator("#new-key-value").textContent())!;
+    const oldFp = /fingerprint ([0-9a-f]{16})/.exec((await message()) ?? "")![1];
+    await page.locator("#grace").selectOption("3600");
+    await page.click(`button.rotate-key:has-text("${oldFp}")`);
+    await page.waitForFunction((f) => document.querySelector("#message")?.textContent?.includes(`the old one, ${f}, keeps working until`), oldFp);
+    const newKey = (await page.locator("#new-key-value").textContent())!;
+    assert.match(newKey, /^gwk_/);
+    assert.notEqual(newKey, oldKey);
+    // The list says the old key is on its way out, in words.
+    await page.waitForFunction(
+      (f) => new RegExp(`${f} \\(replaced: works (60 more minutes|1 more hour)\\)`).test(document.querySelector("#consumers")?.textContent ?? ""),
+      oldFp,
+    );
+    const who = async (k: string) => (await request(envoy.url("/orders"), { headers: { "x-api-key": k } })).json?.headers["x-graywall-consumer"];
+    await eventually(async () => (await who(newKey)) === "merchant-rotating", 10000, "the new key names the consumer");
+    assert.equal(await who(oldKey), "merchant-rotating", "the replaced key works through its grace period");
+    // Token signing keys: listed from the JWKS; a new one is published at once.
+    await page.waitForFunction(() => (document.querySelector("#token-keys tbody")?.children.length ?? 0) >= 1);
+    const before = await page.locator("#token-keys tbody tr").count();
+    await page.click("#rotate-token-key");
+    await page.waitForFunction(() => /A new token signing key, \S+: published now, signing from/.test(document.querySelector("#message")?.textContent ?? ""));
+    await page.waitForFunction((n) => (document.querySelector("#token-keys tbody")?.children.length ?? 0) === n + 1, before);
+  });
+
   e2e("the release form says how often it checks, in words that follow the pace", async () => {
     await page.click('nav button[data-tab="releases"]');
     assert.match((await page.locator("#rel-checks").textContent()) ?? "", /^Checked every minute from Envoy's own numbers/);
     await page.locator("#rel-pace").selectOption("fast");
     assert.match((await page.locator("#rel-checks").textContent()) ?? "", /^Checked every 10 seconds/);
+    // Starting one asks first, in words: "for 1 minute", not "for 1 minutes".
+    await page.click('#release-form button[type="submit"]');
+    await page.waitForFunction(() => /^Release r\d+/.test(document.querySelector("#rel-title")?.textContent ?? ""));
+    assert.match(dialogs[dialogs.length - 1], /each step stays healthy for 1 minute\./);
+    const id = /^Release (r\d+)/.exec((await page.locator("#rel-title").textContent()) ?? "")![1];
+    await fetch(`${url}api/releases/${id}/abort`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: "{}",
+    });
     await page.locator("#rel-pace").selectOption("normal");
   });
 
