@@ -437,7 +437,11 @@ describe("a honeypot mark across workers", () => {
     expect(on(b, "/", 1001)).toBe(Outcome.Continue);
     expect(on(b, "/", 1002)).toBe(Outcome.Continue);
     expect(b.ipRecords.syncs).toBe(1);
+    // Each scored request's score goes into the score histogram: the browser's, then the honeypot's block.
+    expect(stats.value("graywall.crawler_score.score")).toBe(<u64>b.lastScore);
     expect(on(a, "/.env/x", 1003)).toBe(Outcome.Reply);
+    expect(stats.value("graywall.crawler_score.score")).toBe(<u64>a.lastScore);
+    expect(a.lastScore).toBeGreaterThanOrEqual(95);
     expect(stats.value("graywall.crawler_score.honeypot_marks")).toBe(1);
     // 2 ms later, far inside b's SYNC_MS: b syncs because of the mark, and blocks.
     expect(on(b, "/", 1005)).toBe(Outcome.Reply);

@@ -6,6 +6,7 @@ export class MemoryStats extends StatSink {
   values: u64[] = [0];
   counter(name: string): u32 { return this.define(name); }
   gauge(name: string): u32 { return this.define(name); }
+  histogram(name: string): u32 { return this.define(name); }
   inc(id: u32): void { this.values[id] = this.values[id] + 1; }
   add(id: u32, by: i64): void { this.values[id] = this.values[id] + <u64>by; }
   set(id: u32, value: u64): void { this.values[id] = value; }

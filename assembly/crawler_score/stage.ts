@@ -153,6 +153,8 @@ export class CrawlerStage extends Stage {
   disguisedPages: u32;
   /** Process-wide count of new honeypot marks; a change means some worker's copies are stale. */
   honeypotMarks: u32;
+  /** The histogram of scores. */
+  scores: u32;
   marksSeen: u64;
   /** Counts sent to the fleet's store and the totals it answers (fleet.ts), when the config names a cluster. */
   fleet: FleetCounts | null = null;
@@ -242,6 +244,7 @@ export class CrawlerStage extends Stage {
     this.attacksDetected = stats.counter("graywall.crawler_score.attacks_detected");
     this.disguisedPages = stats.counter("graywall.crawler_score.disguised_page");
     this.honeypotMarks = stats.counter("graywall.crawler_score.honeypot_marks");
+    this.scores = stats.histogram("graywall.crawler_score.score");
     this.marksSeen = stats.read(this.honeypotMarks);
     for (let i = 0; i < SIGNAL_NAMES.length; i++) this.signalFired.push(stats.counter("graywall.crawler_score.signal." + SIGNAL_NAMES[i]));
     this.fleetSent = stats.counter("graywall.crawler_score.fleet.sent");
@@ -377,6 +380,8 @@ export class CrawlerStage extends Stage {
     if (s >= cfg.challengeAt && s < cfg.blockAt && isFeed(req, pathText(req))) s = cfg.tagAt < cfg.challengeAt ? cfg.tagAt : cfg.challengeAt - 1;
     this.lastScore = s;
     this.lastBits = bits;
+    // Every scored request's score, for the distribution (a histogram in Envoy: /stats/prometheus buckets).
+    this.stats.set(this.scores, <u64>s);
     if (s >= cfg.blockAt) {
       this.stats.inc(this.blocked);
       req.reply = new LocalReply(<u32>cfg.block.status, "graywall_crawler_blocked." + reasonOf(bits), cfg.block.body, ["content-type", "text/plain"]);

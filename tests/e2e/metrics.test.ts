@@ -102,6 +102,17 @@ describe("labelled metrics", () => {
       // The dotted names stay in /stats (what the UI and the release analysis read).
       const stats = await rig.envoy.stats();
       assert.ok(stats["wasmcustom.graywall.crawler_score.signal.honeypot"] >= 1);
+      // The crawler's scores as a histogram with buckets on the score's scale: the browser's low score in
+      // the lowest bucket, the honeypot's block in the top one. Histograms reach the admin at each flush
+      // (every second in the shipped config).
+      const bucket = async (le: string) => {
+        const t = await (await fetch(`http://127.0.0.1:${rig.envoy.adminPort}/stats/prometheus`)).text();
+        const m = new RegExp(`^graywall_score_bucket\\{graywall_stage="crawler_score",le="${le.replace("+", "\\+")}"\\} (\\d+)$`, "m").exec(t);
+        return m ? Number(m[1]) : -1;
+      };
+      await eventually(async () => (await bucket("+Inf")) >= 2, 5000, "the score histogram flushed");
+      assert.ok((await bucket("10")) >= 1, "the browser's score, under 10");
+      assert.ok((await bucket("+Inf")) - (await bucket("95")) >= 1, "the honeypot's block, over 95");
     } finally {
       await stopRig(rig);
     }

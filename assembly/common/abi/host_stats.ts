@@ -5,6 +5,7 @@ import { StatSink } from "../request/stage";
 class HostStats extends StatSink {
   counter(name: string): u32 { return defineMetric(MetricType.Counter, name); }
   gauge(name: string): u32 { return defineMetric(MetricType.Gauge, name); }
+  histogram(name: string): u32 { return defineMetric(MetricType.Histogram, name); }
   inc(id: u32): void { incrementMetric(id); }
   add(id: u32, by: i64): void { incrementMetric(id, by); }
   set(id: u32, value: u64): void { recordMetric(id, value); }

@@ -24,6 +24,8 @@ export class LocalReply {
 export abstract class StatSink {
   abstract counter(name: string): u32;
   abstract gauge(name: string): u32;
+  /** A histogram: each `set` records one value in it (Envoy's proxy_record_metric). */
+  abstract histogram(name: string): u32;
   abstract inc(id: u32): void;
   abstract add(id: u32, by: i64): void;
   abstract set(id: u32, value: u64): void;
