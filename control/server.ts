@@ -336,15 +336,7 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   void app.register(swagger, OPENAPI);
 
   // The one helper every writing route shares: a new version of a document, published.
-  const change = async (
-    reply: FastifyReply,
-    filter: string,
-    req: FastifyRequest,
-    submitted: unknown,
-    author: string,
-    restoredFrom: number | undefined,
-    confirmed: boolean,
-  ) => {
+  const change: Service["change"] = async (reply, filter, req, submitted, author, restoredFrom, confirmed) => {
     const basedOn = ifMatch(req);
     if (basedOn === undefined) return reply.code(428).send({ error: "If-Match with the version this change is based on is required" });
     // A change that could lock people out is published only when its author says so.
