@@ -59,7 +59,8 @@ function shippedObservability(): { statsConfig: Json; accessLog: Json[] } {
   const shipped = parse(readFileSync(join(ROOT, "envoy", "envoy.yaml"), "utf8"));
   const log = structuredClone(shipped.static_resources.listeners[0].filter_chains[0].filters[0].typed_config.access_log);
   for (const l of log) {
-    // The same JSON line, formatted and written by Envoy's file logger, to nowhere.
+    // The same JSON line (and the same filter deciding which requests get one), formatted and written by
+    // Envoy's file logger, to nowhere.
     l.name = "envoy.access_loggers.file";
     l.typed_config = {
       "@type": "type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog",

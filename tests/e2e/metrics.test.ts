@@ -41,7 +41,9 @@ describe("why a request was refused", () => {
         seen.set(name, rid);
         return r;
       };
-      assert.equal((await send("routed", "/?api_key=secret-in-query")).status, 200);
+      // Gray-routed (the beta group goes to canary): logged. A plain request to the default target: not.
+      assert.equal((await send("routed", "/?api_key=secret-in-query", { ...browser, "x-user-group": "beta" })).status, 200);
+      assert.equal((await send("plain", "/plain")).status, 200);
       const denied = await send("access", "/private/x");
       assert.equal(denied.status, 401);
       assert.doesNotMatch(denied.body, /missing/, "the reason is not the client's to know");
@@ -52,6 +54,8 @@ describe("why a request was refused", () => {
       // The harness's Envoys write their access log out every 500 ms.
       await eventually(async () => line("trap") !== undefined, 5000, "the log lines");
       assert.equal(line("routed")!.details, "via_upstream");
+      assert.equal(line("routed")!.upstream, "canary_or_stable");
+      assert.equal(line("plain"), undefined, "a plain request that passed to the default target writes no line");
       assert.equal(line("routed")!.path, "/", "no query in the log: keys can ride in queries");
       assert.equal(line("access")!.details, "graywall_access_denied.missing_credential");
       assert.equal(String(line("api-5")!.status), "429");
