@@ -2,7 +2,7 @@
 // already taken is reported with what holds it instead of a half-started demo.
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, createServer, type Server } from "node:net";
@@ -120,11 +120,17 @@ test("npm start serves the demo, survives any request, and stops everything when
   }
 });
 
-test("SIGINT to the npm process of npm start stops every part within 5 s, nothing left behind", async () => {
+/**
+ * Starts `npm start` in a process group of its own, sends `signal` to the npm process, the tsx process
+ * (npm's child, once its shell has exec'd tsx) or the whole group, and checks every part is gone within
+ * 5 s.
+ */
+async function demoStopsOn(signal: NodeJS.Signals, target: "npm" | "tsx" | "group"): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "graywall-demo-npm-"));
   const [listener, admin, stable, canary, control] = [await freePort(), await freePort(), await freePort(), await freePort(), await freePort()];
   const npm = spawn("npm", ["start"], {
     cwd: ROOT,
+    detached: true,
     stdio: ["ignore", "pipe", "pipe"],
     env: {
       ...process.env,
@@ -145,24 +151,29 @@ test("SIGINT to the npm process of npm start stops every part within 5 s, nothin
       .map(Number);
     return kids.flatMap((k) => [k, ...descendants(k)]);
   };
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
   try {
     await eventually(async () => out.includes("gateway is up") || npm.exitCode !== null, 120_000, "npm start");
     assert.ok(out.includes("gateway is up"), out);
     const parts = descendants(npm.pid!);
     assert.ok(parts.length >= 3, `npm's processes: ${parts}`);
-    process.kill(npm.pid!, "SIGINT");
-    const alive = (pid: number) => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    await eventually(async () => ![npm.pid!, ...parts].some(alive), 5000, "every part of the demo gone");
+    if (target === "npm") process.kill(npm.pid!, signal);
+    else if (target === "group") process.kill(-npm.pid!, signal);
+    else {
+      const tsx = parts.find((pid) => /tsx/.test(readFileSync(`/proc/${pid}/cmdline`, "utf8")));
+      assert.ok(tsx, "the tsx process");
+      process.kill(tsx, signal);
+    }
+    await eventually(async () => ![npm.pid!, ...parts].some(alive), 5000, `every part of the demo gone after ${signal} to ${target}`);
   } finally {
-    if (npm.exitCode === null) npm.kill("SIGKILL");
-    for (const pid of descendants(npm.pid!)) {
+    for (const pid of [npm.pid!, ...descendants(npm.pid!)]) {
       try {
         process.kill(pid, "SIGKILL");
       } catch {
@@ -170,7 +181,17 @@ test("SIGINT to the npm process of npm start stops every part within 5 s, nothin
       }
     }
   }
-});
+}
+
+for (const [signal, target] of [
+  ["SIGINT", "npm"],
+  ["SIGTERM", "npm"],
+  ["SIGTERM", "tsx"],
+  ["SIGINT", "group"],
+] as const) {
+  test(`${signal} to the ${target === "group" ? "process group" : `${target} process`} of npm start stops every part within 5 s, nothing left behind`, () =>
+    demoStopsOn(signal, target));
+}
 
 /** A base port with `n` consecutive free ports after it. */
 async function freeRange(n: number): Promise<number> {
