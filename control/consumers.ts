@@ -105,6 +105,22 @@ export function consumerOfKey(doc: AccessDoc, key: string): string | undefined {
 }
 
 /** The document without the consumer `name` (its keys, signing keys and tokens stop at once); null when there is none. */
+/** A new consumer with no credential yet; null when one of that name exists. */
+export function addConsumer(doc: AccessDoc, name: string): AccessDoc | null {
+  if ((doc.consumers ?? []).some((c) => c.name === name)) return null;
+  return { ...doc, consumers: [...(doc.consumers ?? []), { name }] };
+}
+
+/** The consumers as the API lists them: names, key fingerprints, replaced keys' deadlines, signing key ids; no secret, no digest. */
+export function listConsumers(doc: AccessDoc, nowS = Math.floor(Date.now() / 1000)) {
+  return (doc.consumers ?? []).map((c) => ({
+    name: c.name,
+    keys: (c.key_sha256 ?? []).map(fingerprintOf),
+    replaced_keys: (c.retiring_keys ?? []).filter((r) => r.until_s > nowS).map((r) => ({ fingerprint: fingerprintOf(r.sha256), works_until_s: r.until_s })),
+    signing_keys: (c.signing_keys ?? []).map((k) => k.id),
+  }));
+}
+
 export function removeConsumer(doc: AccessDoc, name: string): AccessDoc | null {
   const next = structuredClone(doc);
   const before = next.consumers?.length ?? 0;

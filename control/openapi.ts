@@ -17,6 +17,8 @@ export const SUMMARIES: Record<string, string> = {
   "POST /api/filters/:filter/secrets/:section/rotate": "Rotate the crawler's challenge or client-id secret (the old one kept as previous)",
   "POST /api/crawler/under-attack": "Switch the crawler's under-attack mode on for some minutes",
   "DELETE /api/crawler/under-attack": "Switch the crawler's under-attack mode off",
+  "GET /api/consumers": "The consumers: names, API key fingerprints, replaced keys and when they stop working, signing key ids (no secret)",
+  "POST /api/consumers": "A new consumer, with no credential yet",
   "DELETE /api/consumers/:name": "Remove a consumer: its keys, signing keys and tokens stop working",
   "POST /api/consumers/:name/keys": "A new API key for a consumer (made here, shown once, stored as its SHA-256)",
   "DELETE /api/consumers/:name/keys/:fingerprint": "Revoke an API key",

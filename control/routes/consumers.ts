@@ -3,6 +3,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import {
   type AccessDoc,
+  addConsumer,
+  listConsumers,
   addKey,
   addSigningKey,
   CONSUMER_NAME,
@@ -21,6 +23,31 @@ import type { Service } from "../server.ts";
 
 export function consumerRoutes(app: FastifyInstance, s: Service): void {
   const { store, tokenKeys, requireToken, openLimit, change } = s;
+  // The consumers, without a secret or a digest: what each can call with.
+  app.get("/api/consumers", async () => ({ version: store.current("access")!.version, consumers: listConsumers(store.current("access")!.doc as AccessDoc) }));
+  // A new consumer, with no credential yet (make it a key or a signing key next).
+  app.post<{ Body: { name: string; author?: string } }>(
+    "/api/consumers",
+    {
+      onRequest: requireToken,
+      schema: {
+        body: {
+          type: "object",
+          required: ["name"],
+          additionalProperties: false,
+          properties: { name: { type: "string", pattern: CONSUMER_NAME }, author: { type: "string", maxLength: 200 } },
+        },
+      },
+    },
+    async (req, reply) => {
+      const next = addConsumer(store.current("access")!.doc as AccessDoc, req.body.name);
+      if (!next) return reply.code(409).send({ error: `consumer '${req.body.name}' exists` });
+      const r = await change(reply, "access", req, next, req.body.author ?? "api", undefined, true);
+      if (reply.sent || reply.statusCode !== 200) return r;
+      return reply.code(201).send({ ...(r as object), consumer: req.body.name });
+    },
+  );
+
   // API keys: made here, shown once in this answer, kept in the access document only as SHA-256 digests.
   app.post<{ Params: { name: string }; Body: { author?: string } | undefined }>(
     "/api/consumers/:name/keys",

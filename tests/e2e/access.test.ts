@@ -137,6 +137,27 @@ describe("access through graywall-control", () => {
     assert.equal((await api(next)).status, 200);
   });
 
+  e2e("consumers through the API: created with no credential, listed without a secret or a digest, a replaced key listed with its deadline", async () => {
+    await put("access", { consumers: [], require: [{ prefix: "/merchant/", credentials: "key" }] });
+    const created = await call("POST", "/api/consumers", { name: "merchant-list" });
+    assert.equal(created.statusCode, 201, created.body);
+    assert.equal((await call("POST", "/api/consumers", { name: "merchant-list" })).statusCode, 409, "a name is taken once");
+    assert.equal((await rig.app.inject({ method: "POST", url: "/api/consumers", payload: { name: "x" } })).statusCode, 401, "creating needs the token");
+    // With no credential it names no one at the gateway.
+    const made = (await call("POST", "/api/consumers/merchant-list/keys", {})).json();
+    const rotated = (await call("POST", `/api/consumers/merchant-list/keys/${made.fingerprint}/rotate`, { grace_s: 600 })).json();
+    const listed = await rig.app.inject({ url: "/api/consumers" });
+    assert.equal(listed.statusCode, 200);
+    const me = listed.json().consumers.find((c: { name: string }) => c.name === "merchant-list");
+    assert.deepEqual(me.keys, [rotated.fingerprint]);
+    assert.equal(me.replaced_keys[0].fingerprint, made.fingerprint);
+    assert.ok(me.replaced_keys[0].works_until_s > Date.now() / 1000 + 500);
+    for (const secret of [made.key, rotated.key]) assert.ok(!listed.body.includes(secret), "no key in the list");
+    const doc = (await rig.app.inject({ url: "/api/filters/access" })).json().doc;
+    const digest = doc.consumers.find((c: { name: string }) => c.name === "merchant-list").key_sha256[0];
+    assert.ok(!listed.body.includes(digest), "not even a digest: fingerprints only");
+  });
+
   e2e("a signing key made through the API signs requests the gateway accepts; its secret is shown once and never again; revoked, it is refused", async () => {
     await put("rate_limiter", { rules: [] });
     await put("access", { consumers: [], require: [{ prefix: "/signed/", credentials: "signature" }] });
