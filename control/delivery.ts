@@ -5,7 +5,8 @@
 // envoyproxy/ratelimit's config there, which the service reloads.
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ecdsFileName, ecdsResource, wasmTemplates, wasmTypedConfig, writeAtomic } from "../runtime/ecds.ts";
+import { ecdsFileName, ecdsResource, wasmTemplates, wasmTypedConfig } from "../runtime/ecds.ts";
+import { writeAtomic } from "../runtime/files.ts";
 import { composeConfig, FILTERS, MODULE } from "../runtime/filters.ts";
 import { ROOT } from "../runtime/paths.ts";
 import { writeRatelimitConfig } from "../runtime/cluster_limits.ts";

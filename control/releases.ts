@@ -5,7 +5,7 @@
 // atomically on each change, so a restarted control service resumes where it was.
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeAtomic } from "../runtime/ecds.ts";
+import { writeAtomic } from "../runtime/files.ts";
 
 export type ReleaseStatus = "running" | "paused" | "promoted" | "rolled_back" | "aborted";
 

@@ -6,7 +6,7 @@
 import { createHmac, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { writeAtomic } from "../runtime/ecds.ts";
+import { writeAtomic } from "../runtime/files.ts";
 
 /** Where secrets go in each stage's document (dotted paths; `[]` is every element of an array). */
 export const SECRET_PATHS: Record<string, string[]> = {

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import type { Delta } from "jsondiffpatch";
-import { writeAtomic } from "../runtime/ecds.ts";
+import { writeAtomic } from "../runtime/files.ts";
 import { applyDelta, type Change, changes, delta } from "./history.ts";
 
 export type { Change } from "./history.ts";

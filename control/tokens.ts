@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK, SignJWT } from "jose";
-import { writeAtomic } from "../runtime/ecds.ts";
+import { writeAtomic } from "../runtime/files.ts";
 
 export const TOKEN_ISSUER = "graywall-control";
 export const TOKEN_AUDIENCE = "graywall";

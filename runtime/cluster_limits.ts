@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { stringify } from "yaml";
-import { writeAtomic } from "./ecds.ts";
+import { writeAtomic } from "./files.ts";
 
 /** Must match MAX_CLUSTER_RULES and the header names in assembly/rate_limiter/. */
 export const MAX_CLUSTER_RULES = 4;

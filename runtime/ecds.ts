@@ -1,6 +1,6 @@
 // ECDS (extension config discovery) files for the Graywall filters: the filter's Wasm config from
 // envoy/envoy.yaml, with a plugin configuration swapped in, wrapped as a discovery response.
-import { readFileSync, renameSync, writeFileSync, openSync, fsyncSync, closeSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse, stringify } from "yaml";
 import { ROOT } from "./paths.ts";
@@ -51,23 +51,4 @@ export function ecdsResource(envoyName: string, template: Json, pluginConfig: un
       },
     ],
   });
-}
-
-/** Writes a file so that readers see the old or the new content, never a mix: write, fsync, rename. */
-export function writeAtomic(file: string, content: string, mode?: number): void {
-  const tmp = join(file, "..", `.${file.split("/").pop()}.${process.pid}.tmp`);
-  writeFileSync(tmp, content, mode === undefined ? undefined : { mode });
-  const fd = openSync(tmp, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(tmp, file);
-  const dir = openSync(join(file, ".."), "r");
-  try {
-    fsyncSync(dir);
-  } finally {
-    closeSync(dir);
-  }
 }

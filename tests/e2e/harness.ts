@@ -14,7 +14,8 @@ import {
   sleep,
   startEnvoy as startEnvoyProcess,
 } from "../../scripts/lib/envoy_process.ts";
-import { ecdsFileName, ecdsResource, writeAtomic } from "../../runtime/ecds.ts";
+import { ecdsFileName, ecdsResource } from "../../runtime/ecds.ts";
+import { writeAtomic } from "../../runtime/files.ts";
 import { ECDS_DIR } from "../../scripts/render.ts";
 import { FILTERS, MODULE } from "../../runtime/filters.ts";
 import { buildServer, type ControlOptions } from "../../control/server.ts";

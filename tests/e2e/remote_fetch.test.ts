@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { after, before, describe } from "node:test";
 import { parse, stringify } from "yaml";
 import { release } from "../../scripts/release.ts";
-import { ecdsFileName, writeAtomic } from "../../runtime/ecds.ts";
+import { ecdsFileName } from "../../runtime/ecds.ts";
+import { writeAtomic } from "../../runtime/files.ts";
 import { MODULE } from "../../runtime/filters.ts";
 import { e2e, eventually, freePort, loadYaml, renderConfig, request, startEnvoy, stopUpstream, upstream, type Envoy, type Upstream } from "./harness.ts";
 
