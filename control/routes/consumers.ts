@@ -21,6 +21,13 @@ import {
 } from "../consumers.ts";
 import type { Service } from "../server.ts";
 
+/** A route's path parameters, each a string matching its pattern. */
+const pathParams = (patterns: Record<string, string>) => ({
+  type: "object",
+  required: Object.keys(patterns),
+  properties: Object.fromEntries(Object.entries(patterns).map(([k, pattern]) => [k, { type: "string", pattern }])),
+});
+
 export function consumerRoutes(app: FastifyInstance, s: Service): void {
   const { store, tokenKeys, requireToken, openLimit, change } = s;
   // The consumers, without a secret or a digest: what each can call with.
@@ -53,7 +60,7 @@ export function consumerRoutes(app: FastifyInstance, s: Service): void {
     "/api/consumers/:name/keys",
     {
       onRequest: requireToken,
-      schema: { params: { type: "object", required: ["name"], properties: { name: { type: "string", pattern: CONSUMER_NAME } } } },
+      schema: { params: pathParams({ name: CONSUMER_NAME }) },
     },
     async (req, reply) => {
       const v = store.current("access")!;
@@ -72,11 +79,7 @@ export function consumerRoutes(app: FastifyInstance, s: Service): void {
     {
       onRequest: requireToken,
       schema: {
-        params: {
-          type: "object",
-          required: ["name", "fingerprint"],
-          properties: { name: { type: "string", pattern: CONSUMER_NAME }, fingerprint: { type: "string", pattern: FINGERPRINT } },
-        },
+        params: pathParams({ name: CONSUMER_NAME, fingerprint: FINGERPRINT }),
         body: {
           type: ["object", "null"],
           additionalProperties: false,
@@ -99,11 +102,7 @@ export function consumerRoutes(app: FastifyInstance, s: Service): void {
     {
       onRequest: requireToken,
       schema: {
-        params: {
-          type: "object",
-          required: ["name", "fingerprint"],
-          properties: { name: { type: "string", pattern: CONSUMER_NAME }, fingerprint: { type: "string", pattern: FINGERPRINT } },
-        },
+        params: pathParams({ name: CONSUMER_NAME, fingerprint: FINGERPRINT }),
       },
     },
     async (req, reply) =>
@@ -141,7 +140,7 @@ export function consumerRoutes(app: FastifyInstance, s: Service): void {
   });
   app.delete<{ Params: { name: string } }>(
     "/api/consumers/:name",
-    { onRequest: requireToken, schema: { params: { type: "object", required: ["name"], properties: { name: { type: "string", pattern: CONSUMER_NAME } } } } },
+    { onRequest: requireToken, schema: { params: pathParams({ name: CONSUMER_NAME }) } },
     async (req, reply) => editAccess(req, reply, removeConsumer(accessDoc(), req.params.name), `no consumer '${req.params.name}'`),
   );
 
@@ -150,7 +149,7 @@ export function consumerRoutes(app: FastifyInstance, s: Service): void {
     "/api/consumers/:name/signing-keys",
     {
       onRequest: requireToken,
-      schema: { params: { type: "object", required: ["name"], properties: { name: { type: "string", pattern: CONSUMER_NAME } } } },
+      schema: { params: pathParams({ name: CONSUMER_NAME }) },
     },
     async (req, reply) => {
       const v = store.current("access")!;
@@ -168,11 +167,7 @@ export function consumerRoutes(app: FastifyInstance, s: Service): void {
     {
       onRequest: requireToken,
       schema: {
-        params: {
-          type: "object",
-          required: ["name", "id"],
-          properties: { name: { type: "string", pattern: CONSUMER_NAME }, id: { type: "string", pattern: SIGNING_KEY_ID } },
-        },
+        params: pathParams({ name: CONSUMER_NAME, id: SIGNING_KEY_ID }),
       },
     },
     async (req, reply) =>
