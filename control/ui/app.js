@@ -1,6 +1,6 @@
 // graywall-control UI: plain DOM and ES modules, one per tab, no build step. Gray rules are edited as
 // forms; the API validates every document with the filter's own compiler before it is published.
-import { $, $$, api, plural, routed, say, session, withConfirmation } from "./common.js";
+import { $, $$, api, errorWords, plural, routed, say, session, withConfirmation } from "./common.js";
 import { loadConsumers, loadTokenKeys, makeKey, rotateTokenKey } from "./consumers.js";
 import { loadCrawler, switchAttack } from "./crawler.js";
 import { loadRaw, rawDoc, rawState } from "./filters.js";
@@ -13,6 +13,11 @@ import { loadTraffic } from "./traffic.js";
 // ---- wiring ----
 
 // ---- traffic (traffic.js) ----
+
+/** A document's field errors: gray rules named in words (errorWords), other filters by field. */
+function rawErrors(filter, errors, doc) {
+  return errors.map((e) => (filter === "gray_router" ? errorWords(e, doc) : `${e.field}: ${e.message}`)).join("; ");
+}
 
 async function showTraffic() {
   try {
@@ -97,12 +102,10 @@ async function start() {
   $("#raw-validate").addEventListener("click", async () => {
     const doc = rawDoc();
     if (!doc) return;
-    const r = await api("POST", `/api/filters/${$("#raw-filter").value}/validate`, { doc });
+    const filter = $("#raw-filter").value;
+    const r = await api("POST", `/api/filters/${filter}/validate`, { doc });
     const warnings = (r.warnings || []).map((w) => `Warning: this ${w.message} (${w.field}).`).join(" ");
-    say(
-      r.ok ? `The filter accepts this document.${warnings ? ` ${warnings}` : ""}` : r.errors.map((e) => `${e.field}: ${e.message}`).join("; "),
-      r.ok && !warnings ? "ok" : "error",
-    );
+    say(r.ok ? `The filter accepts this document.${warnings ? ` ${warnings}` : ""}` : rawErrors(filter, r.errors, doc), r.ok && !warnings ? "ok" : "error");
   });
   $("#raw-save").addEventListener("click", async () => {
     const doc = rawDoc();
@@ -113,7 +116,7 @@ async function start() {
       $("#raw-version").textContent = String(v.version);
       say(`Published version ${v.version}.`);
     } catch (e) {
-      say(e.message, "error");
+      say(e.errors?.length ? rawErrors($("#raw-filter").value, e.errors, doc) : e.message, "error");
     }
   });
   setInterval(() => !$("#tab-traffic").hidden && showTraffic(), 2000);

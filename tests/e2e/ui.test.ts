@@ -178,6 +178,14 @@ describe("web UI", () => {
     await page.click("#raw-save");
     await page.waitForFunction(() => document.querySelector("#message")?.className === "error");
     assert.match((await message()) ?? "", /Bad Request: body\/doc must be object/);
+    // Gray rules written as JSON: an unrouted target is named in words, with the rule and what is routed.
+    await page.locator("#raw-filter").selectOption("gray_router");
+    await page.waitForFunction(() => (document.querySelector("#raw-doc") as HTMLTextAreaElement | null)?.value.includes('"rules"'));
+    await page.locator("#raw-doc").fill(JSON.stringify({ rules: [{ name: "testers", target: "canry", match: { headers: [{ name: "x-t", exact: "1" }] } }] }));
+    await page.click("#raw-validate");
+    await page.waitForFunction(() => /no route serves/.test(document.querySelector("#message")?.textContent ?? ""));
+    assert.equal(await message(), `Rule 1, "testers": no route serves 'canry'; this gateway serves canary and stable`);
+    await page.locator("#raw-filter").selectOption("ip_list");
   });
 
   e2e("a document that could lock people out is shown with a warning, and published only after a plain-words confirmation", async () => {
