@@ -202,7 +202,10 @@ async function freeRange(n: number): Promise<number> {
       s.listen(port, "127.0.0.1", () => s.close(() => resolve(true)));
     });
   for (;;) {
-    const base = 20000 + Math.floor(Math.random() * 30000);
+    // Below the kernel's ephemeral range (ip_local_port_range), where every freePort() of the tests
+    // running beside this one comes from: a range checked free here is not handed to them meanwhile.
+    const [ephemeralLow] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/).map(Number);
+    const base = 20000 + Math.floor(Math.random() * Math.max(1, ephemeralLow - 20000 - n));
     let ok = true;
     for (let p = base; p < base + n && ok; p++) ok = await free(p);
     if (ok) return base;
