@@ -6,6 +6,8 @@
 // (alert, gateway) pair is what makes an incident one call, not one per tick. State lives in memory: after
 // a restart an alert still true starts a new incident.
 
+import { WEBHOOK_ATTEMPTS } from "./releases.ts";
+
 /** The counters a condition reads, summed from a gateway's admin stats. */
 export interface Counters {
   requests: number;
@@ -216,8 +218,6 @@ function at(samples: Sample[], t: number): Sample {
   }
   return found;
 }
-
-export const WEBHOOK_ATTEMPTS = 6;
 
 /**
  * Posts `body` to `url` until it answers 2xx (at most `attempts`, backing off 1, 2, 4, ... s), with an
