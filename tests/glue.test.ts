@@ -38,6 +38,26 @@ function graywall(config: unknown = ALL, shared?: SharedData): ProxyHost {
 
 const header = (hs: [string, string][] | undefined, name: string) => hs?.filter(([k]) => k === name).map(([, v]) => v);
 
+describe("graywall: shared tables across versions", () => {
+  test("a table costs no shared memory until used, and a new VM per version (as Envoy loads each publish) adds no keys", () => {
+    const shared = new SharedData();
+    const first = graywall(ALL, shared);
+    // Configured: the crawler's, rate limiter's and clearance tables (10,000 slots and more) hold no keys yet.
+    assert.ok(shared.entries.size <= 2, [...shared.entries.keys()].join(" "));
+    first.request({ headers: BROWSER });
+    const keys = [...shared.entries.keys()].sort();
+    assert.ok(keys.length < 10, keys.join(" "));
+    for (let version = 0; version < 20; version++) {
+      const doc = structuredClone(ALL);
+      doc.gray_router.rules[0].name = `beta-${version}`;
+      const vm = graywall(doc, shared);
+      vm.request({ headers: BROWSER });
+      vm.tick();
+    }
+    assert.deepEqual([...shared.entries.keys()].sort(), keys);
+  });
+});
+
 describe("graywall: one pass over one snapshot", () => {
   test("a passing request: all headers in one host call, the client address once, no per-header reads", () => {
     const host = graywall();

@@ -120,7 +120,6 @@ const facts = new PathFacts();
 /** A fresh table of behaviour records over an in-memory store. */
 function activityTable(): SlotTable {
   const t = new SlotTable(new MapStore(), "c", 16, ACTIVITY_PAYLOAD, 60000);
-  t.ensureSlots();
   return t;
 }
 
@@ -292,7 +291,6 @@ describe("behaviour over a shared record", () => {
 /** A worker's copies over a shared table of 64 records. */
 function worker(store: MapStore): WorkerRecords {
   const t = new SlotTable(store, "w", 64, ACTIVITY_PAYLOAD, 60000);
-  t.ensureSlots();
   return new WorkerRecords(t, 10000, 600000, 20000);
 }
 

@@ -59,16 +59,14 @@ describe("rate_limiter tables across configurations", () => {
     u.spec = spec;
     u.maxTake = 1;
     const before = new SlotTable(store, "rl", 64, BUCKET_PAYLOAD, 60000, 0, 111);
-    before.ensureSlots();
-    const keys = store.keys.length;
     expect(before.update("1.2.3.4", 1000, u)).toBe(UpdateStatus.Updated);
+    const keys = store.keys.length;
     expect(before.update("1.2.3.4", 1000, u)).toBe(UpdateStatus.Updated);
     expect(u.result.allowed).toBe(true);
     expect(before.update("1.2.3.4", 1000, u)).toBe(UpdateStatus.Updated);
     expect(u.result.allowed).toBe(false);
     // The same pool and slots under another rule's tag: the old records are free to it.
     const after = new SlotTable(store, "rl", 64, BUCKET_PAYLOAD, 60000, 0, 222);
-    after.ensureSlots();
     expect(store.keys.length).toBe(keys);
     expect(after.update("1.2.3.4", 1001, u)).toBe(UpdateStatus.Updated);
     expect(u.result.allowed).toBe(true);
@@ -137,7 +135,6 @@ describe("configurations that would block everyone", () => {
     const good = compileCrawlerConfig('{"honeypot_paths": ["/.env"]}', errors)!;
     expect(bad.behaviour.honeypotEpoch).not.toBe(good.behaviour.honeypotEpoch);
     const t = new SlotTable(new MapStore(), "c", 16, ACTIVITY_PAYLOAD, 600000);
-    t.ensureSlots();
     const u = new ActivityUpdate();
     u.spec = bad.behaviour;
     pathFacts("/shop", bad.honeypots, u.facts);

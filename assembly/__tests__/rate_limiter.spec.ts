@@ -61,6 +61,20 @@ function homeSlot(k: string, slots: i32): u32 {
   return fmix32(fnv1a(FNV_OFFSET, k)) % <u32>slots;
 }
 
+/** Shared data where another worker's table updates the same key just before this worker's first create. */
+class RacingStore extends MapStore {
+  racer: SlotTable | null = null;
+  raced: bool = false;
+  set(key: ArrayBuffer, ptr: usize, size: i32, cas: u32): u32 {
+    const racer = this.racer;
+    if (racer !== null && !this.raced) {
+      this.raced = true;
+      racer.update("k", 0, bucket(3));
+    }
+    return super.set(key, ptr, size, cas);
+  }
+}
+
 function bucket(size: f64): BucketUpdate {
   const u = new BucketUpdate();
   u.spec = new BucketSpec(size, size, 1000);
@@ -71,17 +85,18 @@ describe("slot table with token buckets", () => {
   it("keeps keys apart and counts each exactly", () => {
     const store = new MapStore();
     const t = table(store, 3, 60000, 64);
-    t.ensureSlots();
-    expect(store.keys.length).toBe(64);
-    expect(store.keys[63]).toBe("graywall.t.t.63");
-    // A second VM, after the first wrote a record, adds none, overwrites none and reads none back.
+    // A table costs nothing until used: a slot is created when a key first lands in it.
+    expect(store.keys.length).toBe(0);
     expect(t.update("carol", 1000, bucket(3))).toBe(UpdateStatus.Updated);
+    expect(store.keys.length).toBe(1);
+    expect(store.keys[0].startsWith("graywall.t.t.")).toBe(true);
+    // A second VM's table over the same slots creates, overwrites and reads nothing until used.
     const snapshot = store.values.map<string>((v) => String.UTF8.decode(v));
     const reads = store.reads;
-    table(store, 3, 60000, 64).ensureSlots();
-    expect(store.keys.length).toBe(64);
+    table(store, 3, 60000, 64);
+    expect(store.keys.length).toBe(1);
     expect(store.reads).toBe(reads);
-    for (let i = 0; i < 64; i++) expect(String.UTF8.decode(store.values[i])).toBe(snapshot[i]);
+    expect(String.UTF8.decode(store.values[0])).toBe(snapshot[0]);
     const u = bucket(3);
     let a = 0;
     let b = 0;
@@ -95,9 +110,25 @@ describe("slot table with token buckets", () => {
     expect(b).toBe(3);
   });
 
+  it("two workers creating one slot at once: the later create is refused and re-read, no update lost", () => {
+    const store = new RacingStore();
+    const mine = table(store, 3, 60000, 8);
+    const theirs = table(store, 3, 60000, 8);
+    store.racer = theirs;
+    const u = bucket(3);
+    // Between this worker's read (no slot yet) and its create, the other worker creates the slot for the same key.
+    expect(mine.update("k", 0, u)).toBe(UpdateStatus.Updated);
+    expect(store.raced).toBe(true);
+    expect(store.keys.length).toBe(1);
+    expect(u.result.remaining).toBe(1); // a token each: both updates counted
+    expect(mine.update("k", 0, u)).toBe(UpdateStatus.Updated);
+    expect(u.result.remaining).toBe(0);
+    expect(mine.update("k", 0, u)).toBe(UpdateStatus.Updated);
+    expect(u.result.allowed).toBe(false);
+  });
+
   it("leases only while 16 more leases' worth are left after the lease", () => {
     const t = table(new MapStore(), 4, 60000, 8);
-    t.ensureSlots();
     const u = bucket(1100);
     u.spec = new BucketSpec(1100, 0.001, 1000);
     u.maxTake = 64;
@@ -124,9 +155,9 @@ describe("slot table with token buckets", () => {
 
   it("retries on CAS conflicts without losing or double-counting a token", () => {
     const store = new MapStore();
-    const t = table(store, 2, 60000, 8);
-    t.ensureSlots();
-    const u = bucket(2);
+    const t = table(store, 3, 60000, 8);
+    const u = bucket(3);
+    expect(t.update("k", 0, u)).toBe(UpdateStatus.Updated);
     store.conflicts = 5;
     expect(t.update("k", 0, u)).toBe(UpdateStatus.Updated);
     expect(u.result.remaining).toBe(1);
@@ -142,7 +173,6 @@ describe("slot table with token buckets", () => {
     for (let i = 0; b.length == 0; i++) if (homeSlot("b" + i.toString(), slots) == homeSlot("a", slots)) b = "b" + i.toString();
     const store = new MapStore();
     const t = table(store, 1, 5000, slots);
-    t.ensureSlots();
     const u = new BucketUpdate();
     u.spec = new BucketSpec(1, 1, 60000); // one token a minute
     expect(t.update("a", 0, u)).toBe(UpdateStatus.Updated);
@@ -156,7 +186,6 @@ describe("slot table with token buckets", () => {
   it("is full when every probed slot holds a live key, and reclaims idle ones", () => {
     const store = new MapStore();
     const t = table(store, 1, 5000, 2);
-    t.ensureSlots();
     const u = bucket(1);
     expect(t.update("a", 0, u)).toBe(UpdateStatus.Updated);
     expect(t.update("b", 0, u)).toBe(UpdateStatus.Updated);
@@ -169,7 +198,6 @@ describe("slot table with token buckets", () => {
   it("sweeps idle slots free", () => {
     const store = new MapStore();
     const t = table(store, 1, 5000, 4);
-    t.ensureSlots();
     const u = bucket(1);
     t.update("a", 0, u);
     t.update("b", 4000, u);

@@ -82,7 +82,6 @@ export class AccessStage extends Stage {
     const sig = cfg.signature;
     if (sig.keys.length > 0) {
       const t = new SlotTable(store, "ac.nonce", sig.maxNonces, NONCE_PAYLOAD, 2 * sig.maxSkewS * 1000);
-      t.ensureSlots();
       this.nonces = t;
       this.maxBodyBytes = sig.maxBodyBytes;
       this.needsClock = true;

@@ -197,19 +197,16 @@ export class CrawlerStage extends Stage {
     if (2 * b.longWindowMs > idle) idle = 2 * b.longWindowMs;
     if (b.honeypotTtlMs > idle) idle = b.honeypotTtlMs;
     const ipTable = new SlotTable(store, "cs.ip", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
-    ipTable.ensureSlots();
     this.ipTable = ipTable;
     this.ipRecords = new WorkerRecords(ipTable, b.windowMs, b.longWindowMs, 2 * b.windowMs);
     if (cfg.accountHeader.length > 0 || cfg.accountCookie.length > 0) {
       const t = new SlotTable(store, "cs.account", cfg.maxClients, ACTIVITY_PAYLOAD, idle);
-      t.ensureSlots();
       this.accountTable = t;
       this.accountRecords = new WorkerRecords(t, b.windowMs, b.longWindowMs, 2 * b.windowMs);
     }
     this.activity.spec = b;
     if (c.enabled) {
       const t = new SlotTable(store, "cs.clear", budgetSlots(cfg), BUDGET_PAYLOAD, 2 * b.longWindowMs);
-      t.ensureSlots();
       this.budgetTable = t;
       this.budget.windowMs = b.longWindowMs;
       this.budget.budget = c.pageBudget;
@@ -217,7 +214,6 @@ export class CrawlerStage extends Stage {
     const net = cfg.network;
     if (net.enabled) {
       const t = new SlotTable(store, "cs.net", net.maxNetworks, ACTIVITY_PAYLOAD, idle);
-      t.ensureSlots();
       this.netTable = t;
       this.netRecords = new WorkerRecords(t, b.windowMs, b.longWindowMs, 2 * b.windowMs);
       this.netActivity.spec = net.behaviour;

@@ -117,10 +117,6 @@ export class RateLimiterStage extends Stage {
     this.tickMs = <u32>cfg.sweepIntervalMs;
     // Expired leases go back to the shared buckets within a lease's lifetime.
     if (cfg.workerLease > 1 && <i64>this.tickMs > LEASE_TTL_MS) this.tickMs = <u32>LEASE_TTL_MS;
-    for (let i = 0; i < this.rules.length; i++) {
-      const table = this.rules[i].table;
-      if (table !== null) table.ensureSlots();
-    }
   }
 
   applies(rs: RuleState, req: RequestSnapshot): bool {

@@ -1,7 +1,10 @@
 // A fixed table of per-key records in proxy-wasm shared data, seen by every worker's VM, updated by
-// compare-and-swap. Shared data cannot delete keys and does not check CAS when it creates one, so the
-// table's slots are all created up front (ensureSlots, at configure time) and every later write is a CAS.
-// Memory is bounded by size x (16 bytes + payload + key). Tables of one pool share one key space: a table
+// compare-and-swap. Shared data cannot delete keys, so a table's memory is bounded by its size x (16
+// bytes + payload + key), and a slot is created only when a key first lands in it: shared data creates
+// an absent key whatever CAS a write names and refuses a present one whose CAS differs, so a write with
+// a CAS no record holds (CREATE_ONLY) creates the slot or, when another worker created it first, is
+// refused and the update reads again. A table costs nothing until it is used (a table of 10,000 slots
+// created up front took about 2 MiB of Envoy's heap). Tables of one pool share one key space: a table
 // takes slots [base, base + size) of it, and its records carry the table's tag, so a table of a later
 // configuration reuses the slots of an earlier one (a renamed rule adds no memory) and takes over slots
 // whose records are another tag's (a rule of an earlier configuration) as free.
@@ -86,37 +89,6 @@ export class SlotTable {
     return k;
   }
 
-  /**
-   * Creates the table's slots that do not exist yet, reading none back: shared data creates an absent
-   * key whatever CAS a write names and refuses a present one whose CAS differs, so a write with a CAS no
-   * record holds (CREATE_ONLY; the host numbers writes from 1, one process-wide counter) creates or does
-   * nothing. Keys are built in a reused buffer: a configuration's slots leave no garbage, which matters
-   * with the minimal runtime, where nothing is collected until the configuration is in force.
-   */
-  ensureSlots(): void {
-    const prefix = String.UTF8.encode(this.prefix);
-    const plen = prefix.byteLength;
-    // One key buffer per number of digits: shared-data keys are whole ArrayBuffers.
-    const keys = new Array<ArrayBuffer | null>(11);
-    for (let i = 0; i < this.size; i++) {
-      let n = <u32>(this.base + i);
-      let digits = 1;
-      for (let m = n; m >= 10; m /= 10) digits++;
-      let k = unchecked(keys[digits]);
-      if (k === null) {
-        k = new ArrayBuffer(plen + digits);
-        memory.copy(changetype<usize>(k), changetype<usize>(prefix), plen);
-        keys[digits] = k;
-      }
-      const p = changetype<usize>(k) + <usize>plen;
-      for (let d = digits - 1; d >= 0; d--) {
-        store<u8>(p + <usize>d, <u8>(0x30 + n % 10));
-        n /= 10;
-      }
-      this.store.set(k, changetype<usize>(this.free), this.free.byteLength, CREATE_ONLY);
-    }
-  }
-
   /** Applies `u` to the record of `key`, creating it (zeroed) in a free or idle slot if needed. */
   update(key: string, now: i64, u: RecordUpdate): UpdateStatus {
     const keyBytes = String.UTF8.encode(key);
@@ -140,7 +112,15 @@ export class SlotTable {
         const k = this.slotKey(<i32>((h + <u32>p) % <u32>this.size));
         const v = this.store.get(k);
         const data = v.data;
-        if (data === null || data.byteLength < HEADER + this.payloadSize) return UpdateStatus.Contended;
+        if (data === null) {
+          // A slot never used: free, created by the write (CREATE_ONLY) if the key has no record of its own.
+          if (target === null) {
+            target = k;
+            targetValue = v;
+          }
+          continue;
+        }
+        if (data.byteLength < HEADER + this.payloadSize) return UpdateStatus.Contended;
         const d = changetype<usize>(data);
         const len = load<i32>(d, 8);
         const ours = load<u32>(d, 12) == this.tag;
@@ -154,9 +134,9 @@ export class SlotTable {
         }
       }
       if (target === null || targetValue === null) return UpdateStatus.TableFull;
-      const d = changetype<usize>(targetValue.data!);
-      const touched = load<i64>(d);
-      if (mine) memory.copy(payload, d + HEADER, this.payloadSize);
+      const existing = targetValue.data;
+      const touched = existing === null ? <i64>0 : load<i64>(changetype<usize>(existing));
+      if (mine) memory.copy(payload, changetype<usize>(existing) + HEADER, this.payloadSize);
       else memory.fill(payload, 0, this.payloadSize);
       u.apply(payload, !mine, now);
       const size = HEADER + this.payloadSize + klen;
@@ -167,7 +147,7 @@ export class SlotTable {
       store<u32>(o, this.tag, 12);
       memory.copy(o + HEADER, payload, this.payloadSize);
       memory.copy(o + HEADER + this.payloadSize, keyPtr, klen);
-      const r = this.store.set(target, o, size, targetValue.cas);
+      const r = this.store.set(target, o, size, existing === null ? CREATE_ONLY : targetValue.cas);
       if (r == 0) return UpdateStatus.Updated;
       if (r != CAS_MISMATCH) return UpdateStatus.Contended;
     }
