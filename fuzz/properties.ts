@@ -11,7 +11,7 @@ import fc from "fast-check";
 import { buildServer } from "../control/server.ts";
 import { type Bindings, loadBindings } from "../runtime/bindings.ts";
 import { ROOT, wasmPath } from "../runtime/paths.ts";
-import { ProxyHost, type RequestSpec, SharedData } from "../tests/support/proxy_host.ts";
+import { type Exchange, ProxyHost, type RequestSpec, SharedData } from "../tests/support/proxy_host.ts";
 
 const CORPUS = join(ROOT, "fuzz", "corpus");
 const corpus = (kind: string) => readdirSync(join(CORPUS, kind)).map((f) => JSON.parse(readFileSync(join(CORPUS, kind, f), "utf8")));
@@ -113,10 +113,17 @@ const FIELD_NAMES = fc.constantFrom(
 export const documents = (() => {
   const seeds = corpus("config");
   const mutated = fc
-    .tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), value, FIELD_NAMES), { minLength: 1, maxLength: 3 }))
+    .tuple(
+      fc.constantFrom(...seeds),
+      fc.array(fc.tuple(fc.array(fc.nat(), { minLength: 1, maxLength: 6 }), value, FIELD_NAMES), { minLength: 1, maxLength: 3 }),
+    )
     .map(([seed, changes]) => changes.reduce((d, [picks, v, k]) => mutate(d, picks, v, k), seed as unknown))
     .map((d) => JSON.stringify(d));
-  return fc.oneof({ weight: 6, arbitrary: mutated }, { weight: 1, arbitrary: fc.json({ maxDepth: 4 }) }, { weight: 1, arbitrary: fc.string({ maxLength: 200 }) });
+  return fc.oneof(
+    { weight: 6, arbitrary: mutated },
+    { weight: 1, arbitrary: fc.json({ maxDepth: 4 }) },
+    { weight: 1, arbitrary: fc.string({ maxLength: 200 }) },
+  );
 })();
 
 let bindings: Bindings | undefined;
@@ -130,27 +137,46 @@ export function compilersProperty(numRuns: number, seed?: number): { accepted: n
   const seen = { accepted: 0, refused: 0 };
   bindings ??= loadBindings();
   const b = bindings;
-  const hosts = new Map<string, ProxyHost>();
+  const hostFor = hostsByFilter();
   fc.assert(
     fc.property(fc.constantFrom(...FILTERS), documents, (filter, text) => {
-      const errors = b.validateFilterConfig(filter, text);
-      if (errors !== "" && !errors.split("\n").every((l) => FIELD_ERROR.test(l))) throw new Error(`not field errors: ${errors.slice(0, 300)}`);
-      if (errors === "") seen.accepted++;
+      if (checkDocument(b, hostFor, filter, text)) seen.accepted++;
       else seen.refused++;
-      if (errors === "") {
-        let host = hosts.get(filter);
-        if (!host) hosts.set(filter, (host = new ProxyHost(wasmPath(filter), filter)));
-        if (!host.configure(text)) throw new Error(`the compiler accepted a document the module refuses: ${host.logs.slice(-2).join(" ")}`);
-      }
     }),
     { numRuns, seed },
   );
   return seen;
 }
 
+/** A host per filter, configured again with each accepted document (as Envoy does on each ECDS update). */
+export function hostsByFilter(code: (filter: string) => string | Uint8Array<ArrayBuffer> = wasmPath, env: Record<string, CallableFunction> = {}) {
+  const hosts = new Map<string, ProxyHost>();
+  return (filter: string): ProxyHost => {
+    const known = hosts.get(filter);
+    if (known) return known;
+    const host = new ProxyHost(code(filter), filter, undefined, env);
+    hosts.set(filter, host);
+    return host;
+  };
+}
+
+/**
+ * The compilers' invariant for one document: "" or field errors, never an abort or trap (those throw),
+ * and an accepted document is one the real module configures with. Returns whether it was accepted.
+ */
+export function checkDocument(b: Bindings, hostFor: (filter: string) => ProxyHost, filter: string, text: string): boolean {
+  const errors = b.validateFilterConfig(filter, text);
+  if (errors !== "" && !errors.split("\n").every((l) => FIELD_ERROR.test(l))) throw new Error(`not field errors: ${errors.slice(0, 300)}`);
+  if (errors !== "") return false;
+  const host = hostFor(filter);
+  if (!host.configure(text)) throw new Error(`the compiler accepted a document the module refuses: ${host.logs.slice(-2).join(" ")}`);
+  return true;
+}
+
 // ---- requests ----
 
-const HEADER_NAMES = fc.constantFrom(
+/** Header names the request fuzzers add (the coverage-guided targets pick from the same list). */
+export const FUZZ_HEADER_NAMES = [
   "user-agent",
   "accept",
   "accept-language",
@@ -170,7 +196,8 @@ const HEADER_NAMES = fc.constantFrom(
   "x-graywall-target",
   "x-bot-signals",
   "x-routed-to",
-);
+];
+const HEADER_NAMES = fc.constantFrom(...FUZZ_HEADER_NAMES);
 const headerValue = fc.oneof(
   fc.string({ maxLength: 80 }),
   fc.constantFrom("", " ", "a=b; c=d", "ab=beta; uid=x", "=;=;;", "10.1.2.3, 203.0.113.9", "1.2.3.4,,, ::1", "unknown", "x".repeat(3000), "application/json"),
@@ -181,7 +208,12 @@ const PEERS = fc.oneof(
   fc.ipV6().map((ip) => `[${ip}]:4000`),
   fc.constantFrom("198.51.100.7:5000", "203.0.113.9:1", "10.0.0.1:80", "[2001:db8::1]:443", "[fd00::5]:1", "[::1]:2", "not-an-address", ""),
 );
-const BODIES = fc.oneof(fc.constant(undefined), fc.json({ maxDepth: 4 }), fc.string({ maxLength: 300 }), fc.constant('{"user": {"tier": "free", "tier": "gold"}}'));
+const BODIES = fc.oneof(
+  fc.constant(undefined),
+  fc.json({ maxDepth: 4 }),
+  fc.string({ maxLength: 300 }),
+  fc.constant('{"user": {"tier": "free", "tier": "gold"}}'),
+);
 
 /** Requests: a corpus request with headers added, or one built from scratch. */
 export const requests: fc.Arbitrary<RequestSpec> = (() => {
@@ -193,14 +225,18 @@ export const requests: fc.Arbitrary<RequestSpec> = (() => {
   }));
   const scratch = fc
     .tuple(fc.constantFrom("GET", "POST", "HEAD", "PUT", "OPTIONS", "X"), PATHS, extra, PEERS, BODIES)
-    .map(([method, path, more, peer, body]) => ({ peer, body, headers: [[":method", method], [":path", path], [":authority", "shop.example"], ...more] as [string, string][] }));
+    .map(([method, path, more, peer, body]) => ({
+      peer,
+      body,
+      headers: [[":method", method], [":path", path], [":authority", "shop.example"], ...more] as [string, string][],
+    }));
   return fc.oneof(fromSeed, scratch);
 })();
 
 /** Every request through all four stages ends in a pass or a local reply: no trap, no exit, no forged hand-off upstream. */
 export function requestPathProperty(numRuns: number, seed?: number): Record<string, number> {
   const outcomes: Record<string, number> = {};
-  const config = JSON.stringify(corpus("config").find((d) => d.gray_router && d.ip_list));
+  const config = requestPathConfig();
   const host = new ProxyHost(wasmPath("graywall"), "graywall");
   if (!host.configure(config)) throw new Error(`the corpus config is refused: ${host.logs.join(" ")}`);
   let n = 0;
@@ -209,23 +245,34 @@ export function requestPathProperty(numRuns: number, seed?: number): Record<stri
       // Time moves, and the tick runs, as in Envoy.
       host.nowMs += 7;
       if (++n % 50 === 0) host.tick();
-      const ex = host.request(req);
-      const outcome = ex.reply ? String(ex.reply.status) : "passed";
+      const outcome = checkExchange(req, host.request(req));
       outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
-      if (ex.reply && !(ex.reply.status >= 200 && ex.reply.status < 600)) throw new Error(`reply status ${ex.reply.status}`);
-      if (!ex.reply) {
-        const forged = ex.upstreamHeaders.filter(([k, v]) => k.startsWith("x-graywall-rl-") && (v === "forged" || v === "api"));
-        const sentByClient = req.headers.filter(([k]) => k.startsWith("x-graywall-rl-"));
-        if (forged.length > 0 && sentByClient.some(([k, v]) => forged.some(([fk, fv]) => fk === k && fv === v))) {
-          throw new Error(`a client's hand-off header reached the upstream: ${JSON.stringify(forged)}`);
-        }
-        const target = ex.upstreamHeaders.filter(([k]) => k === "x-graywall-target").map(([, v]) => v);
-        if (target.some((t) => t !== "canary" && t !== "stable")) throw new Error(`routed to ${target}`);
-      }
     }),
     { numRuns, seed },
   );
   return outcomes;
+}
+
+/** The corpus document the request fuzzers configure all four stages with. */
+export const requestPathConfig = () => JSON.stringify(corpus("config").find((d) => d.gray_router && d.ip_list));
+
+/**
+ * The request path's invariant for one exchange: a pass or a local reply with a real status; nothing a
+ * client sent as a hand-off header reaches the upstream; routing only to known targets. Returns the
+ * outcome ("passed" or the reply's status).
+ */
+export function checkExchange(req: RequestSpec, ex: Exchange): string {
+  if (ex.reply && !(ex.reply.status >= 200 && ex.reply.status < 600)) throw new Error(`reply status ${ex.reply.status}`);
+  if (!ex.reply) {
+    const forged = ex.upstreamHeaders.filter(([k, v]) => k.startsWith("x-graywall-rl-") && (v === "forged" || v === "api"));
+    const sentByClient = req.headers.filter(([k]) => k.startsWith("x-graywall-rl-"));
+    if (forged.length > 0 && sentByClient.some(([k, v]) => forged.some(([fk, fv]) => fk === k && fv === v))) {
+      throw new Error(`a client's hand-off header reached the upstream: ${JSON.stringify(forged)}`);
+    }
+    const target = ex.upstreamHeaders.filter(([k]) => k === "x-graywall-target").map(([, v]) => v);
+    if (target.some((t) => t !== "canary" && t !== "stable")) throw new Error(`routed to ${target}`);
+  }
+  return ex.reply ? String(ex.reply.status) : "passed";
 }
 
 // ---- buckets across workers ----
@@ -246,7 +293,13 @@ export function bucketProperty(numRuns: number, seed?: number): void {
         for (const w of workers) if (!w.configure(config)) throw new Error(w.logs.join(" "));
         let admitted = 0;
         for (const second of order) {
-          const ex = workers[second ? 1 : 0].request({ headers: [[":method", "GET"], [":path", "/"], [":authority", "x"]] });
+          const ex = workers[second ? 1 : 0].request({
+            headers: [
+              [":method", "GET"],
+              [":path", "/"],
+              [":authority", "x"],
+            ],
+          });
           if (!ex.reply) admitted++;
         }
         if (admitted !== Math.min(size, order.length)) throw new Error(`bucket of ${size} (lease ${lease}) admitted ${admitted} of ${order.length}`);
@@ -283,7 +336,8 @@ export async function rejectedNeverAppliesProperty(numRuns: number, seed?: numbe
         if (r.statusCode >= 500) throw new Error(`${r.statusCode}: ${r.body.slice(0, 300)}`);
         if (r.statusCode !== 200) {
           const after = (await app.inject({ url: `/api/filters/${filter}` })).json();
-          if (after.version !== before.version || JSON.stringify(after.doc) !== JSON.stringify(before.doc)) throw new Error("a rejected document changed the one in force");
+          if (after.version !== before.version || JSON.stringify(after.doc) !== JSON.stringify(before.doc))
+            throw new Error("a rejected document changed the one in force");
           if (ecds() !== delivered) throw new Error("a rejected document reached Envoy");
         }
       }),

@@ -37,14 +37,18 @@ export interface Bindings {
   grayPreview(config: unknown, request: unknown): { target?: string; rule?: string | null; error?: string };
 }
 
-export function loadBindings(): Bindings {
+/**
+ * `code`: the module's bytes, when not the built file (the fuzzer's coverage-instrumented copy);
+ * `env`: imports such a copy needs besides `abort`.
+ */
+export function loadBindings(code?: Uint8Array<ArrayBuffer>, env: Record<string, CallableFunction> = {}): Bindings {
   // Built by `npm run build` (npm start and npm test run it); never compiled at start-up.
-  if (!existsSync(NODE_BINDINGS)) throw new Error(`${NODE_BINDINGS} is missing: run 'npm run build'`);
+  if (!code && !existsSync(NODE_BINDINGS)) throw new Error(`${NODE_BINDINGS} is missing: run 'npm run build'`);
   const abort = () => {
     throw new Error("abort in graywall bindings");
   };
-  const module = new WebAssembly.Module(readFileSync(NODE_BINDINGS));
-  const e = new WebAssembly.Instance(module, { env: { abort } }).exports as unknown as NodeExports;
+  const module = new WebAssembly.Module(code ?? readFileSync(NODE_BINDINGS));
+  const e = new WebAssembly.Instance(module, { env: { ...env, abort } }).exports as unknown as NodeExports;
   // An AssemblyScript string is UTF-16 code units in a managed block of class id 2; its byte length is
   // the block header's rtSize, the u32 just before the data. Arguments stay pinned for the call.
   const STRING_ID = 2;

@@ -42,6 +42,11 @@ export function setupPerf(): string {
   return ensureDebianTool(PERF, "linux-perf", "profiles real Envoy (npm run profile -- --envoy); or set GRAYWALL_PERF");
 }
 
+/** g++: builds the small compat library Jazzer.js's prebuilt fuzzer needs on this glibc (scripts/lib/jazzer.ts). */
+export function setupCompiler(): string {
+  return ensureDebianTool("/usr/bin/g++", "g++", "builds Jazzer.js's compat library for coverage-guided fuzzing");
+}
+
 export function setupRedis(): string {
   return ensureDebianTool(REDIS_SERVER, "redis-server", "the store of cluster-wide limits; or set GRAYWALL_REDIS_SERVER");
 }
@@ -109,6 +114,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     setupBrowser();
     setupWrk();
     setupPerf();
+    setupCompiler();
     setupRedis();
     setupRegistry();
     setupPrometheus();

@@ -134,19 +134,24 @@ export class ProxyHost {
   private requestProperties: string[] = [];
   private nextContext = 2;
 
+  /**
+   * `file`: the module's path, or its bytes (the fuzzer's coverage-instrumented copy); `extraEnv`: imports
+   * such a copy needs besides the host's (not counted as host calls).
+   */
   constructor(
-    file: string,
+    file: string | Uint8Array<ArrayBuffer>,
     public rootId: string,
     public shared = new SharedData(),
+    extraEnv: Record<string, CallableFunction> = {},
   ) {
-    const env: Record<string, CallableFunction> = {};
+    const env: Record<string, CallableFunction> = { ...extraEnv };
     for (const [name, fn] of Object.entries(this.imports())) {
       env[name] = (...a: unknown[]) => {
         this.calls[name] = (this.calls[name] ?? 0) + 1;
         return (fn as CallableFunction)(...a);
       };
     }
-    const inst = new WebAssembly.Instance(new WebAssembly.Module(readFileSync(file)), {
+    const inst = new WebAssembly.Instance(new WebAssembly.Module(typeof file === "string" ? readFileSync(file) : file), {
       env,
       wasi_snapshot_preview1: {
         proc_exit: (code: number) => {
