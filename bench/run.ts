@@ -1,10 +1,11 @@
-// npm run bench [-- --smoke | --soak] [--duration S] [--rounds N] [--connections N] [--only <setup name part>]
+// npm run bench [-- --smoke | --soak] [--duration S] [--rounds N] [--connections N] [--only <setup name pattern>]
 //   [--baseline <earlier graywall.wasm>]: that build too, as "graywall: all four, baseline build", in the same rounds
 // Runs real Envoy (--concurrency 1, pinned to CPU 0) in each setup, drives it with wrk from CPU 1, and
 // reports Envoy's CPU time per request (utime + stime of the Envoy process over the run, divided by the
 // requests served) as the primary figure, with req/s, wrk's p50/p99 and RSS. Setups run interleaved,
-// round after round; figures are medians over the rounds with their spread, ratios against "no filter"
-// measured in the same run.
+// round after round (every other round in reverse order); figures are medians over the rounds with their
+// spread; comparisons (ratios against "no filter", differences between setups) are the median over rounds
+// of each round's own ratio or difference.
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
@@ -182,7 +183,17 @@ function table(results: Result[]): string {
   return lines.join("\n");
 }
 
-/** The issue's targets, each with how far the run is from it. */
+const perReq = (r: Run) => r.cpuUs / r.requests;
+
+/**
+ * Comparisons between setups are paired by round: the median over rounds of each round's ratio (or
+ * difference), so a machine that slows down or speeds up between rounds moves both sides of a pair
+ * alike. (The table's medians are each setup's own.)
+ */
+const pairedRatio = (a: Result, b: Result) => median(a.runs.map((r, i) => perReq(r) / perReq(b.runs[i])));
+const pairedDiff = (a: Result, b: Result) => median(a.runs.map((r, i) => perReq(r) - perReq(b.runs[i])));
+
+/** The issue's targets, each with how far the run is from it (paired by round). */
 function targets(results: Result[]): string {
   const byName = new Map(results.map((r) => [r.setup, r]));
   const base = byName.get("no filter");
@@ -191,7 +202,7 @@ function targets(results: Result[]): string {
   const chained = byName.get("four modules chained");
   const out: string[] = [];
   if (base && all) {
-    const ratio = all.cpuPerReqUs / base.cpuPerReqUs;
+    const ratio = pairedRatio(all, base);
     out.push(
       `- all four stages in the one module: ${f2(ratio)}x no filter (target <= 1.50x: ${ratio <= 1.5 ? "met" : `missed by ${f2(ratio - 1.5)}x, ${f1((ratio - 1.5) * base.cpuPerReqUs)} µs/req`}; goal 1.35x: ${ratio <= 1.35 ? "met" : `${f1((ratio - 1.35) * base.cpuPerReqUs)} µs/req away`})`,
     );
@@ -203,14 +214,14 @@ function targets(results: Result[]): string {
   if (floor) {
     const variant = (name: string) => name.startsWith("graywall: all f") || name === "graywall: no stages" || name.includes(", ");
     for (const r of results.filter((x) => x.setup.startsWith("graywall: ") && !variant(x.setup))) {
-      const over = r.cpuPerReqUs - floor.cpuPerReqUs;
+      const over = pairedDiff(r, floor);
       out.push(`- ${r.setup.slice(10)} alone: +${f1(over)} µs over the no-op floor (target <= +4: ${over <= 4 ? "met" : `missed by ${f1(over - 4)} µs`})`);
     }
   }
   // Where the time goes: pairs of setups that differ in one thing.
   const diff = (what: string, a: string, b: string) => {
     const [x, y] = [byName.get(a), byName.get(b)];
-    if (x && y) out.push(`- where the time goes: ${what}: ${f1(x.cpuPerReqUs - y.cpuPerReqUs)} µs/req ("${a}" minus "${b}")`);
+    if (x && y) out.push(`- where the time goes: ${what}: ${f1(pairedDiff(x, y))} µs/req ("${a}" minus "${b}")`);
   };
   diff("the graywall module with no stage, over the no-op floor", "graywall: no stages", "no-op wasm filter");
   diff("key auth (access, 100 consumers) in the one pass", "graywall: all five (API keys too)", "graywall: all four");
@@ -267,16 +278,18 @@ async function main(): Promise<void> {
   const setupNote = `Envoy --concurrency 1${pinned ? " on CPU 0, wrk (1 thread) on CPU 1" : " (not pinned: fewer than 2 cores or no taskset)"}; ${CONNECTIONS} connections; routes answer with direct_response, so only Envoy and the filters are measured`;
   if (soak) return runSoak(when, setupNote);
 
-  // --only <text>: just the setups whose name contains it (plus the baselines).
-  const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : "";
+  // --only <pattern>: just the setups whose name it matches, a regular expression (plus the baselines);
+  // "graywall: all four$|all five" picks two.
+  const only = new RegExp(args.includes("--only") ? args[args.indexOf("--only") + 1] : "");
   const baseline = args.includes("--baseline") ? resolve(args[args.indexOf("--baseline") + 1]) : undefined;
   if (baseline && !existsSync(baseline)) throw new Error(`--baseline: no file ${baseline}`);
-  const chosen = setups(baseline).filter((s) => s.name === "no filter" || s.name === "no-op wasm filter" || s.name.includes(only));
+  const chosen = setups(baseline).filter((s) => s.name === "no filter" || s.name === "no-op wasm filter" || only.test(s.name));
   const runs = new Map<string, Run[]>(chosen.map((s) => [s.name, []]));
   const shares: number[] = [];
   const retried: string[] = [];
   for (let round = 1; round <= ROUNDS; round++) {
-    for (const s of chosen) {
+    // Every other round runs the setups in reverse, so each pair's runs average the same place in a round.
+    for (const s of round % 2 === 1 ? chosen : [...chosen].reverse()) {
       for (let attempt = 1; ; attempt++) {
         process.stdout.write(`[bench] round ${round}/${ROUNDS} ${s.name} ... `);
         const r = await measure(s, DURATION_S, !smoke);
@@ -309,7 +322,7 @@ async function main(): Promise<void> {
   const report =
     `# Graywall benchmark, ${when}${smoke ? " (smoke: not a measurement)" : ""}\n\n${machine()}\n\n` +
     `${setupNote}; ${DURATION_S} s per run after a 1 s warm-up, ${ROUNDS} interleaved round(s). Envoy CPU µs/req = (utime + stime of the Envoy process over the run) / requests served. ${retriedNote}\n\n` +
-    `${table(results)}\n\nTargets:\n${targets(results)}\n\n| module | .wasm bytes |\n|---|---|\n${sizes}\n`;
+    `${table(results)}\n\nTargets (each comparison the median over rounds of that round's ratio or difference):\n${targets(results)}\n\n| module | .wasm bytes |\n|---|---|\n${sizes}\n`;
   console.log(`\n${report}`);
   if (!smoke && !only) {
     mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
