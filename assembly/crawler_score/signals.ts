@@ -388,12 +388,19 @@ export const BITMAP_BYTES = 64;
 const BITMAP_BITS: f64 = 512;
 const SPREAD_SEEN: i32 = 0x80000000;
 
+/** Linear counting's estimate for each number of bits set (0..511): -m ln(zeros / m), computed once. */
+function distinctTable(): StaticArray<f64> {
+  const t = new StaticArray<f64>(<i32>BITMAP_BITS);
+  for (let ones = 0; ones < <i32>BITMAP_BITS; ones++) t[ones] = -BITMAP_BITS * Math.log((BITMAP_BITS - <f64>ones) / BITMAP_BITS);
+  return t;
+}
+const DISTINCT_BY_BITS = distinctTable();
+
 /** Distinct paths in the union of two 512-bit bitmaps (linear counting); `n` when saturated. */
 function distinctPaths(p: usize, q: usize, n: i32): f64 {
   let ones = 0;
   for (let i = 0; i < BITMAP_BYTES / 8; i++) ones += <i32>popcnt<u64>(load<u64>(p + 8 * i) | load<u64>(q + 8 * i));
-  const zeros = BITMAP_BITS - <f64>ones;
-  return zeros > 0 ? -BITMAP_BITS * Math.log(zeros / BITMAP_BITS) : <f64>n;
+  return ones < <i32>BITMAP_BITS ? unchecked(DISTINCT_BY_BITS[ones]) : <f64>n;
 }
 
 /**
