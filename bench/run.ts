@@ -230,8 +230,17 @@ function targets(results: Result[]): string {
   diff("crawler_score's share of the one pass", "graywall: all four", "graywall: all four, without crawler_score");
   const small = byName.get("graywall: ip_list (10 CIDRs)");
   const big = byName.get("graywall: ip_list (100k CIDRs)");
-  if (small && big)
+  if (small && big) {
     out.push(`- 100k CIDRs vs 10 CIDRs: ${f1(big.cpuPerReqUs)} vs ${f1(small.cpuPerReqUs)} µs/req (${f2(big.cpuPerReqUs / small.cpuPerReqUs)}x)`);
+    const rss = big.rss2MiB / small.rss2MiB;
+    const carried = byName.get("no-op wasm filter, given the 100k-CIDR document");
+    out.push(
+      `- RSS with 2 workers, 100k CIDRs vs 10 CIDRs: ${f1(big.rss2MiB)} vs ${f1(small.rss2MiB)} MiB (${f2(rss)}x; target <= 1.20x: ${rss <= 1.2 ? "met" : `missed by ${f1(big.rss2MiB - 1.2 * small.rss2MiB)} MiB`})` +
+        (carried && floor
+          ? `; Envoy carrying the document alone (the no-op module given it): +${f1(carried.rss2MiB - floor.rss2MiB)} MiB over the no-op module`
+          : ""),
+    );
+  }
   return out.join("\n");
 }
 

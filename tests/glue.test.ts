@@ -38,6 +38,17 @@ function graywall(config: unknown = ALL, shared?: SharedData): ProxyHost {
 
 const header = (hs: [string, string][] | undefined, name: string) => hs?.filter(([k]) => k === name).map(([, v]) => v);
 
+describe("the no-op module (the bench's floor)", () => {
+  test("reads at most 64 bytes of its configuration, so a large document given to it measures Envoy alone; defines the counters asked", () => {
+    const big = new ProxyHost(wasmPath("noop"), "noop");
+    assert.ok(big.configure(JSON.stringify({ ip_list: { deny: Array.from({ length: 10_000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`) } })));
+    assert.ok(big.configBytesRead <= 64, `read ${big.configBytesRead} bytes`);
+    const metrics = new ProxyHost(wasmPath("noop"), "noop");
+    assert.ok(metrics.configure('{"define_metrics":45,"n":7}'));
+    assert.equal(metrics.callCount("proxy_define_metric"), 45);
+  });
+});
+
 describe("graywall: shared tables across versions", () => {
   test("a table costs no shared memory until used, and a new VM per version (as Envoy loads each publish) adds no keys", () => {
     const shared = new SharedData();

@@ -121,6 +121,8 @@ export class ProxyHost {
   private nextToken = 1;
   private callResponse: { headers: [string, string][]; body: Uint8Array } = { headers: [], body: new Uint8Array(0) };
   nowMs = 1_700_000_000_000;
+  /** Bytes of the plugin configuration the module has read (proxy_get_buffer_bytes). */
+  configBytesRead = 0;
   tickMs = 0;
   private memory!: WebAssembly.Memory;
   private exports!: Record<string, CallableFunction>;
@@ -184,6 +186,11 @@ export class ProxyHost {
 
   tick(): void {
     this.exports.proxy_on_tick(1);
+  }
+
+  /** Host calls of `name` since the last request began (or since the host was made). */
+  callCount(name: string): number {
+    return this.calls[name] ?? 0;
   }
 
   /** One request through the filter: headers, then the body if any, then the response headers. */
@@ -286,7 +293,10 @@ export class ProxyHost {
         return v === undefined ? NOT_FOUND : this.give(enc.encode(v), out, outSize);
       },
       proxy_get_buffer_bytes: (type: number, start: number, len: number, out: number, outSize: number) => {
-        if (type === 7) return this.give(enc.encode(this.config).subarray(start, start + len), out, outSize);
+        if (type === 7) {
+          this.configBytesRead += Math.min(len, enc.encode(this.config).length - start);
+          return this.give(enc.encode(this.config).subarray(start, start + len), out, outSize);
+        }
         if (type === 0) return this.give(this.body.subarray(start, start + len), out, outSize);
         if (type === 4) return this.give(this.callResponse.body.subarray(start, start + len), out, outSize);
         return NOT_FOUND;

@@ -17,6 +17,8 @@ export class StreamFilter {
 /** Per-plugin root: parses config once in configure() and creates stream filters. */
 export class RootFilter {
   constructor(public rootId: string) {}
+  /** How much of the plugin configuration configure() is given: all of it (-1), or at most this many bytes. */
+  configurationBytes(): i32 { return -1; }
   /** Returns an error message, or null when the configuration was accepted and is now in force. */
   configure(config: string): string | null { return null; }
   onTick(): void {}
@@ -166,6 +168,8 @@ export function proxy_on_configure(rootContextId: u32, size: u32): u32 {
     return 0;
   }
   let config = "";
+  const most = root.configurationBytes();
+  if (most >= 0 && <u32>most < size) size = <u32>most;
   if (size > 0) {
     const s = getBufferString(BufferType.PluginConfiguration, 0, size);
     if (s !== null) config = s;
