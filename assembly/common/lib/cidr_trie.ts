@@ -6,7 +6,7 @@
 import { Cidr, IpAddr, parseCidrRange } from "./ip";
 
 const NONE: i32 = 0;
-/** Staged entries: [hi, lo, prefix] with the address top-aligned in 128 bits and its host bits zeroed. */
+/** Staged IPv6 entries: [hi, lo, prefix] with the address top-aligned in 128 bits and its host bits zeroed. */
 const STAGED_WORDS = 3;
 
 /** The staged entries being sorted (AssemblyScript's sort takes no closure). */
@@ -34,6 +34,9 @@ function stagedOrder(a: i32, b: i32): i32 {
   return i < 64 ? <i32>((hi >> <u64>(63 - i)) & 1) : <i32>((lo >> <u64>(127 - i)) & 1);
 }
 
+/** An IPv4 entry staged in one word: the address top-aligned (its low 32 bits are zero) | the prefix. */
+const PACKED_PREFIX: u64 = 0xff;
+
 class BitTrie {
   // kids[2n] / kids[2n+1]: child index for bit 0 / 1 (0 = none; node 0 is the root).
   kids: Int32Array = new Int32Array(2);
@@ -41,22 +44,33 @@ class BitTrie {
   nodeCount: i32 = 1;
   private staged: Uint64Array = new Uint64Array(0);
   private count: i32 = 0;
+  /** Words a staged entry takes: 1 for IPv4 (packed; sorted as numbers, in place), 3 for IPv6. */
+  private words: i32;
+
+  /** `packed`: entries are IPv4 (`lo` always 0, prefix at most 32), staged in one word each. */
+  constructor(packed: bool) {
+    this.words = packed ? 1 : STAGED_WORDS;
+  }
 
   /** Room for `n` more entries, so staging a list of known length allocates once. */
   reserve(n: i32): void {
-    const need = (this.count + n) * STAGED_WORDS;
+    const need = (this.count + n) * this.words;
     if (need <= this.staged.length) return;
     const grown = new Uint64Array(need);
-    memory.copy(grown.dataStart, this.staged.dataStart, <usize>this.count * STAGED_WORDS * 8);
+    memory.copy(grown.dataStart, this.staged.dataStart, <usize>(this.count * this.words) * 8);
     this.staged = grown;
   }
 
   stage(hi: u64, lo: u64, prefix: i32): void {
-    if ((this.count + 1) * STAGED_WORDS > this.staged.length) this.reserve(this.count > 8 ? this.count : 8);
+    if ((this.count + 1) * this.words > this.staged.length) this.reserve(this.count > 8 ? this.count : 8);
     // Host bits beyond the prefix are ignored: zero them, so sorting puts a prefix before what it covers.
     if (prefix == 0) { hi = 0; lo = 0; }
     else if (prefix <= 64) { hi = prefix == 64 ? hi : hi & ~(<u64>-1 >> <u64>prefix); lo = 0; }
     else if (prefix < 128) lo &= ~(<u64>-1 >> <u64>(prefix - 64));
+    if (this.words == 1) {
+      unchecked(this.staged[this.count++] = hi | <u64>prefix);
+      return;
+    }
     const at = this.count * STAGED_WORDS;
     unchecked(this.staged[at] = hi);
     unchecked(this.staged[at + 1] = lo);
@@ -66,8 +80,15 @@ class BitTrie {
 
   get pending(): bool { return this.count > 0; }
 
+  /** Bytes the staging buffer holds now. */
+  get stagedBytes(): i32 { return this.staged.byteLength; }
+
   /** Builds the trie from what is staged (and what it already holds). */
   build(): void {
+    if (this.words == 1) {
+      this.buildPacked();
+      return;
+    }
     const n = this.count;
     const s = this.staged;
     const order = new Int32Array(n);
@@ -94,20 +115,52 @@ class BitTrie {
       pl = l;
       pp = p;
     }
-    if (bound > this.terminal.length) {
-      const kids = new Int32Array(2 * bound);
-      const terminal = new Uint8Array(bound);
-      memory.copy(kids.dataStart, this.kids.dataStart, <usize>this.nodeCount * 8);
-      memory.copy(terminal.dataStart, this.terminal.dataStart, <usize>this.nodeCount);
-      this.kids = kids;
-      this.terminal = terminal;
-    }
+    this.grow(bound);
     for (let k = 0; k < n; k++) {
       const at = unchecked(order[k]) * STAGED_WORDS;
       this.insert(unchecked(s[at]), unchecked(s[at + 1]), <i32>unchecked(s[at + 2]));
     }
     this.count = 0;
     this.staged = new Uint64Array(0);
+  }
+
+  /** The same for packed IPv4 entries: sorted in place as numbers (address, then prefix), no index array. */
+  private buildPacked(): void {
+    const n = this.count;
+    const s = this.staged.subarray(0, n);
+    s.sort();
+    let bound = this.nodeCount;
+    let ph: u64 = 0;
+    let pp = 0;
+    for (let k = 0; k < n; k++) {
+      const v = unchecked(s[k]);
+      const h = v & ~PACKED_PREFIX;
+      const p = <i32>(v & PACKED_PREFIX);
+      let shared = k == 0 ? 0 : commonBits(ph, 0, h, 0);
+      if (shared > p) shared = p;
+      if (shared > pp) shared = pp;
+      bound += p - shared;
+      ph = h;
+      pp = p;
+    }
+    this.grow(bound);
+    for (let k = 0; k < n; k++) {
+      const v = unchecked(s[k]);
+      this.insert(v & ~PACKED_PREFIX, 0, <i32>(v & PACKED_PREFIX));
+    }
+    this.count = 0;
+    this.staged = new Uint64Array(0);
+  }
+
+  /** Room for `bound` nodes, keeping those there are. */
+  private grow(bound: i32): void {
+    if (bound <= this.terminal.length) return;
+    const kids = new Int32Array(2 * bound);
+    const terminal = new Uint8Array(bound);
+    memory.copy(kids.dataStart, this.kids.dataStart, <usize>this.nodeCount * 8);
+    memory.copy(terminal.dataStart, this.terminal.dataStart, <usize>this.nodeCount);
+    this.kids = kids;
+    this.terminal = terminal;
   }
 
   private insert(hi: u64, lo: u64, prefix: i32): void {
@@ -137,8 +190,8 @@ class BitTrie {
 }
 
 export class CidrTrie {
-  private v4: BitTrie = new BitTrie();
-  private v6: BitTrie = new BitTrie();
+  private v4: BitTrie = new BitTrie(true);
+  private v6: BitTrie = new BitTrie(false);
   size: i32 = 0;
 
   /** Room for `n` entries of either family, when a list's length is known before it is read. */
@@ -179,6 +232,9 @@ export class CidrTrie {
     if (this.v4.pending) this.v4.build();
     return this.v4.contains(addr.lo << 32, 0, 32);
   }
+
+  /** Bytes held by entries staged and not built yet (IPv4 entries take 8, IPv6 ones 24). */
+  get stagedBytes(): i32 { return this.v4.stagedBytes + this.v6.stagedBytes; }
 
   get nodeCount(): i32 {
     this.seal();
