@@ -167,3 +167,19 @@ describe("a key given twice", () => {
     expect(errors.ok).toBe(true, errors.summary());
   });
 });
+
+describe("errors quoting the document", () => {
+  it("are one line each: a newline or other control character in a name or value is written as an escape", () => {
+    // Found by Jazzer.js (fuzz/jazzer/corpus/compilers/regression-newline-in-value).
+    const errors = new ConfigErrors();
+    const doc = '{"rules": [{"name": "a", "key": ["cli\\nt_ip"], "bucket_size": 4, "refill_tokens": 5, "r\\u0001fill\\rx": 1}]}';
+    expect(compileRateLimitConfig(doc, errors)).toBeNull();
+    expect(errors.list.length).toBe(2);
+    for (let i = 0; i < errors.list.length; i++) {
+      expect(errors.list[i].includes("\n")).toBe(false, errors.list[i]);
+      expect(errors.list[i].includes("\r")).toBe(false, errors.list[i]);
+    }
+    expect(errors.list[0]).toBe("rules[0].key[0]: 'cli\\nt_ip' is not one of client_ip, consumer, path, route, method, header:<name>");
+    expect(errors.list[1]).toBe("rules[0].r\\u0001fill\\rx: unknown field");
+  });
+});

@@ -7,9 +7,33 @@ class ListSink extends StringSink {
   add(index: i32, value: string): void { this.list.push(value); }
 }
 
+/**
+ * `s` with control characters written as escapes (\n, \r, \t, \u00XX): an error quotes names and values
+ * from the document, and each error is one line (of the validator's answer, of Envoy's log), so a
+ * newline in a value must not start a line of its own.
+ */
+export function oneLine(s: string): string {
+  let i = 0;
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c == 0x7f) break;
+  }
+  if (i == s.length) return s;
+  let out = s.substring(0, i);
+  for (; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c == 0x0a) out += "\\n";
+    else if (c == 0x0d) out += "\\r";
+    else if (c == 0x09) out += "\\t";
+    else if (c < 0x20 || c == 0x7f) out += "\\u00" + (c < 0x10 ? "0" : "") + c.toString(16);
+    else out += String.fromCharCode(c);
+  }
+  return out;
+}
+
 export class ConfigErrors {
   list: string[] = [];
-  add(path: string, msg: string): void { this.list.push(path + ": " + msg); }
+  add(path: string, msg: string): void { this.list.push(oneLine(path + ": " + msg)); }
   get ok(): bool { return this.list.length == 0; }
   /** The first few errors, joined for one log line. */
   summary(): string {
