@@ -55,6 +55,18 @@ describe("graywall-control against an unauthenticated caller", () => {
     }
   });
 
+  test("a newline in a name or value cannot forge an error line: every error names its field, the character escaped", async () => {
+    const { app } = fresh();
+    const doc = { rules: [{ name: "a", key: ["cli\nrules[9].x: forged"], bucket_size: 4, refill_tokens: 4, refill_interval_ms: 1000, "r\nx": 1 }] };
+    const r = await app.inject({ method: "POST", url: "/api/filters/rate_limiter/validate", payload: { doc } });
+    assert.equal(r.statusCode, 200, r.body);
+    assert.deepEqual(r.json().errors, [
+      { field: "rules[0].key[0]", message: "'cli\\nrules[9].x: forged' is not one of client_ip, consumer, path, route, method, header:<name>" },
+      { field: "rules[0].r\\nx", message: "unknown field" },
+    ]);
+    await app.close();
+  });
+
   test("a call over its time ends the worker; the next call gets a fresh one", async () => {
     const v = new Validator({ timeoutMs: 1 });
     try {

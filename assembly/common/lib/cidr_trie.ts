@@ -83,19 +83,23 @@ class BitTrie {
   /** Bytes the staging buffer holds now. */
   get stagedBytes(): i32 { return this.staged.byteLength; }
 
-  /** Builds the trie from what is staged (and what it already holds). */
+  /**
+   * Builds the trie from what is staged (and what it already holds). Packed IPv4 entries sort in place as
+   * numbers (address, then prefix); IPv6 entries through an index array.
+   */
   build(): void {
-    if (this.words == 1) {
-      this.buildPacked();
-      return;
-    }
     const n = this.count;
     const s = this.staged;
-    const order = new Int32Array(n);
-    for (let i = 0; i < n; i++) unchecked(order[i] = i);
-    sorting = s;
-    order.sort(stagedOrder);
-    sorting = new Uint64Array(0);
+    const packed = this.words == 1;
+    let order = new Int32Array(0);
+    if (packed) s.subarray(0, n).sort();
+    else {
+      order = new Int32Array(n);
+      for (let i = 0; i < n; i++) unchecked(order[i] = i);
+      sorting = s;
+      order.sort(stagedOrder);
+      sorting = new Uint64Array(0);
+    }
     // In sorted order each entry's new nodes are those past what it shares with the one before: an upper
     // bound on the nodes (exact unless a shorter prefix covers a later entry).
     let bound = this.nodeCount;
@@ -103,10 +107,11 @@ class BitTrie {
     let pl: u64 = 0;
     let pp = 0;
     for (let k = 0; k < n; k++) {
-      const at = unchecked(order[k]) * STAGED_WORDS;
-      const h = unchecked(s[at]);
-      const l = unchecked(s[at + 1]);
-      const p = <i32>unchecked(s[at + 2]);
+      const at = packed ? k : unchecked(order[k]) * STAGED_WORDS;
+      const v = unchecked(s[at]);
+      const h = packed ? v & ~PACKED_PREFIX : v;
+      const l = packed ? 0 : unchecked(s[at + 1]);
+      const p = <i32>(packed ? v & PACKED_PREFIX : unchecked(s[at + 2]));
       let shared = k == 0 ? 0 : commonBits(ph, pl, h, l);
       if (shared > p) shared = p;
       if (shared > pp) shared = pp;
@@ -117,36 +122,10 @@ class BitTrie {
     }
     this.grow(bound);
     for (let k = 0; k < n; k++) {
-      const at = unchecked(order[k]) * STAGED_WORDS;
-      this.insert(unchecked(s[at]), unchecked(s[at + 1]), <i32>unchecked(s[at + 2]));
-    }
-    this.count = 0;
-    this.staged = new Uint64Array(0);
-  }
-
-  /** The same for packed IPv4 entries: sorted in place as numbers (address, then prefix), no index array. */
-  private buildPacked(): void {
-    const n = this.count;
-    const s = this.staged.subarray(0, n);
-    s.sort();
-    let bound = this.nodeCount;
-    let ph: u64 = 0;
-    let pp = 0;
-    for (let k = 0; k < n; k++) {
-      const v = unchecked(s[k]);
-      const h = v & ~PACKED_PREFIX;
-      const p = <i32>(v & PACKED_PREFIX);
-      let shared = k == 0 ? 0 : commonBits(ph, 0, h, 0);
-      if (shared > p) shared = p;
-      if (shared > pp) shared = pp;
-      bound += p - shared;
-      ph = h;
-      pp = p;
-    }
-    this.grow(bound);
-    for (let k = 0; k < n; k++) {
-      const v = unchecked(s[k]);
-      this.insert(v & ~PACKED_PREFIX, 0, <i32>(v & PACKED_PREFIX));
+      const at = packed ? k : unchecked(order[k]) * STAGED_WORDS;
+      const v = unchecked(s[at]);
+      if (packed) this.insert(v & ~PACKED_PREFIX, 0, <i32>(v & PACKED_PREFIX));
+      else this.insert(v, unchecked(s[at + 1]), <i32>unchecked(s[at + 2]));
     }
     this.count = 0;
     this.staged = new Uint64Array(0);
