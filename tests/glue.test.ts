@@ -69,6 +69,46 @@ describe("graywall: shared tables across versions", () => {
   });
 });
 
+describe("graywall: versions in one VM", () => {
+  // Envoy loads each publish into the VM already running as a new root context, and keeps every timer a
+  // root context sets and every metric id a define makes until the VM ends (the emulator counts both).
+  test("Envoy keeps one timer and one id per metric however many versions, and ticks reach the version in force", () => {
+    const host = graywall();
+    const [timers, metricIds] = [host.timers.size, host.metricIdsDefined];
+    assert.equal(timers, 1);
+    assert.ok(metricIds > 50, `${metricIds} metrics`);
+    for (let version = 0; version < 20; version++) {
+      const doc = structuredClone(ALL);
+      // A rule's counters are named after it: the same names, new values.
+      doc.gray_router.rules[0].match.headers![0].exact = `beta-${version}`;
+      assert.ok(host.configure(JSON.stringify(doc)), host.logs.join("\n"));
+      host.request({ headers: BROWSER });
+      host.tick();
+    }
+    assert.equal(host.timers.size, 1);
+    assert.equal(host.metricIdsDefined, metricIds);
+    // The first root holds the VM's timer: Envoy keeps it when its configuration is replaced.
+    assert.equal(host.pendingRoots.size, 1);
+    // Its ticks still run the version in force: the crawler's sync writes a worker's pending counts back.
+    const peer = "198.51.100.7:5000";
+    for (const path of ["/", "/a", "/b"]) host.request({ headers: [...BROWSER.filter(([k]) => k !== ":path"), [":path", path]], peer });
+    host.nowMs += 1000;
+    const before = [...host.shared.entries.values()].map((e) => e.cas).join();
+    host.tick();
+    assert.notEqual([...host.shared.entries.values()].map((e) => e.cas).join(), before);
+  });
+
+  test("a version that wants no ticks stops the timer; the next that wants them starts it again on the same timer", () => {
+    const host = graywall();
+    assert.equal(host.tickMs, 500);
+    assert.ok(host.configure(JSON.stringify({ gray_router: ALL.gray_router })));
+    assert.equal(host.tickMs, 0);
+    assert.ok(host.configure(JSON.stringify(ALL)));
+    assert.equal(host.tickMs, 500);
+    assert.equal(host.timers.size, 1);
+  });
+});
+
 describe("graywall: one pass over one snapshot", () => {
   test("a passing request: all headers in one host call, the client address once, no per-header reads", () => {
     const host = graywall();

@@ -17,7 +17,7 @@ test("the one module, each stage alone and the no-op floor are built", () => {
 for (const name of names) {
   test(`${name}.wasm exports the proxy-wasm 0.2.0 ABI and answers to root id '${name}'`, () => {
     const exported = WebAssembly.Module.exports(new WebAssembly.Module(readFileSync(wasmPath(name)))).map((e) => e.name);
-    for (const fn of ["proxy_abi_version_0_2_0", "malloc", "proxy_on_context_create", "proxy_on_configure", "proxy_on_request_headers", "proxy_on_delete"]) {
+    for (const fn of ["proxy_abi_version_0_2_0", "malloc", "proxy_on_context_create", "proxy_on_configure", "proxy_on_request_headers", "proxy_on_done"]) {
       assert.ok(exported.includes(fn), `${name} lacks ${fn}`);
     }
     const host = new ProxyHost(wasmPath(name), name);

@@ -110,6 +110,8 @@ export interface HttpCall {
   headers: [string, string][];
   body: string;
   timeoutMs: number;
+  /** The root context the call was made for: its answer goes there. */
+  root: number;
 }
 
 export class ProxyHost {
@@ -123,7 +125,15 @@ export class ProxyHost {
   nowMs = 1_700_000_000_000;
   /** Bytes of the plugin configuration the module has read (proxy_get_buffer_bytes). */
   configBytesRead = 0;
-  tickMs = 0;
+  /**
+   * The tick period each root context set, by context id: as Envoy's, an entry outlives its root context
+   * and stays for the life of the VM (its size is what Envoy keeps).
+   */
+  readonly timers = new Map<number, number>();
+  /** Metric ids defined in this VM: Envoy makes a new id on every define and keeps it for the life of the VM. */
+  metricIdsDefined = 0;
+  /** Root contexts Envoy would keep after their configuration was replaced (on_done said "not done"). */
+  readonly pendingRoots = new Set<number>();
   private memory!: WebAssembly.Memory;
   private exports!: Record<string, CallableFunction>;
   private config = "";
@@ -134,7 +144,15 @@ export class ProxyHost {
   private reply: LocalReply | undefined;
   private calls: Record<string, number> = {};
   private requestProperties: string[] = [];
-  private nextContext = 2;
+  private nextContext = 1;
+  /** The root context of the configuration in force (0: none yet), and every root context not shut down. */
+  private root = 0;
+  private liveRoots = new Set<number>();
+  /** Each stream's root context. */
+  private streamRoot = new Map<number, number>();
+  /** The context the module is being called for, and the one it made effective (0: none). */
+  private current = 0;
+  private effective = 0;
 
   /**
    * `file`: the module's path, or its bytes (the fuzzer's coverage-instrumented copy); `extraEnv`: imports
@@ -171,21 +189,64 @@ export class ProxyHost {
     this.memory = inst.exports.memory as WebAssembly.Memory;
   }
 
-  /** Creates the root context and configures it, as Envoy does on load and on each ECDS update. */
+  /** Calls the module's `name` for context `ctx`, as Envoy does: no effective context until the module sets one. */
+  private call(ctx: number, name: string, ...args: unknown[]): number {
+    const fn = this.exports[name];
+    if (!fn) return 1; // Envoy skips a callback the module does not export; on_done's default is "done".
+    const [current, effective] = [this.current, this.effective];
+    [this.current, this.effective] = [ctx, 0];
+    try {
+      return fn(...args) as number;
+    } finally {
+      [this.current, this.effective] = [current, effective];
+    }
+  }
+
+  /** The root context the module's host call acts for: the effective one, else the callback's (a stream's root). */
+  private actingRoot(): number {
+    const ctx = this.effective || this.current;
+    return this.streamRoot.get(ctx) ?? ctx;
+  }
+
+  /**
+   * Configures the VM as Envoy does on load and on each ECDS update: a new root context in the VM already
+   * running; once it accepts, the previous root is shut down (on_done, then on_delete when it is done). A
+   * refused configuration leaves the one in force (the first one stays, as the filter Envoy would fail).
+   */
   configure(config: string): boolean {
     this.config = config;
     this.properties.set("plugin_root_id", this.rootId);
-    if (!this.rootCreated) {
-      this.exports.proxy_on_context_create(1, 0);
-      this.exports.proxy_on_vm_start(1, 0);
-      this.rootCreated = true;
-    }
-    return this.exports.proxy_on_configure(1, enc.encode(config).length) === 1;
+    const id = this.nextContext++;
+    this.liveRoots.add(id);
+    this.call(id, "proxy_on_context_create", id, 0);
+    this.call(id, "proxy_on_vm_start", id, 0);
+    const ok = this.call(id, "proxy_on_configure", id, enc.encode(config).length) === 1;
+    if (ok || this.root === 0) {
+      if (this.root !== 0) this.shutdownRoot(this.root);
+      this.root = id;
+    } else this.shutdownRoot(id);
+    return ok;
   }
-  private rootCreated = false;
 
+  private shutdownRoot(id: number): void {
+    this.liveRoots.delete(id);
+    if (this.call(id, "proxy_on_done", id) !== 0) this.call(id, "proxy_on_delete", id);
+    else this.pendingRoots.add(id);
+  }
+
+  private alive(id: number): boolean {
+    return this.liveRoots.has(id) || this.pendingRoots.has(id);
+  }
+
+  /** One tick of every timer whose root context is alive, as Envoy's timers fire. */
   tick(): void {
-    this.exports.proxy_on_tick(1);
+    for (const [id, ms] of this.timers) if (ms > 0 && this.alive(id)) this.call(id, "proxy_on_tick", id);
+  }
+
+  /** The shortest tick period set (0: none). */
+  get tickMs(): number {
+    const set = [...this.timers.values()].filter((ms) => ms > 0);
+    return set.length > 0 ? Math.min(...set) : 0;
   }
 
   /** Host calls of `name` since the last request began (or since the host was made). */
@@ -210,20 +271,22 @@ export class ProxyHost {
     for (const k of this.requestProperties) this.properties.delete(k);
     this.requestProperties = Object.keys(spec.properties ?? {});
     for (const [k, v] of Object.entries(spec.properties ?? {})) this.properties.set(k, v);
-    this.exports.proxy_on_context_create(ctx, 1);
+    this.streamRoot.set(ctx, this.root);
+    this.call(ctx, "proxy_on_context_create", ctx, this.root);
     const ex: Exchange = { headersStatus: 0, upstreamHeaders: [], calls: this.calls };
     const hasBody = this.body.length > 0;
-    ex.headersStatus = this.exports.proxy_on_request_headers(ctx, this.requestHeaders.length, hasBody ? 0 : 1) as number;
-    if (hasBody && !this.reply) ex.bodyStatus = this.exports.proxy_on_request_body(ctx, this.body.length, 1) as number;
+    ex.headersStatus = this.call(ctx, "proxy_on_request_headers", ctx, this.requestHeaders.length, hasBody ? 0 : 1);
+    if (hasBody && !this.reply) ex.bodyStatus = this.call(ctx, "proxy_on_request_body", ctx, this.body.length, 1);
     if (!this.reply) {
       ex.upstreamHeaders = this.requestHeaders.map(([k, v]) => [k, v]);
-      this.exports.proxy_on_response_headers(ctx, this.responseHeaders.length, 0);
+      this.call(ctx, "proxy_on_response_headers", ctx, this.responseHeaders.length, 0);
       ex.responseHeaders = this.responseHeaders;
     }
-    // As Envoy does, a callback the module does not export is skipped.
-    this.exports.proxy_on_log?.(ctx);
-    this.exports.proxy_on_done?.(ctx);
-    this.exports.proxy_on_delete(ctx);
+    // As Envoy does: on_log, on_done and on_delete, each skipped when the module does not export it.
+    this.call(ctx, "proxy_on_log", ctx);
+    this.call(ctx, "proxy_on_done", ctx);
+    this.call(ctx, "proxy_on_delete", ctx);
+    this.streamRoot.delete(ctx);
     ex.reply = this.reply;
     return ex;
   }
@@ -237,7 +300,7 @@ export class ProxyHost {
     if (i < 0) throw new Error(`call ${call.token} is not pending`);
     this.httpCalls.splice(i, 1);
     this.callResponse = { headers: status === 0 ? [] : [[":status", String(status)]], body: enc.encode(body) };
-    this.exports.proxy_on_http_call_response(1, call.token, this.callResponse.headers.length, this.callResponse.body.length, 0);
+    this.call(call.root, "proxy_on_http_call_response", call.root, call.token, this.callResponse.headers.length, this.callResponse.body.length, 0);
   }
 
   /** The VM's linear memory in bytes (it only grows: a leak shows as growth). */
@@ -343,6 +406,7 @@ export class ProxyHost {
           id = this.shared.nextMetric++;
           this.metrics.set(id, { name, type, value: 0n });
         }
+        this.metricIdsDefined++;
         new DataView(this.memory.buffer).setUint32(idPtr, id, true);
         return OK;
       },
@@ -393,12 +457,17 @@ export class ProxyHost {
         const has = (k: string) => headers.some(([name]) => name === k);
         if (!this.clusters.has(cluster) || !has(":method") || !has(":path") || !has(":authority")) return BAD_ARGUMENT;
         const token = this.nextToken++;
-        this.httpCalls.push({ token, cluster, headers, body: this.str(bp, bl), timeoutMs: timeout });
+        this.httpCalls.push({ token, cluster, headers, body: this.str(bp, bl), timeoutMs: timeout, root: this.actingRoot() });
         new DataView(this.memory.buffer).setUint32(tokenPtr, token, true);
         return OK;
       },
       proxy_set_tick_period_milliseconds: (ms: number) => {
-        this.tickMs = ms;
+        this.timers.set(this.actingRoot(), ms);
+        return OK;
+      },
+      proxy_set_effective_context: (id: number) => {
+        if (!this.alive(id) && !this.streamRoot.has(id)) return BAD_ARGUMENT;
+        this.effective = id;
         return OK;
       },
     };

@@ -1,6 +1,6 @@
 // Minimal proxy-wasm 0.2.0 dispatch. It replaces the runtime's, which builds debug-log
 // strings (including a join over every live context) on each request and throws on host misses.
-import { log, LogLevel, getPropertyString, BufferType, getBufferString } from "./host";
+import { log, LogLevel, getPropertyString, BufferType, getBufferString, nowMillis, setEffectiveContext, setTickPeriod } from "./host";
 
 export const enum HeadersStatus { Continue = 0, StopIteration = 1 }
 export const enum DataStatus { Continue = 0, StopIterationAndBuffer = 1 }
@@ -16,6 +16,13 @@ export class StreamFilter {
 
 /** Per-plugin root: parses config once in configure() and creates stream filters. */
 export class RootFilter {
+  /** How often this root wants onTick, in milliseconds (0: never); set by configure(). */
+  tickMs: u32 = 0;
+  /** The host's id of this root context. */
+  contextId: u32 = 0;
+  /** When this root's next tick is due (ms), if it wants them less often than the VM's timer fires. */
+  nextTickAt: i64 = 0;
+
   constructor(public rootId: string) {}
   /** How much of the plugin configuration configure() is given: all of it (-1), or at most this many bytes. */
   configurationBytes(): i32 { return -1; }
@@ -141,7 +148,9 @@ export function proxy_on_context_create(contextId: u32, rootContextId: u32): voi
   if (rootContextId == 0) {
     const factory = rootFactory;
     if (factory === null) return;
-    roots.set(contextId, factory());
+    const root = factory();
+    root.contextId = contextId;
+    roots.set(contextId, root);
     return;
   }
   const root = rootFor(rootContextId);
@@ -180,14 +189,62 @@ export function proxy_on_configure(rootContextId: u32, size: u32): u32 {
     return 0;
   }
   log(LogLevel.Info, expectedRootId + ": configuration accepted");
+  const at = tickers.indexOf(root);
+  if (root.tickMs > 0 && at < 0) tickers.push(root);
+  else if (root.tickMs == 0 && at >= 0) tickers.splice(at, 1);
+  retime(rootContextId);
   collectBetweenCallbacks(true);
   return 1;
 }
 
+// ---- ticks ----
+// Envoy keeps a timer for every root context that ever sets a tick period, for the life of the VM, and
+// each new configuration is a new root context in the VM already running: a tick period set per
+// configuration would grow Envoy's memory with every publish. So one root per VM, the first to want
+// ticks, holds the VM's one timer, at the shortest period any live root wants; each tick runs every live
+// root that is due, acting as itself (its HTTP calls are answered to it). When that root's configuration
+// is replaced, proxy_on_done answers "not done" and Envoy keeps the context (no configuration, no stages)
+// until the VM ends, so its timer goes on.
+
+/** The live roots that want ticks. */
+const tickers = new Array<RootFilter>();
+/** The root context holding the VM's timer (0: none yet), and the period it is set to. */
+let tickOwner: u32 = 0;
+let tickPeriod: u32 = 0;
+
+/** Sets the VM's timer to the shortest period a live root wants; `current` is the callback's root context. */
+function retime(current: u32): void {
+  let period: u32 = 0;
+  for (let i = 0; i < tickers.length; i++) {
+    const ms = unchecked(tickers[i]).tickMs;
+    if (period == 0 || ms < period) period = ms;
+  }
+  if (period == tickPeriod) return;
+  if (tickOwner == 0) {
+    if (period == 0) return;
+    tickOwner = current;
+  }
+  const other = tickOwner != current;
+  // The owner is kept by Envoy until the VM ends; should it be gone after all, the current root takes over.
+  if (other && !setEffectiveContext(tickOwner)) tickOwner = current;
+  setTickPeriod(period);
+  tickPeriod = period;
+  if (other) setEffectiveContext(current);
+}
+
 export function proxy_on_tick(rootContextId: u32): void {
-  const root = rootFor(rootContextId);
-  if (root === null) return;
-  root.onTick();
+  if (tickers.length == 0) return;
+  const now = tickers.length > 1 ? nowMillis() : 0;
+  for (let i = 0; i < tickers.length; i++) {
+    const root = unchecked(tickers[i]);
+    // A root at the timer's period runs on every tick; a slower one when due (within half a timer period).
+    if (root.tickMs > tickPeriod) {
+      if (now < root.nextTickAt) continue;
+      root.nextTickAt = now + <i64>(root.tickMs - (tickPeriod >> 1));
+    }
+    if (root.contextId != rootContextId) setEffectiveContext(root.contextId);
+    root.onTick();
+  }
   // A tick's work (syncs, sweeps, leases given back) allocates: an idle VM sees no stream end to collect at.
   collectBetweenCallbacks(true);
 }
@@ -211,7 +268,13 @@ export function proxy_on_response_headers(contextId: u32, headers: u32, endOfStr
   return streamFor(contextId).onResponseHeaders(headers, endOfStream != 0);
 }
 
-export function proxy_on_delete(contextId: u32): void {
+/**
+ * A context ends. Envoy calls on_done and then on_delete for every stream, and on_delete for a root only
+ * once on_done says it is done; the module exports on_done alone (one call into the VM per stream, as
+ * before), so a stream's end is handled here, and a root's: done, except the root holding the VM's timer
+ * (see ticks), which Envoy keeps.
+ */
+export function proxy_on_done(contextId: u32): u32 {
   if (contextId == lastId) {
     lastId = 0;
     lastStream = noopStream;
@@ -220,10 +283,18 @@ export function proxy_on_delete(contextId: u32): void {
   if (s !== null) {
     s.onDelete();
     collectBetweenCallbacks(false);
-  } else if (roots.has(contextId)) {
-    roots.delete(contextId);
-    collectBetweenCallbacks(true);
+    return 1;
   }
+  if (!roots.has(contextId)) return 1;
+  const root = roots.get(contextId);
+  roots.delete(contextId);
+  const at = tickers.indexOf(root);
+  if (at >= 0) {
+    tickers.splice(at, 1);
+    retime(contextId);
+  }
+  collectBetweenCallbacks(true);
+  return contextId == tickOwner ? 0 : 1;
 }
 
 // ---- memory ----

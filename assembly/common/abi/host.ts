@@ -86,8 +86,17 @@ export function nowMillis(): i64 {
   return <i64>(nowNanos() / 1000000);
 }
 
+/** Sets the tick period of the root context the call is made for (the effective one, if set). */
 export function setTickPeriod(ms: u32): void {
   imports.proxy_set_tick_period_milliseconds(ms);
+}
+
+/**
+ * Makes the root context `contextId` the one this callback's next host calls act for (its timer, its HTTP
+ * calls), until the callback returns. False when the host has no such context.
+ */
+export function setEffectiveContext(contextId: u32): bool {
+  return imports.proxy_set_effective_context(contextId) == HostResult.Ok;
 }
 
 /** A property path ("source.address"), encoded once: the host wants NUL-separated segments. */
@@ -207,10 +216,19 @@ export function httpCall(cluster: ArrayBuffer, headers: ArrayBuffer, body: Array
   return load<u32>(outToken);
 }
 
+// Metric ids by type and name, for the life of the VM. Envoy loads a new configuration into the VM that
+// already runs (a new root context) and keeps every id a VM defines until the VM ends, so defining the
+// same metric again on each configuration would grow Envoy's memory with every publish.
+const definedMetrics = new Map<string, u32>();
+
+/** The id of the metric `name` of `type`, defined in the host once per VM; 0 when the host refused it. */
 export function defineMetric(type: MetricType, name: string): u32 {
+  const key = type.toString() + name;
+  if (definedMetrics.has(key)) return definedMetrics.get(key);
   const n = String.UTF8.encode(name);
   const id = memory.data(4);
   if (imports.proxy_define_metric(type, changetype<usize>(n), n.byteLength, id) != HostResult.Ok) return 0;
+  definedMetrics.set(key, load<u32>(id));
   return load<u32>(id);
 }
 

@@ -6,7 +6,7 @@ import { ConfigErrors } from "../lib/config";
 import { DataStatus, HeadersStatus, registerFilter, RootFilter, StreamFilter } from "./filter";
 import {
   addHeader, BufferType, getBufferBytes, getBufferString, getHeaderPairsInto, getHeaderValue, getPropertyAt, getPropertyStringAt, MapType, pairsLength, propertyPath, nowMillis, removeHeader, replaceHeader,
-  sendLocalResponse, setTickPeriod,
+  sendLocalResponse,
 } from "./host";
 import { HeaderName, RequestSnapshot, RequestSource } from "../request/snapshot";
 import { Outcome, Stage } from "../request/stage";
@@ -37,7 +37,7 @@ class PipelineRoot extends RootFilter {
     this.stages = stages;
     this.needsRouteName = route;
     this.needsClock = clock;
-    if (tick > 0) setTickPeriod(tick);
+    this.tickMs = tick;
     return null;
   }
 
