@@ -11,6 +11,42 @@ const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
 const KEY_A = "gw_live_4f1d9a8c2b7e6f50a1c3d5e7f9b2a4c6";
 const KEY_A2 = "gw_live_second_key_of_merchant_a_000001";
 const KEY_B = "gw_live_9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b";
+const KEY_C_OLD = "gw_live_replaced_key_of_merchant_c_00001";
+
+/** MurmurHash3 (x86, 32-bit, seed 0) of a string's UTF-8 bytes: the module's keyHash. */
+function murmur3(s: string): number {
+  const b = Buffer.from(s, "utf8");
+  let h = 0;
+  const words = b.length >> 2;
+  for (let i = 0; i < words; i++) {
+    let k = b.readUInt32LE(4 * i);
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  let k = 0;
+  const tail = 4 * words;
+  const rest = b.length & 3;
+  if (rest === 3) k ^= b[tail + 2] << 16;
+  if (rest >= 2) k ^= b[tail + 1] << 8;
+  if (rest >= 1) {
+    k ^= b[tail];
+    k = Math.imul(k, 0xcc9e2d51);
+    k = (k << 15) | (k >>> 17);
+    k = Math.imul(k, 0x1b873593);
+    h ^= k;
+  }
+  h ^= b.length;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h >>> 0;
+}
 
 const ACCESS = {
   consumers: [
@@ -57,6 +93,35 @@ describe("access", () => {
     // All headers in one call, as every stage: no per-header read for the key.
     assert.equal(ex.calls.proxy_get_header_map_pairs, 1);
     assert.equal(ex.calls.proxy_get_header_map_value ?? 0, 0);
+  });
+
+  test("a key verified once is remembered by the worker, never for another key: same length and slot is refused; a grace period still ends", () => {
+    const h = host({
+      access: {
+        ...ACCESS,
+        consumers: [...ACCESS.consumers, { name: "merchant-c", retiring_keys: [{ sha256: sha256(KEY_C_OLD), until_s: 1_700_000_100 }] }],
+      },
+    });
+    h.nowMs = 1_700_000_000_000;
+    const consumer = (key: string) => {
+      const ex = h.request({ headers: req("/api/orders", [["x-api-key", key]]) });
+      return ex.reply ? ex.reply.status : upstream(ex.upstreamHeaders, "x-graywall-consumer")[0];
+    };
+    assert.equal(consumer(KEY_A), "merchant-a");
+    // A key of KEY_A's length in KEY_A's slot of the worker's cache (the module's MurmurHash3, 256 slots).
+    const slot = murmur3(KEY_A) & 255;
+    let forged = "";
+    for (let i = 0; forged === ""; i++) {
+      const k = `${KEY_A.slice(0, -8)}${String(i).padStart(8, "0")}`;
+      if (k !== KEY_A && (murmur3(k) & 255) === slot) forged = k;
+    }
+    assert.equal(consumer(forged), 401);
+    assert.equal(consumer(KEY_A), "merchant-a");
+    // A replaced key, remembered while its grace period runs, is refused once it has ended.
+    assert.equal(consumer(KEY_C_OLD), "merchant-c");
+    assert.equal(consumer(KEY_C_OLD), "merchant-c");
+    h.nowMs = 1_700_000_100_000;
+    assert.equal(consumer(KEY_C_OLD), 401);
   });
 
   test("a path that requires a key answers 401 with WWW-Authenticate, the same for a missing and an unknown key", () => {

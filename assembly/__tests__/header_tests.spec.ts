@@ -79,3 +79,37 @@ describe("header test table", () => {
     expect(t.firstHolding(RequestSnapshot.of(["a", "1"]), 0)).toBe(2);
   });
 });
+
+/** The first index of `name` among the names, as a plain scan finds it. */
+function firstOf(kv: string[], name: string): i32 {
+  for (let i = 0; i < kv.length; i += 2) if (kv[i] == name) return i / 2;
+  return -1;
+}
+
+describe("snapshot header lookup", () => {
+  it("finds each name's first header through the index, with repeated names and names that share a slot", () => {
+    const kv: string[] = [];
+    // Names of one length and the same first, middle and last bytes share a hash: only comparing tells them apart.
+    const names = ["x-aa-1", "x-ab-1", "x-ac-1", "cookie", "accept", "x-aa-1", "user-agent", "cookie", "x-ab-1"];
+    for (let i = 0; i < names.length; i++) {
+      kv.push(names[i]);
+      kv.push("v" + i.toString());
+    }
+    const req = RequestSnapshot.of(kv);
+    const probe = ["x-aa-1", "x-ab-1", "x-ac-1", "x-ad-1", "cookie", "accept", "user-agent", "referer", "", "x"];
+    for (let i = 0; i < probe.length; i++) expect(req.find(new HeaderName(probe[i]))).toBe(firstOf(kv, probe[i]), probe[i]);
+  });
+
+  it("a request with more headers than the index holds is scanned, with the same answers", () => {
+    const kv: string[] = [];
+    for (let i = 0; i < 100; i++) {
+      kv.push("x-h-" + (i % 70).toString());
+      kv.push(i.toString());
+    }
+    const req = RequestSnapshot.of(kv);
+    for (let i = 0; i < 75; i++) {
+      const name = "x-h-" + i.toString();
+      expect(req.find(new HeaderName(name))).toBe(firstOf(kv, name), name);
+    }
+  });
+});

@@ -8,6 +8,7 @@
 // goes upstream.
 import { findQueryParam } from "../common/request/http";
 import { KeyBuilder } from "../common/request/key_builder";
+import { keyHash } from "../common/lib/hash";
 import { Sha256 } from "../common/lib/sha256";
 import { RecordUpdate, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/request/snapshot";
@@ -32,11 +33,51 @@ class NonceUpdate extends RecordUpdate {
   }
 }
 
+/**
+ * Keys this worker has verified, by a hash of the key, each with its digest's index: a returning client's
+ * key is compared (in constant time) instead of hashed with SHA-256 again. Only keys that verified get in,
+ * so unknown keys cannot fill it; it lives as long as its configuration (a revoked consumer's key is gone
+ * with the version that revoked it), and a rotated key's grace period is checked on every use.
+ */
+class KnownKeys {
+  static readonly SLOTS: i32 = 256;
+  static readonly KEY_BYTES: i32 = 64;
+  keys: Uint8Array = new Uint8Array(KnownKeys.SLOTS * KnownKeys.KEY_BYTES);
+  /** Each slot's key length (0: empty) and digest index. */
+  lens: Int32Array = new Int32Array(KnownKeys.SLOTS);
+  entries: Int32Array = new Int32Array(KnownKeys.SLOTS);
+
+  @inline private slotOf(ptr: usize, len: i32): i32 { return <i32>(keyHash(ptr, len) & <u32>(KnownKeys.SLOTS - 1)); }
+
+  /** The digest index of a remembered key, or -1. */
+  find(ptr: usize, len: i32): i32 {
+    if (len > KnownKeys.KEY_BYTES) return -1;
+    const slot = this.slotOf(ptr, len);
+    if (unchecked(this.lens[slot]) != len) return -1;
+    const at = this.keys.dataStart + <usize>(slot * KnownKeys.KEY_BYTES);
+    // Every byte compared whatever differs: the time says nothing of how much of a key matched.
+    let diff: u64 = 0;
+    let i = 0;
+    for (; i + 8 <= len; i += 8) diff |= load<u64>(at + <usize>i) ^ load<u64>(ptr + <usize>i);
+    for (; i < len; i++) diff |= <u64>(load<u8>(at + <usize>i) ^ load<u8>(ptr + <usize>i));
+    return diff == 0 ? unchecked(this.entries[slot]) : -1;
+  }
+
+  remember(ptr: usize, len: i32, entry: i32): void {
+    if (len > KnownKeys.KEY_BYTES) return;
+    const slot = this.slotOf(ptr, len);
+    memory.copy(this.keys.dataStart + <usize>(slot * KnownKeys.KEY_BYTES), ptr, <usize>len);
+    unchecked((this.lens[slot] = len));
+    unchecked((this.entries[slot] = entry));
+  }
+}
+
 export class AccessStage extends Stage {
   consumerName: HeaderName;
   keyName: HeaderName;
   tokenName: HeaderName;
   sha: Sha256 = new Sha256();
+  knownKeys: KnownKeys = new KnownKeys();
   identified: u32;
   anonymous: u32;
   missingKey: u32;
@@ -251,10 +292,28 @@ export class AccessStage extends Stage {
     return this.lookup(changetype<usize>(b), b.byteLength);
   }
 
-  /** The consumer of the key at [ptr, ptr + len), or -1: its SHA-256 among the digests, compared in constant time. */
+  /**
+   * The consumer of the key at [ptr, ptr + len), or -1: a key this worker has verified before is found in
+   * its cache (compared in constant time); any other has its SHA-256 looked up among the digests.
+   */
   lookup(ptr: usize, len: i32): i32 {
     this.presented = true;
     if (len > MAX_KEY_BYTES || this.cfg.owners.length == 0) return -1;
+    const cached = this.knownKeys.find(ptr, len);
+    if (cached >= 0) return this.ownerOf(cached);
+    const k = this.lookupDigest(ptr, len);
+    if (k >= 0 && this.ownerOf(k) >= 0) this.knownKeys.remember(ptr, len, k);
+    return k < 0 ? -1 : this.ownerOf(k);
+  }
+
+  /** The owner of key digest `k`, or -1 when it is a rotated key past its grace period. */
+  @inline ownerOf(k: i32): i32 {
+    const until = unchecked(this.cfg.untilS[k]);
+    return until > 0 && this.nowS >= until ? -1 : unchecked(this.cfg.owners[k]);
+  }
+
+  /** The index of the key's SHA-256 among the digests (compared in constant time), or -1. */
+  lookupDigest(ptr: usize, len: i32): i32 {
     const d = this.sha.reset().update(ptr, len).finish().dataStart;
     const cfg = this.cfg;
     const mask = <u32>cfg.index.length - 1;
@@ -265,11 +324,7 @@ export class AccessStage extends Stage {
       const at = cfg.digests.dataStart + <usize>(k * DIGEST_BYTES);
       let diff: u64 = 0;
       for (let i = 0; i < DIGEST_BYTES; i += 8) diff |= load<u64>(at + <usize>i) ^ load<u64>(d + <usize>i);
-      if (diff == 0) {
-        // A rotated key past its grace period is unknown.
-        const until = unchecked(cfg.untilS[k]);
-        return until > 0 && this.nowS >= until ? -1 : unchecked(cfg.owners[k]);
-      }
+      if (diff == 0) return k;
       slot = (slot + 1) & mask;
       k = unchecked(cfg.index[slot]) - 1;
     }

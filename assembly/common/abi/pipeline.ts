@@ -58,7 +58,7 @@ class PipelineRoot extends RootFilter {
   }
 
   newStream(): StreamFilter {
-    if (this.stages.length == 0) return new StreamFilter();
+    if (this.stages.length == 0) return NO_STAGES;
     if (pool.length == 0) return new PipelineStream(this);
     const s = pool.pop();
     s.root = this;
@@ -69,6 +69,8 @@ class PipelineRoot extends RootFilter {
 // Streams and their snapshots are reused: a request borrows one and gives it back when Envoy deletes its
 // context, so the hot path allocates nothing once the VM is warm.
 const pool = new Array<PipelineStream>();
+/** The stream of a configuration with no stages: it holds nothing, so every request shares it. */
+const NO_STAGES = new StreamFilter();
 const POOL_MAX = 1024;
 const SOURCE_ADDRESS = propertyPath("source.address");
 const ROUTE_NAME = propertyPath("route_name");
@@ -99,10 +101,14 @@ class PipelineStream extends StreamFilter {
     this.req = new RequestSnapshot();
   }
 
-  onDelete(): void {
-    this.req.reset();
+  onDelete(): u32 {
+    // A local reply (its page, its headers) or response headers written leave garbage; reading leaves none.
+    const req = this.req;
+    const credits: u32 = req.reply !== null ? 32 : req.responseNames.length + req.addedNames.length > 0 ? 4 : 1;
+    req.reset();
     this.waiting = -1;
     if (pool.length < POOL_MAX) pool.push(this);
+    return credits;
   }
 
   onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {

@@ -37,13 +37,29 @@ export class HeaderName {
   /** Where find() last saw this name: in the snapshot load numbered `seenLoad`, at index `seenAt`. */
   seenLoad: u32 = 0;
   seenAt: i32 = -1;
+  /** nameHash of the name: its home slot in a snapshot's index. */
+  hash: u32;
   constructor(public name: string) {
     const bytes = String.UTF8.encode(name);
     this.bytes = bytes;
     this.len = bytes.byteLength;
+    this.hash = nameHash(changetype<usize>(bytes), this.len);
   }
   @inline get ptr(): usize { return changetype<usize>(this.bytes); }
 }
+
+/**
+ * A cheap hash of a header name (its length and three of its bytes), for the snapshot's index: names
+ * that share it are told apart by comparing them.
+ */
+@inline function nameHash(p: usize, len: i32): u32 {
+  if (len <= 0) return 0;
+  const h = (<u32>len * 0x9e3779b1) ^ (<u32>load<u8>(p) << 8) ^ (<u32>load<u8>(p + <usize>(len >> 1)) << 16) ^ <u32>load<u8>(p + <usize>len - 1);
+  return h ^ (h >> 15);
+}
+
+/** Slots of a snapshot's name index; a request with more headers than half of them is scanned instead. */
+const INDEX_SLOTS: i32 = 64;
 
 /** Where a snapshot gets its headers and peer address when it first needs them: the host in Envoy. */
 export abstract class RequestSource {
@@ -85,6 +101,9 @@ export class RequestSnapshot {
   /** Decoded values, filled on first use. */
   private strings: Array<string | null> = new Array<string | null>(0);
   private decoded: Uint8Array = new Uint8Array(0);
+  /** Header names by nameHash (open addressing): header index + 1, 0 for a free slot; used when `indexed`. */
+  private index: Uint16Array = new Uint16Array(INDEX_SLOTS);
+  private indexed: bool = false;
 
   /** Fetches the headers and the peer on first use, so a pass that needs neither makes no host call. */
   private source: RequestSource | null = null;
@@ -242,6 +261,17 @@ export class RequestSnapshot {
       p += vl + 1;
     }
     this.count = n;
+    this.indexed = 2 * n <= INDEX_SLOTS;
+    if (this.indexed) {
+      const index = this.index.dataStart;
+      memory.fill(index, 0, <usize>INDEX_SLOTS << 1);
+      o = this.offsetsPtr;
+      for (let i = 0; i < n; i++, o += 16) {
+        let slot = nameHash(base + <usize>load<i32>(o), load<i32>(o, 4)) & <u32>(INDEX_SLOTS - 1);
+        while (load<u16>(index + (<usize>slot << 1)) != 0) slot = (slot + 1) & <u32>(INDEX_SLOTS - 1);
+        store<u16>(index + (<usize>slot << 1), <u16>(i + 1));
+      }
+    }
     if (this.decoded.length < n) {
       this.decoded = new Uint8Array(n + 16);
       this.strings = new Array<string | null>(n + 16);
@@ -272,6 +302,18 @@ export class RequestSnapshot {
     const want = h.ptr;
     const len = h.len;
     const base = this.pairsPtr;
+    if (this.indexed) {
+      // Names that share a slot sit in probe order, so the first header of a name is found first.
+      const index = this.index.dataStart;
+      let slot = h.hash & <u32>(INDEX_SLOTS - 1);
+      for (;;) {
+        const e = <i32>load<u16>(index + (<usize>slot << 1));
+        if (e == 0) return -1;
+        const o = this.offsetsPtr + (<usize>(e - 1) << 4);
+        if (load<i32>(o, 4) == len && memory.compare(base + <usize>load<i32>(o), want, len) == 0) return e - 1;
+        slot = (slot + 1) & <u32>(INDEX_SLOTS - 1);
+      }
+    }
     let o = this.offsetsPtr;
     const n = this.count;
     for (let i = 0; i < n; i++, o += 16) {
