@@ -300,8 +300,8 @@ describe("graywall: one pass over one snapshot", () => {
     let challenged = 0;
     for (let i = 0; i < 20_000; i++) if (host.request({ headers, peer: `10.0.${(i % 600) >> 8}.${(i % 600) & 255}:1000` }).reply?.status === 429) challenged++;
     assert.ok(challenged > 15_000, `${challenged} challenged`);
-    // A collection comes every 32 pages (tens of KiB of garbage each): measured 4 MiB; collecting after as
-    // many pages as plain requests (1,024), 64 MiB.
+    // A collection comes every 32 pages (KiB of garbage each): measured 2 MiB; collecting after as many
+    // pages as plain requests (1,024), 64 MiB.
     assert.ok(host.memoryBytes() <= 8 * 2 ** 20, `${host.memoryBytes() / 2 ** 20} MiB`);
   });
 

@@ -187,8 +187,11 @@ export class Challenger {
       fallback = '<noscript><meta http-equiv="refresh" content="' + wait + ";url=" + htmlAttribute(url) + '"><p>Without JavaScript, this page continues by itself in ' +
         wait + ' seconds (or <a href="' + htmlAttribute(url) + '">follow this link</a> then).</p></noscript>';
     }
-    return PAGE_HEAD + "var seed='" + this.seed(0, client, userAgent, nowS, bits) + "',issued=" + nowS.toString() + ",bits=" +
-      bits.toString() + ",cookie='" + s.cookie + "',maxAge=" + s.expirySeconds.toString() + ";" + PAGE_SCRIPT + fallback + PAGE_END;
+    // Joined once: the page is KiB, and each `+` would copy all of it again.
+    return [
+      PAGE_HEAD, "var seed='", this.seed(0, client, userAgent, nowS, bits), "',issued=", nowS.toString(), ",bits=", bits.toString(),
+      ",cookie='", s.cookie, "',maxAge=", s.expirySeconds.toString(), ";", PAGE_SCRIPT, fallback, PAGE_END,
+    ].join("");
   }
 }
 

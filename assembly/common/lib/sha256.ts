@@ -159,16 +159,19 @@ export class HmacSha256 {
   }
 }
 
-/** Lower-case hex of `n` bytes at `ptr`. */
 /** The ASCII code of a nibble's lower-case hex digit. */
 @inline function hexDigit(v: u32): u32 { return v < 10 ? 0x30 + v : 0x57 + v; }
 
+/** Lower-case hex of `n` bytes at `ptr`. */
 export function toHex(ptr: usize, n: i32): string {
-  const digits = "0123456789abcdef";
-  let out = "";
+  if (n <= 0) return "";
+  // One string of 2n UTF-16 units written in place: no string per byte.
+  const out = changetype<string>(__new(<usize>n << 2, idof<string>()));
+  const at = changetype<usize>(out);
   for (let i = 0; i < n; i++) {
-    const b = <i32>load<u8>(ptr + <usize>i);
-    out += digits.charAt(b >> 4) + digits.charAt(b & 15);
+    const b = <u32>load<u8>(ptr + <usize>i);
+    store<u16>(at + (<usize>i << 2), <u16>hexDigit(b >> 4));
+    store<u16>(at + (<usize>i << 2) + 2, <u16>hexDigit(b & 15));
   }
   return out;
 }
