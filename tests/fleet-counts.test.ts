@@ -61,7 +61,11 @@ describe("fleet counts: two gateways, one ratelimit service, one Redis", () => {
     // The shipped document names the fleet's cluster; the emulator's peer is the client.
     const { client_address: _, fleet: shipped, ...doc } = SHIPPED as Record<string, unknown>;
     assert.deepEqual(shipped, { cluster: CLUSTER });
+    // As after a publish: an earlier version first, so the VM's timer stays with that version's root
+    // context and every tick, call and answer of the version in force goes through it.
+    assert.ok(h.configure(JSON.stringify({ crawler_score: doc })), h.logs.join("\n"));
     assert.ok(h.configure(JSON.stringify({ crawler_score: { ...doc, ...(fleet ? { fleet: shipped } : {}) } })), h.logs.join("\n"));
+    assert.equal(h.pendingRoots.size, 1);
     return h;
   }
 
