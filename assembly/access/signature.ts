@@ -3,7 +3,7 @@
 // signature names (keyid), its created time within a clock-skew window, and the components a policy
 // needs covered. What Content-Digest (RFC 9530) says of the body is checked after this, only once the
 // signature holds, so a bad signature never costs a body's hash. Pure.
-import { HmacSha256 } from "../common/lib/sha256";
+import { HmacSha256, sameBytes } from "../common/lib/sha256";
 import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/request/snapshot";
 
 export const SIGNATURE_INPUT = new HeaderName("signature-input");
@@ -248,13 +248,6 @@ export function signatureBase(req: RequestSnapshot, components: string[], member
     base += '"' + unchecked(components[i]) + '": ' + v + "\n";
   }
   return base + '"@signature-params": ' + member;
-}
-
-/** Constant-time equality of `n` bytes. */
-function sameBytes(a: usize, b: usize, n: i32): bool {
-  let diff: u32 = 0;
-  for (let i = 0; i < n; i++) diff |= <u32>(load<u8>(a + <usize>i) ^ load<u8>(b + <usize>i));
-  return diff == 0;
 }
 
 export class SignatureVerifier {

@@ -9,7 +9,7 @@
 import { findQueryParam } from "../common/request/http";
 import { KeyBuilder } from "../common/request/key_builder";
 import { keyHash } from "../common/lib/hash";
-import { Sha256 } from "../common/lib/sha256";
+import { sameBytes, Sha256 } from "../common/lib/sha256";
 import { RecordUpdate, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/request/snapshot";
 import { LocalReply, Outcome, Stage, StatSink } from "../common/request/stage";
@@ -55,12 +55,7 @@ class KnownKeys {
     const slot = this.slotOf(ptr, len);
     if (unchecked(this.lens[slot]) != len) return -1;
     const at = this.keys.dataStart + <usize>(slot * KnownKeys.KEY_BYTES);
-    // Every byte compared whatever differs: the time says nothing of how much of a key matched.
-    let diff: u64 = 0;
-    let i = 0;
-    for (; i + 8 <= len; i += 8) diff |= load<u64>(at + <usize>i) ^ load<u64>(ptr + <usize>i);
-    for (; i < len; i++) diff |= <u64>(load<u8>(at + <usize>i) ^ load<u8>(ptr + <usize>i));
-    return diff == 0 ? unchecked(this.entries[slot]) : -1;
+    return sameBytes(at, ptr, len) ? unchecked(this.entries[slot]) : -1;
   }
 
   remember(ptr: usize, len: i32, entry: i32): void {
@@ -321,10 +316,7 @@ export class AccessStage extends Stage {
     let slot = load<u32>(d) & mask;
     let k = unchecked(cfg.index[slot]) - 1;
     while (k >= 0) {
-      const at = cfg.digests.dataStart + <usize>(k * DIGEST_BYTES);
-      let diff: u64 = 0;
-      for (let i = 0; i < DIGEST_BYTES; i += 8) diff |= load<u64>(at + <usize>i) ^ load<u64>(d + <usize>i);
-      if (diff == 0) return k;
+      if (sameBytes(cfg.digests.dataStart + <usize>(k * DIGEST_BYTES), d, DIGEST_BYTES)) return k;
       slot = (slot + 1) & mask;
       k = unchecked(cfg.index[slot]) - 1;
     }

@@ -159,6 +159,18 @@ export class HmacSha256 {
   }
 }
 
+/**
+ * Whether the `n` bytes at `a` and at `b` are equal, in constant time: every byte is compared whatever
+ * differs, so the time says nothing of how much of a secret matched.
+ */
+export function sameBytes(a: usize, b: usize, n: i32): bool {
+  let diff: u64 = 0;
+  let i = 0;
+  for (; i + 8 <= n; i += 8) diff |= load<u64>(a + <usize>i) ^ load<u64>(b + <usize>i);
+  for (; i < n; i++) diff |= <u64>(load<u8>(a + <usize>i) ^ load<u8>(b + <usize>i));
+  return diff == 0;
+}
+
 /** The ASCII code of a nibble's lower-case hex digit. */
 @inline function hexDigit(v: u32): u32 { return v < 10 ? 0x30 + v : 0x57 + v; }
 
