@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   console.log(`module self time: ${perReq(wasmUs)} µs/request (all, emulator included: ${perReq(wallUs)})`);
   const refCounting = [...self].filter(([f]) => f.startsWith("~lib/rt/")).reduce((a, [, us]) => a + us, 0);
   console.log(`of which the runtime's allocation and reference counting (~lib/rt): ${perReq(refCounting)} µs/request`);
-  for (const [f, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 15)) console.log(`  ${perReq(us)}  ${f}`);
+  for (const [f, us] of [...self].sort((a, b) => b[1] - a[1]).slice(0, Number(opt("--top", "15")))) console.log(`  ${perReq(us)}  ${f}`);
   console.log(`host calls per request: ${JSON.stringify(host.request(spec).calls)}`);
 }
 

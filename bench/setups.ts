@@ -203,6 +203,8 @@ const graywall = (sections: Record<string, unknown>, peerFromHost = false, file?
 const RUNTIME: string = JSON.parse(readFileSync(join(ROOT, "asconfig.json"), "utf8")).options.runtime;
 export const OTHER_RUNTIME = RUNTIME === "minimal" ? "incremental" : "minimal";
 
+export const PRACTICAL_FLOOR = "no-op wasm filter reading the header map";
+
 /** `baseline`: an earlier build of graywall.wasm, measured as "graywall: all four, baseline build" beside this one. */
 export function setups(baseline?: string): Setup[] {
   const big = cidrs(100_000);
@@ -212,6 +214,9 @@ export function setups(baseline?: string): Setup[] {
     ...earlier,
     { name: "no filter", httpFilters: [] },
     { name: "no-op wasm filter", httpFilters: [wasm("noop", {})] },
+    // The practical floor of any filter that reads a header: the no-op module fetching the header map
+    // (one host call that returns data) and doing nothing with it.
+    { name: PRACTICAL_FLOOR, httpFilters: [wasm("noop", { fetch_headers: true })] },
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },
     // The same with what "See it and be told" added around the filter: labelled stats and the JSON access log.
     { name: "graywall: all four, shipped metrics and access log", httpFilters: [graywall(allFour)], observability: true },

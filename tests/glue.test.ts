@@ -38,7 +38,7 @@ function graywall(config: unknown = ALL, shared?: SharedData): ProxyHost {
 
 const header = (hs: [string, string][] | undefined, name: string) => hs?.filter(([k]) => k === name).map(([, v]) => v);
 
-describe("the no-op module (the bench's floor)", () => {
+describe("the no-op module (the bench's floors)", () => {
   test("reads at most 64 bytes of its configuration, so a large document given to it measures Envoy alone; defines the counters asked", () => {
     const big = new ProxyHost(wasmPath("noop"), "noop");
     assert.ok(big.configure(JSON.stringify({ ip_list: { deny: Array.from({ length: 10_000 }, (_, i) => `10.${i >> 8}.${i & 255}.0/24`) } })));
@@ -46,6 +46,15 @@ describe("the no-op module (the bench's floor)", () => {
     const metrics = new ProxyHost(wasmPath("noop"), "noop");
     assert.ok(metrics.configure('{"define_metrics":45,"n":7}'));
     assert.equal(metrics.callCount("proxy_define_metric"), 45);
+  });
+
+  test("fetches the header map once a request when asked (the practical floor), and nothing otherwise", () => {
+    const idle = new ProxyHost(wasmPath("noop"), "noop");
+    assert.ok(idle.configure("{}"));
+    assert.deepEqual(idle.request({ headers: BROWSER }).calls, {});
+    const reading = new ProxyHost(wasmPath("noop"), "noop");
+    assert.ok(reading.configure('{"fetch_headers": true}'));
+    for (let i = 0; i < 3; i++) assert.deepEqual(reading.request({ headers: BROWSER }).calls, { proxy_get_header_map_pairs: 1 });
   });
 });
 

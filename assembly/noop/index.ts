@@ -3,15 +3,35 @@
 // configuration (so a large document given to it measures what Envoy alone spends on carrying it), and
 // a configuration starting `{"define_metrics": N` makes it define N counters, and nothing else
 // (bench/publishes.ts --noop-metrics: what Envoy keeps per metric a VM defines, over many publishes).
+// A configuration starting `{"fetch_headers": true` makes it fetch the request's header map once per
+// request and do nothing with it: the floor any filter that reads a header stands on (one host call
+// that returns data, which Envoy answers by calling back into the VM for the memory).
 export * from "../common/abi/exports";
-import { registerFilter, RootFilter } from "../common/abi/filter";
-import { defineMetric, MetricType } from "../common/abi/host";
+import { HeadersStatus, registerFilter, RootFilter, StreamFilter } from "../common/abi/filter";
+import { defineMetric, getHeaderPairsInto, MapType, MetricType } from "../common/abi/host";
 
 const DEFINE = '{"define_metrics":';
+const FETCH = '{"fetch_headers":true';
+
+/** The buffer Envoy writes the header map into, kept from request to request. */
+let pairs = new ArrayBuffer(4096);
+
+class FetchHeaders extends StreamFilter {
+  onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {
+    const got = getHeaderPairsInto(MapType.RequestHeaders, pairs);
+    if (got !== null) pairs = got;
+    return HeadersStatus.Continue;
+  }
+}
+
+const FETCHING = new FetchHeaders();
+const IDLE = new StreamFilter();
 
 class Noop extends RootFilter {
+  fetch: bool = false;
   configurationBytes(): i32 { return 64; }
   configure(config: string): string | null {
+    this.fetch = config.replaceAll(" ", "").startsWith(FETCH);
     if (!config.startsWith(DEFINE)) return null;
     let end = DEFINE.length;
     while (end < config.length && config.charCodeAt(end) >= 0x30 && config.charCodeAt(end) <= 0x39) end++;
@@ -19,6 +39,7 @@ class Noop extends RootFilter {
     for (let i = 0; i < n; i++) defineMetric(MetricType.Counter, "graywall.noop.c" + i.toString());
     return null;
   }
+  newStream(): StreamFilter { return this.fetch ? FETCHING : IDLE; }
 }
 
 function newRoot(): RootFilter {
