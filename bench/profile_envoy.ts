@@ -22,7 +22,7 @@ import { join } from "node:path";
 import { stringify } from "yaml";
 import { freePort, startEnvoy } from "../scripts/lib/envoy_process.ts";
 import { setupPerf, setupWrk } from "../scripts/setup-tools.ts";
-import { BENCH_HEADERS, envoyConfig, type Setup, setups } from "./setups.ts";
+import { BENCH_HEADERS, envoyConfig, PRACTICAL_FLOOR, type Setup, setups } from "./setups.ts";
 
 export const PLACES = ["module code", "host calls", "kernel", "Envoy"] as const;
 export type Place = (typeof PLACES)[number];
@@ -108,11 +108,13 @@ export function profileTable(rows: EnvoyProfile[]): string {
     `|---|---|${PLACES.map(() => "---").join("|")}|---|`,
     ...rows.map((r) => `| ${r.setup} | ${f(r.usPerRequest)} | ${PLACES.map((p) => f(r.places[p])).join(" | ")} | ${r.samples} |`),
   ];
-  const [target, floor] = [rows[0], rows.find((r) => r.setup.includes("no-op"))];
-  if (target && floor && target !== floor)
-    lines.push(
-      `| ${target.setup}, over the no-op floor | ${f(target.usPerRequest - floor.usPerRequest)} | ${PLACES.map((p) => f(target.places[p] - floor.places[p])).join(" | ")} | |`,
-    );
+  const target = rows[0];
+  // Over each floor: the no-op module, and the practical one (the no-op module reading the header map).
+  for (const floor of [rows.find((r) => r.setup === "no-op wasm filter"), rows.find((r) => r.setup === PRACTICAL_FLOOR)])
+    if (target && floor && target !== floor)
+      lines.push(
+        `| ${target.setup}, over the ${floor.setup === PRACTICAL_FLOOR ? "practical" : "no-op"} floor | ${f(target.usPerRequest - floor.usPerRequest)} | ${PLACES.map((p) => f(target.places[p] - floor.places[p])).join(" | ")} | |`,
+      );
   return lines.join("\n");
 }
 
@@ -120,7 +122,9 @@ export async function profileEnvoy(setupName: string, seconds: number): Promise<
   const all = setups();
   const target = all.find((s) => s.name === setupName || s.name === `graywall: ${setupName}`) ?? all.find((s) => s.name.includes(setupName));
   if (!target) throw new Error(`no bench setup matches '${setupName}'`);
-  const others = ["no-op", "no filter"].map((n) => all.find((s) => s.name.startsWith(n))).filter((s): s is Setup => s !== undefined && s !== target);
+  const others = [PRACTICAL_FLOOR, "no-op wasm filter", "no filter"]
+    .map((n) => all.find((s) => s.name === n))
+    .filter((s): s is Setup => s !== undefined && s !== target);
   const tools = { wrk: setupWrk(), perf: setupPerf() };
   const rows: EnvoyProfile[] = [];
   for (const s of [target, ...others]) rows.push(await profileSetup(s, seconds, tools));

@@ -18,6 +18,7 @@ test("npm run bench -- --smoke runs every setup", () => {
       s.name,
     );
   assert.match(r.stdout, /all four stages in the one module: [\d.]+x no filter/, "reports the targets");
+  assert.match(r.stdout, /the practical floor \(no-op wasm filter reading the header map\): [\d.]+x no filter/, "and the practical floor");
   assert.match(r.stdout, /\| graywall \| \d+ \|/, "reports .wasm sizes");
 });
 
@@ -57,6 +58,10 @@ test("npm run profile -- --envoy splits real Envoy's CPU per request into module
   assert.equal(none[1], 0);
   assert.equal(none[2], 0);
   assert.match(r.stdout, /^\| graywall: ip_list \(10 CIDRs\), over the no-op floor \|/m);
+  // And over the practical floor, the no-op module reading the header map (one host call that returns data).
+  const practical = row("no-op wasm filter reading the header map");
+  assert.ok(practical[2] > 0, "the header map's host call is seen below the no-op module");
+  assert.match(r.stdout, /^\| graywall: ip_list \(10 CIDRs\), over the practical floor \|/m);
 });
 
 test("a perf sample is placed by its stack: generated code at the leaf, generated code above Envoy's, the kernel, Envoy", () => {
