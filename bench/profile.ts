@@ -1,4 +1,4 @@
-// npm run profile [-- --setup <bench setup name part>] [--requests N]
+// npm run profile [-- --setup <bench setup name part>] [--requests N] [--top N (functions listed, 15)]
 // npm run profile -- --envoy [<bench setup name part>] [--seconds S]: real Envoy under perf instead
 //   (bench/profile_envoy.ts)
 // Where the module's own time goes, by function: runs the bench's request through a build of
