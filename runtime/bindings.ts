@@ -14,6 +14,7 @@ interface NodeExports {
   crawlerKnownBot(ua: number): number;
   validateFilterConfig(filter: number, json: number): number;
   grayPreview(config: number, request: number): number;
+  packCidrList(lines: number): number;
 }
 
 export interface Bindings {
@@ -35,6 +36,8 @@ export interface Bindings {
   validateFilterConfig(filter: string, json: string): string;
   /** gray_router's choice for a sample request: {target, rule} or {error}. */
   grayPreview(config: unknown, request: unknown): { target?: string; rule?: string | null; error?: string };
+  /** ip_list's packed form of a CIDR list (docs/ip_list.md, "Packed lists"), or null when an entry does not parse. */
+  packCidrList(list: string[]): string | null;
 }
 
 /**
@@ -81,6 +84,7 @@ export function loadBindings(code?: Uint8Array<ArrayBuffer>, env: Record<string,
     crawlerSignalNames: (bits) => takeString(e.crawlerSignalNames(bits)),
     crawlerKnownBot: (ua) => withStrings([ua], (p) => e.crawlerKnownBot(p) !== 0),
     validateFilterConfig: (filter, json) => withStrings([filter, json], (f, j) => takeString(e.validateFilterConfig(f, j))),
+    packCidrList: (list) => (list.some((c) => c.includes("\n")) ? null : withStrings([list.join("\n")], (l) => takeString(e.packCidrList(l))) || null),
     grayPreview: (config, request) => JSON.parse(withStrings([JSON.stringify(config), JSON.stringify(request)], (c, r) => takeString(e.grayPreview(c, r)))),
   };
 }

@@ -1,5 +1,5 @@
 import { Cidr, IpAddr, parseCidr, parseHostPort, parseIp } from "../common/lib/ip";
-import { CidrTrie } from "../common/lib/cidr_trie";
+import { CidrSet } from "../common/lib/cidr_set";
 import { resolveClientIp } from "../common/request/client_ip";
 
 /** resolveClientIp with X-Forwarded-For given as a string (null: absent). */
@@ -97,12 +97,12 @@ function maskBits(hi: u64, lo: u64, bits: i32, prefix: i32, outHiLo: u64[]): voi
 const N_CIDRS = 1500;
 const N_PROBES = 1500;
 
-describe("CidrTrie", () => {
+describe("CidrSet", () => {
   it("matches a brute-force reference on random v4 and v6 lists", () => {
     for (let round = 0; round < 4; round++) {
       const v6 = round % 2 == 1;
       const bits = v6 ? 128 : 32;
-      const trie = new CidrTrie();
+      const set = new CidrSet();
       const pHi = new Array<u64>(N_CIDRS);
       const pLo = new Array<u64>(N_CIDRS);
       const pLen = new Array<i32>(N_CIDRS);
@@ -116,7 +116,7 @@ describe("CidrTrie", () => {
         const r = <i32>(rnd() % 100);
         c.prefix = r < 2 ? 0 : r < 5 ? bits : <i32>(rnd() % <u64>(bits + 1));
         if (round >= 2 && c.prefix == 0) c.prefix = 1;
-        trie.insert(c);
+        set.insert(c);
         pHi[i] = c.addr.hi;
         pLo[i] = c.addr.lo;
         pLen[i] = c.prefix;
@@ -136,30 +136,74 @@ describe("CidrTrie", () => {
           maskBits(pHi[i], pLo[i], bits, pLen[i], tmp);
           if (h0 == tmp[0] && l0 == tmp[1]) want = true;
         }
-        expect(trie.contains(x)).toBe(want);
+        expect(set.contains(x)).toBe(want);
       }
     }
   });
 
-  it("stages an IPv4 entry in 8 bytes until it builds (100,000 of them: 800 KB, not 2.4 MB), then holds none", () => {
-    const t = new CidrTrie();
+  it("holds an IPv4 entry in 8 bytes while staged and merges adjacent and covered ranges once built", () => {
+    const t = new CidrSet();
     t.reserve(100000);
-    expect(t.stagedBytes).toBe(800000);
+    expect(t.heldBytes).toBe(800000);
+    // 10.0.0.0/24 .. 11.134.159.0/24, one after another: one range once merged.
     for (let i = 0; i < 100000; i++) t.add((10 + (i >> 16)).toString() + "." + ((i >> 8) & 255).toString() + "." + (i & 255).toString() + ".0/24");
-    expect(t.stagedBytes).toBe(800000);
-    t.seal();
-    expect(t.stagedBytes).toBe(0);
-    // Entries run from 10.0.0.0/24 to 11.134.159.0/24 (the last, 99,999).
+    expect(t.heldBytes).toBe(800000);
+    expect(t.rangeCount).toBe(1);
+    expect(t.heldBytes).toBe(8);
     parseIp("10.1.134.9", a);
     expect(t.contains(a)).toBe(true);
     parseIp("11.134.159.200", a);
     expect(t.contains(a)).toBe(true);
     parseIp("11.134.160.1", a);
     expect(t.contains(a)).toBe(false);
+    parseIp("9.255.255.255", a);
+    expect(t.contains(a)).toBe(false);
+  });
+
+  it("holds 100,000 scattered entries in 8 bytes each, built or not", () => {
+    const t = new CidrSet();
+    t.reserve(100000);
+    // Every other /24 (never adjacent), so nothing merges.
+    for (let i = 0; i < 100000; i++) {
+      const k = i * 2;
+      t.add((20 + (k >> 16)).toString() + "." + ((k >> 8) & 255).toString() + "." + (k & 255).toString() + ".0/24");
+    }
+    expect(t.rangeCount).toBe(100000);
+    expect(t.heldBytes).toBe(800000);
+    parseIp("20.0.2.77", a);
+    expect(t.contains(a)).toBe(true);
+    parseIp("20.0.3.77", a);
+    expect(t.contains(a)).toBe(false);
+  });
+
+  it("adds entries after a build and still answers like the reference", () => {
+    const t = new CidrSet();
+    t.add("10.0.0.0/8");
+    parseIp("10.9.9.9", a);
+    expect(t.contains(a)).toBe(true);
+    parseIp("11.0.0.1", a);
+    expect(t.contains(a)).toBe(false);
+    t.add("11.0.0.0/16");
+    t.add("2001:db8::/32");
+    expect(t.contains(a)).toBe(true);
+    expect(t.rangeCount).toBe(2);
+    t.add("2001:db9::/32");
+    // Adjacent IPv6 ranges merge too.
+    expect(t.rangeCount).toBe(2);
+    parseIp("2001:db9:ffff::1", a);
+    expect(t.contains(a)).toBe(true);
+    parseIp("2001:dba::", a);
+    expect(t.contains(a)).toBe(false);
+    t.add("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120");
+    parseIp("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", a);
+    expect(t.contains(a)).toBe(true);
+    t.add("255.255.255.255");
+    parseIp("255.255.255.255", a);
+    expect(t.contains(a)).toBe(true);
   });
 
   it("keeps families apart and handles /0, /32, /128", () => {
-    const t = new CidrTrie();
+    const t = new CidrSet();
     expect(t.add("10.1.2.3/32")).toBe(true);
     expect(t.add("2001:db8::1/128")).toBe(true);
     parseIp("10.1.2.3", a);

@@ -3,6 +3,7 @@ import { IpAddr, parseIp } from "../common/lib/ip";
 import { compileIpListConfig, IpListConfig } from "../ip_list/config";
 import { listVerdict, inScope, Verdict } from "../ip_list/stage";
 import { RequestSnapshot } from "../common/request/snapshot";
+import { packCidrs } from "../common/lib/cidr_pack";
 
 const ip = new IpAddr();
 
@@ -67,5 +68,23 @@ describe("ip_list config", () => {
     expect(verdictFor(cfg, "10.0.5.77")).toBe(Verdict.DeniedByDenyList);
     expect(verdictFor(cfg, "11.134.159.1")).toBe(Verdict.DeniedByDenyList);
     expect(verdictFor(cfg, "11.134.160.1")).toBe(Verdict.Allowed);
+  });
+  it("reads packed lists beside lists of strings", () => {
+    const deny = packCidrs(["10.0.0.0/8", "2001:db8::/32"])!;
+    const allow = packCidrs(["0.0.0.0/0"])!;
+    const cfg = compile('{"deny": ["1.2.3.4"], "deny_packed": "' + deny + '", "allow_packed": "' + allow + '"}');
+    expect(cfg.deny.size).toBe(3);
+    expect(verdictFor(cfg, "10.9.9.9")).toBe(Verdict.DeniedByDenyList);
+    expect(verdictFor(cfg, "1.2.3.4")).toBe(Verdict.DeniedByDenyList);
+    expect(verdictFor(cfg, "2001:db8::5")).toBe(Verdict.DeniedByDenyList);
+    expect(verdictFor(cfg, "11.0.0.1")).toBe(Verdict.Allowed);
+    expect(verdictFor(cfg, "2001:db9::5")).toBe(Verdict.NotOnAllowList);
+  });
+  it("names the packed field that is wrong", () => {
+    const errors = new ConfigErrors();
+    expect(compileIpListConfig('{"deny_packed": "AQg*", "allow_packed": 7}', errors)).toBeNull();
+    expect(errors.list.length).toBe(2);
+    expect(errors.list[0]).toBe("allow_packed: expected a string (a packed list), got number");
+    expect(errors.list[1]).toBe("deny_packed: is not base64 (character 3)");
   });
 });

@@ -132,3 +132,26 @@ describe("long string arrays", () => {
     expect(errors.list[0]).toBe("a[1]: expected a string, got number");
   });
 });
+
+describe("long strings", () => {
+  it("without escapes are kept as spans of the document and read in place or copied out", () => {
+    const long = "A".repeat(5000);
+    const v = new JsonParser('{"k": "' + long + '", "short": "s"}').parseDocument()!;
+    const k = v.get("k")!;
+    expect(k.lazy).toBe(true);
+    expect(k.str).toBe(long);
+    expect(k.spanEnd - k.spanStart).toBe(5000);
+    expect(k.spanSource.substring(k.spanStart, k.spanEnd)).toBe(long);
+    expect(v.get("short")!.lazy).toBe(false);
+    expect(v.get("short")!.spanSource.substring(v.get("short")!.spanStart, v.get("short")!.spanEnd)).toBe("s");
+  });
+
+  it("with escapes are built, and a control character is still refused", () => {
+    const long = "B".repeat(5000);
+    const v = new JsonParser('["' + long + '\\n"]').parseDocument()!;
+    expect(v.items[0].lazy).toBe(false);
+    expect(v.items[0].str).toBe(long + "\n");
+    expect(new JsonParser('["' + long + '\n"]').parseDocument()).toBeNull();
+    expect(new JsonParser('["' + long).parseDocument()).toBeNull();
+  });
+});

@@ -3,7 +3,7 @@ import { readClientSource } from "../common/request/client_ip";
 import { overBudget, tableBytes } from "../common/lib/memory_budget";
 import { fmix32, fnv1a, FNV_OFFSET } from "../common/lib/hash";
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
-import { CidrTrie } from "../common/lib/cidr_trie";
+import { CidrSet } from "../common/lib/cidr_set";
 import { writableHeaderProblem } from "../common/request/header_names";
 import { ChallengeSpec, readChallenge } from "./challenge";
 import { BUDGET_PAYLOAD } from "./clearance_budget";
@@ -16,7 +16,7 @@ export class GoodBot {
   /** Lower-case user-agent substring, and its bytes. */
   agent: string = "";
   agentBytes: ArrayBuffer = new ArrayBuffer(0);
-  cidrs: CidrTrie = new CidrTrie();
+  cidrs: CidrSet = new CidrSet();
 }
 
 export class Reply {

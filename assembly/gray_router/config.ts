@@ -1,7 +1,7 @@
 // gray_router configuration: parsed, validated and compiled once per onConfigure into an immutable object.
 import { readClientSource } from "../common/request/client_ip";
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
-import { CidrTrie } from "../common/lib/cidr_trie";
+import { CidrSet } from "../common/lib/cidr_set";
 import { readStringMatch, StringMatch } from "../common/request/string_match";
 import { isHeaderName, writableHeaderProblem } from "../common/request/header_names";
 import { HeaderTestTable, slotOf } from "../common/request/header_tests";
@@ -29,7 +29,7 @@ export class Rule {
   headers: StringMatch[] = [];
   cookies: StringMatch[] = [];
   query: StringMatch[] = [];
-  clientIp: CidrTrie | null = null;
+  clientIp: CidrSet | null = null;
   /** Consumers the access stage identified (any of them); empty: no condition. */
   consumers: string[] = [];
   body: BodyMatch[] = [];
@@ -93,11 +93,11 @@ function readRule(r: ObjReader, cfg: GrayConfig, names: Set<string>): Rule {
     if (m.has("client_ip")) {
       const cidrs = m.strList("client_ip");
       if (cidrs.length == 0) m.errors.add(m.at("client_ip"), "must list at least one CIDR");
-      const trie = new CidrTrie();
+      const set = new CidrSet();
       for (let i = 0; i < cidrs.length; i++) {
-        if (!trie.add(cidrs[i])) m.errors.add(m.at("client_ip") + "[" + i.toString() + "]", "invalid IP or CIDR '" + cidrs[i] + "'");
+        if (!set.add(cidrs[i])) m.errors.add(m.at("client_ip") + "[" + i.toString() + "]", "invalid IP or CIDR '" + cidrs[i] + "'");
       }
-      rule.clientIp = trie;
+      rule.clientIp = set;
       cfg.needsClientIp = true;
     }
     if (m.has("consumers")) {

@@ -37,10 +37,10 @@ export function otherConditionsHold(rule: Rule, req: RequestView): bool {
     const m = unchecked(rule.query[i]);
     if (!m.test(req.query(m.name))) return false;
   }
-  const trie = rule.clientIp;
-  if (trie !== null) {
+  const set = rule.clientIp;
+  if (set !== null) {
     const ip = req.clientIp();
-    if (ip === null || !trie.contains(ip)) return false;
+    if (ip === null || !set.contains(ip)) return false;
   }
   if (rule.consumers.length > 0) {
     const c = req.consumer();

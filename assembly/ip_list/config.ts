@@ -1,12 +1,13 @@
-// ip_list configuration, compiled once into tries.
+// ip_list configuration, compiled once into sets of address ranges.
 import { readClientSource } from "../common/request/client_ip";
 import { ConfigErrors, ObjReader, readConfigRoot } from "../common/lib/config";
-import { CidrTrie } from "../common/lib/cidr_trie";
-import { StringSink } from "../common/lib/json";
+import { CidrSet } from "../common/lib/cidr_set";
+import { unpackCidrs } from "../common/lib/cidr_pack";
+import { JsonKind, StringSink } from "../common/lib/json";
 
 export class IpListConfig {
-  allow: CidrTrie = new CidrTrie();
-  deny: CidrTrie = new CidrTrie();
+  allow: CidrSet = new CidrSet();
+  deny: CidrSet = new CidrSet();
   /** Path prefixes the lists apply to; empty = every path. */
   paths: string[] = [];
   pathBytes: ArrayBuffer[] = [];
@@ -16,24 +17,32 @@ export class IpListConfig {
   denyBody: string = "forbidden\n";
 }
 
-/** Adds each entry straight into the trie, so a long list is never held whole. */
-class TrieSink extends StringSink {
-  constructor(public trie: CidrTrie, public errors: ConfigErrors, public path: string) { super(); }
+/** Adds each entry straight into the set, so a long list is never held whole. */
+class SetSink extends StringSink {
+  constructor(public set: CidrSet, public errors: ConfigErrors, public path: string) { super(); }
   add(index: i32, value: string): void {
-    if (!this.trie.add(value)) this.errors.add(this.path + "[" + index.toString() + "]", "invalid IP or CIDR '" + value + "'");
+    if (!this.set.add(value)) this.errors.add(this.path + "[" + index.toString() + "]", "invalid IP or CIDR '" + value + "'");
   }
   addSpan(index: i32, src: string, start: i32, end: i32): void {
-    if (!this.trie.addRange(src, start, end)) this.add(index, src.substring(start, end));
+    if (!this.set.addRange(src, start, end)) this.add(index, src.substring(start, end));
   }
-  expect(count: i32): void { this.trie.reserve(count); }
+  expect(count: i32): void { this.set.reserve(count); }
 }
 
 /** The most entries of each list, and of paths (compiled in well under a second; docs/ip_list.md). */
 export const MAX_ENTRIES = 200000;
 export const MAX_PATHS = 100;
 
-function readList(r: ObjReader, key: string, into: CidrTrie): void {
-  r.eachStr(key, new TrieSink(into, r.errors, r.at(key)), MAX_ENTRIES);
+/** A list as JSON strings (`key`) and/or packed (`key_packed`, what graywall-control delivers for long lists). */
+function readList(r: ObjReader, key: string, into: CidrSet): void {
+  r.eachStr(key, new SetSink(into, r.errors, r.at(key)), MAX_ENTRIES);
+  const packedKey = key + "_packed";
+  const v = r.raw(packedKey);
+  if (v === null) return;
+  if (v.kind != JsonKind.String) { r.errors.add(r.at(packedKey), "expected a string (a packed list), got " + v.kindName()); return; }
+  // Read where it lies in the document: a long packed list is never copied out.
+  const err = unpackCidrs(v.spanSource, v.spanStart, v.spanEnd, into, MAX_ENTRIES - into.size);
+  if (err.length > 0) r.errors.add(r.at(packedKey), err);
 }
 
 export function compileIpListConfig(src: string, errors: ConfigErrors): IpListConfig | null {

@@ -42,7 +42,7 @@ export class IpListStage extends Stage {
     this.outOfScope = stats.counter("graywall.ip_list.out_of_scope");
     // Sizes as gauges, so the cost of a large list is visible in /stats.
     stats.set(stats.gauge("graywall.ip_list.entries"), <u64>(cfg.allow.size + cfg.deny.size));
-    stats.set(stats.gauge("graywall.ip_list.trie_nodes"), <u64>(cfg.allow.nodeCount + cfg.deny.nodeCount));
+    stats.set(stats.gauge("graywall.ip_list.ranges"), <u64>(cfg.allow.rangeCount + cfg.deny.rangeCount));
     stats.set(stats.gauge("graywall.ip_list.vm_memory_bytes"), <u64>memory.size() << 16);
     // The details (Envoy's access log, never the client) say which list refused it.
     this.reply = new LocalReply(<u32>cfg.denyStatus, "graywall_ip_list_denied.deny_list", cfg.denyBody, ["content-type", "text/plain"]);

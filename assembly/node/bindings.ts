@@ -49,6 +49,7 @@ import { compileAccessConfig } from "../access/config";
 import { compileRateLimitConfig } from "../rate_limiter/config";
 import { compileCrawlerConfig } from "../crawler_score/config";
 import { compileGraywallConfig } from "../graywall/config";
+import { packCidrs } from "../common/lib/cidr_pack";
 
 /**
  * Validates a plugin configuration with the filter's own compiler: "" when the filter would accept it,
@@ -64,6 +65,12 @@ export function validateFilterConfig(filter: string, json: string): string {
   else if (filter == "graywall") compileGraywallConfig(json, errors);
   else errors.add("filter", "unknown filter '" + filter + "'");
   return errors.list.join("\n");
+}
+
+/** The packed form of a CIDR list given one entry a line (ip_list's `*_packed`), or "" when an entry does not parse. */
+export function packCidrList(lines: string): string {
+  const packed = packCidrs(lines.length == 0 ? [] : lines.split("\n"));
+  return packed === null ? "" : packed;
 }
 
 function jsonString(s: string): string {

@@ -7,7 +7,7 @@ export class JsonValue {
   kind: JsonKind = JsonKind.Null;
   bool: bool = false;
   num: f64 = 0;
-  str: string = "";
+  private text: string = "";
   items: JsonValue[] = [];
   keys: string[] = [];
   // A long array of strings stays unbuilt: its span in `src` is kept and read on demand
@@ -17,6 +17,22 @@ export class JsonValue {
   rawStart: i32 = 0;
   count: i32 = 0;
   // Objects keep insertion order in keys/items; lookups are linear, which suits small config objects.
+
+  /**
+   * A string's value. A long string without escapes stays a span of `src` (rawStart, count), so a packed
+   * list of hundreds of kilobytes is read in place (spanStart/spanEnd) rather than copied; this copies it out.
+   */
+  get str(): string {
+    if (this.lazy && this.kind == JsonKind.String) return this.src.substring(this.rawStart, this.rawStart + this.count);
+    return this.text;
+  }
+
+  set str(s: string) { this.text = s; }
+
+  /** Where a string's value lies in `spanSource` (its own copy unless it was kept as a span). */
+  get spanSource(): string { return this.lazy ? this.src : this.text; }
+  get spanStart(): i32 { return this.lazy ? this.rawStart : 0; }
+  get spanEnd(): i32 { return this.lazy ? this.rawStart + this.count : this.text.length; }
 
   /** Of a key given twice, the last value: the rule JSON.parse follows. */
   get(key: string): JsonValue | null {
@@ -89,6 +105,8 @@ export abstract class StringSink {
 
 /** Arrays of at least this many strings are kept as spans. */
 const LAZY_MIN = 256;
+/** Strings of at least this many characters without escapes are kept as spans. */
+const LAZY_STRING_MIN = 4096;
 
 export function formatNumber(n: f64): string {
   if (n == Math.floor(n) && Math.abs(n) < 9007199254740992) return (<i64>n).toString();
@@ -185,6 +203,16 @@ export class JsonParser {
       }
     }
     if (c == 0x22) {
+      const span = this.longPlainString();
+      if (span >= 0) {
+        v.kind = JsonKind.String;
+        v.lazy = true;
+        v.src = this.src;
+        v.rawStart = this.pos + 1;
+        v.count = span;
+        this.pos += span + 2;
+        return v;
+      }
       const s = this.parseString();
       if (s === null) return null;
       v.kind = JsonKind.String;
@@ -204,6 +232,21 @@ export class JsonParser {
     if (c < 0) this.fail("unexpected end of input");
     else this.fail("unexpected character");
     return null;
+  }
+
+  /** The length of the string at pos if it is long (LAZY_STRING_MIN) and has no escapes or control characters; else -1. */
+  longPlainString(): i32 {
+    const s = this.src;
+    const start = this.pos + 1;
+    let i = start;
+    while (i < s.length) {
+      const c = s.charCodeAt(i);
+      if (c == 0x22) break;
+      if (c == 0x5c || c < 0x20) return -1;
+      i++;
+    }
+    if (i >= s.length || i - start < LAZY_STRING_MIN) return -1;
+    return i - start;
   }
 
   /** If the array at pos holds only strings, their count (validated, nothing built); else -1. pos is unchanged. */
