@@ -303,6 +303,17 @@ export function buildServer(opts: ControlOptions): FastifyInstance {
   const validate = async (filter: string, doc: unknown, open = false) => {
     const errors = fieldErrors(await validator.validate(filter, JSON.stringify(doc), open));
     if (errors.length === 0 && filter === "gray_router") errors.push(...unroutedTargets(doc, opts.targets, opts.envoyYaml));
+    // Documents keep their lists as people wrote them (readable, diffed by entry, checked for lock-outs);
+    // the packed form is only how long lists are delivered to Envoy.
+    if (filter === "ip_list" && doc && typeof doc === "object") {
+      for (const key of ["allow_packed", "deny_packed"]) {
+        if (key in doc)
+          errors.push({
+            field: key,
+            message: `is how graywall-control delivers a long list to Envoy; give the list as '${key.replace("_packed", "")}' (an array of addresses and CIDRs)`,
+          });
+      }
+    }
     // The peer from Envoy's own X-Forwarded-For entry only where the gateway's Envoy writes that entry.
     if (errors.length === 0 && (doc as { client_address?: unknown } | null)?.client_address === "envoy_xff") {
       const unsafe = listenersNotAppendingXff(opts.envoyYaml);

@@ -163,6 +163,27 @@ describe("graywall-control API", () => {
     assert.ok(existsSync(res.typed_config.config.vm_config.code.local.filename));
   });
 
+  test("a long ip list is delivered packed while the document keeps it as written; a packed field in a document is refused", async () => {
+    const { app, dir } = fresh();
+    const deny = Array.from({ length: 1500 }, (_, i) => `198.${(i >> 8) & 255}.${i & 255}.0/24`);
+    const put = await app.inject({ method: "PUT", url: "/api/filters/ip_list", headers: { ...auth, "if-match": '"1"' }, payload: { doc: { deny } } });
+    assert.equal(put.statusCode, 200, put.body);
+    assert.deepEqual((await app.inject({ url: "/api/filters/ip_list" })).json().doc.deny, deny);
+    const res = parse(readFileSync(join(dir, "ecds", "graywall.ecds.yaml"), "utf8")).resources[0];
+    const delivered = JSON.parse(res.typed_config.config.configuration.value).ip_list;
+    assert.deepEqual(Object.keys(delivered), ["deny_packed"]);
+    // A packed 0.0.0.0/0 would skip the lock-out check (and no one could read the document): refused.
+    const sneaky = await app.inject({
+      method: "PUT",
+      url: "/api/filters/ip_list",
+      headers: { ...auth, "if-match": '"2"' },
+      payload: { doc: { deny_packed: "AQAA" } },
+    });
+    assert.equal(sneaky.statusCode, 422, sneaky.body);
+    assert.equal(sneaky.json().errors[0].field, "deny_packed");
+    assert.match(sneaky.json().errors[0].message, /give the list as 'deny'/);
+  });
+
   test("the gateway's Envoy config is the service's own setting: its filter template, routes and targets, not the shipped file's", async () => {
     const dir = mkdtempSync(join(tmpdir(), "graywall-control-"));
     // A gateway of its own: a third routed target, "blue", and its own VM id.
