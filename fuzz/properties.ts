@@ -88,6 +88,8 @@ const FIELD_NAMES = fc.constantFrom(
   "client_ip",
   "allow",
   "deny",
+  "allow_packed",
+  "deny_packed",
   "paths",
   "key",
   "bucket_size",
