@@ -213,6 +213,8 @@ export function readCrawlerConfig(r: ObjReader): CrawlerConfig | null {
     for (let k = 0; k < cidrs.length; k++) {
       if (!g.cidrs.add(cidrs[k])) bots[i].errors.add(bots[i].at("cidrs") + "[" + k.toString() + "]", "invalid IP or CIDR '" + cidrs[k] + "'");
     }
+    // Built now, so no request pays for it.
+    g.cidrs.seal();
     bots[i].done();
     cfg.goodBots.push(g);
   }

@@ -97,6 +97,7 @@ function readRule(r: ObjReader, cfg: GrayConfig, names: Set<string>): Rule {
       for (let i = 0; i < cidrs.length; i++) {
         if (!set.add(cidrs[i])) m.errors.add(m.at("client_ip") + "[" + i.toString() + "]", "invalid IP or CIDR '" + cidrs[i] + "'");
       }
+      set.seal();
       rule.clientIp = set;
       cfg.needsClientIp = true;
     }

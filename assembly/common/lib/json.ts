@@ -203,14 +203,19 @@ export class JsonParser {
       }
     }
     if (c == 0x22) {
-      const span = this.longPlainString();
-      if (span >= 0) {
+      const start = this.pos + 1;
+      const end = this.plainStringEnd();
+      if (end >= 0) {
         v.kind = JsonKind.String;
+        this.pos = end + 1;
+        if (end - start < LAZY_STRING_MIN) {
+          v.str = this.src.substring(start, end);
+          return v;
+        }
         v.lazy = true;
         v.src = this.src;
-        v.rawStart = this.pos + 1;
-        v.count = span;
-        this.pos += span + 2;
+        v.rawStart = start;
+        v.count = end - start;
         return v;
       }
       const s = this.parseString();
@@ -234,19 +239,15 @@ export class JsonParser {
     return null;
   }
 
-  /** The length of the string at pos if it is long (LAZY_STRING_MIN) and has no escapes or control characters; else -1. */
-  longPlainString(): i32 {
+  /** Where the string at pos closes if it has no escapes or control characters (nothing to decode); else -1. */
+  plainStringEnd(): i32 {
     const s = this.src;
-    const start = this.pos + 1;
-    let i = start;
-    while (i < s.length) {
+    for (let i = this.pos + 1; i < s.length; i++) {
       const c = s.charCodeAt(i);
-      if (c == 0x22) break;
+      if (c == 0x22) return i;
       if (c == 0x5c || c < 0x20) return -1;
-      i++;
     }
-    if (i >= s.length || i - start < LAZY_STRING_MIN) return -1;
-    return i - start;
+    return -1;
   }
 
   /** If the array at pos holds only strings, their count (validated, nothing built); else -1. pos is unchanged. */
