@@ -1,14 +1,8 @@
 import { CidrSet } from "../common/lib/cidr_set";
 import { packCidrs, unpackCidrs } from "../common/lib/cidr_pack";
 import { IpAddr, parseIp } from "../common/lib/ip";
+import { rnd } from "./random";
 
-let seed: u64 = 0x9e3779b97f4a7c15;
-function rnd(): u64 {
-  seed ^= seed << 13;
-  seed ^= seed >> 7;
-  seed ^= seed << 17;
-  return seed;
-}
 
 function v4(x: u64): string {
   return ((x >> 24) & 255).toString() + "." + ((x >> 16) & 255).toString() + "." + ((x >> 8) & 255).toString() + "." + (x & 255).toString();

@@ -1,6 +1,7 @@
 import { Cidr, IpAddr, parseCidr, parseHostPort, parseIp } from "../common/lib/ip";
 import { CidrSet } from "../common/lib/cidr_set";
 import { resolveClientIp } from "../common/request/client_ip";
+import { rnd } from "./random";
 
 /** resolveClientIp with X-Forwarded-For given as a string (null: absent). */
 function resolve(peer: string | null, xff: string | null, hops: i32, out: IpAddr): bool {
@@ -67,15 +68,6 @@ describe("parseCidr", () => {
     for (let i = 0; i < bad.length; i++) expect(parseCidr(bad[i], c)).toBe(false, bad[i]);
   });
 });
-
-// A xorshift PRNG so the brute-force comparison is reproducible.
-let seed: u64 = 0x9e3779b97f4a7c15;
-function rnd(): u64 {
-  seed ^= seed << 13;
-  seed ^= seed >> 7;
-  seed ^= seed << 17;
-  return seed;
-}
 
 function maskBits(hi: u64, lo: u64, bits: i32, prefix: i32, outHiLo: u64[]): void {
   // Keeps the top `prefix` bits of a `bits`-wide address.
