@@ -2,6 +2,7 @@
 // and the filter reading the packed form denies exactly what the list of strings denied.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
+import fc from "fast-check";
 import { cidrs } from "../bench/setups.ts";
 import { loadBindings } from "../runtime/bindings.ts";
 import { composeConfig, PACK_AT, packIpLists } from "../runtime/filters.ts";
@@ -67,6 +68,30 @@ describe("packed ip lists", () => {
     // A document that already has a packed part keeps its list of strings beside it.
     const both = { deny: cidrs(PACK_AT), deny_packed: "AQ==" };
     assert.deepEqual(packIpLists(both), both);
+  });
+});
+
+describe("damaged packed lists", () => {
+  test("any bytes after the version are refused with an error naming the field, or accepted and served: never a trap", () => {
+    const bindings = loadBindings();
+    let accepted = 0;
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 120 }), fc.boolean(), (bytes, pad) => {
+        const b64 = Buffer.from([1, ...bytes]).toString("base64");
+        const doc = JSON.stringify({ deny_packed: pad ? b64 : b64.replace(/=+$/, "") });
+        const errors = bindings.validateFilterConfig("ip_list", doc);
+        if (errors) {
+          assert.match(errors, /^deny_packed: /);
+          return;
+        }
+        accepted++;
+        // What the compiler accepts, the module configures with and serves.
+        const host = gateway(JSON.parse(doc));
+        assert.ok([200, 403].includes(statusFor(host, "198.51.100.1")));
+      }),
+      { numRuns: 300 },
+    );
+    assert.ok(accepted > 0, "some random lists are well formed");
   });
 });
 
