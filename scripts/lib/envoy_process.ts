@@ -1,7 +1,7 @@
 // Real Envoy as a child process on loopback ports, for the e2e harness and the benchmark: start it on a
 // config, wait for admin /ready, read its stats, stop it. Nothing started here outlives the process.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,10 +10,35 @@ import { envoyBinary, ROOT } from "../../runtime/paths.ts";
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A loopback port nobody listens on right now. */
 /** Ports this process has handed out: the kernel may offer a just-closed port again before its user binds it. */
 const handedOut = new Set<number>();
 
+/**
+ * Ports handed out by any process on this machine (test files run side by side): a file per port, made
+ * with O_EXCL, so two processes never hand out the same one before its user binds it. A claim older than
+ * PORT_CLAIM_MS is stale (its user is long bound or gone) and may be taken again.
+ */
+export const PORT_CLAIMS = join(tmpdir(), "graywall-port-claims");
+const PORT_CLAIM_MS = 10 * 60_000;
+
+export function claimPort(port: number): boolean {
+  const file = join(PORT_CLAIMS, String(port));
+  try {
+    mkdirSync(PORT_CLAIMS, { recursive: true });
+    try {
+      if (Date.now() - statSync(file).mtimeMs > PORT_CLAIM_MS) unlinkSync(file);
+    } catch {
+      // no claim yet
+    }
+    closeSync(openSync(file, "wx"));
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === "EEXIST") return false;
+    return true; // claims unavailable (read-only tmp): fall back to this process's own record
+  }
+}
+
+/** A loopback port nobody listens on right now, and that no other process has just been given. */
 export async function freePort(): Promise<number> {
   for (;;) {
     const port = await new Promise<number>((resolve, reject) => {
@@ -24,7 +49,7 @@ export async function freePort(): Promise<number> {
         s.close(() => resolve(p));
       });
     });
-    if (!handedOut.has(port)) {
+    if (!handedOut.has(port) && claimPort(port)) {
       handedOut.add(port);
       return port;
     }
