@@ -38,6 +38,12 @@ export function composeConfig(docs: Record<string, unknown>): Record<string, unk
 export const PACK_AT = 1000;
 
 let packer: Bindings | undefined;
+/**
+ * Each document's delivered form, computed once (every publish of any stage composes them all again),
+ * with the lengths of its lists when it was: a document is a stored version, never changed in place.
+ */
+const packedForms = new WeakMap<object, { lengths: string; out: unknown }>();
+const listLengths = (doc: Record<string, unknown>) => ["allow", "deny"].map((k) => (Array.isArray(doc[k]) ? doc[k].length : -1)).join();
 
 /**
  * An ip_list document with each list of PACK_AT entries or more in its packed form (`deny` becomes
@@ -47,6 +53,9 @@ let packer: Bindings | undefined;
  */
 export function packIpLists(doc: unknown): unknown {
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) return doc;
+  const lengths = listLengths(doc as Record<string, unknown>);
+  const known = packedForms.get(doc);
+  if (known && known.lengths === lengths) return known.out;
   let out = doc as Record<string, unknown>;
   for (const key of ["allow", "deny"]) {
     const list = out[key];
@@ -57,6 +66,7 @@ export function packIpLists(doc: unknown): unknown {
     const { [key]: _list, ...rest } = out;
     out = { ...rest, [`${key}_packed`]: packed };
   }
+  packedForms.set(doc, { lengths, out });
   return out;
 }
 

@@ -34,6 +34,17 @@ describe("packed ip lists", () => {
     assert.equal(loadBindings().validateFilterConfig("ip_list", JSON.stringify(packed)), "");
   });
 
+  test("a document is packed once: composing the stages again (any stage's publish does) reuses its packed form", () => {
+    const docs = { ip_list: { deny: cidrs(PACK_AT) }, gray_router: { rules: [] } };
+    const first = composeConfig(docs).ip_list;
+    assert.equal(composeConfig(docs).ip_list, first);
+    // A list that grew is packed again.
+    docs.ip_list.deny.push("192.0.2.1");
+    const grown = composeConfig(docs).ip_list as Record<string, string>;
+    assert.notEqual(grown, first);
+    assert.equal(gateway(grown).request({ headers: BROWSER, peer: "192.0.2.1:1" }).reply?.status, 403);
+  });
+
   test("the packed list denies exactly what the list of strings denied, IPv6 and bare addresses too", () => {
     const list = [...cidrs(5000), "2001:db8::/32", "2001:db8:ffff::1", "198.51.100.9", "::ffff:192.0.2.0/120"];
     const doc = packIpLists({ deny: list }) as Record<string, string>;
