@@ -3,6 +3,7 @@
 // signature names (keyid), its created time within a clock-skew window, and the components a policy
 // needs covered. What Content-Digest (RFC 9530) says of the body is checked after this, only once the
 // signature holds, so a bad signature never costs a body's hash. Pure.
+import { base64Decode } from "../common/lib/base64";
 import { HmacSha256, sameBytes } from "../common/lib/sha256";
 import { HeaderName, METHOD, PATH, RequestSnapshot } from "../common/request/snapshot";
 
@@ -157,38 +158,6 @@ export class SignatureInput {
     out.ok = out.components.length > 0;
     return out;
   }
-}
-
-/** Each ASCII code's base64 value, -1 where it is not one. */
-const B64: StaticArray<i8> = base64Table();
-
-function base64Table(): StaticArray<i8> {
-  const t = new StaticArray<i8>(128);
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  for (let i = 0; i < 128; i++) t[i] = -1;
-  for (let i = 0; i < alphabet.length; i++) t[alphabet.charCodeAt(i)] = <i8>i;
-  return t;
-}
-
-/** Decodes standard base64 (padding optional) into `out`; the byte count, or -1 when malformed or too long. */
-export function base64Decode(s: string, out: Uint8Array): i32 {
-  let acc: u32 = 0;
-  let bits = 0;
-  let n = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c == 0x3d) break;
-    const v: i32 = c < 128 ? <i32>unchecked(B64[c]) : -1;
-    if (v < 0) return -1;
-    acc = (acc << 6) | <u32>v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      if (n >= out.length) return -1;
-      out[n++] = <u8>((acc >> <u32>bits) & 0xff);
-    }
-  }
-  return n;
 }
 
 /** The value of a byte-sequence item `:base64:`, decoded into `out`; -1 when it is not one. */

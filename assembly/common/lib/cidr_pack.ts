@@ -10,53 +10,11 @@
 //   IPv6: a byte 64 + p (p 0-128), then the 16 address bytes, most significant first.
 // Host bits beyond a prefix are zero in what the encoder writes and ignored by the decoder.
 import { CidrSet } from "./cidr_set";
+import { Base64Reader, base64Encode } from "./base64";
 import { Cidr, parseCidrRange } from "./ip";
 
 export const PACK_VERSION: u8 = 1;
 const V6_TAG: i32 = 64;
-
-const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-@inline function sextet(c: i32): i32 {
-  if (c >= 0x41 && c <= 0x5a) return c - 0x41;
-  if (c >= 0x61 && c <= 0x7a) return c - 0x61 + 26;
-  if (c >= 0x30 && c <= 0x39) return c - 0x30 + 52;
-  if (c == 0x2b) return 62;
-  if (c == 0x2f) return 63;
-  return -1;
-}
-
-/** Reads the bytes of a base64 string one at a time, without decoding it whole. */
-class Base64Bytes {
-  pos: i32;
-  end: i32;
-  acc: u32 = 0;
-  bits: i32 = 0;
-  /** Where a character outside the alphabet was met (-1: none). */
-  bad: i32 = -1;
-
-  /** Reads s[start, end). */
-  constructor(public s: string, public start: i32, end: i32) {
-    this.pos = start;
-    let pad = 0;
-    while (end > start && pad < 2 && s.charCodeAt(end - 1) == 0x3d) { end--; pad++; }
-    this.end = end;
-  }
-
-  /** The next byte, or -1 at the end of the data (or at a bad character: see `bad`). */
-  next(): i32 {
-    while (this.bits < 8) {
-      if (this.pos >= this.end) return -1;
-      const v = sextet(this.s.charCodeAt(this.pos));
-      if (v < 0) { this.bad = this.pos; return -1; }
-      this.acc = (this.acc << 6) | <u32>v;
-      this.bits += 6;
-      this.pos++;
-    }
-    this.bits -= 8;
-    return <i32>((this.acc >> <u32>this.bits) & 0xff);
-  }
-}
 
 /**
  * Adds the entries of the packed list src[start, end) to `into`. Returns "" or what is wrong (without the
@@ -73,9 +31,11 @@ export function unpackCidrs(src: string, start: i32, end: i32, into: CidrSet, ma
 /** IPv4 entries the last walk met. */
 let v4Walked: i32 = 0;
 
+const reader = new Base64Reader();
+
 function walk(src: string, start: i32, end: i32, into: CidrSet | null, max: i32): string {
   v4Walked = 0;
-  const r = new Base64Bytes(src, start, end);
+  const r = reader.reset(src, start, end);
   const version = r.next();
   if (version < 0) return r.bad >= 0 ? notBase64(r) : "is empty (a packed list starts with its format version)";
   if (version != PACK_VERSION) return "format version " + version.toString() + " is not read here (version 1 is)";
@@ -128,7 +88,7 @@ function entry(n: i32): string {
   return "entry " + n.toString();
 }
 
-function notBase64(r: Base64Bytes): string {
+function notBase64(r: Base64Reader): string {
   return "is not base64 (character " + (r.bad - r.start).toString() + ")";
 }
 
@@ -184,21 +144,5 @@ export function packCidrs(list: string[]): string | null {
     for (let k = 7; k >= 0; k--) out.push(<i32>((c.addr.hi >> <u64>(k * 8)) & 0xff));
     for (let k = 7; k >= 0; k--) out.push(<i32>((c.addr.lo >> <u64>(k * 8)) & 0xff));
   }
-  return base64(out.buf, out.len);
-}
-
-function base64(b: Uint8Array, len: i32): string {
-  const units = new Uint16Array(((len + 2) / 3) * 4);
-  let o = 0;
-  for (let i = 0; i < len; i += 3) {
-    const b0 = <u32>unchecked(b[i]);
-    const b1 = i + 1 < len ? <u32>unchecked(b[i + 1]) : 0;
-    const b2 = i + 2 < len ? <u32>unchecked(b[i + 2]) : 0;
-    const w = (b0 << 16) | (b1 << 8) | b2;
-    unchecked(units[o++] = <u16>ALPHABET.charCodeAt(<i32>(w >> 18) & 63));
-    unchecked(units[o++] = <u16>ALPHABET.charCodeAt(<i32>(w >> 12) & 63));
-    unchecked(units[o++] = i + 1 < len ? <u16>ALPHABET.charCodeAt(<i32>(w >> 6) & 63) : 0x3d);
-    unchecked(units[o++] = i + 2 < len ? <u16>ALPHABET.charCodeAt(<i32>w & 63) : 0x3d);
-  }
-  return String.UTF16.decodeUnsafe(units.dataStart, <usize>o << 1);
+  return base64Encode(out.buf, out.len);
 }

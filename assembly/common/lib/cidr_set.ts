@@ -135,7 +135,7 @@ class V6Ranges {
       const lo = unchecked(this.staged[k * STAGED6 + 1]);
       const p = <i32>unchecked(this.staged[k * STAGED6 + 2]);
       // Host masks of the two halves (all ones where the prefix does not reach).
-      const hostHi: u64 = p >= 64 ? 0 : p == 0 ? <u64>-1 : <u64>-1 >> <u64>p;
+      const hostHi: u64 = p >= 64 ? 0 : <u64>-1 >> <u64>p;
       const hostLo: u64 = p >= 128 ? 0 : p <= 64 ? <u64>-1 : <u64>-1 >> <u64>(p - 64);
       const at = (this.built + k) * RANGE6;
       unchecked(all[at] = hi & ~hostHi);
