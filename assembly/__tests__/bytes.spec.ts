@@ -1,5 +1,7 @@
 // The byte-level helpers the request path uses instead of strings: a key hash, cookie and path lookups.
+import { bytesEqual, indexOfByte } from "../common/lib/bytes";
 import { keyHash, stickyBucket, stickyBucketAscii } from "../common/lib/hash";
+import { rnd } from "./random";
 import { ByteSpan, containsNoCase, cookieAt, findCookie, pathEnd } from "../common/request/http";
 import { PathFacts, pathFacts } from "../crawler_score/signals";
 
@@ -83,5 +85,42 @@ describe("stickyBucketAscii", () => {
     }
     const u = String.UTF8.encode("josé");
     expect(stickyBucketAscii("rule-salt", changetype<usize>(u), u.byteLength)).toBe(-1);
+  });
+});
+
+describe("bytesEqual and indexOfByte", () => {
+  it("agree with a byte-at-a-time reference at every length and alignment", () => {
+    const a = new Uint8Array(80);
+    const b = new Uint8Array(80);
+    for (let round = 0; round < 400; round++) {
+      for (let i = 0; i < 80; i++) {
+        // Few distinct values, with bytes 0x80 and up, so matches, near-misses and high bits all come up.
+        const v = <u8>(rnd() % 4) * 0x41;
+        a[i] = v;
+        b[i] = v;
+      }
+      const n = <i32>(rnd() % 40);
+      const at = <i32>(rnd() % 8);
+      const bt = <i32>(rnd() % 8);
+      if (rnd() % 2 == 0 && n > 0) b[bt + <i32>(rnd() % <u64>n)] ^= <u8>(1 << <u8>(rnd() % 8));
+      let same = true;
+      for (let i = 0; i < n; i++) if (a[at + i] != b[bt + i]) same = false;
+      expect(bytesEqual(a.dataStart + <usize>at, b.dataStart + <usize>bt, n)).toBe(same);
+      const want = <u8>(rnd() % 4) * 0x41;
+      let first = at + n;
+      for (let i = at; i < at + n; i++) {
+        if (a[i] == want) {
+          first = i;
+          break;
+        }
+      }
+      expect(indexOfByte(a.dataStart, at, at + n, want)).toBe(first);
+    }
+  });
+
+  it("finds a byte past a run of bytes one below it (no borrow across bytes)", () => {
+    const b = String.UTF8.encode("::::::::::::;:");
+    expect(indexOfByte(changetype<usize>(b), 0, b.byteLength, 0x3b)).toBe(12);
+    expect(indexOfByte(changetype<usize>(b), 13, b.byteLength, 0x3b)).toBe(14);
   });
 });

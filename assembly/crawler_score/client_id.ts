@@ -6,6 +6,7 @@ import { ObjReader } from "../common/lib/config";
 import { RotatingKeys, toHex } from "../common/lib/sha256";
 import { keyHash } from "../common/lib/hash";
 import { isCookieName } from "../common/request/http";
+import { bytesEqual, indexOfByte } from "../common/lib/bytes";
 
 export class ClientIdSpec {
   /** false: no client ids; behaviour is kept per address. */
@@ -72,8 +73,7 @@ export class ClientIds {
     if (len > MAX_VALUE_BYTES) return -1;
     const last = len - MAC_HEX - 1;
     if (last <= 0 || load<u8>(ptr + <usize>last) != 0x2e) return -1;
-    let dot = 0;
-    while (dot < last && load<u8>(ptr + <usize>dot) != 0x2e) dot++;
+    const dot = indexOfByte(ptr, 0, last, 0x2e);
     if (dot <= 0 || dot >= last) return -1;
     let issued: i64 = 0;
     for (let i = dot + 1; i < last; i++) {
@@ -84,7 +84,7 @@ export class ClientIds {
     if (nowS - issued >= <i64>this.spec.maxAgeSeconds || issued > nowS + 60) return -1;
     const slot = <i32>(keyHash(ptr, len) & (VERIFIED_SLOTS - 1));
     const seen = unchecked(this.verified[slot]);
-    if (seen !== null && seen.byteLength == len && memory.compare(changetype<usize>(seen), ptr, len) == 0) return dot;
+    if (seen !== null && seen.byteLength == len && bytesEqual(changetype<usize>(seen), ptr, len)) return dot;
     for (let k = 0; k < this.keys.count; k++) {
       if (!this.keys.macMatchesHex(k, ptr, last, ptr + <usize>last + 1, MAC_HEX / 2)) continue;
       const copy = new ArrayBuffer(len);

@@ -9,6 +9,7 @@
 // Pure: the host is reached through HostCalls.
 import { HostCalls } from "../common/request/stage";
 import { JsonKind, JsonParser, JsonValue } from "../common/lib/json";
+import { bytesEqual } from "../common/lib/bytes";
 
 /** The ratelimit service's per-key limit for graywall_crawler descriptors (runtime/cluster_limits.ts). */
 export const FLEET_LIMIT: i64 = 1000000000;
@@ -95,7 +96,7 @@ export class FleetCounts {
     const index = now / this.longWindowMs;
     // The same key again (a client's next page views): one descriptor.
     if (n > 0 && unchecked(this.kinds[n - 1]) == kind && unchecked(this.lengths[n - 1]) == len && unchecked(this.windows[n - 1]) == index &&
-      memory.compare(changetype<usize>(this.keys) + <usize>unchecked(this.offsets[n - 1]), ptr, len) == 0) {
+      bytesEqual(changetype<usize>(this.keys) + <usize>unchecked(this.offsets[n - 1]), ptr, len)) {
       unchecked((this.deltas[n - 1] += delta));
       return;
     }

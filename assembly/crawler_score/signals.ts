@@ -5,6 +5,7 @@ import { pathEnd } from "../common/request/http";
 import { MultiMatcher } from "../common/lib/multi_match";
 import { HeaderName, RequestSnapshot, USER_AGENT } from "../common/request/snapshot";
 import { knownBots } from "./known_bots_matcher";
+import { bytesEqual } from "../common/lib/bytes";
 
 // Signal bits; SIGNAL_NAMES gives each its config/debug name, in bit order.
 export const UA_EMPTY: u32 = 1 << 0;
@@ -205,7 +206,7 @@ export class AgentLists {
   classify(ptr: usize, len: i32): u32 {
     const slot = <i32>(keyHash(ptr, len) & (VERDICT_SLOTS - 1));
     const cached = unchecked(this.keys[slot]);
-    if (cached !== null && cached.byteLength == len && memory.compare(changetype<usize>(cached), ptr, len) == 0) {
+    if (cached !== null && cached.byteLength == len && bytesEqual(changetype<usize>(cached), ptr, len)) {
       return unchecked(this.verdicts[slot]);
     }
     const verdict = this.classifyUncached(ptr, len);
@@ -754,7 +755,7 @@ export function pathFactsAt(ptr: usize, len: i32, honeypots: ArrayBuffer[], out:
   out.honeypot = false;
   for (let i = 0; i < honeypots.length; i++) {
     const h = unchecked(honeypots[i]);
-    if (h.byteLength <= n && memory.compare(ptr, changetype<usize>(h), h.byteLength) == 0) { out.honeypot = true; break; }
+    if (h.byteLength <= n && bytesEqual(ptr, changetype<usize>(h), h.byteLength)) { out.honeypot = true; break; }
   }
   out.numericId = -1;
   let end = n;

@@ -1,5 +1,6 @@
 // A per-worker entry that owns a copy of its table key's bytes, so a lookup by hash can tell a
 // collision from the key itself. Pure.
+import { bytesEqual } from "./bytes";
 /** Longer keys get no per-worker entry (they go to shared data every time), so these stay small. */
 export const MAX_OWNED_KEY_BYTES = 256;
 
@@ -12,6 +13,6 @@ export class OwnedKey {
   }
 
   holds(ptr: usize, len: i32): bool {
-    return this.key.byteLength == len && memory.compare(changetype<usize>(this.key), ptr, len) == 0;
+    return this.key.byteLength == len && bytesEqual(changetype<usize>(this.key), ptr, len);
   }
 }

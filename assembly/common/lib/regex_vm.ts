@@ -2,6 +2,7 @@
 // Each input byte advances the set of live states once, and each state is in the set at most once, so
 // the work is bounded by input length x program size whatever the input: nothing backtracks. Answers
 // only "does some pattern match", case-insensitively over ASCII. Pure.
+import { bytesEqual } from "./bytes";
 
 const OP_CHAR = 0;
 const OP_CLASS = 1;
@@ -178,7 +179,7 @@ export class RegexVm {
       const id = load<i32>(ids + (<usize>k << 2));
       const n = load<i32>(spans + (<usize>(2 * id + 1) << 2));
       if (n > 1) {
-        if (pos + n > len || memory.compare(input + <usize>pos, prefixes + <usize>load<i32>(spans + (<usize>(2 * id) << 2)), n) != 0) continue;
+        if (pos + n > len || !bytesEqual(input + <usize>pos, prefixes + <usize>load<i32>(spans + (<usize>(2 * id) << 2)), n)) continue;
       }
       if (this.follow(load<i32>(this.starts + (<usize>id << 2)), input, len, pos, list, this.lastCount)) return true;
     }
@@ -244,7 +245,7 @@ export class RegexVm {
       const off = unchecked(this.literalSpans[2 * k]);
       const n = unchecked(this.literalSpans[2 * k + 1]);
       const start = ahead ? pos : pos - n;
-      any = start >= 0 && start + n <= len && memory.compare(input + <usize>start, bytes + <usize>off, n) == 0;
+      any = start >= 0 && start + n <= len && bytesEqual(input + <usize>start, bytes + <usize>off, n);
     }
     return (op == OP_AHEAD || op == OP_BEHIND) ? any : !any;
   }

@@ -10,6 +10,7 @@
 // whose records are another tag's (a rule of an earlier configuration) as free.
 import { SharedValue } from "./shared";
 import { keyHash } from "./hash";
+import { bytesEqual } from "./bytes";
 
 export const enum UpdateStatus { Updated, TableFull, Contended }
 
@@ -124,7 +125,7 @@ export class SlotTable {
         const d = changetype<usize>(data);
         const len = load<i32>(d, 8);
         const ours = load<u32>(d, 12) == this.tag;
-        if (ours && len == klen && len > 0 && memory.compare(d + HEADER + this.payloadSize, keyPtr, klen) == 0) {
+        if (ours && len == klen && len > 0 && bytesEqual(d + HEADER + this.payloadSize, keyPtr, klen)) {
           mine = true;
           target = k;
           targetValue = v;

@@ -2,6 +2,7 @@
 // host's bytes: 50 rules cost one pass over a few arrays of numbers, not a walk over 50 rule objects.
 import { HeaderName, RequestSnapshot } from "./snapshot";
 import { MatchOp, StringMatch } from "./string_match";
+import { bytesEqual } from "../lib/bytes";
 
 // Per test, 4 ints: slot, op (Present: 8 | present), first span, span count.
 const TEST_INTS = 4;
@@ -126,16 +127,16 @@ function testValue(p: usize, n: i32, op: i32, span: usize, count: i32, bytes: us
   if (op == <i32>MatchOp.OneOf) {
     for (let k = 0; k < count; k++) {
       const at = span + (<usize>k << 3);
-      if (load<i32>(at, 4) == n && memory.compare(p, bytes + <usize>load<i32>(at), n) == 0) return true;
+      if (load<i32>(at, 4) == n && bytesEqual(p, bytes + <usize>load<i32>(at), n)) return true;
     }
     return false;
   }
   const b = bytes + <usize>load<i32>(span);
   const m = load<i32>(span, 4);
   if (m > n) return false;
-  if (op == <i32>MatchOp.Exact) return m == n && memory.compare(p, b, n) == 0;
-  if (op == <i32>MatchOp.Prefix) return memory.compare(p, b, m) == 0;
-  if (op == <i32>MatchOp.Suffix) return memory.compare(p + <usize>(n - m), b, m) == 0;
+  if (op == <i32>MatchOp.Exact) return m == n && bytesEqual(p, b, n);
+  if (op == <i32>MatchOp.Prefix) return bytesEqual(p, b, m);
+  if (op == <i32>MatchOp.Suffix) return bytesEqual(p + <usize>(n - m), b, m);
   return containsBytes(p, n, b, m);
 }
 
@@ -144,7 +145,7 @@ export function containsBytes(p: usize, n: i32, b: usize, m: i32): bool {
   if (m == 0) return true;
   const first = load<u8>(b);
   for (let i = 0; i <= n - m; i++) {
-    if (load<u8>(p + <usize>i) == first && memory.compare(p + <usize>i, b, m) == 0) return true;
+    if (load<u8>(p + <usize>i) == first && bytesEqual(p + <usize>i, b, m)) return true;
   }
   return false;
 }

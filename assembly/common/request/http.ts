@@ -1,4 +1,5 @@
 // Cookie and query-string lookups over the raw header values. Pure.
+import { bytesEqual, indexOfByte } from "../lib/bytes";
 
 /** A run of bytes inside a header value: what the byte lookups below return, without a copy. */
 export class ByteSpan {
@@ -15,18 +16,22 @@ export function cookieAt(ptr: usize, len: i32, name: ArrayBuffer, out: ByteSpan)
   let i = 0;
   while (i < len) {
     while (i < len && (load<u8>(ptr + <usize>i) == 0x20 || load<u8>(ptr + <usize>i) == 0x3b)) i++;
-    let semi = i;
-    let eq = -1;
-    while (semi < len) {
-      const c = load<u8>(ptr + <usize>semi);
-      if (c == 0x3b) break;
-      if (c == 0x3d && eq < 0) eq = semi;
-      semi++;
+    // The pair's name runs to its '=' (a pair without one has no name), its value to the next ';'.
+    let eq = i;
+    while (eq < len) {
+      const c = load<u8>(ptr + <usize>eq);
+      if (c == 0x3d || c == 0x3b) break;
+      eq++;
     }
+    if (eq >= len || load<u8>(ptr + <usize>eq) != 0x3d) {
+      i = eq + 1;
+      continue;
+    }
+    const semi = indexOfByte(ptr, eq + 1, len, 0x3b);
     if (eq > i) {
       let nameEnd = eq;
       while (nameEnd > i && load<u8>(ptr + <usize>nameEnd - 1) == 0x20) nameEnd--;
-      if (nameEnd - i == nameLen && memory.compare(ptr + <usize>i, changetype<usize>(name), nameLen) == 0) {
+      if (nameEnd - i == nameLen && bytesEqual(ptr + <usize>i, changetype<usize>(name), nameLen)) {
         let vs = eq + 1;
         let ve = semi;
         while (vs < ve && load<u8>(ptr + <usize>vs) == 0x20) vs++;

@@ -5,6 +5,7 @@
 import { IpAddr } from "../lib/ip";
 import { FROM_XFF, resolveClientIp, xffFromRight } from "./client_ip";
 import { LocalReply } from "./stage";
+import { bytesEqual } from "../lib/bytes";
 
 /** Encodes names and values (alternating) in proxy-wasm's pair format: count, sizes, NUL-ended bytes. */
 export function encodePairs(kv: string[]): ArrayBuffer {
@@ -310,7 +311,7 @@ export class RequestSnapshot {
         const e = <i32>load<u16>(index + (<usize>slot << 1));
         if (e == 0) return -1;
         const o = this.offsetsPtr + (<usize>(e - 1) << 4);
-        if (load<i32>(o, 4) == len && memory.compare(base + <usize>load<i32>(o), want, len) == 0) return e - 1;
+        if (load<i32>(o, 4) == len && bytesEqual(base + <usize>load<i32>(o), want, len)) return e - 1;
         slot = (slot + 1) & <u32>(INDEX_SLOTS - 1);
       }
     }
@@ -318,7 +319,7 @@ export class RequestSnapshot {
     const n = this.count;
     for (let i = 0; i < n; i++, o += 16) {
       if (load<i32>(o, 4) != len) continue;
-      if (memory.compare(base + <usize>load<i32>(o), want, len) == 0) return i;
+      if (bytesEqual(base + <usize>load<i32>(o), want, len)) return i;
     }
     return -1;
   }
@@ -333,7 +334,7 @@ export class RequestSnapshot {
     const offsets = this.offsets;
     for (let i = 0; i < this.count; i++) {
       if (unchecked(offsets[4 * i + 1]) < len) continue;
-      if (memory.compare(base + <usize>unchecked(offsets[4 * i]), changetype<usize>(prefix), len) == 0) return true;
+      if (bytesEqual(base + <usize>unchecked(offsets[4 * i]), changetype<usize>(prefix), len)) return true;
     }
     return false;
   }
@@ -363,7 +364,7 @@ export class RequestSnapshot {
   valueStartsWith(i: i32, prefix: ArrayBuffer): bool {
     const n = prefix.byteLength;
     if (this.valueLength(i) < n) return false;
-    return memory.compare(this.valuePtr(i), changetype<usize>(prefix), n) == 0;
+    return bytesEqual(this.valuePtr(i), changetype<usize>(prefix), n);
   }
 
   /** valueStartsWith, ASCII letters in any case (`prefix` lower-case). */
