@@ -110,11 +110,60 @@ describe("graywall: versions in one VM", () => {
   test("a version that wants no ticks stops the timer; the next that wants them starts it again on the same timer", () => {
     const host = graywall();
     assert.equal(host.tickMs, 500);
+    // A stage without upkeep of its own still ticks once a second: its tallies are written out then.
     assert.ok(host.configure(JSON.stringify({ gray_router: ALL.gray_router })));
+    assert.equal(host.tickMs, 1000);
+    assert.ok(host.configure("{}"));
     assert.equal(host.tickMs, 0);
     assert.ok(host.configure(JSON.stringify(ALL)));
     assert.equal(host.tickMs, 500);
     assert.equal(host.timers.size, 1);
+  });
+});
+
+describe("graywall: tallies", () => {
+  test("a counter of every request is summed in the VM and reaches the host on the tick; a decision's counter at once", () => {
+    const host = graywall();
+    const peer = (ip: string) => `${ip}:40000`;
+    for (let i = 0; i < 3; i++) {
+      const ex = host.request({ headers: BROWSER, peer: peer(`198.51.100.${i + 1}`) });
+      assert.equal(ex.reply, undefined);
+    }
+    const denied = host.request({ headers: BROWSER, peer: peer("203.0.113.9") });
+    assert.equal(denied.reply?.status, 403);
+    assert.equal(host.metricNow("graywall.ip_list.denied.deny_list"), 1n, "a denial counts at once");
+    for (const name of [
+      "graywall.ip_list.allowed",
+      "graywall.crawler_score.passed",
+      "graywall.rate_limiter.per-ip.allowed",
+      "graywall.gray_router.target.stable.routed",
+    ]) {
+      assert.equal(host.metricNow(name) ?? 0n, 0n, `${name} waits for the tick`);
+    }
+    host.tick();
+    assert.equal(host.metricNow("graywall.ip_list.allowed"), 3n);
+    assert.equal(host.metricNow("graywall.crawler_score.passed"), 3n);
+    assert.equal(host.metricNow("graywall.rate_limiter.per-ip.allowed"), 3n);
+    assert.equal(host.metricNow("graywall.gray_router.target.stable.routed"), 3n);
+    assert.equal(host.metricNow("graywall.gray_router.target.stable.served"), 3n);
+    // Written once: the next tick adds nothing.
+    host.tick();
+    assert.equal(host.metricNow("graywall.ip_list.allowed"), 3n);
+  });
+
+  test("every module with stages ticks at least once a second, so no tally waits longer", () => {
+    for (const [name, config] of [
+      ["ip_list", { deny: ["203.0.113.0/24"] }],
+      ["gray_router", { rules: [] }],
+    ] as const) {
+      const host = new ProxyHost(wasmPath(name), name);
+      assert.ok(host.configure(JSON.stringify(config)), host.logs.join("\n"));
+      assert.equal(host.tickMs, 1000, name);
+      host.request({ headers: BROWSER });
+      host.tick();
+      const counted = name === "ip_list" ? "graywall.ip_list.allowed" : "graywall.gray_router.target.stable.routed";
+      assert.equal(host.metricNow(counted), 1n, name);
+    }
   });
 });
 
@@ -424,7 +473,9 @@ describe("standalone modules, built from the same stages", () => {
     assert.equal(next.reply, undefined);
     assert.equal(next.calls.proxy_get_shared_data ?? 0, 0, "the next request spends the lease");
     assert.equal(next.calls.proxy_set_shared_data ?? 0, 0);
-    assert.deepEqual(next.calls, { proxy_get_property: 1, proxy_get_header_map_pairs: 1, proxy_get_current_time_nanoseconds: 1, proxy_increment_metric: 1 });
+    // The allowed count is a tally, written out on the tick: no counter call per request.
+    assert.deepEqual(next.calls, { proxy_get_property: 1, proxy_get_header_map_pairs: 1, proxy_get_current_time_nanoseconds: 1 });
+    assert.equal(host.metric("graywall.rate_limiter.ip.allowed"), 2n);
   });
 
   test("rate_limiter strips a client's hand-off headers even without a cluster rule", () => {

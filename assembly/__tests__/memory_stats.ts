@@ -5,6 +5,7 @@ export class MemoryStats extends StatSink {
   names: string[] = [""];
   values: u64[] = [0];
   counter(name: string): u32 { return this.define(name); }
+  tally(name: string): u32 { return this.define(name); }
   gauge(name: string): u32 { return this.define(name); }
   histogram(name: string): u32 { return this.define(name); }
   inc(id: u32): void { this.values[id] = this.values[id] + 1; }

@@ -99,12 +99,12 @@ export class AccessStage extends Stage {
     this.consumerName = new HeaderName(cfg.consumerHeader);
     this.keyName = new HeaderName(cfg.keyHeader);
     this.tokenName = new HeaderName(cfg.tokenHeader);
-    this.identified = stats.counter("graywall.access.identified");
+    this.identified = stats.tally("graywall.access.identified");
     this.anonymous = stats.counter("graywall.access.anonymous");
     this.missingKey = stats.counter("graywall.access.denied.missing_key");
     this.unknownKey = stats.counter("graywall.access.denied.unknown_key");
     for (let i = 0; i < SIG_REASONS.length; i++) {
-      this.signatureStats.push(stats.counter(i == 0 ? "graywall.access.signature.verified" : "graywall.access.signature.denied." + SIG_REASONS[i]));
+      this.signatureStats.push(i == 0 ? stats.tally("graywall.access.signature.verified") : stats.counter("graywall.access.signature.denied." + SIG_REASONS[i]));
     }
     this.bodyTooLarge = stats.counter("graywall.access.signature.denied.body_too_large");
     const realm = ' realm="' + cfg.realm + '"';

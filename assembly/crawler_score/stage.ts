@@ -218,7 +218,7 @@ export class CrawlerStage extends Stage {
       this.netRecords = new WorkerRecords(t, b.windowMs, b.longWindowMs, 2 * b.windowMs);
       this.netActivity.spec = net.behaviour;
     }
-    this.passed = stats.counter("graywall.crawler_score.passed");
+    this.passed = stats.tally("graywall.crawler_score.passed");
     this.tagged = stats.counter("graywall.crawler_score.tagged");
     this.challenged = stats.counter("graywall.crawler_score.challenged");
     this.blocked = stats.counter("graywall.crawler_score.blocked");

@@ -109,9 +109,9 @@ export class GrayRouterStage extends Stage {
     for (let i = 0; i < cfg.rules.length; i++) {
       const r = cfg.rules[i];
       this.ruleMatched.push(stats.counter("graywall.gray_router.rule." + statName(r.name) + ".matched"));
-      this.targetRouted.push(stats.counter("graywall.gray_router.target." + statName(r.target) + ".routed"));
+      this.targetRouted.push(stats.tally("graywall.gray_router.target." + statName(r.target) + ".routed"));
     }
-    this.targetRouted.push(stats.counter("graywall.gray_router.target." + statName(cfg.defaultTarget) + ".routed"));
+    this.targetRouted.push(stats.tally("graywall.gray_router.target." + statName(cfg.defaultTarget) + ".routed"));
     this.addTarget(cfg.defaultTarget);
     for (let i = 0; i < cfg.rules.length; i++) this.ruleTarget.push(this.addTarget(cfg.rules[i].target));
   }
@@ -120,7 +120,7 @@ export class GrayRouterStage extends Stage {
     const known = this.targets.indexOf(t);
     if (known >= 0) return known;
     this.targets.push(t);
-    this.served.push(this.stats.counter("graywall.gray_router.target." + statName(t) + ".served"));
+    this.served.push(this.stats.tally("graywall.gray_router.target." + statName(t) + ".served"));
     this.fellBack.push(this.stats.counter("graywall.gray_router.target." + statName(t) + ".fell_back"));
     return this.targets.length - 1;
   }

@@ -36,7 +36,7 @@ export class IpListStage extends Stage {
 
   constructor(public cfg: IpListConfig, public stats: StatSink) {
     super();
-    this.allowed = stats.counter("graywall.ip_list.allowed");
+    this.allowed = stats.tally("graywall.ip_list.allowed");
     this.deniedByDenyList = stats.counter("graywall.ip_list.denied.deny_list");
     this.notOnAllowList = stats.counter("graywall.ip_list.denied.allow_list");
     this.outOfScope = stats.counter("graywall.ip_list.out_of_scope");

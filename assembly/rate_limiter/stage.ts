@@ -61,7 +61,7 @@ class RuleState {
     }
     const prefix = "graywall.rate_limiter." + statName(rule.name) + ".";
     this.details = "graywall_rate_limited." + statName(rule.name);
-    this.allowed = stats.counter(prefix + "allowed");
+    this.allowed = stats.tally(prefix + "allowed");
     this.limited = stats.counter(prefix + "limited");
     this.shadowLimited = stats.counter(prefix + "shadow_limited");
     this.tableFull = stats.counter(prefix + "table_full");

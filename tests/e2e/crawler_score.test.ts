@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { chromium } from "playwright-core";
 import { setupBrowser } from "../../scripts/setup-tools.ts";
-import { withRig as rigWith, e2e, eventually, rawRequest as request, sleep, type Rig } from "./harness.ts";
+import { withRig as rigWith, e2e, eventually, rawRequest as request, sleep, statsOnceAt, type Rig } from "./harness.ts";
 
 const FILTER = "graywall.crawler_score";
 
@@ -61,7 +61,7 @@ describe("crawler_score", () => {
         assert.equal(r.json?.headers["x-graywall-bot-score"], undefined, `no score header for ${page}`);
         await sleep(250);
       }
-      assert.equal((await rig.envoy.stats())["wasmcustom.graywall.crawler_score.passed"], pages.length);
+      await statsOnceAt(rig.envoy, "wasmcustom.graywall.crawler_score.passed", pages.length);
     }),
   );
 

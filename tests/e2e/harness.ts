@@ -159,6 +159,45 @@ export async function eventually(fn: () => Promise<boolean>, timeoutMs = 5000, w
   throw new Error(`timed out waiting for ${what}`);
 }
 
+/**
+ * Envoy's stats once the counter `name` reads `value`: a tally (a counter of every request, such as
+ * ip_list.allowed) reaches Envoy on the module's next tick, within a second. Fails with the last reading.
+ */
+export async function statsOnceAt(
+  envoy: { stats(): Promise<Record<string, number>> },
+  name: string,
+  value: number,
+  timeoutMs = 5000,
+): Promise<Record<string, number>> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await envoy.stats();
+    if (s[name] === value) return s;
+    if (Date.now() > deadline) throw new Error(`${name} reads ${s[name]}, not ${value}, after ${timeoutMs} ms`);
+    await sleep(50);
+  }
+}
+
+/**
+ * Envoy's stats once the module's counters have been still for longer than a tally waits (a second):
+ * every request made before the call is counted in them. For a count taken before more requests.
+ */
+export async function settledStats(envoy: { stats(): Promise<Record<string, number>> }, timeoutMs = 10_000): Promise<Record<string, number>> {
+  const ours = (s: Record<string, number>) => JSON.stringify(Object.entries(s).filter(([k]) => k.startsWith("wasmcustom.graywall.")));
+  const deadline = Date.now() + timeoutMs;
+  let s = await envoy.stats();
+  let last = ours(s);
+  let since = Date.now();
+  while (Date.now() - since < 1200) {
+    if (Date.now() > deadline) throw new Error(`the module's counters were still moving after ${timeoutMs} ms`);
+    await sleep(100);
+    s = await envoy.stats();
+    const now = ours(s);
+    if (now !== last) [last, since] = [now, Date.now()];
+  }
+  return s;
+}
+
 export interface StartOptions extends ProcessOptions {
   listenerAddress?: string;
   /** Initial ECDS plugin configurations, by filter name (needs renderConfig's ecds). */

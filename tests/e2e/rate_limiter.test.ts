@@ -3,7 +3,20 @@
 import assert from "node:assert/strict";
 import { describe } from "node:test";
 import { nativeLocalRateLimit } from "../../bench/setups.ts";
-import { withRig as rigWith, e2e, eventually, freePort, loadYaml, renderConfig, request, startEnvoy, upstream, stopUpstream, type Rig } from "./harness.ts";
+import {
+  withRig as rigWith,
+  e2e,
+  eventually,
+  freePort,
+  loadYaml,
+  renderConfig,
+  request,
+  startEnvoy,
+  statsOnceAt,
+  upstream,
+  stopUpstream,
+  type Rig,
+} from "./harness.ts";
 
 const FILTER = "graywall.rate_limiter";
 
@@ -34,7 +47,7 @@ describe("rate_limiter with two workers", () => {
       const statuses = await burst(rig.envoy.url("/"), 60);
       assert.equal(count(statuses, 200), 20);
       assert.equal(count(statuses, 429), 40);
-      const stats = await rig.envoy.stats();
+      const stats = await statsOnceAt(rig.envoy, "wasmcustom.graywall.rate_limiter.burst.allowed", 20);
       const workers = await perWorker(stats);
       assert.equal(workers.length, 2);
       assert.ok(
@@ -89,7 +102,7 @@ describe("rate_limiter with two workers", () => {
       );
       assert.equal(total, 400);
       assert.equal(count(await burst(rig.envoy.url("/"), 20), 200), 0);
-      assert.equal((await rig.envoy.stats())["wasmcustom.graywall.rate_limiter.burst.allowed"], 400);
+      await statsOnceAt(rig.envoy, "wasmcustom.graywall.rate_limiter.burst.allowed", 400);
     }),
   );
 
@@ -128,8 +141,7 @@ describe("rate_limiter with two workers", () => {
   e2e("shadow mode passes all traffic and counts what it would have limited", () =>
     withRig(oneMinuteBucket(5, { mode: "shadow" }), async (rig) => {
       assert.equal(count(await burst(rig.envoy.url("/"), 12), 200), 12);
-      const s = await rig.envoy.stats();
-      assert.equal(s["wasmcustom.graywall.rate_limiter.burst.allowed"], 5);
+      const s = await statsOnceAt(rig.envoy, "wasmcustom.graywall.rate_limiter.burst.allowed", 5);
       assert.equal(s["wasmcustom.graywall.rate_limiter.burst.shadow_limited"], 7);
       assert.equal(s["wasmcustom.graywall.rate_limiter.burst.limited"] ?? 0, 0);
     }),

@@ -308,12 +308,28 @@ export class ProxyHost {
     return this.memory.buffer.byteLength;
   }
 
+  /**
+   * The metrics as Envoy shows them a tick later: the module's tallies (counters it sums in the VM and
+   * writes out on its tick) are written out first. metricNow reads what the host holds this moment.
+   */
   get metrics() {
+    if (this.exports.graywall_flush_tallies) {
+      // Its host calls are no request's.
+      const calls = this.calls;
+      this.calls = {};
+      this.call(0, "graywall_flush_tallies");
+      this.calls = calls;
+    }
     return this.shared.metrics;
   }
 
   metric(name: string): bigint | undefined {
     for (const m of this.metrics.values()) if (m.name === name) return m.value;
+    return undefined;
+  }
+
+  metricNow(name: string): bigint | undefined {
+    for (const m of this.shared.metrics.values()) if (m.name === name) return m.value;
     return undefined;
   }
 
@@ -401,29 +417,29 @@ export class ProxyHost {
       },
       proxy_define_metric: (type: number, np: number, nl: number, idPtr: number) => {
         const name = this.str(np, nl);
-        let id = [...this.metrics].find(([, m]) => m.name === name)?.[0];
+        let id = [...this.shared.metrics].find(([, m]) => m.name === name)?.[0];
         if (id === undefined) {
           id = this.shared.nextMetric++;
-          this.metrics.set(id, { name, type, value: 0n });
+          this.shared.metrics.set(id, { name, type, value: 0n });
         }
         this.metricIdsDefined++;
         new DataView(this.memory.buffer).setUint32(idPtr, id, true);
         return OK;
       },
       proxy_increment_metric: (id: number, by: bigint) => {
-        const m = this.metrics.get(id);
+        const m = this.shared.metrics.get(id);
         if (!m) return NOT_FOUND;
         m.value += by;
         return OK;
       },
       proxy_record_metric: (id: number, value: bigint) => {
-        const m = this.metrics.get(id);
+        const m = this.shared.metrics.get(id);
         if (!m) return NOT_FOUND;
         m.value = value;
         return OK;
       },
       proxy_get_metric: (id: number, out: number) => {
-        const m = this.metrics.get(id);
+        const m = this.shared.metrics.get(id);
         if (!m) return NOT_FOUND;
         new DataView(this.memory.buffer).setBigUint64(out, m.value, true);
         return OK;

@@ -11,6 +11,9 @@ import {
 import { HeaderName, RequestSnapshot, RequestSource } from "../request/snapshot";
 import { Outcome, Stage } from "../request/stage";
 
+/** The longest a tally waits in the VM before it reaches the host's counter, in ms. */
+export const TALLY_FLUSH_MS: u32 = 1000;
+
 /** Compiles a module's configuration into its stages, in pass order; null (with errors) when invalid. */
 export type StageCompiler = (config: string, errors: ConfigErrors) => Stage[] | null;
 
@@ -34,6 +37,8 @@ class PipelineRoot extends RootFilter {
       clock = clock || s.needsClock;
       if (s.tickMs > 0 && (tick == 0 || s.tickMs < tick)) tick = s.tickMs;
     }
+    // The tallies are written out on the tick (host_stats.ts): a VM with stages ticks at least this often.
+    if (stages.length > 0 && (tick == 0 || tick > TALLY_FLUSH_MS)) tick = TALLY_FLUSH_MS;
     this.stages = stages;
     this.needsRouteName = route;
     this.needsClock = clock;
@@ -104,7 +109,7 @@ class PipelineStream extends StreamFilter {
   onDelete(): u32 {
     // A local reply (its page, its headers) or response headers written leave garbage; reading leaves none.
     const req = this.req;
-    const credits: u32 = req.reply !== null ? 32 : req.responseNames.length + req.addedNames.length > 0 ? 4 : 1;
+    const credits: u32 = req.reply !== null ? 512 : req.responseNames.length + req.addedNames.length > 0 ? 64 : 1;
     req.reset();
     this.waiting = -1;
     if (pool.length < POOL_MAX) pool.push(this);
