@@ -10,15 +10,16 @@ export function bytesEqual(a: usize, b: usize, n: i32): bool {
     if (load<u64>(a + i) != load<u64>(b + i)) return false;
     i += 8;
   }
-  if (i + 4 <= m) {
+  const rest = m - i;
+  if ((rest & 4) != 0) {
     if (load<u32>(a + i) != load<u32>(b + i)) return false;
     i += 4;
   }
-  while (i < m) {
-    if (load<u8>(a + i) != load<u8>(b + i)) return false;
-    i++;
+  if ((rest & 2) != 0) {
+    if (load<u16>(a + i) != load<u16>(b + i)) return false;
+    i += 2;
   }
-  return true;
+  return (rest & 1) == 0 || load<u8>(a + i) == load<u8>(b + i);
 }
 
 const ONES: u64 = 0x0101010101010101;
