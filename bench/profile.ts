@@ -1,6 +1,8 @@
 // npm run profile [-- --setup <bench setup name part>] [--requests N] [--top N (functions listed, 15)]
 // npm run profile -- --envoy [<bench setup name part>] [--seconds S]: real Envoy under perf instead
 //   (bench/profile_envoy.ts)
+// npm run profile -- --instructions [<bench setup name part> ...] [--requests N]: Envoy's instructions per
+//   request under valgrind's callgrind, counted, not timed (bench/profile_instructions.ts)
 // Where the module's own time goes, by function: runs the bench's request through a build of
 // graywall.wasm that keeps function names, on the host emulator (tests/support/proxy_host.ts), under V8's
 // profiler, and prints the module's self time per request with the top functions and the host calls a
@@ -13,6 +15,7 @@ import { join } from "node:path";
 import { BUILD_DIR, ROOT, wasmPath } from "../runtime/paths.ts";
 import { ProxyHost } from "../tests/support/proxy_host.ts";
 import { profileEnvoy } from "./profile_envoy.ts";
+import { profileInstructions } from "./profile_instructions.ts";
 import { BENCH_HEADERS, setups } from "./setups.ts";
 
 const args = process.argv.slice(2);
@@ -93,7 +96,11 @@ async function main(): Promise<void> {
   console.log(`host calls per request: ${JSON.stringify(host.request(spec).calls)}`);
 }
 
-if (args.includes("--envoy")) {
+if (args.includes("--instructions")) {
+  const names: string[] = [];
+  for (let i = args.indexOf("--instructions") + 1; i < args.length && !args[i].startsWith("--"); i++) names.push(args[i]);
+  await profileInstructions(names.length > 0 ? names : ["graywall: all four"], Number(opt("--requests", "2000")));
+} else if (args.includes("--envoy")) {
   const next = args[args.indexOf("--envoy") + 1];
   await profileEnvoy(next && !next.startsWith("--") ? next : "graywall: all four", Number(opt("--seconds", "5")));
 } else await main();

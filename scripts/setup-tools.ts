@@ -42,6 +42,11 @@ export function setupPerf(): string {
   return ensureDebianTool(PERF, "linux-perf", "profiles real Envoy (npm run profile -- --envoy); or set GRAYWALL_PERF");
 }
 
+/** valgrind: counts real Envoy's instructions per request (npm run profile -- --instructions). */
+export function setupValgrind(): string {
+  return ensureDebianTool("/usr/bin/valgrind", "valgrind", "counts Envoy's instructions per request (npm run profile -- --instructions)");
+}
+
 /** g++: builds the small compat library Jazzer.js's prebuilt fuzzer needs on this glibc (scripts/lib/jazzer.ts). */
 export function setupCompiler(): string {
   return ensureDebianTool("/usr/bin/g++", "g++", "builds Jazzer.js's compat library for coverage-guided fuzzing");

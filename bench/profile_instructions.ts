@@ -1,0 +1,215 @@
+// npm run profile -- --instructions [<bench setup name part>] [--requests N]
+// Envoy's instructions per request, counted rather than timed: Envoy (one worker) runs under valgrind's
+// callgrind with counting off; after a warm-up (V8 compiles the module) counting is switched on for N
+// requests of the bench's kind, then off. The count does not move with the machine's load, so a change of
+// a few hundred instructions a request shows, where the bench's µs need many rounds to show a few µs.
+//
+// Envoy runs tens of times slower under valgrind, so its timers fire many times more often per request:
+// the VM's rare entries (ticks: syncs, sweeps, collections; entries into generated code made fewer than
+// once every four requests) are counted apart and left out of the per-request figure. Kernel time is not
+// counted (valgrind sees user space only), nor are cache misses: the bench says what the instructions
+// cost. Each setup is measured alongside the floors and no filter, as `npm run profile -- --envoy` is.
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import http from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { stringify } from "yaml";
+import { envoyBinary } from "../runtime/paths.ts";
+import { freePort } from "../scripts/lib/envoy_process.ts";
+import { setupValgrind } from "../scripts/setup-tools.ts";
+import { BENCH_HEADERS, envoyConfig, PRACTICAL_FLOOR, type Setup, setups } from "./setups.ts";
+
+/** A function of the profile: its own instructions, and per callee the calls and their inclusive count. */
+interface Fn {
+  self: number;
+  calls: Map<string, { count: number; inclusive: number }>;
+}
+
+/**
+ * Generated code (the module, compiled by V8, and V8's stubs) has no object file (callgrind's "???") and
+ * lives above 4 GiB, in V8's code space; Envoy's binary is mapped low.
+ */
+export function isGenerated(key: string): boolean {
+  const bar = key.indexOf("|");
+  const object = key.slice(0, bar);
+  if (object !== "???" && object !== "") return false;
+  const m = /0x([0-9a-f]+)/.exec(key.slice(bar + 1));
+  return m !== null && BigInt(`0x${m[1]}`) >= 1n << 32n;
+}
+
+/**
+ * Parses callgrind's output (one part; event Ir first; names compressed as "(id) name" on first use).
+ * Functions are keyed "object|name".
+ */
+export function parseCallgrind(text: string): Map<string, Fn> {
+  const names = new Map<string, string>();
+  const objects = new Map<string, string>();
+  const fns = new Map<string, Fn>();
+  const named = (table: Map<string, string>, v: string) => {
+    const m = /^\((\d+)\)(?: (.*))?$/.exec(v);
+    if (!m) return v;
+    if (m[2] !== undefined) table.set(m[1], m[2]);
+    return table.get(m[1]) ?? m[1];
+  };
+  const fnOf = (key: string) => {
+    let f = fns.get(key);
+    if (!f) fns.set(key, (f = { self: 0, calls: new Map() }));
+    return f;
+  };
+  let ob = "";
+  let cob = "";
+  let fn: Fn | null = null;
+  let callee: string | null = null;
+  let pendingCalls = -1;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("ob=")) ob = named(objects, line.slice(3));
+    else if (line.startsWith("cob=")) cob = named(objects, line.slice(4));
+    else if (line.startsWith("fn=")) {
+      fn = fnOf(`${ob}|${named(names, line.slice(3))}`);
+      cob = ob;
+    } else if (line.startsWith("cfn=")) callee = `${cob}|${named(names, line.slice(4))}`;
+    else if (line.startsWith("cfi=") || line.startsWith("cfl=")) continue;
+    else if (line.startsWith("calls=")) pendingCalls = Number(line.slice(6).split(" ")[0]);
+    else if (/^[0-9+\-*]/.test(line) && fn) {
+      const ir = Number(line.split(" ")[1] ?? 0) || 0;
+      if (pendingCalls >= 0 && callee) {
+        const c = fn.calls.get(callee) ?? { count: 0, inclusive: 0 };
+        c.count += pendingCalls;
+        c.inclusive += ir;
+        fn.calls.set(callee, c);
+        fnOf(callee);
+        pendingCalls = -1;
+        cob = ob;
+      } else fn.self += ir;
+    }
+  }
+  return fns;
+}
+
+export interface InstructionCount {
+  setup: string;
+  /** Instructions per request, the VM's rare entries left out. */
+  perRequest: number;
+  /** All instructions per request, and those of the rare entries. */
+  total: number;
+  rare: number;
+  /** Of perRequest: generated code's own instructions (the module and V8's stubs), the rest the host's. */
+  generated: number;
+}
+
+/** Per-request figures for `requests` requests from a parsed profile. */
+export function perRequest(setup: string, fns: Map<string, Fn>, requests: number): InstructionCount {
+  let total = 0;
+  let generatedSelf = 0;
+  for (const [key, f] of fns) {
+    total += f.self;
+    if (isGenerated(key)) generatedSelf += f.self;
+  }
+  // Rare entries: the host calling into generated code fewer than once every four requests (ticks), with
+  // everything below them. Their generated share is estimated in proportion.
+  let rare = 0;
+  for (const [key, f] of fns) {
+    if (isGenerated(key)) continue;
+    for (const [callee, c] of f.calls) if (isGenerated(callee) && c.count < requests / 4) rare += c.inclusive;
+  }
+  const net = total - rare;
+  return {
+    setup,
+    perRequest: net / requests,
+    total: total / requests,
+    rare: rare / requests,
+    generated: (generatedSelf * (net / Math.max(1, total))) / requests,
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Envoy under callgrind for one setup: `requests` requests counted after a warm-up. */
+async function countSetup(s: Setup, requests: number, valgrind: string): Promise<InstructionCount> {
+  const [admin, port] = [await freePort(), await freePort()];
+  const dir = mkdtempSync(join(tmpdir(), "graywall-callgrind-"));
+  const out = join(dir, "callgrind.out");
+  writeFileSync(join(dir, "envoy.yaml"), stringify(envoyConfig(s, admin, port)));
+  const args = ["--tool=callgrind", "--instr-atstart=no", "--smc-check=all-non-file", `--callgrind-out-file=${out}`, envoyBinary()];
+  args.push("-c", join(dir, "envoy.yaml"), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn");
+  const envoy = spawn(valgrind, args, { stdio: "ignore" });
+  const control = (...a: string[]) => {
+    const r = spawnSync("callgrind_control", [...a, String(envoy.pid)], { encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`callgrind_control ${a.join(" ")}: ${r.stderr}`);
+  };
+  try {
+    const deadline = Date.now() + 300_000;
+    for (;;) {
+      if (envoy.exitCode !== null) throw new Error(`Envoy under valgrind exited (${envoy.exitCode})`);
+      try {
+        if ((await fetch(`http://127.0.0.1:${admin}/ready`)).status === 200) break;
+      } catch {
+        /* not listening yet */
+      }
+      if (Date.now() > deadline) throw new Error("Envoy under valgrind not ready in 5 minutes");
+      await sleep(250);
+    }
+    const headers = Object.fromEntries(BENCH_HEADERS.map((h) => [h.slice(0, h.indexOf(": ")), h.slice(h.indexOf(": ") + 2)]));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+    const one = () =>
+      new Promise<void>((resolve, reject) => {
+        const r = http.get({ host: "127.0.0.1", port, path: "/", headers, agent }, (res) => {
+          res.resume();
+          res.on("end", () => (res.statusCode === 200 ? resolve() : reject(new Error(`${s.name}: status ${res.statusCode}`))));
+        });
+        r.on("error", reject);
+      });
+    const run = async (n: number) => {
+      let left = n;
+      await Promise.all(
+        [0, 1, 2, 3].map(async () => {
+          while (left-- > 0) await one();
+        }),
+      );
+    };
+    await run(3000);
+    control("-i", "on");
+    await run(requests);
+    control("-i", "off");
+    control("-d");
+    agent.destroy();
+  } finally {
+    const exited = new Promise((r) => envoy.once("exit", r));
+    envoy.kill("SIGTERM");
+    await exited;
+  }
+  const dumps = readFileSync(`${out}.1`, "utf8");
+  rmSync(dir, { recursive: true, force: true });
+  return perRequest(s.name, parseCallgrind(dumps), requests);
+}
+
+export function instructionTable(rows: InstructionCount[]): string {
+  const none = rows.find((r) => r.setup === "no filter");
+  const floor = rows.find((r) => r.setup === PRACTICAL_FLOOR);
+  const k = (n: number) => (n / 1000).toFixed(1);
+  const lines = [
+    "| setup | instructions/request (thousands) | vs no filter | over the practical floor | generated code | the VM's ticks, left out |",
+    "|---|---|---|---|---|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.setup} | ${k(r.perRequest)} | ${none ? (r.perRequest / none.perRequest).toFixed(2) : ""} | ${floor && r !== floor && r !== none ? `${r.perRequest >= floor.perRequest ? "+" : ""}${k(r.perRequest - floor.perRequest)}` : ""} | ${k(r.generated)} | ${k(r.rare)} |`,
+    ),
+  ];
+  return lines.join("\n");
+}
+
+export async function profileInstructions(names: string[], requests: number): Promise<void> {
+  const all = setups();
+  const pick = (n: string) => all.find((s) => s.name === n || s.name === `graywall: ${n}`) ?? all.find((s) => s.name.includes(n));
+  const chosen = ["no filter", PRACTICAL_FLOOR, ...names].map((n) => {
+    const s = pick(n);
+    if (!s) throw new Error(`no bench setup matches '${n}'`);
+    return s;
+  });
+  const valgrind = setupValgrind();
+  const rows: InstructionCount[] = [];
+  for (const s of chosen) rows.push(await countSetup(s, requests, valgrind));
+  console.log(`# Envoy's instructions per request under callgrind, ${requests} requests per setup (docs: bench/profile_instructions.ts)`);
+  console.log(instructionTable(rows));
+}
