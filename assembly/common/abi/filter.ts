@@ -125,9 +125,17 @@ export function registerFilter(rootId: string, factory: () => RootFilter): void 
   rootFactory = factory;
 }
 
+// The root of the last lookup: a configuration's streams all name the same one.
+let lastRootId: u32 = 0;
+let lastRoot: RootFilter | null = null;
+
 function rootFor(id: u32): RootFilter | null {
-  if (roots.has(id)) return roots.get(id);
-  return null;
+  if (id == lastRootId && lastRoot !== null) return lastRoot;
+  if (!roots.has(id)) return null;
+  const root = roots.get(id);
+  lastRootId = id;
+  lastRoot = root;
+  return root;
 }
 
 // The stream of the last callback: a request's callbacks mostly follow each other, so most lookups
@@ -294,6 +302,10 @@ export function proxy_on_done(contextId: u32): u32 {
   hostStats.flushTallies();
   const root = roots.get(contextId);
   roots.delete(contextId);
+  if (contextId == lastRootId) {
+    lastRootId = 0;
+    lastRoot = null;
+  }
   const at = tickers.indexOf(root);
   if (at >= 0) {
     tickers.splice(at, 1);

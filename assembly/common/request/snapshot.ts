@@ -239,6 +239,8 @@ export class RequestSnapshot {
     const base = changetype<usize>(pairs);
     this.pairsPtr = base;
     this.count = 0;
+    // Until the map is read whole, nothing of it (or of the last one) is looked up.
+    this.indexed = false;
     if (++loads == 0) loads = 1;
     this.loadNo = loads;
     if (size < 4) return size == 0;
@@ -248,6 +250,10 @@ export class RequestSnapshot {
       this.offsets = new Int32Array(4 * n + 16);
       this.offsetsPtr = this.offsets.dataStart;
     }
+    // Offsets and the name index in one pass over the sizes.
+    const indexed = 2 * n <= INDEX_SLOTS;
+    const index = this.index.dataStart;
+    if (indexed) memory.fill(index, 0, <usize>INDEX_SLOTS << 1);
     let p = 4 + 8 * n;
     let o = this.offsetsPtr;
     for (let i = 0; i < n; i++, o += 16) {
@@ -256,23 +262,18 @@ export class RequestSnapshot {
       if (kl < 0 || vl < 0 || <i64>p + <i64>kl + <i64>vl + 2 > <i64>size) return false;
       store<i32>(o, p);
       store<i32>(o, kl, 4);
+      if (indexed) {
+        let slot = nameHash(base + <usize>p, kl) & <u32>(INDEX_SLOTS - 1);
+        while (load<u16>(index + (<usize>slot << 1)) != 0) slot = (slot + 1) & <u32>(INDEX_SLOTS - 1);
+        store<u16>(index + (<usize>slot << 1), <u16>(i + 1));
+      }
       p += kl + 1;
       store<i32>(o, p, 8);
       store<i32>(o, vl, 12);
       p += vl + 1;
     }
     this.count = n;
-    this.indexed = 2 * n <= INDEX_SLOTS;
-    if (this.indexed) {
-      const index = this.index.dataStart;
-      memory.fill(index, 0, <usize>INDEX_SLOTS << 1);
-      o = this.offsetsPtr;
-      for (let i = 0; i < n; i++, o += 16) {
-        let slot = nameHash(base + <usize>load<i32>(o), load<i32>(o, 4)) & <u32>(INDEX_SLOTS - 1);
-        while (load<u16>(index + (<usize>slot << 1)) != 0) slot = (slot + 1) & <u32>(INDEX_SLOTS - 1);
-        store<u16>(index + (<usize>slot << 1), <u16>(i + 1));
-      }
-    }
+    this.indexed = indexed;
     if (this.decoded.length < n) {
       this.decoded = new Uint8Array(n + 16);
       this.strings = new Array<string | null>(n + 16);
