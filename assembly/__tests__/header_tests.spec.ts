@@ -1,6 +1,6 @@
 import { ConfigErrors, readConfigRoot } from "../common/lib/config";
 import { HeaderTestTable, slotOf } from "../common/request/header_tests";
-import { HeaderName, RequestSnapshot } from "../common/request/snapshot";
+import { encodePairs, HeaderName, RequestSnapshot } from "../common/request/snapshot";
 import { readStringMatch, StringMatch } from "../common/request/string_match";
 import { rnd } from "./random";
 
@@ -139,6 +139,16 @@ describe("snapshot header lookup", () => {
     const req = RequestSnapshot.of(kv);
     const probe = ["x-aa-1", "x-ab-1", "x-ac-1", "x-ad-1", "cookie", "accept", "user-agent", "referer", "", "x"];
     for (let i = 0; i < probe.length; i++) expect(req.find(new HeaderName(probe[i]))).toBe(firstOf(kv, probe[i]), probe[i]);
+  });
+
+  it("a map that fails to load finds nothing, not even a name of the map loaded before it", () => {
+    const req = RequestSnapshot.of(["cookie", "a=1", "user-agent", "x"]);
+    expect(req.find(new HeaderName("cookie"))).toBe(0);
+    // Two pairs announced, the second cut short.
+    const bad = encodePairs(["cookie", "b=2", "accept", "text/html"]);
+    expect(req.load(bad, bad.byteLength - 6)).toBe(false);
+    expect(req.find(new HeaderName("cookie"))).toBe(-1);
+    expect(req.find(new HeaderName("user-agent"))).toBe(-1);
   });
 
   it("a request with more headers than the index holds is scanned, with the same answers", () => {
