@@ -54,7 +54,10 @@ export function parseCallgrind(text: string): Map<string, Fn> {
   };
   const fnOf = (key: string) => {
     let f = fns.get(key);
-    if (!f) fns.set(key, (f = { self: 0, calls: new Map() }));
+    if (!f) {
+      f = { self: 0, calls: new Map() };
+      fns.set(key, f);
+    }
     return f;
   };
   let ob = "";
