@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, test } from "node:test";
 import { wasmPath } from "../runtime/paths.ts";
+import { keyHash } from "./support/key_hash.ts";
 import { ProxyHost } from "./support/proxy_host.ts";
 
 const sha256 = (s: string) => createHash("sha256").update(s).digest("hex");
@@ -12,41 +13,6 @@ const KEY_A = "gw_live_4f1d9a8c2b7e6f50a1c3d5e7f9b2a4c6";
 const KEY_A2 = "gw_live_second_key_of_merchant_a_000001";
 const KEY_B = "gw_live_9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b";
 const KEY_C_OLD = "gw_live_replaced_key_of_merchant_c_00001";
-
-/** MurmurHash3 (x86, 32-bit, seed 0) of a string's UTF-8 bytes: the module's keyHash. */
-function murmur3(s: string): number {
-  const b = Buffer.from(s, "utf8");
-  let h = 0;
-  const words = b.length >> 2;
-  for (let i = 0; i < words; i++) {
-    let k = b.readUInt32LE(4 * i);
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
-  let k = 0;
-  const tail = 4 * words;
-  const rest = b.length & 3;
-  if (rest === 3) k ^= b[tail + 2] << 16;
-  if (rest >= 2) k ^= b[tail + 1] << 8;
-  if (rest >= 1) {
-    k ^= b[tail];
-    k = Math.imul(k, 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    k = Math.imul(k, 0x1b873593);
-    h ^= k;
-  }
-  h ^= b.length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 const ACCESS = {
   consumers: [
@@ -108,12 +74,12 @@ describe("access", () => {
       return ex.reply ? ex.reply.status : upstream(ex.upstreamHeaders, "x-graywall-consumer")[0];
     };
     assert.equal(consumer(KEY_A), "merchant-a");
-    // A key of KEY_A's length in KEY_A's slot of the worker's cache (the module's MurmurHash3, 256 slots).
-    const slot = murmur3(KEY_A) & 255;
+    // A key of KEY_A's length in KEY_A's slot of the worker's cache (the module's keyHash, 256 slots).
+    const slot = keyHash(KEY_A) & 255;
     let forged = "";
     for (let i = 0; forged === ""; i++) {
       const k = `${KEY_A.slice(0, -8)}${String(i).padStart(8, "0")}`;
-      if (k !== KEY_A && (murmur3(k) & 255) === slot) forged = k;
+      if (k !== KEY_A && (keyHash(k) & 255) === slot) forged = k;
     }
     assert.equal(consumer(forged), 401);
     assert.equal(consumer(KEY_A), "merchant-a");

@@ -55,32 +55,30 @@ export function stickyBucketAscii(salt: string, ptr: usize, len: i32): i32 {
 }
 
 /**
- * A table key's hash: MurmurHash3 (x86, 32-bit) over its bytes, four at a time. Only this module's own
- * tables use it (worker copies, verdict caches, shared-data slots), so it may change between releases.
+ * A table key's hash, eight bytes a step: each word is xored in, multiplied and rotated, the tail (1-7
+ * bytes, read as two overlapping words or three bytes) likewise, the length first; murmur3's 64-bit
+ * finaliser folds it to 32 bits. Only this module's own tables use it (worker copies, verdict caches,
+ * shared-data slots), so it may change between releases. (tests/support/key_hash.ts is its reference.)
  */
 export function keyHash(ptr: usize, len: i32): u32 {
-  let h: u32 = 0; // seed 0
-  const words = len >> 2;
-  for (let i = 0; i < words; i++) {
-    let k = load<u32>(ptr + (<usize>i << 2));
-    k *= 0xcc9e2d51;
-    k = rotl<u32>(k, 15);
-    k *= 0x1b873593;
-    h ^= k;
-    h = rotl<u32>(h, 13);
-    h = h * 5 + 0xe6546b64;
+  let h: u64 = <u64>len * 0x9e3779b97f4a7c15;
+  let p = ptr;
+  const end = ptr + <usize>len;
+  while (p + 8 <= end) {
+    h = rotl<u64>((h ^ load<u64>(p)) * 0x87c37b91114253d5, 31);
+    p += 8;
   }
-  const tail = ptr + (<usize>words << 2);
-  let k: u32 = 0;
-  const rest = len & 3;
-  if (rest == 3) k ^= <u32>load<u8>(tail, 2) << 16;
-  if (rest >= 2) k ^= <u32>load<u8>(tail, 1) << 8;
-  if (rest >= 1) {
-    k ^= <u32>load<u8>(tail);
-    k *= 0xcc9e2d51;
-    k = rotl<u32>(k, 15);
-    k *= 0x1b873593;
-    h ^= k;
+  const rest = <i32>(end - p);
+  if (rest > 0) {
+    const w: u64 = rest >= 4
+      ? <u64>load<u32>(p) | (<u64>load<u32>(end - 4) << 32)
+      : <u64>load<u8>(p) | (<u64>load<u8>(p + <usize>(rest >> 1)) << 8) | (<u64>load<u8>(end - 1) << 16);
+    h = rotl<u64>((h ^ w) * 0x87c37b91114253d5, 31);
   }
-  return fmix32(h ^ <u32>len);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccd;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53;
+  h ^= h >> 33;
+  return <u32>h;
 }
