@@ -329,6 +329,23 @@ describe("graywall: one pass over one snapshot", () => {
     assert.equal(second, first);
   });
 
+  test("header values go to the host from one buffer the module keeps: a write allocates nothing", () => {
+    const host = graywall({
+      ...ALL,
+      rate_limiter: { response_headers: true, rules: [{ name: "big", key: ["client_ip"], bucket_size: 1e9, refill_tokens: 1e9, refill_interval_ms: 1000 }] },
+    });
+    const req = { headers: [...BROWSER, ["x-group", "beta"]] as [string, string][] };
+    for (let i = 0; i < 10; i++) host.request(req);
+    host.headerValuesAt.length = 0;
+    for (let i = 0; i < 50; i++) {
+      const ex = host.request(req);
+      assert.equal(header(ex.responseHeaders, "x-routed-to")?.[0], "canary");
+    }
+    // Request headers (the signals), response headers (the rate limit's, the route's): every value, one place.
+    assert.ok(host.headerValuesAt.length >= 150, `${host.headerValuesAt.length} header writes`);
+    assert.deepEqual([...new Set(host.headerValuesAt)].length, 1);
+  });
+
   test("VM memory is bounded however many clients come: per-worker copies and leases stop growing", () => {
     const host = graywall({
       ...ALL,

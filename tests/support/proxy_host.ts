@@ -345,6 +345,8 @@ export class ProxyHost {
   noRandom = false;
   /** Where the module's malloc put each request-header map the host handed over, in order (tests of buffer reuse). */
   headerPairsAt: number[] = [];
+  /** Where each header value the module wrote (replaced or added) lay in its memory, in order (tests of buffer reuse). */
+  headerValuesAt: number[] = [];
   /** Hands data to the module as Envoy does: in memory from the module's own malloc. */
   private give(data: Uint8Array, ptrPtr: number, sizePtr: number): number {
     const p = this.exports.malloc(data.length) as number;
@@ -392,6 +394,7 @@ export class ProxyHost {
         return hit ? this.give(enc.encode(hit[1]), out, outSize) : NOT_FOUND;
       },
       proxy_replace_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
+        if (this.headerValuesAt.length < 10_000) this.headerValuesAt.push(vp);
         const key = this.str(kp, kl);
         const m = this.map(type);
         const rest = m.filter(([k]) => k !== key);
@@ -400,6 +403,7 @@ export class ProxyHost {
         return OK;
       },
       proxy_add_header_map_value: (type: number, kp: number, kl: number, vp: number, vl: number) => {
+        if (this.headerValuesAt.length < 10_000) this.headerValuesAt.push(vp);
         this.map(type).push([this.str(kp, kl), this.str(vp, vl)]);
         return OK;
       },

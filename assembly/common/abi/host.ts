@@ -161,15 +161,26 @@ export function getHeaderValue(map: MapType, key: ArrayBuffer): string | null {
   return takeString();
 }
 
+/** A header value's UTF-8, written for the host in one buffer the module keeps (no allocation a write). */
+let valueBytes = new ArrayBuffer(256);
+
+/** Encodes `value` into valueBytes (grown when needed); returns its length in bytes. */
+function encodeValue(value: string): i32 {
+  const n = String.UTF8.byteLength(value);
+  if (n > valueBytes.byteLength) valueBytes = new ArrayBuffer(n);
+  String.UTF8.encodeUnsafe(changetype<usize>(value), value.length, changetype<usize>(valueBytes));
+  return n;
+}
+
 export function replaceHeader(map: MapType, key: ArrayBuffer, value: string): u32 {
-  const v = String.UTF8.encode(value);
-  return imports.proxy_replace_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(v), v.byteLength);
+  const n = encodeValue(value);
+  return imports.proxy_replace_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(valueBytes), n);
 }
 
 /** Adds a header line (another Set-Cookie, say) without replacing one of the same name. */
 export function addHeader(map: MapType, key: ArrayBuffer, value: string): u32 {
-  const v = String.UTF8.encode(value);
-  return imports.proxy_add_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(v), v.byteLength);
+  const n = encodeValue(value);
+  return imports.proxy_add_header_map_value(map, changetype<usize>(key), key.byteLength, changetype<usize>(valueBytes), n);
 }
 
 export function removeHeader(map: MapType, key: ArrayBuffer): u32 {
