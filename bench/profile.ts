@@ -1,8 +1,9 @@
 // npm run profile [-- --setup <bench setup name part>] [--requests N] [--top N (functions listed, 15)]
 // npm run profile -- --envoy [<bench setup name part>] [--seconds S]: real Envoy under perf instead
 //   (bench/profile_envoy.ts)
-// npm run profile -- --instructions [<bench setup name part> ...] [--requests N]: Envoy's instructions per
-//   request under valgrind's callgrind, counted, not timed (bench/profile_instructions.ts)
+// npm run profile -- --instructions [<bench setup name part> ...] [--requests N] [--cache]: Envoy's instructions
+//   per request under valgrind's callgrind, counted, not timed (bench/profile_instructions.ts); --cache adds
+//   callgrind's cache and branch simulation (misses and mispredicts per request)
 // Where the module's own time goes, by function: runs the bench's request through a build of
 // graywall.wasm that keeps function names, on the host emulator (tests/support/proxy_host.ts), under V8's
 // profiler, and prints the module's self time per request with the top functions and the host calls a
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
 if (args.includes("--instructions")) {
   const names: string[] = [];
   for (let i = args.indexOf("--instructions") + 1; i < args.length && !args[i].startsWith("--"); i++) names.push(args[i]);
-  await profileInstructions(names.length > 0 ? names : ["graywall: all four"], Number(opt("--requests", "2000")));
+  await profileInstructions(names.length > 0 ? names : ["graywall: all four"], Number(opt("--requests", "2000")), args.includes("--cache"));
 } else if (args.includes("--envoy")) {
   const next = args[args.indexOf("--envoy") + 1];
   await profileEnvoy(next && !next.startsWith("--") ? next : "graywall: all four", Number(opt("--seconds", "5")));

@@ -1,4 +1,4 @@
-// npm run profile -- --instructions [<bench setup name part>] [--requests N]
+// npm run profile -- --instructions [<bench setup name part>] [--requests N] [--cache]
 // Envoy's instructions per request, counted rather than timed: Envoy (one worker) runs under valgrind's
 // callgrind with counting off; after a warm-up (V8 compiles the module) counting is switched on for N
 // requests of the bench's kind, then off. The count does not move with the machine's load, so a change of
@@ -7,8 +7,11 @@
 // Envoy runs tens of times slower under valgrind, so its timers fire many times more often per request:
 // the VM's rare entries (ticks: syncs, sweeps, collections; entries into generated code made fewer than
 // once every four requests) are counted apart and left out of the per-request figure. Kernel time is not
-// counted (valgrind sees user space only), nor are cache misses: the bench says what the instructions
-// cost. Each setup is measured alongside the floors and no filter, as `npm run profile -- --envoy` is.
+// counted (valgrind sees user space only). With --cache, callgrind also simulates the caches and a branch
+// predictor: misses and mispredicts a request, the ticks' left out the same way (what the machine has no
+// hardware counters to say: code that runs once a request is fetched from past L1i, line by line). The
+// bench says what it all costs. Each setup is measured alongside the floors and no filter, as
+// `npm run profile -- --envoy` is.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -23,7 +26,9 @@ import { BENCH_HEADERS, envoyConfig, PRACTICAL_FLOOR, type Setup, setups } from 
 /** A function of the profile: its own instructions, and per callee the calls and their inclusive count. */
 interface Fn {
   self: number;
-  calls: Map<string, { count: number; inclusive: number }>;
+  calls: Map<string, { count: number; inclusive: number; events: number[] }>;
+  /** Every event's own count, in the order of the profile's `events:` line (Ir first). */
+  events: number[];
 }
 
 /**
@@ -40,9 +45,9 @@ export function isGenerated(key: string): boolean {
 
 /**
  * Parses callgrind's output (one part; event Ir first; names compressed as "(id) name" on first use).
- * Functions are keyed "object|name".
+ * Functions are keyed "object|name". `eventNames`, when given, receives the profile's events.
  */
-export function parseCallgrind(text: string): Map<string, Fn> {
+export function parseCallgrind(text: string, eventNames: string[] = []): Map<string, Fn> {
   const names = new Map<string, string>();
   const objects = new Map<string, string>();
   const fns = new Map<string, Fn>();
@@ -55,7 +60,7 @@ export function parseCallgrind(text: string): Map<string, Fn> {
   const fnOf = (key: string) => {
     let f = fns.get(key);
     if (!f) {
-      f = { self: 0, calls: new Map() };
+      f = { self: 0, calls: new Map(), events: [] };
       fns.set(key, f);
     }
     return f;
@@ -65,8 +70,12 @@ export function parseCallgrind(text: string): Map<string, Fn> {
   let fn: Fn | null = null;
   let callee: string | null = null;
   let pendingCalls = -1;
+  const add = (to: number[], from: number[]) => {
+    for (let i = 0; i < from.length; i++) to[i] = (to[i] ?? 0) + from[i];
+  };
   for (const line of text.split("\n")) {
-    if (line.startsWith("ob=")) ob = named(objects, line.slice(3));
+    if (line.startsWith("events:")) eventNames.splice(0, eventNames.length, ...line.slice(7).trim().split(/\s+/));
+    else if (line.startsWith("ob=")) ob = named(objects, line.slice(3));
     else if (line.startsWith("cob=")) cob = named(objects, line.slice(4));
     else if (line.startsWith("fn=")) {
       fn = fnOf(`${ob}|${named(names, line.slice(3))}`);
@@ -75,16 +84,25 @@ export function parseCallgrind(text: string): Map<string, Fn> {
     else if (line.startsWith("cfi=") || line.startsWith("cfl=")) continue;
     else if (line.startsWith("calls=")) pendingCalls = Number(line.slice(6).split(" ")[0]);
     else if (/^[0-9+\-*]/.test(line) && fn) {
-      const ir = Number(line.split(" ")[1] ?? 0) || 0;
+      // A cost line: its position, then each event's count (trailing zeros may be left off).
+      const counts = line
+        .split(" ")
+        .slice(1)
+        .map((v) => Number(v) || 0);
+      const ir = counts[0] ?? 0;
       if (pendingCalls >= 0 && callee) {
-        const c = fn.calls.get(callee) ?? { count: 0, inclusive: 0 };
+        const c = fn.calls.get(callee) ?? { count: 0, inclusive: 0, events: [] };
         c.count += pendingCalls;
         c.inclusive += ir;
+        add(c.events, counts);
         fn.calls.set(callee, c);
         fnOf(callee);
         pendingCalls = -1;
         cob = ob;
-      } else fn.self += ir;
+      } else {
+        fn.self += ir;
+        add(fn.events, counts);
+      }
     }
   }
   return fns;
@@ -99,42 +117,60 @@ export interface InstructionCount {
   rare: number;
   /** Of perRequest: generated code's own instructions (the module and V8's stubs), the rest the host's. */
   generated: number;
+  /** With the cache and branch simulation: each event per request, rare entries left out, and generated code's share. */
+  events?: Record<string, { perRequest: number; generated: number }>;
 }
 
-/** Per-request figures for `requests` requests from a parsed profile. */
-export function perRequest(setup: string, fns: Map<string, Fn>, requests: number): InstructionCount {
+/** One event (its index in the profile's events) per request: all of it, the rare entries', generated code's own. */
+function eventPerRequest(fns: Map<string, Fn>, e: number, requests: number) {
   let total = 0;
   let generatedSelf = 0;
   for (const [key, f] of fns) {
-    total += f.self;
-    if (isGenerated(key)) generatedSelf += f.self;
+    const v = e === 0 ? f.self : (f.events[e] ?? 0);
+    total += v;
+    if (isGenerated(key)) generatedSelf += v;
   }
   // Rare entries: the host calling into generated code fewer than once every four requests (ticks), with
   // everything below them. Their generated share is estimated in proportion.
   let rare = 0;
   for (const [key, f] of fns) {
     if (isGenerated(key)) continue;
-    for (const [callee, c] of f.calls) if (isGenerated(callee) && c.count < requests / 4) rare += c.inclusive;
+    for (const [callee, c] of f.calls) if (isGenerated(callee) && c.count < requests / 4) rare += e === 0 ? c.inclusive : (c.events[e] ?? 0);
   }
   const net = total - rare;
-  return {
-    setup,
-    perRequest: net / requests,
-    total: total / requests,
-    rare: rare / requests,
-    generated: (generatedSelf * (net / Math.max(1, total))) / requests,
-  };
+  return { perRequest: net / requests, total: total / requests, rare: rare / requests, generated: (generatedSelf * (net / Math.max(1, total))) / requests };
+}
+
+/** Per-request figures for `requests` requests from a parsed profile (with `eventNames`: every event's too). */
+export function perRequest(setup: string, fns: Map<string, Fn>, requests: number, eventNames: string[] = []): InstructionCount {
+  const ir = eventPerRequest(fns, 0, requests);
+  const out: InstructionCount = { setup, perRequest: ir.perRequest, total: ir.total, rare: ir.rare, generated: ir.generated };
+  if (eventNames.length > 1) {
+    out.events = {};
+    eventNames.forEach((name, e) => {
+      const v = eventPerRequest(fns, e, requests);
+      out.events![name] = { perRequest: v.perRequest, generated: v.generated };
+    });
+  }
+  return out;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Envoy under callgrind for one setup: `requests` requests counted after a warm-up. */
-async function countSetup(s: Setup, requests: number, valgrind: string): Promise<InstructionCount> {
+async function countSetup(s: Setup, requests: number, valgrind: string, cache: boolean): Promise<InstructionCount> {
   const [admin, port] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "graywall-callgrind-"));
   const out = join(dir, "callgrind.out");
   writeFileSync(join(dir, "envoy.yaml"), stringify(envoyConfig(s, admin, port)));
-  const args = ["--tool=callgrind", "--instr-atstart=no", "--smc-check=all-non-file", `--callgrind-out-file=${out}`, envoyBinary()];
+  const args = [
+    "--tool=callgrind",
+    ...(cache ? ["--cache-sim=yes", "--branch-sim=yes"] : []),
+    "--instr-atstart=no",
+    "--smc-check=all-non-file",
+    `--callgrind-out-file=${out}`,
+    envoyBinary(),
+  ];
   args.push("-c", join(dir, "envoy.yaml"), "--concurrency", "1", "--disable-hot-restart", "--log-level", "warn");
   const envoy = spawn(valgrind, args, { stdio: "ignore" });
   const control = (...a: string[]) => {
@@ -184,7 +220,9 @@ async function countSetup(s: Setup, requests: number, valgrind: string): Promise
   }
   const dumps = readFileSync(`${out}.1`, "utf8");
   rmSync(dir, { recursive: true, force: true });
-  return perRequest(s.name, parseCallgrind(dumps), requests);
+  const events: string[] = [];
+  const fns = parseCallgrind(dumps, events);
+  return perRequest(s.name, fns, requests, events);
 }
 
 export function instructionTable(rows: InstructionCount[]): string {
@@ -202,7 +240,31 @@ export function instructionTable(rows: InstructionCount[]): string {
   return lines.join("\n");
 }
 
-export async function profileInstructions(names: string[], requests: number): Promise<void> {
+/**
+ * The cache and branch simulation's figures a request (callgrind's model of this machine's caches and a
+ * simple predictor), beside each the difference from the practical floor: instruction- and data-cache
+ * misses, last-level misses and mispredicted branches. A real predictor learns the bench's identical
+ * requests better than callgrind's, so the mispredicts are an upper bound.
+ */
+export function cacheTable(rows: InstructionCount[]): string {
+  const floor = rows.find((r) => r.setup === PRACTICAL_FLOOR);
+  const sum = (r: InstructionCount, names: string[]) => names.reduce((a, n) => a + (r.events?.[n]?.perRequest ?? 0), 0);
+  const cell = (r: InstructionCount, names: string[]) => {
+    const v = sum(r, names);
+    if (!floor || r === floor || r.setup === "no filter") return v.toFixed(0);
+    const d = v - sum(floor, names);
+    return `${v.toFixed(0)} (${d >= 0 ? "+" : ""}${d.toFixed(0)})`;
+  };
+  return [
+    "| setup | L1i misses | L1d misses (read + write) | last-level misses | branches mispredicted (conditional + indirect) |",
+    "|---|---|---|---|---|",
+    ...rows.map(
+      (r) => `| ${r.setup} | ${cell(r, ["I1mr"])} | ${cell(r, ["D1mr", "D1mw"])} | ${cell(r, ["ILmr", "DLmr", "DLmw"])} | ${cell(r, ["Bcm", "Bim"])} |`,
+    ),
+  ].join("\n");
+}
+
+export async function profileInstructions(names: string[], requests: number, cache = false): Promise<void> {
   const all = setups();
   const pick = (n: string) => all.find((s) => s.name === n || s.name === `graywall: ${n}`) ?? all.find((s) => s.name.includes(n));
   const chosen = ["no filter", PRACTICAL_FLOOR, ...names].map((n) => {
@@ -212,7 +274,11 @@ export async function profileInstructions(names: string[], requests: number): Pr
   });
   const valgrind = setupValgrind();
   const rows: InstructionCount[] = [];
-  for (const s of chosen) rows.push(await countSetup(s, requests, valgrind));
+  for (const s of chosen) rows.push(await countSetup(s, requests, valgrind, cache));
   console.log(`# Envoy's instructions per request under callgrind, ${requests} requests per setup (docs: bench/profile_instructions.ts)`);
   console.log(instructionTable(rows));
+  if (cache) {
+    console.log("\n# Simulated cache misses and mispredicted branches per request (over the practical floor, in brackets)");
+    console.log(cacheTable(rows));
+  }
 }

@@ -2,7 +2,8 @@
 // names, callee objects, inclusive call costs, and the VM's rare entries left out of the per-request count.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { parseCallgrind, perRequest } from "../bench/profile_instructions.ts";
+import { cacheTable, parseCallgrind, perRequest } from "../bench/profile_instructions.ts";
+import { PRACTICAL_FLOOR } from "../bench/setups.ts";
 
 // Envoy's event loop (envoy, mapped low) calls the module's request callback (generated code, "???") 100 times and
 // its tick twice; the callback calls a host function (envoy) twice a request.
@@ -48,11 +49,11 @@ test("callgrind's output: compressed names and objects, inclusive call costs", (
   const loop = fns.get("/opt/envoy|0x0000000001000000");
   assert.ok(loop);
   assert.equal(loop.self, 5000);
-  assert.deepEqual(loop.calls.get("???|0x00002350284b5000"), { count: 100, inclusive: 16000 });
-  assert.deepEqual(loop.calls.get("???|0x00002350284b6000"), { count: 2, inclusive: 10000 });
+  assert.deepEqual(loop.calls.get("???|0x00002350284b5000"), { count: 100, inclusive: 16000, events: [16000] });
+  assert.deepEqual(loop.calls.get("???|0x00002350284b6000"), { count: 2, inclusive: 10000, events: [10000] });
   const callback = fns.get("???|0x00002350284b5000");
   assert.equal(callback?.self, 12000);
-  assert.deepEqual(callback?.calls.get("/opt/envoy|0x0000000002000000"), { count: 200, inclusive: 4000 });
+  assert.deepEqual(callback?.calls.get("/opt/envoy|0x0000000002000000"), { count: 200, inclusive: 4000, events: [4000] });
   assert.equal(fns.get("/opt/envoy|0x0000000002000000")?.self, 4000);
 });
 
@@ -63,4 +64,67 @@ test("per request: the tick's entry (fewer than one every four requests) is left
   assert.equal(r.perRequest, 210);
   // Generated code's own 22,000 of 31,000, in proportion to what is left.
   assert.ok(Math.abs(r.generated - (22000 * (21000 / 31000)) / 100) < 1e-9);
+});
+
+// The same calls with the cache and branch simulation's events: each counted per request like Ir, the
+// tick's share of every event left out (a cost line may leave trailing zeros off).
+const CACHE_PROFILE = `version: 1
+creator: callgrind-3.19.0
+positions: line
+events: Ir I1mr D1mr Bcm
+
+ob=(1) /opt/envoy
+fn=(1) 0x0000000001000000
+0 5000 100 50 20
+cob=(2) ???
+cfn=(2) 0x00002350284b5000
+calls=100 0
+0 16000 900 300 200
+cob=(2)
+cfn=(3) 0x00002350284b6000
+calls=2 0
+0 10000 500 400
+
+ob=(2)
+fn=(2)
+0 12000 800 250 180
+cob=(1)
+cfn=(4) 0x0000000002000000
+calls=200 0
+0 4000 100 50 20
+
+fn=(3)
+0 10000 500 400
+
+ob=(1)
+fn=(4)
+0 4000 100 50 20
+`;
+
+test("with the cache simulation: every event per request, the tick's share left out", () => {
+  const events: string[] = [];
+  const fns = parseCallgrind(CACHE_PROFILE, events);
+  assert.deepEqual(events, ["Ir", "I1mr", "D1mr", "Bcm"]);
+  const r = perRequest("x", fns, 100, events);
+  assert.equal(r.perRequest, 210);
+  assert.ok(r.events);
+  // I1mr: 100 + 800 + 500 + 100 = 1,500, the tick's 500 left out: 10 a request.
+  assert.equal(r.events.I1mr.perRequest, 10);
+  assert.equal(r.events.D1mr.perRequest, (50 + 250 + 400 + 50 - 400) / 100);
+  // Bcm: the tick had none (its line left the column off).
+  assert.equal(r.events.Bcm.perRequest, (20 + 180 + 20) / 100);
+  // Generated code's own I1 misses (800 + 500 of 1,500) in proportion to what is left (1,000 of 1,500).
+  assert.ok(Math.abs(r.events.I1mr.generated - (1300 * (1000 / 1500)) / 100) < 1e-9);
+  assert.equal(r.events.Ir.perRequest, r.perRequest);
+});
+
+test("the cache table: each figure a request, and beside it the difference from the practical floor", () => {
+  const events = ["Ir", "I1mr", "D1mr", "Bcm"];
+  const floor = perRequest(PRACTICAL_FLOOR, parseCallgrind(CACHE_PROFILE, []), 200, events);
+  const r = perRequest("x", parseCallgrind(CACHE_PROFILE, []), 100, events);
+  const [, , floorLine, line] = cacheTable([floor, r]).split("\n");
+  // The same profile read as 200 requests: every figure (the tick still left out) halved.
+  assert.equal(floorLine, `| ${PRACTICAL_FLOOR} | 5 | 2 | 0 | 1 |`);
+  // As 100: L1i 10 (+5), L1d 3.5 (+1.75), last-level none, mispredicts 2.2 (+1.1).
+  assert.equal(line, "| x | 10 (+5) | 4 (+2) | 0 (+0) | 2 (+1) |");
 });
