@@ -9,8 +9,10 @@
 // once every four requests) are counted apart and left out of the per-request figure. Kernel time is not
 // counted (valgrind sees user space only). With --cache, callgrind also simulates the caches and a branch
 // predictor: misses and mispredicts a request, the ticks' left out the same way (what the machine has no
-// hardware counters to say: code that runs once a request is fetched from past L1i, line by line). The
-// bench says what it all costs. Each setup is measured alongside the floors and no filter, as
+// hardware counters to say: code that runs once a request is fetched from past L1i, line by line).
+// Generated code's share is estimated in proportion to what the ticks leave, so it reads high when the
+// ticks are many (under --cache, slower still, twice what the plain count gives): take it from a count
+// without --cache. The bench says what it all costs. Each setup is measured alongside the floors and no filter, as
 // `npm run profile -- --envoy` is.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -23,12 +25,13 @@ import { freePort } from "../scripts/lib/envoy_process.ts";
 import { setupValgrind } from "../scripts/setup-tools.ts";
 import { BENCH_HEADERS, envoyConfig, PRACTICAL_FLOOR, type Setup, setups } from "./setups.ts";
 
-/** A function of the profile: its own instructions, and per callee the calls and their inclusive count. */
+/**
+ * A function of the profile: its own count of every event (in the order of the profile's `events:` line,
+ * Ir first), and per callee the calls and their inclusive counts.
+ */
 interface Fn {
-  self: number;
-  calls: Map<string, { count: number; inclusive: number; events: number[] }>;
-  /** Every event's own count, in the order of the profile's `events:` line (Ir first). */
   events: number[];
+  calls: Map<string, { count: number; events: number[] }>;
 }
 
 /**
@@ -60,7 +63,7 @@ export function parseCallgrind(text: string, eventNames: string[] = []): Map<str
   const fnOf = (key: string) => {
     let f = fns.get(key);
     if (!f) {
-      f = { self: 0, calls: new Map(), events: [] };
+      f = { events: [], calls: new Map() };
       fns.set(key, f);
     }
     return f;
@@ -89,20 +92,15 @@ export function parseCallgrind(text: string, eventNames: string[] = []): Map<str
         .split(" ")
         .slice(1)
         .map((v) => Number(v) || 0);
-      const ir = counts[0] ?? 0;
       if (pendingCalls >= 0 && callee) {
-        const c = fn.calls.get(callee) ?? { count: 0, inclusive: 0, events: [] };
+        const c = fn.calls.get(callee) ?? { count: 0, events: [] };
         c.count += pendingCalls;
-        c.inclusive += ir;
         add(c.events, counts);
         fn.calls.set(callee, c);
         fnOf(callee);
         pendingCalls = -1;
         cob = ob;
-      } else {
-        fn.self += ir;
-        add(fn.events, counts);
-      }
+      } else add(fn.events, counts);
     }
   }
   return fns;
@@ -117,8 +115,8 @@ export interface InstructionCount {
   rare: number;
   /** Of perRequest: generated code's own instructions (the module and V8's stubs), the rest the host's. */
   generated: number;
-  /** With the cache and branch simulation: each event per request, rare entries left out, and generated code's share. */
-  events?: Record<string, { perRequest: number; generated: number }>;
+  /** With the cache and branch simulation: each event per request, rare entries left out. */
+  events?: Record<string, number>;
 }
 
 /** One event (its index in the profile's events) per request: all of it, the rare entries', generated code's own. */
@@ -126,7 +124,7 @@ function eventPerRequest(fns: Map<string, Fn>, e: number, requests: number) {
   let total = 0;
   let generatedSelf = 0;
   for (const [key, f] of fns) {
-    const v = e === 0 ? f.self : (f.events[e] ?? 0);
+    const v = f.events[e] ?? 0;
     total += v;
     if (isGenerated(key)) generatedSelf += v;
   }
@@ -135,7 +133,7 @@ function eventPerRequest(fns: Map<string, Fn>, e: number, requests: number) {
   let rare = 0;
   for (const [key, f] of fns) {
     if (isGenerated(key)) continue;
-    for (const [callee, c] of f.calls) if (isGenerated(callee) && c.count < requests / 4) rare += e === 0 ? c.inclusive : (c.events[e] ?? 0);
+    for (const [callee, c] of f.calls) if (isGenerated(callee) && c.count < requests / 4) rare += c.events[e] ?? 0;
   }
   const net = total - rare;
   return { perRequest: net / requests, total: total / requests, rare: rare / requests, generated: (generatedSelf * (net / Math.max(1, total))) / requests };
@@ -146,11 +144,7 @@ export function perRequest(setup: string, fns: Map<string, Fn>, requests: number
   const ir = eventPerRequest(fns, 0, requests);
   const out: InstructionCount = { setup, perRequest: ir.perRequest, total: ir.total, rare: ir.rare, generated: ir.generated };
   if (eventNames.length > 1) {
-    out.events = {};
-    eventNames.forEach((name, e) => {
-      const v = eventPerRequest(fns, e, requests);
-      out.events![name] = { perRequest: v.perRequest, generated: v.generated };
-    });
+    out.events = Object.fromEntries(eventNames.map((name, e) => [name, eventPerRequest(fns, e, requests).perRequest]));
   }
   return out;
 }
@@ -248,7 +242,7 @@ export function instructionTable(rows: InstructionCount[]): string {
  */
 export function cacheTable(rows: InstructionCount[]): string {
   const floor = rows.find((r) => r.setup === PRACTICAL_FLOOR);
-  const sum = (r: InstructionCount, names: string[]) => names.reduce((a, n) => a + (r.events?.[n]?.perRequest ?? 0), 0);
+  const sum = (r: InstructionCount, names: string[]) => names.reduce((a, n) => a + (r.events?.[n] ?? 0), 0);
   const cell = (r: InstructionCount, names: string[]) => {
     const v = sum(r, names);
     if (!floor || r === floor || r.setup === "no filter") return v.toFixed(0);
