@@ -15,7 +15,7 @@ import { build, buildRuntimeVariant } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
 import { setupWrk } from "../scripts/setup-tools.ts";
 import { type Envoy, freePort, startEnvoy } from "../scripts/lib/envoy_process.ts";
-import { BENCH_HEADERS, envoyConfig, OTHER_RUNTIME, PRACTICAL_FLOOR, setups, type Setup } from "./setups.ts";
+import { BENCH_HEADERS, envoyConfig, OTHER_RUNTIME, PRACTICAL_FLOOR, STAGE_CALLS_PROBE, setups, type Setup } from "./setups.ts";
 import { DISTURBED_BELOW, disturbed } from "./disturbed.ts";
 
 const args = process.argv.slice(2);
@@ -244,6 +244,7 @@ function targets(results: Result[]): string {
     out.push(`- where the time goes: ${what}: ${f1(d)} µs/req ("${a}" minus "${b}")${target === undefined ? "" : ` (${verdict(d, target)})`}`);
   };
   diff("the graywall module with no stage, over the no-op floor", "graywall: no stages", "no-op wasm filter");
+  diff("the three other host calls all four make (clock, gauge, histogram), without stage code", STAGE_CALLS_PROBE, PRACTICAL_FLOOR);
   diff("key auth (access, 100 consumers) in the one pass", "graywall: all five (API keys too)", "graywall: all four", 2);
   diff("writing the routing header (Envoy then selects the route again)", "graywall: gray_router (50 rules), mark_default", "graywall: gray_router (50 rules)");
   diff("the three RateLimit-* response headers", "graywall: rate_limiter, response_headers on", "graywall: rate_limiter");

@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { wasmPath } from "../runtime/paths.ts";
+import { BENCH_HEADERS, setups } from "../bench/setups.ts";
 import { ProxyHost, SharedData } from "./support/proxy_host.ts";
 
 const BROWSER: [string, string][] = [
@@ -55,6 +56,32 @@ describe("the no-op module (the bench's floors)", () => {
     const reading = new ProxyHost(wasmPath("noop"), "noop");
     assert.ok(reading.configure('{"fetch_headers": true}'));
     for (let i = 0; i < 3; i++) assert.deepEqual(reading.request({ headers: BROWSER }).calls, { proxy_get_header_map_pairs: 1 });
+  });
+
+  test("makes all four stages' other host calls a request when asked (the clock, a gauge read, a histogram value), and no more", () => {
+    const probe = new ProxyHost(wasmPath("noop"), "noop");
+    assert.ok(probe.configure('{"fetch_headers": true, "stage_calls": true}'));
+    // The bench's all-four document (honeypot paths, client ids, the limiter, 50 gray rules), as the bench runs it.
+    const bench = setups().find((s) => s.name === "graywall: all four")!;
+    const stages = new ProxyHost(wasmPath("graywall"), "graywall");
+    stages.nowMs = Date.now(); // the bench client's id cookie was issued now
+    assert.ok(stages.configure(bench.httpFilters[0].typed_config.config.configuration.value), stages.logs.join("\n"));
+    // The bench's request: a returning browser with its id cookie, the peer in Envoy's own X-Forwarded-For entry.
+    const request = [
+      [":method", "GET"],
+      [":path", "/"],
+      [":authority", "bench"],
+      ...BENCH_HEADERS.map((h) => h.split(/:\s(.*)/s).slice(0, 2)),
+      ["x-forwarded-for", "127.0.0.1"],
+    ] as [string, string][];
+    const want = { proxy_get_header_map_pairs: 1, proxy_get_current_time_nanoseconds: 1, proxy_get_metric: 1, proxy_record_metric: 1 };
+    // The probe stands for the four stages' host calls a request, so both make the same ones; the stages'
+    // record syncs through shared data (a VM's first request, then every few dozen) are their own work.
+    const perRequest = (calls: Record<string, number>) => Object.fromEntries(Object.entries(calls).filter(([k]) => !k.includes("shared_data")));
+    for (let i = 0; i < 40; i++) {
+      assert.deepEqual(probe.request({ headers: BROWSER }).calls, want);
+      assert.deepEqual(perRequest(stages.request({ headers: request }).calls), want);
+    }
   });
 });
 

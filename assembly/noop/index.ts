@@ -5,13 +5,21 @@
 // (bench/publishes.ts --noop-metrics: what Envoy keeps per metric a VM defines, over many publishes).
 // A configuration starting `{"fetch_headers": true` makes it fetch the request's header map once per
 // request and do nothing with it: the floor any filter that reads a header stands on (one host call
-// that returns data, which Envoy answers by calling back into the VM for the memory).
+// that returns data, which Envoy answers by calling back into the VM for the memory). With
+// `{"fetch_headers": true, "stage_calls": true` it also makes the three other host calls the four stages
+// make a request (the clock, a gauge read, a histogram value): what those calls cost without any stage code.
 export * from "../common/abi/exports";
 import { HeadersStatus, registerFilter, RootFilter, StreamFilter } from "../common/abi/filter";
-import { defineMetric, getHeaderPairsInto, MapType, MetricType } from "../common/abi/host";
+import { defineMetric, getHeaderPairsInto, MapType, MetricType, metricValue, nowMillis, recordMetric } from "../common/abi/host";
 
 const DEFINE = '{"define_metrics":';
 const FETCH = '{"fetch_headers":true';
+const CALLS = '{"fetch_headers":true,"stage_calls":true';
+/** The metrics the stage calls use (defined once per VM), and whether this configuration makes the calls. */
+let gauge: u32 = 0;
+let histogram: u32 = 0;
+let stageCalls = false;
+let seen: u64 = 0;
 
 /** The buffer Envoy writes the header map into, kept from request to request. */
 let pairs = new ArrayBuffer(4096);
@@ -20,6 +28,11 @@ class FetchHeaders extends StreamFilter {
   onRequestHeaders(headerCount: u32, endOfStream: bool): HeadersStatus {
     const got = getHeaderPairsInto(MapType.RequestHeaders, pairs);
     if (got !== null) pairs = got;
+    if (stageCalls) {
+      const now = nowMillis();
+      seen += metricValue(gauge);
+      recordMetric(histogram, <u64>(now & 7));
+    }
     return HeadersStatus.Continue;
   }
 }
@@ -31,7 +44,13 @@ class Noop extends RootFilter {
   fetch: bool = false;
   configurationBytes(): i32 { return 64; }
   configure(config: string): string | null {
-    this.fetch = config.replaceAll(" ", "").startsWith(FETCH);
+    const compact = config.replaceAll(" ", "");
+    this.fetch = compact.startsWith(FETCH);
+    stageCalls = compact.startsWith(CALLS);
+    if (stageCalls && gauge == 0) {
+      gauge = defineMetric(MetricType.Gauge, "graywall.noop.gauge");
+      histogram = defineMetric(MetricType.Histogram, "graywall.noop.histogram");
+    }
     if (!config.startsWith(DEFINE)) return null;
     let end = DEFINE.length;
     while (end < config.length && config.charCodeAt(end) >= 0x30 && config.charCodeAt(end) <= 0x39) end++;
