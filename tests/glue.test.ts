@@ -37,6 +37,29 @@ function graywall(config: unknown = ALL, shared?: SharedData): ProxyHost {
   return host;
 }
 
+/** The bench's request: a returning browser with its id cookie, the peer in Envoy's own X-Forwarded-For entry. */
+const BENCH_REQUEST = [
+  [":method", "GET"],
+  [":path", "/"],
+  [":authority", "bench"],
+  ...BENCH_HEADERS.map((h) => h.split(/:\s(.*)/s).slice(0, 2)),
+  ["x-forwarded-for", "127.0.0.1"],
+] as [string, string][];
+
+/** The one module with the bench's all-four document (honeypot paths, client ids, the limiter, 50 gray rules). */
+function benchAllFour(shared?: SharedData): ProxyHost {
+  const bench = setups().find((s) => s.name === "graywall: all four")!;
+  const host = new ProxyHost(wasmPath("graywall"), "graywall", shared);
+  host.nowMs = Date.now(); // the bench client's id cookie was issued now
+  assert.ok(host.configure(bench.httpFilters[0].typed_config.config.configuration.value), host.logs.join("\n"));
+  return host;
+}
+
+/** A request's host calls without the record syncs through shared data and the histogram's runs. */
+const perRequest = (calls: Record<string, number>) =>
+  Object.fromEntries(Object.entries(calls).filter(([k, n]) => !k.includes("shared_data") && !(k === "proxy_record_metric" && n === HISTOGRAM_RUN)));
+const HISTOGRAM_RUN = 64;
+
 const header = (hs: [string, string][] | undefined, name: string) => hs?.filter(([k]) => k === name).map(([, v]) => v);
 
 describe("the no-op module (the bench's floors)", () => {
@@ -58,29 +81,17 @@ describe("the no-op module (the bench's floors)", () => {
     for (let i = 0; i < 3; i++) assert.deepEqual(reading.request({ headers: BROWSER }).calls, { proxy_get_header_map_pairs: 1 });
   });
 
-  test("makes all four stages' other host calls a request when asked (the clock, a gauge read, a histogram value), and no more", () => {
+  test("makes all four stages' other host calls a request when asked (the clock, a gauge read), and no more", () => {
     const probe = new ProxyHost(wasmPath("noop"), "noop");
     assert.ok(probe.configure('{"fetch_headers": true, "stage_calls": true}'));
-    // The bench's all-four document (honeypot paths, client ids, the limiter, 50 gray rules), as the bench runs it.
-    const bench = setups().find((s) => s.name === "graywall: all four")!;
-    const stages = new ProxyHost(wasmPath("graywall"), "graywall");
-    stages.nowMs = Date.now(); // the bench client's id cookie was issued now
-    assert.ok(stages.configure(bench.httpFilters[0].typed_config.config.configuration.value), stages.logs.join("\n"));
-    // The bench's request: a returning browser with its id cookie, the peer in Envoy's own X-Forwarded-For entry.
-    const request = [
-      [":method", "GET"],
-      [":path", "/"],
-      [":authority", "bench"],
-      ...BENCH_HEADERS.map((h) => h.split(/:\s(.*)/s).slice(0, 2)),
-      ["x-forwarded-for", "127.0.0.1"],
-    ] as [string, string][];
-    const want = { proxy_get_header_map_pairs: 1, proxy_get_current_time_nanoseconds: 1, proxy_get_metric: 1, proxy_record_metric: 1 };
+    const stages = benchAllFour();
+    const want = { proxy_get_header_map_pairs: 1, proxy_get_current_time_nanoseconds: 1, proxy_get_metric: 1 };
     // The probe stands for the four stages' host calls a request, so both make the same ones; the stages'
-    // record syncs through shared data (a VM's first request, then every few dozen) are their own work.
-    const perRequest = (calls: Record<string, number>) => Object.fromEntries(Object.entries(calls).filter(([k]) => !k.includes("shared_data")));
+    // record syncs through shared data (a VM's first request, then every few dozen) and the score
+    // histogram's runs (below) are their own work.
     for (let i = 0; i < 40; i++) {
       assert.deepEqual(probe.request({ headers: BROWSER }).calls, want);
-      assert.deepEqual(perRequest(stages.request({ headers: request }).calls), want);
+      assert.deepEqual(perRequest(stages.request({ headers: BENCH_REQUEST }).calls), want);
     }
   });
 });
@@ -176,6 +187,31 @@ describe("graywall: tallies", () => {
     // Written once: the next tick adds nothing.
     host.tick();
     assert.equal(host.metricNow("graywall.ip_list.allowed"), 3n);
+  });
+
+  test("a histogram's values reach the host in runs of 64 and on the tick, in order, none lost", () => {
+    const host = benchAllFour();
+    const scores = () => [...host.shared.metrics.values()].find((m) => m.name === "graywall.crawler_score.score")?.values ?? [];
+    const runs: number[] = [];
+    for (let i = 0; i < 150; i++) {
+      // Request 100 trips a honeypot: blocked, the highest score.
+      const path = i === 100 ? "/.env" : "/";
+      const ex = host.request({ headers: BENCH_REQUEST.map(([k, v]) => [k, k === ":path" ? path : v] as [string, string]) });
+      assert.equal(ex.reply?.status, i < 100 ? undefined : 403, `request ${i}`);
+      const recorded = ex.calls.proxy_record_metric ?? 0;
+      if (recorded > 0) runs.push(i);
+      // Only in a run, and the run records what waited.
+      assert.ok(recorded === 0 || recorded === HISTOGRAM_RUN, `request ${i} recorded ${recorded}`);
+      assert.equal(scores().length, runs.length * HISTOGRAM_RUN);
+    }
+    assert.deepEqual(runs, [63, 127]);
+    host.tick();
+    const values = scores();
+    assert.equal(values.length, 150, "the tick records the rest");
+    assert.ok(values.slice(0, 100).every((v) => v === values[0]) && values[0] < 50n, "the browser's low score, a hundred times");
+    assert.ok(values[100] >= 50n, `the honeypot's score ${values[100]}`);
+    host.tick();
+    assert.equal(scores().length, 150, "recorded once");
   });
 
   test("every module with stages ticks at least once a second, so no tally waits longer", () => {

@@ -89,7 +89,8 @@ function decodePairs(bytes: Uint8Array): [string, string][] {
  */
 export class SharedData {
   entries = new Map<string, { value: Uint8Array; cas: number }>();
-  readonly metrics = new Map<number, { name: string; type: number; value: bigint }>();
+  /** Envoy's metrics; a histogram (type 2) also keeps every value recorded in it, in order. */
+  readonly metrics = new Map<number, { name: string; type: number; value: bigint; values?: bigint[] }>();
   nextMetric = 1;
   private nextCas = 1;
   get(key: string) {
@@ -440,6 +441,10 @@ export class ProxyHost {
         const m = this.shared.metrics.get(id);
         if (!m) return NOT_FOUND;
         m.value = value;
+        if (m.type === 2) {
+          m.values ??= [];
+          m.values.push(value);
+        }
         return OK;
       },
       proxy_get_metric: (id: number, out: number) => {

@@ -246,7 +246,7 @@ function retime(current: u32): void {
 
 export function proxy_on_tick(rootContextId: u32): void {
   // The tallies first: a stage's tick reads them (crawler_score's site-wide rate).
-  hostStats.flushTallies();
+  hostStats.flush();
   if (tickers.length == 0) return;
   const now = tickers.length > 1 ? nowMillis() : 0;
   for (let i = 0; i < tickers.length; i++) {
@@ -299,7 +299,7 @@ export function proxy_on_done(contextId: u32): u32 {
     return 1;
   }
   if (!roots.has(contextId)) return 1;
-  hostStats.flushTallies();
+  hostStats.flush();
   const root = roots.get(contextId);
   roots.delete(contextId);
   if (contextId == lastRootId) {
@@ -316,11 +316,11 @@ export function proxy_on_done(contextId: u32): u32 {
 }
 
 /**
- * Not part of the ABI (Envoy never calls it): writes the tallies out as the next tick would, so the host
+ * Not part of the ABI (Envoy never calls it): writes the tallies and held histogram values out as the next tick would, so the host
  * emulator's tests read a counter as Envoy shows it a tick later.
  */
 export function graywall_flush_tallies(): void {
-  hostStats.flushTallies();
+  hostStats.flush();
 }
 
 // ---- memory ----

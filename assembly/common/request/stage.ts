@@ -30,7 +30,10 @@ export abstract class StatSink {
    */
   abstract tally(name: string): u32;
   abstract gauge(name: string): u32;
-  /** A histogram: each `set` records one value in it (Envoy's proxy_record_metric). */
+  /**
+   * A histogram: each `set` records one value in it (Envoy's proxy_record_metric). The host's sink holds
+   * values in the VM and records them in runs (at most a second later), a cold host call saved per request.
+   */
   abstract histogram(name: string): u32;
   abstract inc(id: u32): void;
   abstract add(id: u32, by: i64): void;
