@@ -107,8 +107,9 @@ describe("labelled metrics", () => {
       const stats = await rig.envoy.stats();
       assert.ok(stats["wasmcustom.graywall.crawler_score.signal.honeypot"] >= 1);
       // The crawler's scores as a histogram with buckets on the score's scale: the browser's low score in
-      // the lowest bucket, the honeypot's block in the top one. Histograms reach the admin at each flush
-      // (every second in the shipped config).
+      // the lowest bucket, the honeypot's block in the top one. The VM holds the values until it has 64
+      // or its tick comes (so these few arrive on the tick), and Envoy shows histograms at each stats
+      // flush (every second in the shipped config).
       const bucket = async (le: string) => {
         const t = await (await fetch(`http://127.0.0.1:${rig.envoy.adminPort}/stats/prometheus`)).text();
         const m = new RegExp(`^graywall_score_bucket\\{graywall_stage="crawler_score",le="${le.replace("+", "\\+")}"\\} (\\d+)$`, "m").exec(t);

@@ -316,8 +316,8 @@ export function proxy_on_done(contextId: u32): u32 {
 }
 
 /**
- * Not part of the ABI (Envoy never calls it): writes the tallies and held histogram values out as the next tick would, so the host
- * emulator's tests read a counter as Envoy shows it a tick later.
+ * Not part of the ABI (Envoy never calls it): writes the tallies and held histogram values out as the
+ * next tick would, so the host emulator's tests read a metric as Envoy shows it a tick later.
  */
 export function graywall_flush_tallies(): void {
   hostStats.flush();

@@ -11,7 +11,7 @@ const TALLY: u32 = 0x80000000;
 /** Marks a histogram's handle: the rest is Envoy's metric id. */
 const HISTOGRAM: u32 = 0x40000000;
 /** Histogram values held in the VM before they are recorded in one run of host calls. */
-export const HISTOGRAM_BATCH: i32 = 64;
+const HISTOGRAM_BATCH: i32 = 64;
 
 class HostStats extends StatSink {
   /** Per tally, for the life of the VM (like the metric ids): its host id and the increments not yet written out. */
