@@ -3,18 +3,16 @@
 //   (bench/profile_envoy.ts)
 // npm run profile -- --instructions [<bench setup name part> ...] [--requests N] [--cache]: Envoy's instructions
 //   per request under valgrind's callgrind, counted, not timed (bench/profile_instructions.ts); --cache adds
-//   callgrind's cache and branch simulation (misses and mispredicts per request)
+//   callgrind's cache and branch simulation (misses and mispredicts per request); --functions [N] lists the
+//   graywall module's N costliest functions in Envoy (30), by L1i misses with --cache, else by instructions
 // Where the module's own time goes, by function: runs the bench's request through a build of
 // graywall.wasm that keeps function names, on the host emulator (tests/support/proxy_host.ts), under V8's
 // profiler, and prints the module's self time per request with the top functions and the host calls a
 // request makes. The host side here is the emulator's JavaScript, not Envoy: only the wasm lines say
 // what the module costs; the bench says what Envoy pays.
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, statSync } from "node:fs";
 import { Session } from "node:inspector/promises";
-import { join } from "node:path";
-import { BUILD_DIR, ROOT, wasmPath } from "../runtime/paths.ts";
 import { ProxyHost } from "../tests/support/proxy_host.ts";
+import { namedBuild } from "./named_build.ts";
 import { profileEnvoy } from "./profile_envoy.ts";
 import { profileInstructions } from "./profile_instructions.ts";
 import { BENCH_HEADERS, setups } from "./setups.ts";
@@ -23,22 +21,6 @@ const args = process.argv.slice(2);
 const opt = (name: string, dflt: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : dflt);
 const REQUESTS = Number(opt("--requests", "200000"));
 const SETUP = opt("--setup", "graywall: all four");
-const NAMED = join(BUILD_DIR, "profile", "graywall.wasm");
-
-/** graywall.wasm with its name section, rebuilt when the release build is newer. */
-function namedBuild(): string {
-  if (existsSync(NAMED) && statSync(NAMED).mtimeMs >= statSync(wasmPath("graywall")).mtimeMs) return NAMED;
-  mkdirSync(join(BUILD_DIR, "profile"), { recursive: true });
-  const asc = join(ROOT, "node_modules", "assemblyscript", "bin", "asc.js");
-  const r = spawnSync(
-    process.execPath,
-    [asc, "assembly/graywall/index.ts", "--config", "asconfig.json", "--target", "release", "--debug", "--use", "abort=abort_proc_exit", "-o", NAMED],
-    { cwd: ROOT, encoding: "utf8" },
-  );
-  if (r.status !== 0) throw new Error(`asc failed:\n${r.stderr}${r.stdout}`);
-  return NAMED;
-}
-
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string };
@@ -100,7 +82,8 @@ async function main(): Promise<void> {
 if (args.includes("--instructions")) {
   const names: string[] = [];
   for (let i = args.indexOf("--instructions") + 1; i < args.length && !args[i].startsWith("--"); i++) names.push(args[i]);
-  await profileInstructions(names.length > 0 ? names : ["graywall: all four"], Number(opt("--requests", "2000")), args.includes("--cache"));
+  const functions = args.includes("--functions") ? Number(opt("--functions", "30")) || 30 : 0;
+  await profileInstructions(names.length > 0 ? names : ["graywall: all four"], Number(opt("--requests", "2000")), args.includes("--cache"), functions);
 } else if (args.includes("--envoy")) {
   const next = args[args.indexOf("--envoy") + 1];
   await profileEnvoy(next && !next.startsWith("--") ? next : "graywall: all four", Number(opt("--seconds", "5")));

@@ -1,4 +1,4 @@
-// npm run profile -- --instructions [<bench setup name part>] [--requests N] [--cache]
+// npm run profile -- --instructions [<bench setup name part>] [--requests N] [--cache] [--functions [N]]
 // Envoy's instructions per request, counted rather than timed: Envoy (one worker) runs under valgrind's
 // callgrind with counting off; after a warm-up (V8 compiles the module) counting is switched on for N
 // requests of the bench's kind, then off. The count does not move with the machine's load, so a change of
@@ -12,7 +12,9 @@
 // hardware counters to say: code that runs once a request is fetched from past L1i, line by line).
 // Generated code's share is estimated in proportion to what the ticks leave, so it reads high when the
 // ticks are many (under --cache, slower still, twice what the plain count gives): take it from a count
-// without --cache. The bench says what it all costs. Each setup is measured alongside the floors and no filter, as
+// without --cache. With --functions, the graywall module's own functions are told apart in Envoy (by the
+// jump-table slot V8 enters each through; names from the named build) and the costliest N listed: which
+// functions' code a request fetches from past L1i, and how much. The bench says what it all costs. Each setup is measured alongside the floors and no filter, as
 // `npm run profile -- --envoy` is.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
@@ -23,6 +25,7 @@ import { stringify } from "yaml";
 import { envoyBinary } from "../runtime/paths.ts";
 import { freePort } from "../scripts/lib/envoy_process.ts";
 import { setupValgrind } from "../scripts/setup-tools.ts";
+import { definedFunctionNames, namedBuild } from "./named_build.ts";
 import { BENCH_HEADERS, envoyConfig, PRACTICAL_FLOOR, type Setup, setups } from "./setups.ts";
 
 /**
@@ -117,6 +120,8 @@ export interface InstructionCount {
   generated: number;
   /** With the cache and branch simulation: each event per request, rare entries left out. */
   events?: Record<string, number>;
+  /** With --functions: the module's functions (moduleFunctions). */
+  functions?: ModuleFunction[];
 }
 
 /** One event (its index in the profile's events) per request: all of it, the rare entries', generated code's own. */
@@ -152,7 +157,7 @@ export function perRequest(setup: string, fns: Map<string, Fn>, requests: number
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Envoy under callgrind for one setup: `requests` requests counted after a warm-up. */
-async function countSetup(s: Setup, requests: number, valgrind: string, cache: boolean): Promise<InstructionCount> {
+async function countSetup(s: Setup, requests: number, valgrind: string, cache: boolean, defined?: string[]): Promise<InstructionCount> {
   const [admin, port] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "graywall-callgrind-"));
   const out = join(dir, "callgrind.out");
@@ -216,7 +221,81 @@ async function countSetup(s: Setup, requests: number, valgrind: string, cache: b
   rmSync(dir, { recursive: true, force: true });
   const events: string[] = [];
   const fns = parseCallgrind(dumps, events);
-  return perRequest(s.name, fns, requests, events);
+  const count = perRequest(s.name, fns, requests, events);
+  if (defined) count.functions = moduleFunctions(fns, requests, events, defined) ?? undefined;
+  return count;
+}
+
+/** One of the module's functions in Envoy: its own events per request (Ir, then the cache's), and its calls per request. */
+export interface ModuleFunction {
+  name: string;
+  calls: number;
+  events: Record<string, number>;
+}
+
+/** Where V8 puts a wasm module's jump table: one slot per function the module defines, in order (x64). */
+const SLOT_BYTES = 8n;
+/**
+ * Generated code outside the jump table: V8's wrappers for host calls and for Envoy's calls in, its stubs,
+ * and the exported callbacks' own code (a wrapper enters an export at its code, not through its slot).
+ */
+export const V8_STUBS = "(V8's wrappers and stubs, the exports' own code)";
+/** A function of the dispatch every callback of a stream goes through, so entered through its slot on every request. */
+const ENTERED_EVERY_REQUEST = "assembly/common/abi/filter/streamFor";
+
+/**
+ * The module's own functions as callgrind sees them in Envoy. V8 enters a wasm function through its slot
+ * in the module's jump table (compiled lazily, the slot then jumps to its code), so callgrind names each
+ * function by its slot's address: the generated "function" at base + 8i is the module's i-th defined
+ * function (`defined`, from the named build). The base is the page holding the most slot-aligned entries,
+ * checked by what it implies: the dispatch's streamFor, which every request's callbacks call, must come
+ * out as called at least once a request. Null when it does not (another V8 layout, or another inlining). Events are per request and
+ * include the VM's ticks (their collections show as functions of their own, run less than once a request).
+ */
+export function moduleFunctions(fns: Map<string, Fn>, requests: number, eventNames: string[], defined: string[]): ModuleFunction[] | null {
+  const addressOf = (key: string) => BigInt(/0x[0-9a-f]+/.exec(key.slice(key.indexOf("|") + 1))?.[0] ?? "0");
+  const generated = [...fns.keys()].filter(isGenerated);
+  const inTable = (a: bigint, base: bigint) => a >= base && (a - base) % SLOT_BYTES === 0n && (a - base) / SLOT_BYTES < BigInt(defined.length);
+  let base = -1n;
+  let best = 0;
+  for (const page of new Set(generated.map((k) => addressOf(k) & ~0xfffn))) {
+    const n = generated.filter((k) => inTable(addressOf(k), page)).length;
+    if (n > best) [base, best] = [page, n];
+  }
+  const calls = new Map<string, number>();
+  for (const f of fns.values()) for (const [callee, c] of f.calls) calls.set(callee, (calls.get(callee) ?? 0) + c.count);
+  const rows = new Map<string, ModuleFunction>();
+  for (const key of generated) {
+    const a = addressOf(key);
+    const name = base >= 0n && inTable(a, base) ? defined[Number((a - base) / SLOT_BYTES)] : V8_STUBS;
+    const row = rows.get(name) ?? { name, calls: 0, events: Object.fromEntries(eventNames.map((e) => [e, 0])) };
+    row.calls += (calls.get(key) ?? 0) / requests;
+    const f = fns.get(key) as Fn;
+    eventNames.forEach((e, i) => {
+      row.events[e] += (f.events[i] ?? 0) / requests;
+    });
+    rows.set(name, row);
+  }
+  const entry = rows.get(ENTERED_EVERY_REQUEST);
+  if (!entry || entry.calls < 0.9) return null;
+  return [...rows.values()];
+}
+
+/** The module's functions by their L1i misses (with --cache) or instructions, the top `top`. */
+export function functionTable(rows: ModuleFunction[], top: number): string {
+  const cache = rows.some((r) => (r.events.I1mr ?? 0) > 0);
+  const sort = cache ? "I1mr" : "Ir";
+  const sum = (r: ModuleFunction, names: string[]) => names.reduce((a, n) => a + (r.events[n] ?? 0), 0);
+  const head = cache ? "| function | calls/request | instructions | L1i misses | L1d misses | mispredicts |" : "| function | calls/request | instructions |";
+  const line = (r: ModuleFunction, total = false) => {
+    const cells = [r.name.replace(/^assembly\//, ""), total ? "" : r.calls.toFixed(2), r.events.Ir.toFixed(0)];
+    if (cache) cells.push(sum(r, ["I1mr"]).toFixed(1), sum(r, ["D1mr", "D1mw"]).toFixed(1), sum(r, ["Bcm", "Bim"]).toFixed(1));
+    return `| ${cells.join(" | ")} |`;
+  };
+  const sorted = [...rows].sort((a, b) => b.events[sort] - a.events[sort]);
+  const all: ModuleFunction = { name: `all ${rows.length} (of which listed: ${Math.min(top, rows.length)})`, calls: 0, events: {} };
+  for (const r of rows) for (const [e, v] of Object.entries(r.events)) all.events[e] = (all.events[e] ?? 0) + v;
+  return [head, head.replace(/[^|]+/g, "---"), ...sorted.slice(0, top).map((r) => line(r)), line(all, true)].join("\n");
 }
 
 export function instructionTable(rows: InstructionCount[]): string {
@@ -258,7 +337,7 @@ export function cacheTable(rows: InstructionCount[]): string {
   ].join("\n");
 }
 
-export async function profileInstructions(names: string[], requests: number, cache = false): Promise<void> {
+export async function profileInstructions(names: string[], requests: number, cache = false, functions = 0): Promise<void> {
   const all = setups();
   const pick = (n: string) => all.find((s) => s.name === n || s.name === `graywall: ${n}`) ?? all.find((s) => s.name.includes(n));
   const chosen = ["no filter", PRACTICAL_FLOOR, ...names].map((n) => {
@@ -268,11 +347,23 @@ export async function profileInstructions(names: string[], requests: number, cac
   });
   const valgrind = setupValgrind();
   const rows: InstructionCount[] = [];
-  for (const s of chosen) rows.push(await countSetup(s, requests, valgrind, cache));
+  // The graywall module's functions are named from the named build of the same source (bench/named_build.ts).
+  const defined = functions > 0 ? definedFunctionNames(namedBuild()) : undefined;
+  const isGraywall = (s: Setup) => s.httpFilters.length === 1 && s.httpFilters[0].typed_config?.config?.root_id === "graywall" && !s.name.includes("baseline");
+  for (const s of chosen) rows.push(await countSetup(s, requests, valgrind, cache, isGraywall(s) ? defined : undefined));
   console.log(`# Envoy's instructions per request under callgrind, ${requests} requests per setup (docs: bench/profile_instructions.ts)`);
   console.log(instructionTable(rows));
   if (cache) {
     console.log("\n# Simulated cache misses and mispredicted branches per request (over the practical floor, in brackets)");
     console.log(cacheTable(rows));
+  }
+  for (const r of rows) {
+    if (!r.functions && !defined) continue;
+    if (!r.functions) {
+      if (r.setup.startsWith("graywall")) console.log(`\n# ${r.setup}: the module's functions could not be told apart (no jump table where expected)`);
+      continue;
+    }
+    console.log(`\n# ${r.setup}: the module's functions in Envoy, own events per request (the VM's ticks included)`);
+    console.log(functionTable(r.functions, functions));
   }
 }

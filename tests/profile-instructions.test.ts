@@ -2,7 +2,7 @@
 // names, callee objects, inclusive call costs, and the VM's rare entries left out of the per-request count.
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { cacheTable, parseCallgrind, perRequest } from "../bench/profile_instructions.ts";
+import { cacheTable, functionTable, moduleFunctions, parseCallgrind, perRequest, V8_STUBS } from "../bench/profile_instructions.ts";
 import { PRACTICAL_FLOOR } from "../bench/setups.ts";
 
 // Envoy's event loop (envoy, mapped low) calls the module's request callback (generated code, "???") 100 times and
@@ -125,4 +125,71 @@ test("the cache table: each figure a request, and beside it the difference from 
   assert.equal(floorLine, `| ${PRACTICAL_FLOOR} | 5 | 2 | 0 | 1 |`);
   // As 100: L1i 10 (+5), L1d 3.5 (+1.75), last-level none, mispredicts 2.2 (+1.1).
   assert.equal(line, "| x | 10 (+5) | 4 (+2) | 0 (+0) | 2 (+1) |");
+});
+
+// The module's functions by their jump-table slots: Envoy (low) enters an export at its code (outside the
+// table, 0x...5a000), which calls the dispatch's streamFor (slot 1) every request and a stage (slot 3)
+// twice a request; the table starts at the page 0x...b5000 (8 bytes a slot). One of the module's
+// functions runs only on the tick (slot 0, twice in all).
+const SLOT_PROFILE = `version: 1
+creator: callgrind-3.19.0
+positions: line
+events: Ir I1mr
+
+ob=(1) /opt/envoy
+fn=(1) 0x0000000001000000
+0 5000 100
+cob=(2) ???
+cfn=(2) 0x00002350284a5000
+calls=100 0
+0 9000 350
+cob=(2)
+cfn=(5) 0x00002350284b5000
+calls=2 0
+0 600 30
+
+ob=(2)
+fn=(2)
+0 1000 50
+cfn=(3) 0x00002350284b5008
+calls=100 0
+0 2000 100
+cfn=(4) 0x00002350284b5018
+calls=200 0
+0 6000 200
+
+fn=(3)
+0 2000 100
+
+fn=(4)
+0 6000 200
+
+fn=(5)
+0 600 30
+`;
+
+test("the module's functions: named by their jump-table slots, the exports' own code with V8's stubs", () => {
+  const events: string[] = [];
+  const fns = parseCallgrind(SLOT_PROFILE, events);
+  const defined = ["tick", "assembly/common/abi/filter/streamFor", "unused", "stage#onRequest"];
+  const rows = moduleFunctions(fns, 100, events, defined);
+  assert.ok(rows);
+  const by = new Map(rows.map((r) => [r.name, r]));
+  assert.deepEqual(by.get("stage#onRequest"), { name: "stage#onRequest", calls: 2, events: { Ir: 60, I1mr: 2 } });
+  assert.deepEqual(by.get("assembly/common/abi/filter/streamFor"), { name: "assembly/common/abi/filter/streamFor", calls: 1, events: { Ir: 20, I1mr: 1 } });
+  assert.deepEqual(by.get("tick"), { name: "tick", calls: 0.02, events: { Ir: 6, I1mr: 0.3 } });
+  assert.deepEqual(by.get(V8_STUBS), { name: V8_STUBS, calls: 1, events: { Ir: 10, I1mr: 0.5 } });
+  assert.equal(by.has("unused"), false);
+  // Sorted by L1i misses; the last line sums them all.
+  const table = functionTable(rows, 2).split("\n");
+  assert.equal(table[2], "| stage#onRequest | 2.00 | 60 | 2.0 | 0.0 | 0.0 |");
+  assert.equal(table[3], "| common/abi/filter/streamFor | 1.00 | 20 | 1.0 | 0.0 | 0.0 |");
+  assert.equal(table[4], "| all 4 (of which listed: 2) |  | 96 | 3.8 | 0.0 | 0.0 |");
+});
+
+test("the module's functions: not told apart when the dispatch is not where the slots say", () => {
+  const events: string[] = [];
+  const fns = parseCallgrind(SLOT_PROFILE, events);
+  // One function fewer defined before it: slot 1 is another function, and streamFor's slot is never entered.
+  assert.equal(moduleFunctions(fns, 100, events, ["assembly/common/abi/filter/streamFor", "other", "stage#onRequest", "x"]), null);
 });
