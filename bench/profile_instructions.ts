@@ -157,7 +157,7 @@ export function perRequest(setup: string, fns: Map<string, Fn>, requests: number
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Envoy under callgrind for one setup: `requests` requests counted after a warm-up. */
-async function countSetup(s: Setup, requests: number, valgrind: string, cache: boolean, defined?: string[]): Promise<InstructionCount> {
+export async function countSetup(s: Setup, requests: number, valgrind: string, cache: boolean, defined?: string[]): Promise<InstructionCount> {
   const [admin, port] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "graywall-callgrind-"));
   const out = join(dir, "callgrind.out");

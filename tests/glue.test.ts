@@ -47,8 +47,8 @@ const BENCH_REQUEST = [
 ] as [string, string][];
 
 /** The one module with the bench's all-four document (honeypot paths, client ids, the limiter, 50 gray rules). */
-function benchAllFour(shared?: SharedData): ProxyHost {
-  const bench = setups().find((s) => s.name === "graywall: all four")!;
+function benchAllFour(shared?: SharedData, name = "graywall: all four"): ProxyHost {
+  const bench = setups().find((s) => s.name === name)!;
   const host = new ProxyHost(wasmPath("graywall"), "graywall", shared);
   host.nowMs = Date.now(); // the bench client's id cookie was issued now
   assert.ok(host.configure(bench.httpFilters[0].typed_config.config.configuration.value), host.logs.join("\n"));
@@ -487,6 +487,20 @@ describe("standalone modules, built from the same stages", () => {
     });
     assert.equal(ex.reply, undefined);
     assert.deepEqual(header(ex.upstreamHeaders, "x-graywall-bot-score"), ["45"]);
+  });
+
+  test("crawler_score: a fast client far from every threshold syncs its records once per 256 requests (or 250 ms), not every few dozen", () => {
+    // The bench's client and pace on one worker: 15 requests a millisecond, 2,000 requests in 133 ms.
+    const host = benchAllFour(undefined, "graywall: crawler_score");
+    // The VM's first request reads its tables' shared state; after it, only syncs read.
+    assert.ok((host.request({ headers: BENCH_REQUEST }).calls.proxy_get_shared_data ?? 0) > 0);
+    let reads = 0;
+    for (let i = 1; i <= 2000; i++) {
+      if (i % 15 === 0) host.nowMs += 1;
+      reads += host.request({ headers: BENCH_REQUEST }).calls.proxy_get_shared_data ?? 0;
+    }
+    // Its id's record and its network's, each synced once every 256 requests.
+    assert.ok(reads >= 2 && reads <= 2 * Math.ceil(2000 / 256), `${reads} shared-data reads`);
   });
 
   test("crawler_score keeps a client's behaviour in the worker's copy: its next requests make no shared-data call until a sync", () => {

@@ -15,7 +15,7 @@ import { FleetCounts } from "./fleet";
 import { ACTIVITY_PAYLOAD, ActivityUpdate, BITMAP_BYTES, distinctFromBits, longPathBits, markPath, mergeActivity, rollLongWindow } from "./signals";
 
 export const SYNC_MS: i64 = 250;
-export const SYNC_REQUESTS: i32 = 32;
+export const SYNC_REQUESTS: i32 = 256;
 /** Copies kept per table per worker; when all are in use, new clients are synced on every request. */
 export const MAX_RECORDS = 4096;
 /** Unsynced copies written back per tick; the rest wait for the next one. */
