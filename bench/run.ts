@@ -15,7 +15,7 @@ import { build, buildRuntimeVariant } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
 import { setupWrk } from "../scripts/setup-tools.ts";
 import { type Envoy, freePort, startEnvoy } from "../scripts/lib/envoy_process.ts";
-import { BENCH_HEADERS, envoyConfig, OTHER_RUNTIME, PRACTICAL_FLOOR, STAGE_CALLS_PROBE, setups, type Setup } from "./setups.ts";
+import { BASELINE_BUILD, BENCH_HEADERS, envoyConfig, OTHER_RUNTIME, PRACTICAL_FLOOR, STAGE_CALLS_PROBE, setups, type Setup } from "./setups.ts";
 import { DISTURBED_BELOW, disturbed } from "./disturbed.ts";
 
 const args = process.argv.slice(2);
@@ -308,12 +308,14 @@ async function main(): Promise<void> {
   const setupNote = `Envoy --concurrency 1${pinned ? " on CPU 0, wrk (1 thread) on CPU 1" : " (not pinned: fewer than 2 cores or no taskset)"}; ${CONNECTIONS} connections; routes answer with direct_response, so only Envoy and the filters are measured`;
   if (soak) return runSoak(when, setupNote);
 
-  // --only <pattern>: just the setups whose name it matches, a regular expression (plus the baselines);
-  // "graywall: all four$|all five" picks two.
+  // --only <pattern>: just the setups whose name it matches, a regular expression (plus the baselines,
+  // and the --baseline build when one is given); "graywall: all four$|all five" picks two.
   const only = new RegExp(args.includes("--only") ? args[args.indexOf("--only") + 1] : "");
   const baseline = args.includes("--baseline") ? resolve(args[args.indexOf("--baseline") + 1]) : undefined;
   if (baseline && !existsSync(baseline)) throw new Error(`--baseline: no file ${baseline}`);
-  const chosen = setups(baseline).filter((s) => s.name === "no filter" || s.name === "no-op wasm filter" || s.name === PRACTICAL_FLOOR || only.test(s.name));
+  const chosen = setups(baseline).filter(
+    (s) => s.name === "no filter" || s.name === "no-op wasm filter" || s.name === PRACTICAL_FLOOR || s.name === BASELINE_BUILD || only.test(s.name),
+  );
   const runs = new Map<string, Run[]>(chosen.map((s) => [s.name, []]));
   const shares: number[] = [];
   const retried: string[] = [];

@@ -217,11 +217,13 @@ export const OTHER_RUNTIME = RUNTIME === "minimal" ? "incremental" : "minimal";
 export const PRACTICAL_FLOOR = "no-op wasm filter reading the header map";
 export const STAGE_CALLS_PROBE = "no-op wasm filter reading the header map, the clock and a gauge";
 
-/** `baseline`: an earlier build of graywall.wasm, measured as "graywall: all four, baseline build" beside this one. */
+/** The setup of an earlier build given to `npm run bench -- --baseline`. */
+export const BASELINE_BUILD = "graywall: all four, baseline build";
+/** `baseline`: an earlier build of graywall.wasm, measured as BASELINE_BUILD beside this one. */
 export function setups(baseline?: string): Setup[] {
   const big = cidrs(100_000);
   const allFour = { ip_list: { deny: cidrs(10) }, crawler_score: CRAWLER, rate_limiter: RATE_LIMITER, gray_router: grayRules() };
-  const earlier = baseline ? [{ name: "graywall: all four, baseline build", httpFilters: [graywall(allFour, false, baseline)] }] : [];
+  const earlier = baseline ? [{ name: BASELINE_BUILD, httpFilters: [graywall(allFour, false, baseline)] }] : [];
   return [
     ...earlier,
     { name: "no filter", httpFilters: [] },
