@@ -5,7 +5,7 @@
 import { ObjReader } from "../common/lib/config";
 import { RotatingKeys, toHex } from "../common/lib/sha256";
 import { keyHash } from "../common/lib/hash";
-import { isCookieName } from "../common/request/http";
+import { ByteSpan, cookieAt, isCookieName } from "../common/request/http";
 import { bytesEqual, indexOfByte } from "../common/lib/bytes";
 
 export class ClientIdSpec {
@@ -38,6 +38,16 @@ const VERIFIED_SLOTS = 1024;
 /** A cookie value is "<24 hex>.<issued>.<32 hex>": never longer than this. */
 const MAX_VALUE_BYTES = 80;
 const MAC_HEX = 32;
+/**
+ * Whole Cookie headers whose id verified, each VM remembering 128 (direct-mapped by hash): a browser sends
+ * the same Cookie header with a page and its subresources, so most of its requests cost a hash and a
+ * compare of the header instead of finding the cookie in it and checking its value. Longer headers are
+ * looked through every time.
+ */
+const HEADER_SLOTS = 128;
+const MAX_HEADER_BYTES = 1024;
+/** idInCookies: the Cookie header has no cookie of the id's name. */
+export const NO_ID_COOKIE: i32 = -2;
 
 export class ClientIds {
   private keys: RotatingKeys;
@@ -50,6 +60,14 @@ export class ClientIds {
   cookieName: ArrayBuffer;
   /** Cookie values whose MAC held, by hash; cleared on a rekey. */
   private verified: Array<ArrayBuffer | null> = new Array<ArrayBuffer | null>(VERIFIED_SLOTS);
+  /** Cookie headers whose id verified, by hash, with (per slot) the value's offset, its length, the id's length, and when it was issued; cleared on a rekey. */
+  private headers: Array<ArrayBuffer | null> = new Array<ArrayBuffer | null>(HEADER_SLOTS);
+  private headerSpans: Int32Array = new Int32Array(3 * HEADER_SLOTS);
+  private headerIssued: Int64Array = new Int64Array(HEADER_SLOTS);
+  /** When the value verifyAt last accepted was issued (seconds). */
+  private lastIssued: i64 = 0;
+  /** For tests: the Cookie headers looked through (not found among those remembered). */
+  lookedThrough: u32 = 0;
 
   /** `secret`: the spec's, or this Envoy's when the spec names none (envoy_secret.ts). */
   constructor(public spec: ClientIdSpec, secret: string) {
@@ -61,6 +79,44 @@ export class ClientIds {
   rekey(secret: string, previous: string): void {
     if (this.spec.enabled) this.keys = new RotatingKeys(secret, previous);
     for (let i = 0; i < VERIFIED_SLOTS; i++) unchecked(this.verified[i] = null);
+    for (let i = 0; i < HEADER_SLOTS; i++) unchecked(this.headers[i] = null);
+  }
+
+  /**
+   * The client id in the Cookie header at [ptr, ptr + len): the length of its id, with `span` set to its
+   * value in those bytes, when its MAC holds under either key and it is not past max_age_s; -1 when the
+   * cookie is there but is not that (forged, foreign or expired); NO_ID_COOKIE when it is not there.
+   */
+  idInCookies(ptr: usize, len: i32, nowS: i64, span: ByteSpan): i32 {
+    const cacheable = len <= MAX_HEADER_BYTES;
+    let slot = 0;
+    if (cacheable) {
+      slot = <i32>(keyHash(ptr, len) & (HEADER_SLOTS - 1));
+      const seen = unchecked(this.headers[slot]);
+      const issued = unchecked(this.headerIssued[slot]);
+      // Expiry is checked on every request, as verifyAt does.
+      if (seen !== null && seen.byteLength == len && this.live(issued, nowS) && bytesEqual(changetype<usize>(seen), ptr, len)) {
+        span.ptr = ptr + <usize>unchecked(this.headerSpans[3 * slot]);
+        span.len = unchecked(this.headerSpans[3 * slot + 1]);
+        return unchecked(this.headerSpans[3 * slot + 2]);
+      }
+    }
+    this.lookedThrough++;
+    if (!cookieAt(ptr, len, this.cookieName, span)) return NO_ID_COOKIE;
+    const n = this.verifyAt(span.ptr, span.len, nowS);
+    if (n < 0 || !cacheable) return n;
+    const copy = new ArrayBuffer(len);
+    memory.copy(changetype<usize>(copy), ptr, len);
+    unchecked(this.headers[slot] = copy);
+    unchecked(this.headerSpans[3 * slot] = <i32>(span.ptr - ptr));
+    unchecked(this.headerSpans[3 * slot + 1] = span.len);
+    unchecked(this.headerSpans[3 * slot + 2] = n);
+    unchecked(this.headerIssued[slot] = this.lastIssued);
+    return n;
+  }
+
+  @inline private live(issued: i64, nowS: i64): bool {
+    return nowS - issued < <i64>this.spec.maxAgeSeconds && issued <= nowS + 60;
   }
 
   get enabled(): bool { return this.keys.enabled; }
@@ -81,7 +137,8 @@ export class ClientIds {
       if (c < 0x30 || c > 0x39 || i - dot > 12) return -1;
       issued = issued * 10 + (c - 0x30);
     }
-    if (nowS - issued >= <i64>this.spec.maxAgeSeconds || issued > nowS + 60) return -1;
+    if (!this.live(issued, nowS)) return -1;
+    this.lastIssued = issued;
     const slot = <i32>(keyHash(ptr, len) & (VERIFIED_SLOTS - 1));
     const seen = unchecked(this.verified[slot]);
     if (seen !== null && seen.byteLength == len && bytesEqual(changetype<usize>(seen), ptr, len)) return dot;

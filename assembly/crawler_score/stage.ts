@@ -1,13 +1,13 @@
 // crawler_score's decision: header signals plus behaviour per client (id cookie, account or address) in
 // sliding windows, kept in shared data and in each worker's copy of it (worker_records.ts), weighted into
 // a score that tags, challenges or blocks.
-import { ByteSpan, containsNoCase, cookieAt, findCookie, findQueryParam, pathOnly } from "../common/request/http";
+import { ByteSpan, containsNoCase, findCookie, findQueryParam, pathOnly } from "../common/request/http";
 import { KeyBuilder } from "../common/request/key_builder";
 import { COOKIE, HeaderName, METHOD, PATH, RequestSnapshot, USER_AGENT } from "../common/request/snapshot";
 import { fmix32 } from "../common/lib/hash";
 import { IpAddr, ipKey } from "../common/lib/ip";
 import { Challenger, CLEARANCE_NO_JS, CLEARANCE_NONE, WAIT_PARAM, sameSitePath, withoutParam } from "./challenge";
-import { ClientIds } from "./client_id";
+import { ClientIds, NO_ID_COOKIE } from "./client_id";
 import { envoySecret, secretHalf, storedEnvoySecret } from "./envoy_secret";
 import { BUDGET_FLEET_AT, BUDGET_PAYLOAD, BUDGET_PENDING_AT, BudgetUpdate } from "./clearance_budget";
 import { claimSequence, SharedStore, SlotTable, UpdateStatus } from "../common/lib/slot_table";
@@ -509,12 +509,12 @@ export class CrawlerStage extends Stage {
   clientIdLength(req: RequestSnapshot): i32 {
     const c = req.find(COOKIE);
     if (c < 0) return -1;
-    const span = this.idSpan;
-    if (!cookieAt(req.valuePtr(c), req.valueLength(c), this.clientIds.cookieName, span)) return -1;
-    const n = this.clientIds.verifyAt(span.ptr, span.len, req.nowMs / 1000);
+    const n = this.clientIds.idInCookies(req.valuePtr(c), req.valueLength(c), req.nowMs / 1000, this.idSpan);
+    if (n == NO_ID_COOKIE) return -1;
     if (n < 0) this.stats.inc(this.clientIdInvalid);
     return n;
   }
+
 
   /**
    * Whether the request carries a valid clearance for this client with budget left (a page view spends
