@@ -1,6 +1,8 @@
 // Which address is the client: the downstream peer, or an X-Forwarded-For entry behind trusted hops.
 import { IpAddr, parseHostPort, parseIpAt } from "../lib/ip";
 import { ObjReader } from "../lib/config";
+import { bytesEqual } from "../lib/bytes";
+import { keyHash } from "../lib/hash";
 
 /**
  * A stage's client-address source, as one number: the trusted XFF hops in the low byte, and FROM_XFF
@@ -49,9 +51,47 @@ export function xffFromRight(ptr: usize, len: i32, index: i32, out: IpAddr): boo
  * Falls back to the peer when XFF (the bytes at [xff, xff + xffLen); xffLen 0 when absent) is absent,
  * too short, or that entry is malformed. Returns false only when no usable address exists at all.
  */
+/**
+ * X-Forwarded-For values already read, per VM (direct-mapped by hash of the value and the entry asked
+ * for): a client's page and its subresources carry the same value, so most requests cost a hash and a
+ * compare instead of finding and parsing the entry. Only values that held an address are kept.
+ */
+const XFF_SLOTS = 256;
+const MAX_XFF_BYTES = 128;
+const xffSeen = new Array<ArrayBuffer | null>(XFF_SLOTS);
+const xffEntry = new Int32Array(XFF_SLOTS);
+const xffV6 = new Uint8Array(XFF_SLOTS);
+const xffHi = new Uint64Array(XFF_SLOTS);
+const xffLo = new Uint64Array(XFF_SLOTS);
+/** For tests: the values parsed (not found among those kept). */
+export let xffParsed: u32 = 0;
+
+/** xffFromRight, remembering what it found for values of up to MAX_XFF_BYTES. */
+export function xffFromRightCached(ptr: usize, len: i32, index: i32, out: IpAddr): bool {
+  if (len > MAX_XFF_BYTES) return xffFromRight(ptr, len, index, out);
+  const slot = <i32>((keyHash(ptr, len) ^ (<u32>index * 0x9e3779b1)) & (XFF_SLOTS - 1));
+  const seen = unchecked(xffSeen[slot]);
+  if (seen !== null && unchecked(xffEntry[slot]) == index && seen.byteLength == len && bytesEqual(changetype<usize>(seen), ptr, len)) {
+    out.v6 = unchecked(xffV6[slot]) != 0;
+    out.hi = unchecked(xffHi[slot]);
+    out.lo = unchecked(xffLo[slot]);
+    return true;
+  }
+  xffParsed++;
+  if (!xffFromRight(ptr, len, index, out)) return false;
+  const copy = new ArrayBuffer(len);
+  memory.copy(changetype<usize>(copy), ptr, len);
+  unchecked(xffSeen[slot] = copy);
+  unchecked(xffEntry[slot] = index);
+  unchecked(xffV6[slot] = out.v6 ? 1 : 0);
+  unchecked(xffHi[slot] = out.hi);
+  unchecked(xffLo[slot] = out.lo);
+  return true;
+}
+
 export function resolveClientIp(peer: string | null, xff: usize, xffLen: i32, trustedHops: i32, out: IpAddr): bool {
   // Index 0 is Envoy's append.
-  if (trustedHops > 0 && xffLen > 0 && xffFromRight(xff, xffLen, trustedHops, out)) return true;
+  if (trustedHops > 0 && xffLen > 0 && xffFromRightCached(xff, xffLen, trustedHops, out)) return true;
   if (peer === null) return false;
   return parseHostPort(peer, out);
 }

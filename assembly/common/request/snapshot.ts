@@ -3,7 +3,7 @@
 // header writes every stage asks for, applied once at the end of the pass. Pure: the glue fills it
 // from the host, tests fill it from a list of pairs.
 import { IpAddr } from "../lib/ip";
-import { FROM_XFF, resolveClientIp, xffFromRight } from "./client_ip";
+import { FROM_XFF, resolveClientIp, xffFromRightCached } from "./client_ip";
 import { LocalReply } from "./stage";
 import { bytesEqual } from "../lib/bytes";
 
@@ -399,7 +399,7 @@ export class RequestSnapshot {
           xffLen = this.valueLength(i);
         }
       }
-      if ((source & FROM_XFF) != 0 && xffLen > 0 && xffFromRight(xff, xffLen, hops, this.ip)) {
+      if ((source & FROM_XFF) != 0 && xffLen > 0 && xffFromRightCached(xff, xffLen, hops, this.ip)) {
         this.ipOk = true;
       } else {
         if (this.peerPending) {
