@@ -58,7 +58,9 @@ export function xffFromRight(ptr: usize, len: i32, index: i32, out: IpAddr): boo
  */
 const XFF_SLOTS = 256;
 const MAX_XFF_BYTES = 128;
-const xffSeen = new Array<ArrayBuffer | null>(XFF_SLOTS);
+/** The values kept, each in its own MAX_XFF_BYTES of one fixed block (nothing is allocated per request), with their lengths (-1: none). */
+const xffBytes = new StaticArray<u8>(XFF_SLOTS * MAX_XFF_BYTES);
+const xffLength = new Int32Array(XFF_SLOTS).fill(-1);
 const xffEntry = new Int32Array(XFF_SLOTS);
 const xffV6 = new Uint8Array(XFF_SLOTS);
 const xffHi = new Uint64Array(XFF_SLOTS);
@@ -70,8 +72,8 @@ export let xffParsed: u32 = 0;
 export function xffFromRightCached(ptr: usize, len: i32, index: i32, out: IpAddr): bool {
   if (len > MAX_XFF_BYTES) return xffFromRight(ptr, len, index, out);
   const slot = <i32>((keyHash(ptr, len) ^ (<u32>index * 0x9e3779b1)) & (XFF_SLOTS - 1));
-  const seen = unchecked(xffSeen[slot]);
-  if (seen !== null && unchecked(xffEntry[slot]) == index && seen.byteLength == len && bytesEqual(changetype<usize>(seen), ptr, len)) {
+  const kept = changetype<usize>(xffBytes) + <usize>(slot * MAX_XFF_BYTES);
+  if (unchecked(xffLength[slot]) == len && unchecked(xffEntry[slot]) == index && bytesEqual(kept, ptr, len)) {
     out.v6 = unchecked(xffV6[slot]) != 0;
     out.hi = unchecked(xffHi[slot]);
     out.lo = unchecked(xffLo[slot]);
@@ -79,9 +81,8 @@ export function xffFromRightCached(ptr: usize, len: i32, index: i32, out: IpAddr
   }
   xffParsed++;
   if (!xffFromRight(ptr, len, index, out)) return false;
-  const copy = new ArrayBuffer(len);
-  memory.copy(changetype<usize>(copy), ptr, len);
-  unchecked(xffSeen[slot] = copy);
+  memory.copy(kept, ptr, len);
+  unchecked(xffLength[slot] = len);
   unchecked(xffEntry[slot] = index);
   unchecked(xffV6[slot] = out.v6 ? 1 : 0);
   unchecked(xffHi[slot] = out.hi);
