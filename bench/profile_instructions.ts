@@ -14,8 +14,8 @@
 // ticks are many (under --cache, slower still, twice what the plain count gives): take it from a count
 // without --cache. With --functions, the graywall module's own functions are told apart in Envoy (by the
 // jump-table slot V8 enters each through; names from the named build) and the costliest N listed: which
-// functions' code a request fetches from past L1i, and how much. The bench says what it all costs. Each setup is measured alongside the floors and no filter, as
-// `npm run profile -- --envoy` is.
+// functions' code a request fetches from past L1i, and how much. The bench says what it all costs. Each
+// setup is measured alongside the floors and no filter, as `npm run profile -- --envoy` is.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
@@ -157,7 +157,7 @@ export function perRequest(setup: string, fns: Map<string, Fn>, requests: number
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Envoy under callgrind for one setup: `requests` requests counted after a warm-up. */
-export async function countSetup(s: Setup, requests: number, valgrind: string, cache: boolean, defined?: string[]): Promise<InstructionCount> {
+async function countSetup(s: Setup, requests: number, valgrind: string, cache: boolean, defined?: string[]): Promise<InstructionCount> {
   const [admin, port] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "graywall-callgrind-"));
   const out = join(dir, "callgrind.out");

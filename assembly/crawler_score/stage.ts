@@ -515,7 +515,6 @@ export class CrawlerStage extends Stage {
     return n;
   }
 
-
   /**
    * Whether the request carries a valid clearance for this client with budget left (a page view spends
    * one). Hashing and the budget's shared-data round trip happen only here, for clients that score for a

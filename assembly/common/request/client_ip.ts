@@ -43,15 +43,6 @@ export function xffFromRight(ptr: usize, len: i32, index: i32, out: IpAddr): boo
 }
 
 /**
- * Graywall expects the HTTP connection manager to have `use_remote_address: true`: then the peer
- * (source.address) is the real TCP peer, and Envoy appends one entry to XFF before filters run.
- * With trustedHops = N > 0 the client is the Nth entry from the right of XFF as it arrived, as with
- * Envoy's xff_num_trusted_hops: the rightmost entry (Envoy's own append) is skipped, then N counted.
- * Entries left of that were written by the client and are never read.
- * Falls back to the peer when XFF (the bytes at [xff, xff + xffLen); xffLen 0 when absent) is absent,
- * too short, or that entry is malformed. Returns false only when no usable address exists at all.
- */
-/**
  * X-Forwarded-For values already read, per VM (direct-mapped by hash of the value and the entry asked
  * for): a client's page and its subresources carry the same value, so most requests cost a hash and a
  * compare instead of finding and parsing the entry. Only values that held an address are kept.
@@ -90,6 +81,15 @@ export function xffFromRightCached(ptr: usize, len: i32, index: i32, out: IpAddr
   return true;
 }
 
+/**
+ * Graywall expects the HTTP connection manager to have `use_remote_address: true`: then the peer
+ * (source.address) is the real TCP peer, and Envoy appends one entry to XFF before filters run.
+ * With trustedHops = N > 0 the client is the Nth entry from the right of XFF as it arrived, as with
+ * Envoy's xff_num_trusted_hops: the rightmost entry (Envoy's own append) is skipped, then N counted.
+ * Entries left of that were written by the client and are never read.
+ * Falls back to the peer when XFF (the bytes at [xff, xff + xffLen); xffLen 0 when absent) is absent,
+ * too short, or that entry is malformed. Returns false only when no usable address exists at all.
+ */
 export function resolveClientIp(peer: string | null, xff: usize, xffLen: i32, trustedHops: i32, out: IpAddr): bool {
   // Index 0 is Envoy's append.
   if (trustedHops > 0 && xffLen > 0 && xffFromRightCached(xff, xffLen, trustedHops, out)) return true;
