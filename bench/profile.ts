@@ -4,7 +4,8 @@
 // npm run profile -- --instructions [<bench setup name part> ...] [--requests N] [--cache]: Envoy's instructions
 //   per request under valgrind's callgrind, counted, not timed (bench/profile_instructions.ts); --cache adds
 //   callgrind's cache and branch simulation (misses and mispredicts per request); --functions [N] lists the
-//   graywall module's N costliest functions in Envoy (30), by L1i misses with --cache, else by instructions
+//   graywall module's N costliest functions in Envoy (30), by L1i misses with --cache, else by instructions;
+//   the simulation's last level is this machine's L2, or with --l2 <KiB> an L2 of that size
 // Where the module's own time goes, by function: runs the bench's request through a build of
 // graywall.wasm that keeps function names, on the host emulator (tests/support/proxy_host.ts), under V8's
 // profiler, and prints the module's self time per request with the top functions and the host calls a
@@ -83,7 +84,14 @@ if (args.includes("--instructions")) {
   const names: string[] = [];
   for (let i = args.indexOf("--instructions") + 1; i < args.length && !args[i].startsWith("--"); i++) names.push(args[i]);
   const functions = args.includes("--functions") ? Number(opt("--functions", "30")) || 30 : 0;
-  await profileInstructions(names.length > 0 ? names : ["graywall: all four"], Number(opt("--requests", "2000")), args.includes("--cache"), functions);
+  const l2 = args.includes("--l2") ? Number(opt("--l2", "")) : undefined;
+  await profileInstructions(
+    names.length > 0 ? names : ["graywall: all four"],
+    Number(opt("--requests", "2000")),
+    args.includes("--cache") || l2 !== undefined,
+    functions,
+    l2,
+  );
 } else if (args.includes("--envoy")) {
   const next = args[args.indexOf("--envoy") + 1];
   await profileEnvoy(next && !next.startsWith("--") ? next : "graywall: all four", Number(opt("--seconds", "5")));

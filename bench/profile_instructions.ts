@@ -9,7 +9,10 @@
 // once every four requests) are counted apart and left out of the per-request figure. Kernel time is not
 // counted (valgrind sees user space only). With --cache, callgrind also simulates the caches and a branch
 // predictor: misses and mispredicts a request, the ticks' left out the same way (what the machine has no
-// hardware counters to say: code that runs once a request is fetched from past L1i, line by line).
+// hardware counters to say: code that runs once a request is fetched from past L1i, line by line). Its
+// last level is this machine's L2 (read from sysfs; `--l2 <KiB>` models another size), not callgrind's
+// default of the L3: a request's code and data (Envoy's, V8's and the module's) come to about half a MiB,
+// so whether they fit a core's L2 decides much of what the module costs (bench/README, runs 68-69).
 // Generated code's share is estimated in proportion to what the ticks leave, so it reads high when the
 // ticks are many (under --cache, slower still, twice what the plain count gives): take it from a count
 // without --cache. With --functions, the graywall module's own functions are told apart in Envoy (by the
@@ -17,7 +20,7 @@
 // functions' code a request fetches from past L1i, and how much. The bench says what it all costs. Each
 // setup is measured alongside the floors and no filter, as `npm run profile -- --envoy` is.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -120,6 +123,8 @@ export interface InstructionCount {
   generated: number;
   /** With the cache and branch simulation: each event per request, rare entries left out. */
   events?: Record<string, number>;
+  /** ... and of each, generated code's own share (as `generated` is of the instructions). */
+  generatedEvents?: Record<string, number>;
   /** With --functions: the module's functions (moduleFunctions). */
   functions?: ModuleFunction[];
 }
@@ -149,15 +154,51 @@ export function perRequest(setup: string, fns: Map<string, Fn>, requests: number
   const ir = eventPerRequest(fns, 0, requests);
   const out: InstructionCount = { setup, perRequest: ir.perRequest, total: ir.total, rare: ir.rare, generated: ir.generated };
   if (eventNames.length > 1) {
-    out.events = Object.fromEntries(eventNames.map((name, e) => [name, eventPerRequest(fns, e, requests).perRequest]));
+    const each = eventNames.map((name, e) => [name, eventPerRequest(fns, e, requests)] as const);
+    out.events = Object.fromEntries(each.map(([name, v]) => [name, v.perRequest]));
+    out.generatedEvents = Object.fromEntries(each.map(([name, v]) => [name, v.generated]));
   }
   return out;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** A cache callgrind simulates as its last level: its size and associativity, in bytes and ways, and its line. */
+export interface CacheModel {
+  bytes: number;
+  ways: number;
+  line: number;
+}
+
+/**
+ * This machine's level-2 cache (the first CPU's, from sysfs), or null when sysfs does not say. `kib`
+ * models an L2 of that size instead, with the machine's ways and line (8 and 64 when unknown).
+ */
+export function l2Model(kib?: number, dir = "/sys/devices/system/cpu/cpu0/cache"): CacheModel | null {
+  let found: CacheModel | null = null;
+  if (existsSync(dir)) {
+    for (const index of readdirSync(dir).filter((d) => d.startsWith("index"))) {
+      const read = (f: string) => (existsSync(join(dir, index, f)) ? readFileSync(join(dir, index, f), "utf8").trim() : "");
+      if (read("level") !== "2" || read("type") === "Instruction") continue;
+      const size = /^(\d+)([KM]?)$/.exec(read("size"));
+      if (!size) continue;
+      const bytes = Number(size[1]) * (size[2] === "M" ? 1 << 20 : size[2] === "K" ? 1024 : 1);
+      found = { bytes, ways: Number(read("ways_of_associativity")) || 8, line: Number(read("coherency_line_size")) || 64 };
+    }
+  }
+  if (kib === undefined) return found;
+  if (!Number.isInteger(kib) || kib <= 0 || (kib & (kib - 1)) !== 0) throw new Error(`--l2: a size in KiB that is a power of two, not ${kib}`);
+  return { bytes: kib * 1024, ways: found?.ways ?? 8, line: found?.line ?? 64 };
+}
+
+/** callgrind's option for a cache model as its last level. */
+export const lastLevelArg = (m: CacheModel) => `--LL=${m.bytes},${m.ways},${m.line}`;
+
+/** "512 KiB, 8-way". */
+export const describeCache = (m: CacheModel) => `${m.bytes >= 1 << 20 ? `${m.bytes / (1 << 20)} MiB` : `${m.bytes / 1024} KiB`}, ${m.ways}-way`;
+
 /** Envoy under callgrind for one setup: `requests` requests counted after a warm-up. */
-async function countSetup(s: Setup, requests: number, valgrind: string, cache: boolean, defined?: string[]): Promise<InstructionCount> {
+async function countSetup(s: Setup, requests: number, valgrind: string, cache: CacheModel | boolean, defined?: string[]): Promise<InstructionCount> {
   const [admin, port] = [await freePort(), await freePort()];
   const dir = mkdtempSync(join(tmpdir(), "graywall-callgrind-"));
   const out = join(dir, "callgrind.out");
@@ -165,6 +206,7 @@ async function countSetup(s: Setup, requests: number, valgrind: string, cache: b
   const args = [
     "--tool=callgrind",
     ...(cache ? ["--cache-sim=yes", "--branch-sim=yes"] : []),
+    ...(typeof cache === "object" ? [lastLevelArg(cache)] : []),
     "--instr-atstart=no",
     "--smc-check=all-non-file",
     `--callgrind-out-file=${out}`,
@@ -286,10 +328,12 @@ export function functionTable(rows: ModuleFunction[], top: number): string {
   const cache = rows.some((r) => (r.events.I1mr ?? 0) > 0);
   const sort = cache ? "I1mr" : "Ir";
   const sum = (r: ModuleFunction, names: string[]) => names.reduce((a, n) => a + (r.events[n] ?? 0), 0);
-  const head = cache ? "| function | calls/request | instructions | L1i misses | L1d misses | mispredicts |" : "| function | calls/request | instructions |";
+  const head = cache
+    ? "| function | calls/request | instructions | L1i misses | L1d misses | L2 misses | mispredicts |"
+    : "| function | calls/request | instructions |";
   const line = (r: ModuleFunction, total = false) => {
     const cells = [r.name.replace(/^assembly\//, ""), total ? "" : r.calls.toFixed(2), r.events.Ir.toFixed(0)];
-    if (cache) cells.push(sum(r, ["I1mr"]).toFixed(1), sum(r, ["D1mr", "D1mw"]).toFixed(1), sum(r, ["Bcm", "Bim"]).toFixed(1));
+    if (cache) cells.push(...[["I1mr"], ["D1mr", "D1mw"], L2_EVENTS, ["Bcm", "Bim"]].map((e) => sum(r, e).toFixed(1)));
     return `| ${cells.join(" | ")} |`;
   };
   const sorted = [...rows].sort((a, b) => b.events[sort] - a.events[sort]);
@@ -313,31 +357,43 @@ export function instructionTable(rows: InstructionCount[]): string {
   return lines.join("\n");
 }
 
+/** The last level's misses: instruction fetches, data reads and writes. */
+const L2_EVENTS = ["ILmr", "DLmr", "DLmw"];
+
 /**
- * The cache and branch simulation's figures a request (callgrind's model of this machine's caches and a
- * simple predictor), beside each the difference from the practical floor: instruction- and data-cache
- * misses, last-level misses and mispredicted branches. A real predictor learns the bench's identical
- * requests better than callgrind's, so the mispredicts are an upper bound.
+ * The cache and branch simulation's figures a request (callgrind's model of this machine's caches, with
+ * `lastLevel` as the last one, and a simple predictor), beside each the difference from the practical
+ * floor: instruction- and data-cache misses, last-level misses (all, and those of the host's own code:
+ * Envoy's, V8's runtime and the libraries, whose lines the module's can push out) and mispredicted
+ * branches. A real predictor learns the bench's identical requests better than callgrind's, so the
+ * mispredicts are an upper bound; a real L2 replaces lines more cleverly than least-recently-used, so
+ * the L2 misses are an upper bound too.
  */
-export function cacheTable(rows: InstructionCount[]): string {
+export function cacheTable(rows: InstructionCount[], lastLevel = "last-level"): string {
   const floor = rows.find((r) => r.setup === PRACTICAL_FLOOR);
-  const sum = (r: InstructionCount, names: string[]) => names.reduce((a, n) => a + (r.events?.[n] ?? 0), 0);
-  const cell = (r: InstructionCount, names: string[]) => {
-    const v = sum(r, names);
+  const sum = (r: InstructionCount, names: string[], hostOnly = false) =>
+    names.reduce((a, n) => a + (r.events?.[n] ?? 0) - (hostOnly ? (r.generatedEvents?.[n] ?? 0) : 0), 0);
+  const cell = (r: InstructionCount, names: string[], hostOnly = false) => {
+    const v = sum(r, names, hostOnly);
     if (!floor || r === floor || r.setup === "no filter") return v.toFixed(0);
-    const d = v - sum(floor, names);
+    const d = v - sum(floor, names, hostOnly);
     return `${v.toFixed(0)} (${d >= 0 ? "+" : ""}${d.toFixed(0)})`;
   };
   return [
-    "| setup | L1i misses | L1d misses (read + write) | last-level misses | branches mispredicted (conditional + indirect) |",
-    "|---|---|---|---|---|",
+    `| setup | L1i misses | L1d misses (read + write) | ${lastLevel} misses | of which in the host's code | branches mispredicted (conditional + indirect) |`,
+    "|---|---|---|---|---|---|",
     ...rows.map(
-      (r) => `| ${r.setup} | ${cell(r, ["I1mr"])} | ${cell(r, ["D1mr", "D1mw"])} | ${cell(r, ["ILmr", "DLmr", "DLmw"])} | ${cell(r, ["Bcm", "Bim"])} |`,
+      (r) =>
+        `| ${r.setup} | ${cell(r, ["I1mr"])} | ${cell(r, ["D1mr", "D1mw"])} | ${cell(r, L2_EVENTS)} | ${cell(r, L2_EVENTS, true)} | ${cell(r, ["Bcm", "Bim"])} |`,
     ),
   ].join("\n");
 }
 
-export async function profileInstructions(names: string[], requests: number, cache = false, functions = 0): Promise<void> {
+/**
+ * `npm run profile -- --instructions`: `names` counted beside no filter and the practical floor; with
+ * `cache`, the caches simulated too, this machine's L2 (or one of `l2KiB`) as the last level.
+ */
+export async function profileInstructions(names: string[], requests: number, cache = false, functions = 0, l2KiB?: number): Promise<void> {
   const all = setups();
   const pick = (n: string) => all.find((s) => s.name === n || s.name === `graywall: ${n}`) ?? all.find((s) => s.name.includes(n));
   const chosen = ["no filter", PRACTICAL_FLOOR, ...names].map((n) => {
@@ -346,16 +402,17 @@ export async function profileInstructions(names: string[], requests: number, cac
     return s;
   });
   const valgrind = setupValgrind();
+  const l2 = cache ? l2Model(l2KiB) : null;
   const rows: InstructionCount[] = [];
   // The graywall module's functions are named from the named build of the same source (bench/named_build.ts).
   const defined = functions > 0 ? definedFunctionNames(namedBuild()) : undefined;
   const isGraywall = (s: Setup) => s.httpFilters.length === 1 && s.httpFilters[0].typed_config?.config?.root_id === "graywall" && !s.name.includes("baseline");
-  for (const s of chosen) rows.push(await countSetup(s, requests, valgrind, cache, isGraywall(s) ? defined : undefined));
+  for (const s of chosen) rows.push(await countSetup(s, requests, valgrind, l2 ?? cache, isGraywall(s) ? defined : undefined));
   console.log(`# Envoy's instructions per request under callgrind, ${requests} requests per setup (docs: bench/profile_instructions.ts)`);
   console.log(instructionTable(rows));
   if (cache) {
     console.log("\n# Simulated cache misses and mispredicted branches per request (over the practical floor, in brackets)");
-    console.log(cacheTable(rows));
+    console.log(cacheTable(rows, l2 ? `L2 (${describeCache(l2)})` : "last-level"));
   }
   for (const r of rows) {
     if (!r.functions && !defined) continue;
