@@ -131,8 +131,10 @@ describe("web UI", () => {
   e2e("the Traffic view: the hour in words, charts with time axes, each stage, and a refusal's reason and path within 5 s", async () => {
     await page.click('nav button[data-tab="traffic"]');
     await page.waitForFunction(() => /took [\d,]+ requests/.test(document.querySelector("#traffic-summary")?.textContent ?? ""));
-    // Time labels under each chart (hours and minutes across the hour).
+    // Time labels under each chart (hours and minutes across the hour), once the chart has samples: the
+    // page redraws every 2 s, and a series (the targets' shares) can need one more scrape than the summary.
     for (const chart of ["#chart-traffic", "#chart-crawler", "#chart-targets"]) {
+      await page.waitForFunction((c) => document.querySelectorAll(`${c} text.tick`).length >= 4, chart, { timeout: 10_000 });
       const ticks = await page.locator(`${chart} text.tick`).allTextContents();
       assert.ok(ticks.length >= 4 && ticks.every((t) => /^\d\d:\d\d/.test(t)), `${chart}: ${ticks.join(" ")}`);
     }

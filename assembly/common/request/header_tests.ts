@@ -25,6 +25,13 @@ export class HeaderTestTable {
   /** Per slot, for the request under test: its index in the snapshot, -1 when absent. */
   private found: Int32Array = new Int32Array(0);
   /**
+   * Per slot, the name's nameHash, its length and the address of its bytes (kept alive by `names`): a
+   * lookup reads these few numbers, not the scattered HeaderName objects.
+   */
+  private nameHashes: Uint32Array = new Uint32Array(0);
+  private nameLengths: Int32Array = new Int32Array(0);
+  private namePtrs: StaticArray<usize> = new StaticArray<usize>(0);
+  /**
    * Per rule, the slots (the first 64) its tests need present; and per request, the slots looked up and
    * found absent: a rule needing one of them is passed over without a look at its tests. With many rules
    * on headers a request rarely has, each header is looked up once and most rules cost one AND.
@@ -57,7 +64,16 @@ export class HeaderTestTable {
 
   /** Freezes the table once every rule is added. */
   seal(names: string[]): void {
-    for (let i = 0; i < names.length; i++) this.names.push(new HeaderName(names[i]));
+    this.nameHashes = new Uint32Array(names.length);
+    this.nameLengths = new Int32Array(names.length);
+    this.namePtrs = new StaticArray<usize>(names.length);
+    for (let i = 0; i < names.length; i++) {
+      const h = new HeaderName(names[i]);
+      this.names.push(h);
+      this.nameHashes[i] = h.hash;
+      this.nameLengths[i] = h.len;
+      this.namePtrs[i] = h.ptr;
+    }
     const bytes = new ArrayBuffer(this.size);
     let at: usize = 0;
     for (let i = 0; i < this.chunks.length; i++) {
@@ -93,28 +109,35 @@ export class HeaderTestTable {
 
   /** The snapshot index of the header in `slot` (-1 when absent); begin() must have been called. */
   indexOf(req: RequestSnapshot, slot: i32): i32 {
-    let i = unchecked(this.found[slot]);
-    if (i == NOT_LOOKED_UP) {
-      i = req.find(unchecked(this.names[slot]));
-      unchecked(this.found[slot] = i);
-      if (i < 0 && slot < 64) this.absent |= (<u64>1) << <u64>slot;
-    }
+    const i = unchecked(this.found[slot]);
+    if (i != NOT_LOOKED_UP) return i;
+    req.fetchNow();
+    return this.lookUp(req, slot);
+  }
+
+  /** Looks the name in `slot` up in the request (fetched) and remembers the answer for this request. */
+  private lookUp(req: RequestSnapshot, slot: i32): i32 {
+    const i = req.indexOfName(unchecked(this.nameHashes[slot]), unchecked(this.namePtrs[slot]), unchecked(this.nameLengths[slot]));
+    unchecked(this.found[slot] = i);
+    if (i < 0 && slot < 64) this.absent |= (<u64>1) << <u64>slot;
     return i;
   }
 
   /** The first rule at or after `from` whose header tests all hold, or -1. */
   firstHolding(req: RequestSnapshot, from: i32): i32 {
+    if (this.names.length > 0) req.fetchNow();
     return this.scan(req, from, this.startArray.length - 1);
   }
 
   /** Whether every header test of rule `r` holds. */
   holds(req: RequestSnapshot, r: i32): bool {
+    if (this.names.length > 0) req.fetchNow();
     return this.scan(req, r, r + 1) == r;
   }
 
   /**
-   * The first rule in [from, to) whose tests all hold, or -1. One call for many rules, with only
-   * numbers in the loop.
+   * The first rule in [from, to) whose tests all hold, or -1; the request's headers fetched. One call
+   * for many rules, with only numbers in the loop.
    */
   private scan(req: RequestSnapshot, from: i32, to: i32): i32 {
     const starts = this.startArray.dataStart;
@@ -131,7 +154,7 @@ export class HeaderTestTable {
         const at = tests + (<usize>(t * TEST_INTS) << 2);
         const slot = load<i32>(at);
         let i = load<i32>(found + (<usize>slot << 2));
-        if (i == NOT_LOOKED_UP) i = this.indexOf(req, slot);
+        if (i == NOT_LOOKED_UP) i = this.lookUp(req, slot);
         const op = load<i32>(at, 4);
         let ok: bool;
         if (op >= 8) ok = (i >= 0) == ((op & 1) != 0);

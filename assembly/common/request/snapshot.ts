@@ -294,20 +294,28 @@ export class RequestSnapshot {
   find(h: HeaderName): i32 {
     if (this.headersPending) this.fetchHeaders();
     if (h.seenLoad == this.loadNo) return h.seenAt;
-    const at = this.scan(h);
+    const at = this.indexOfName(h.hash, h.ptr, h.len);
     h.seenLoad = this.loadNo;
     h.seenAt = at;
     return at;
   }
 
-  private scan(h: HeaderName): i32 {
-    const want = h.ptr;
-    const len = h.len;
+  /** Fetches the headers now if they have not been (find does it on first use). */
+  fetchNow(): void {
+    if (this.headersPending) this.fetchHeaders();
+  }
+
+  /**
+   * Index of the first header whose name is the `len` bytes at `want` (`hash`: their nameHash), or -1;
+   * the headers must have been fetched (fetchNow). For callers that keep their own per-request memo of
+   * many names (header_tests.ts): no memo here, nothing of a HeaderName read.
+   */
+  indexOfName(hash: u32, want: usize, len: i32): i32 {
     const base = this.pairsPtr;
     if (this.indexed) {
       // Names that share a slot sit in probe order, so the first header of a name is found first.
       const index = this.index.dataStart;
-      let slot = h.hash & <u32>(INDEX_SLOTS - 1);
+      let slot = hash & <u32>(INDEX_SLOTS - 1);
       for (;;) {
         const e = <i32>load<u16>(index + (<usize>slot << 1));
         if (e == 0) return -1;
