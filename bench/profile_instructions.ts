@@ -323,13 +323,16 @@ export function moduleFunctions(fns: Map<string, Fn>, requests: number, eventNam
   return [...rows.values()];
 }
 
-/** The module's functions by their L1i misses (with --cache) or instructions, the top `top`. */
-export function functionTable(rows: ModuleFunction[], top: number): string {
+/**
+ * The module's functions by their L1i misses (with --cache) or instructions, the top `top`; `lastLevel`
+ * names the simulation's last level (this machine's L2 when sysfs tells its size).
+ */
+export function functionTable(rows: ModuleFunction[], top: number, lastLevel = "L2"): string {
   const cache = rows.some((r) => (r.events.I1mr ?? 0) > 0);
   const sort = cache ? "I1mr" : "Ir";
   const sum = (r: ModuleFunction, names: string[]) => names.reduce((a, n) => a + (r.events[n] ?? 0), 0);
   const head = cache
-    ? "| function | calls/request | instructions | L1i misses | L1d misses | L2 misses | mispredicts |"
+    ? `| function | calls/request | instructions | L1i misses | L1d misses | ${lastLevel} misses | mispredicts |`
     : "| function | calls/request | instructions |";
   const line = (r: ModuleFunction, total = false) => {
     const cells = [r.name.replace(/^assembly\//, ""), total ? "" : r.calls.toFixed(2), r.events.Ir.toFixed(0)];
@@ -366,8 +369,8 @@ const L2_EVENTS = ["ILmr", "DLmr", "DLmw"];
  * floor: instruction- and data-cache misses, last-level misses (all, and those of the host's own code:
  * Envoy's, V8's runtime and the libraries, whose lines the module's can push out) and mispredicted
  * branches. A real predictor learns the bench's identical requests better than callgrind's, so the
- * mispredicts are an upper bound; a real L2 replaces lines more cleverly than least-recently-used, so
- * the L2 misses are an upper bound too.
+ * mispredicts are an upper bound; callgrind replaces lines least-recently-used, which a request's code
+ * and data, run through in the same order each time, suit worst, so the L2 misses may read high.
  */
 export function cacheTable(rows: InstructionCount[], lastLevel = "last-level"): string {
   const floor = rows.find((r) => r.setup === PRACTICAL_FLOOR);
@@ -421,6 +424,6 @@ export async function profileInstructions(names: string[], requests: number, cac
       continue;
     }
     console.log(`\n# ${r.setup}: the module's functions in Envoy, own events per request (the VM's ticks included)`);
-    console.log(functionTable(r.functions, functions));
+    console.log(functionTable(r.functions, functions, l2 || !cache ? "L2" : "last-level"));
   }
 }
