@@ -12,7 +12,7 @@
 // hardware counters to say: code that runs once a request is fetched from past L1i, line by line). Its
 // last level is this machine's L2 (read from sysfs; `--l2 <KiB>` models another size), not callgrind's
 // default of the L3: a request's code and data (Envoy's, V8's and the module's) come to about half a MiB,
-// so whether they fit a core's L2 decides much of what the module costs (bench/README, run 68).
+// so whether they fit a core's L2 decides much of what the module costs (bench/README, runs 68-69).
 // Generated code's share is estimated in proportion to what the ticks leave, so it reads high when the
 // ticks are many (under --cache, slower still, twice what the plain count gives): take it from a count
 // without --cache. With --functions, the graywall module's own functions are told apart in Envoy (by the
