@@ -50,6 +50,10 @@ export function startUpstream(opts: UpstreamOptions): Promise<Server & { setStat
       else send();
     });
   });
+  // Idle connections stay open until Envoy closes them (its upstream idle timeout, an hour by default).
+  // Node's default closes them after 5 s, and a request Envoy sends on one as Node closes it fails with
+  // 503 (connection termination): a race no real upstream behind Envoy should be set up to lose.
+  server.keepAliveTimeout = 0;
   const s = server as Server & { setStatus(s: number): void; setFaults(f: Faults): void };
   s.setStatus = (v: number) => {
     status = v;

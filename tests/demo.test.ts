@@ -63,6 +63,28 @@ test("the demo upstream answers paths that are not URLs and keeps serving", asyn
   }
 });
 
+test("the demo upstream keeps an idle connection open past Node's default 5 s, for Envoy to reuse without a 503", async () => {
+  const port = await freePort();
+  const u = await startUpstream({ name: "stable", port });
+  after(() => new Promise<void>((r) => u.close(() => r())));
+  const s = connect(port, "127.0.0.1");
+  after(() => s.destroy());
+  let closed = false;
+  let out = "";
+  s.on("close", () => (closed = true));
+  s.on("data", (d) => (out += d));
+  const get = async (n: number) => {
+    s.write("GET /keep HTTP/1.1\r\nHost: x\r\n\r\n");
+    await eventually(async () => (out.match(/HTTP\/1\.1 200 OK/g) ?? []).length >= n, 5000, `answer ${n}`);
+  };
+  await get(1);
+  // Idle for longer than Node's default keep-alive timeout (5 s, and a second's grace: closed at about
+  // 6 s): the time itself is what is tested.
+  await new Promise((r) => setTimeout(r, 7000));
+  assert.equal(closed, false, "the upstream closed an idle connection Envoy may be about to reuse");
+  await get(2);
+});
+
 test("npm start refuses a taken port and names what holds it", async () => {
   const held: Server = createServer();
   // The canary upstream's port, held here (or by whatever already holds it).
