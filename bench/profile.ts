@@ -5,7 +5,8 @@
 //   per request under valgrind's callgrind, counted, not timed (bench/profile_instructions.ts); --cache adds
 //   callgrind's cache and branch simulation (misses and mispredicts per request); --functions [N] lists the
 //   graywall module's N costliest functions in Envoy (30), by L1i misses with --cache, else by instructions;
-//   the simulation's last level is this machine's L2, or with --l2 <KiB> an L2 of that size
+//   the simulation's last level is this machine's L2, or with --l2 <KiB> an L2 of that size; with
+//   --baseline <graywall.wasm>, the setup "baseline build" is all four with that build (an A/B counted)
 // Where the module's own time goes, by function: runs the bench's request through a build of
 // graywall.wasm that keeps function names, on the host emulator (tests/support/proxy_host.ts), under V8's
 // profiler, and prints the module's self time per request with the top functions and the host calls a
@@ -91,6 +92,7 @@ if (args.includes("--instructions")) {
     args.includes("--cache") || l2 !== undefined,
     functions,
     l2,
+    args.includes("--baseline") ? opt("--baseline", "") : undefined,
   );
 } else if (args.includes("--envoy")) {
   const next = args[args.indexOf("--envoy") + 1];

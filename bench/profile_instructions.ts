@@ -394,10 +394,11 @@ export function cacheTable(rows: InstructionCount[], lastLevel = "last-level"): 
 
 /**
  * `npm run profile -- --instructions`: `names` counted beside no filter and the practical floor; with
- * `cache`, the caches simulated too, this machine's L2 (or one of `l2KiB`) as the last level.
+ * `cache`, the caches simulated too, this machine's L2 (or one of `l2KiB`) as the last level. With
+ * `baseline` (an earlier graywall.wasm), "baseline build" names the all-four setup run with that build.
  */
-export async function profileInstructions(names: string[], requests: number, cache = false, functions = 0, l2KiB?: number): Promise<void> {
-  const all = setups();
+export async function profileInstructions(names: string[], requests: number, cache = false, functions = 0, l2KiB?: number, baseline?: string): Promise<void> {
+  const all = setups(baseline);
   const pick = (n: string) => all.find((s) => s.name === n || s.name === `graywall: ${n}`) ?? all.find((s) => s.name.includes(n));
   const chosen = ["no filter", PRACTICAL_FLOOR, ...names].map((n) => {
     const s = pick(n);

@@ -244,7 +244,7 @@ function targets(results: Result[]): string {
     out.push(`- where the time goes: ${what}: ${f1(d)} µs/req ("${a}" minus "${b}")${target === undefined ? "" : ` (${verdict(d, target)})`}`);
   };
   diff("the graywall module with no stage, over the no-op floor", "graywall: no stages", "no-op wasm filter");
-  diff("the other host calls all four make a request (the clock, a gauge read), without stage code", STAGE_CALLS_PROBE, PRACTICAL_FLOOR);
+  diff("the other host calls all four make (the clock a request, a gauge read a millisecond), without stage code", STAGE_CALLS_PROBE, PRACTICAL_FLOOR);
   diff("key auth (access, 100 consumers) in the one pass", "graywall: all five (API keys too)", "graywall: all four", 2);
   diff("writing the routing header (Envoy then selects the route again)", "graywall: gray_router (50 rules), mark_default", "graywall: gray_router (50 rules)");
   diff("the three RateLimit-* response headers", "graywall: rate_limiter, response_headers on", "graywall: rate_limiter");

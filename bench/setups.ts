@@ -231,7 +231,7 @@ export function setups(baseline?: string): Setup[] {
     // The practical floor of any filter that reads a header: the no-op module fetching the header map
     // (one host call that returns data) and doing nothing with it.
     { name: PRACTICAL_FLOOR, httpFilters: [wasm("noop", { fetch_headers: true })] },
-    // ... and making the other host calls all four make a request (the clock, a gauge read).
+    // ... and making the other host calls all four make (the clock a request, a gauge read a millisecond).
     { name: STAGE_CALLS_PROBE, httpFilters: [wasm("noop", { fetch_headers: true, stage_calls: true })] },
     { name: "graywall: all four", httpFilters: [graywall(allFour)] },
     // The same with what "See it and be told" added around the filter: labelled stats and the JSON access log.

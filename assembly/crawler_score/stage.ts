@@ -156,6 +156,8 @@ export class CrawlerStage extends Stage {
   /** The histogram of scores. */
   scores: u32;
   marksSeen: u64;
+  /** The millisecond of the last read of `honeypotMarks` (read at most once a millisecond). */
+  marksReadMs: i64 = -1;
   /** Counts sent to the fleet's store and the totals it answers (fleet.ts), when the config names a cluster. */
   fleet: FleetCounts | null = null;
   fleetUpdate: FleetUpdate = new FleetUpdate();
@@ -296,8 +298,11 @@ export class CrawlerStage extends Stage {
     // One record per request (recordKey).
     const idLength = this.clientIds.enabled ? this.clientIdLength(req) : -1;
     const acctRecords = this.accountRecords;
-    // A honeypot mark made on any worker blocks its client here from the next request on, not the next sync.
-    if (cfg.honeypots.length > 0) {
+    // A honeypot mark made on any worker blocks its client here within a millisecond, not at the next
+    // sync: the counter is read on this worker's first request of each millisecond (a host call, which
+    // a busy worker would otherwise make on every request).
+    if (cfg.honeypots.length > 0 && now != this.marksReadMs) {
+      this.marksReadMs = now;
       const marks = this.stats.read(this.honeypotMarks);
       if (marks != this.marksSeen) {
         this.marksSeen = marks;

@@ -90,7 +90,7 @@ describe("crawler_score", () => {
     }),
   );
 
-  e2e("a honeypot mark reaches every worker at once: no page view after it passes unchallenged, whichever worker takes it", () =>
+  e2e("a honeypot mark reaches every worker within a millisecond: no page view after it passes unchallenged, whichever worker takes it", () =>
     withRig(config, async (rig) => {
       const headers = { ...CHROME_HEADERS, connection: "close" };
       // New connections spread over both workers: each takes a fresh copy of the client's record.
