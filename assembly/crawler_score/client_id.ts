@@ -46,6 +46,12 @@ const MAC_HEX = 32;
  */
 const HEADER_SLOTS = 128;
 const MAX_HEADER_BYTES = 1024;
+/** A remembered Cookie header's copy: these fields, then the header's bytes from HEADER_BYTES on. */
+const HEADER_ISSUED: usize = 0;
+const HEADER_OFFSET: usize = 8;
+const HEADER_LENGTH: usize = 12;
+const HEADER_ID_LENGTH: usize = 16;
+const HEADER_BYTES: i32 = 24;
 /** idInCookies: the Cookie header has no cookie of the id's name. */
 export const NO_ID_COOKIE: i32 = -2;
 
@@ -60,10 +66,12 @@ export class ClientIds {
   cookieName: ArrayBuffer;
   /** Cookie values whose MAC held, by hash; cleared on a rekey. */
   private verified: Array<ArrayBuffer | null> = new Array<ArrayBuffer | null>(VERIFIED_SLOTS);
-  /** Cookie headers whose id verified, by hash, with (per slot) the value's offset, its length, the id's length, and when it was issued; cleared on a rekey. */
+  /**
+   * Cookie headers whose id verified, by hash; cleared on a rekey. Each copy starts with what a hit
+   * needs (HEADER_*: when the id was issued, the value's offset and length, the id's length), so a hit
+   * reads one buffer.
+   */
   private headers: Array<ArrayBuffer | null> = new Array<ArrayBuffer | null>(HEADER_SLOTS);
-  private headerSpans: Int32Array = new Int32Array(3 * HEADER_SLOTS);
-  private headerIssued: Int64Array = new Int64Array(HEADER_SLOTS);
   /** When the value verifyAt last accepted was issued (seconds). */
   private lastIssued: i64 = 0;
   /** For tests: the Cookie headers looked through (not found among those remembered). */
@@ -93,25 +101,28 @@ export class ClientIds {
     if (cacheable) {
       slot = <i32>(keyHash(ptr, len) & (HEADER_SLOTS - 1));
       const seen = unchecked(this.headers[slot]);
-      const issued = unchecked(this.headerIssued[slot]);
-      // Expiry is checked on every request, as verifyAt does.
-      if (seen !== null && seen.byteLength == len && this.live(issued, nowS) && bytesEqual(changetype<usize>(seen), ptr, len)) {
-        span.ptr = ptr + <usize>unchecked(this.headerSpans[3 * slot]);
-        span.len = unchecked(this.headerSpans[3 * slot + 1]);
-        return unchecked(this.headerSpans[3 * slot + 2]);
+      if (seen !== null && seen.byteLength == HEADER_BYTES + len) {
+        const at = changetype<usize>(seen);
+        // Expiry is checked on every request, as verifyAt does.
+        if (this.live(load<i64>(at, HEADER_ISSUED), nowS) && bytesEqual(at + HEADER_BYTES, ptr, len)) {
+          span.ptr = ptr + <usize>load<i32>(at, HEADER_OFFSET);
+          span.len = load<i32>(at, HEADER_LENGTH);
+          return load<i32>(at, HEADER_ID_LENGTH);
+        }
       }
     }
     this.lookedThrough++;
     if (!cookieAt(ptr, len, this.cookieName, span)) return NO_ID_COOKIE;
     const n = this.verifyAt(span.ptr, span.len, nowS);
     if (n < 0 || !cacheable) return n;
-    const copy = new ArrayBuffer(len);
-    memory.copy(changetype<usize>(copy), ptr, len);
+    const copy = new ArrayBuffer(HEADER_BYTES + len);
+    const at = changetype<usize>(copy);
+    store<i64>(at, this.lastIssued, HEADER_ISSUED);
+    store<i32>(at, <i32>(span.ptr - ptr), HEADER_OFFSET);
+    store<i32>(at, span.len, HEADER_LENGTH);
+    store<i32>(at, n, HEADER_ID_LENGTH);
+    memory.copy(at + HEADER_BYTES, ptr, len);
     unchecked(this.headers[slot] = copy);
-    unchecked(this.headerSpans[3 * slot] = <i32>(span.ptr - ptr));
-    unchecked(this.headerSpans[3 * slot + 1] = span.len);
-    unchecked(this.headerSpans[3 * slot + 2] = n);
-    unchecked(this.headerIssued[slot] = this.lastIssued);
     return n;
   }
 

@@ -180,9 +180,8 @@ export class AgentLists {
   headless: string[] = DEFAULT_HEADLESS_AGENTS;
   bots: string[] = DEFAULT_BOT_AGENTS;
   private matcher: MultiMatcher | null = null;
-  /** Direct-mapped by hash: the user agent's bytes (compared in full) and its verdict. */
+  /** Direct-mapped by hash: the verdict (4 bytes), then the user agent's bytes (compared in full). */
   private keys: Array<ArrayBuffer | null> = new Array<ArrayBuffer | null>(VERDICT_SLOTS);
-  private verdicts: Uint32Array = new Uint32Array(VERDICT_SLOTS);
 
   /** Call after changing a list. */
   compile(): void {
@@ -206,16 +205,16 @@ export class AgentLists {
   classify(ptr: usize, len: i32): u32 {
     const slot = <i32>(keyHash(ptr, len) & (VERDICT_SLOTS - 1));
     const cached = unchecked(this.keys[slot]);
-    if (cached !== null && cached.byteLength == len && bytesEqual(changetype<usize>(cached), ptr, len)) {
-      return unchecked(this.verdicts[slot]);
+    if (cached !== null && cached.byteLength == 4 + len && bytesEqual(changetype<usize>(cached) + 4, ptr, len)) {
+      return load<u32>(changetype<usize>(cached));
     }
     const verdict = this.classifyUncached(ptr, len);
     // Only user agents of ordinary length are kept, so the cache stays small.
     if (len <= 512) {
-      const copy = new ArrayBuffer(len);
-      memory.copy(changetype<usize>(copy), ptr, len);
+      const copy = new ArrayBuffer(4 + len);
+      store<u32>(changetype<usize>(copy), verdict);
+      memory.copy(changetype<usize>(copy) + 4, ptr, len);
       this.keys[slot] = copy;
-      unchecked(this.verdicts[slot] = verdict);
     }
     return verdict;
   }
