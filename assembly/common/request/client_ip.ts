@@ -56,7 +56,7 @@ const XFF_SLOTS = 256;
 const XFF_STRIDE: usize = 192;
 const XFF_VALUE: usize = 32;
 const MAX_XFF_BYTES: i32 = <i32>(XFF_STRIDE - XFF_VALUE);
-const xffBlock = new StaticArray<u8>(<i32>(XFF_SLOTS * XFF_STRIDE) + 64);
+const xffBlock = new StaticArray<u8>(XFF_SLOTS * <i32>XFF_STRIDE + 64);
 const xffBase: usize = (changetype<usize>(xffBlock) + 63) & ~(<usize>63);
 for (let i = 0; i < XFF_SLOTS; i++) store<i32>(xffBase + <usize>i * XFF_STRIDE, -1);
 /** For tests: the values parsed (not found among those kept). */

@@ -14,29 +14,29 @@ export class HeaderTestTable {
   /** Per rule: the index of its first test; the last entry ends the last rule. */
   private ruleStarts: i32[] = [0];
   private tests: i32[] = [];
-  /** Offset and length pairs into `bytes`. */
+  /** Offset and length pairs into the operands' bytes. */
   private spans: i32[] = [];
   private chunks: ArrayBuffer[] = [];
   private size: i32 = 0;
-  private bytes: ArrayBuffer = new ArrayBuffer(0);
-  private testArray: Int32Array = new Int32Array(0);
-  private spanArray: Int32Array = new Int32Array(0);
-  private startArray: Int32Array = new Int32Array(0);
-  /** Per slot, for the request under test: its index in the snapshot, -1 when absent. */
-  private found: Int32Array = new Int32Array(0);
   /**
-   * Per slot, the name's nameHash, its length and the address of its bytes (kept alive by `names`): a
-   * lookup reads these few numbers, not the scattered HeaderName objects.
+   * What a request reads, sealed into one block, so that a scan reads a few neighbouring lines rather
+   * than a dozen arrays each behind an object of its own. At these addresses in it: per slot, the
+   * request's index of the name (`found`; -1 absent, NOT_LOOKED_UP) and the name's nameHash, length and
+   * the address of its bytes (`slots`, 12 bytes; the bytes kept alive by `names`); per rule, the slots
+   * (the first 64) its tests need present (`needs`; and per request, `absent`: the slots looked up and
+   * found absent, so a rule needing one is passed over without a look at its tests) and its first test
+   * (`starts`); the tests (`testsAt`, TEST_INTS each); the operands' spans (`spansAt`) and bytes.
    */
-  private nameHashes: Uint32Array = new Uint32Array(0);
-  private nameLengths: Int32Array = new Int32Array(0);
-  private namePtrs: StaticArray<usize> = new StaticArray<usize>(0);
-  /**
-   * Per rule, the slots (the first 64) its tests need present; and per request, the slots looked up and
-   * found absent: a rule needing one of them is passed over without a look at its tests. With many rules
-   * on headers a request rarely has, each header is looked up once and most rules cost one AND.
-   */
-  private needs: Uint64Array = new Uint64Array(0);
+  private block: ArrayBuffer = new ArrayBuffer(0);
+  private found: usize = 0;
+  private slots: usize = 0;
+  private needs: usize = 0;
+  private starts: usize = 0;
+  private testsAt: usize = 0;
+  private spansAt: usize = 0;
+  private bytes: usize = 0;
+  private slotCount: i32 = 0;
+  private ruleCount: i32 = 0;
   private absent: u64 = 0;
 
   /** Appends a rule made of these tests (all must hold); its slots index names[]. */
@@ -64,31 +64,45 @@ export class HeaderTestTable {
 
   /** Freezes the table once every rule is added. */
   seal(names: string[]): void {
-    this.nameHashes = new Uint32Array(names.length);
-    this.nameLengths = new Int32Array(names.length);
-    this.namePtrs = new StaticArray<usize>(names.length);
-    for (let i = 0; i < names.length; i++) {
+    const slots = names.length;
+    const rules = this.ruleStarts.length - 1;
+    // In the order a request reads them; the u64s first, 8-aligned as the block is.
+    const needs: usize = 0;
+    const found = needs + (<usize>rules << 3);
+    const named = found + (<usize>slots << 2);
+    const starts = named + <usize>slots * 12;
+    const tests = starts + (<usize>(rules + 1) << 2);
+    const spans = tests + (<usize>this.tests.length << 2);
+    const bytes = spans + (<usize>this.spans.length << 2);
+    this.block = new ArrayBuffer(<i32>(bytes + <usize>this.size));
+    const base = changetype<usize>(this.block);
+    this.needs = base + needs;
+    this.found = base + found;
+    this.slots = base + named;
+    this.starts = base + starts;
+    this.testsAt = base + tests;
+    this.spansAt = base + spans;
+    this.bytes = base + bytes;
+    this.slotCount = slots;
+    this.ruleCount = rules;
+    for (let i = 0; i < slots; i++) {
       const h = new HeaderName(names[i]);
       this.names.push(h);
-      this.nameHashes[i] = h.hash;
-      this.nameLengths[i] = h.len;
-      this.namePtrs[i] = h.ptr;
+      const at = this.slots + <usize>i * 12;
+      store<u32>(at, h.hash);
+      store<i32>(at, h.len, 4);
+      store<usize>(at, h.ptr, 8);
     }
-    const bytes = new ArrayBuffer(this.size);
-    let at: usize = 0;
+    let at: usize = this.bytes;
     for (let i = 0; i < this.chunks.length; i++) {
       const c = this.chunks[i];
-      memory.copy(changetype<usize>(bytes) + at, changetype<usize>(c), c.byteLength);
+      memory.copy(at, changetype<usize>(c), c.byteLength);
       at += c.byteLength;
     }
-    this.bytes = bytes;
     this.chunks = [];
-    this.testArray = toInt32Array(this.tests);
-    this.spanArray = toInt32Array(this.spans);
-    this.startArray = toInt32Array(this.ruleStarts);
-    this.found = new Int32Array(names.length);
-    const rules = this.ruleStarts.length - 1;
-    this.needs = new Uint64Array(rules);
+    for (let i = 0; i <= rules; i++) store<i32>(this.starts + (<usize>i << 2), this.ruleStarts[i]);
+    for (let i = 0; i < this.tests.length; i++) store<i32>(this.testsAt + (<usize>i << 2), this.tests[i]);
+    for (let i = 0; i < this.spans.length; i++) store<i32>(this.spansAt + (<usize>i << 2), this.spans[i]);
     for (let r = 0; r < rules; r++) {
       let need: u64 = 0;
       for (let t = this.ruleStarts[r]; t < this.ruleStarts[r + 1]; t++) {
@@ -97,19 +111,23 @@ export class HeaderTestTable {
         // A value test fails on an absent header, as does a presence test that wants it present.
         if (slot < 64 && (op < 8 || (op & 1) != 0)) need |= (<u64>1) << <u64>slot;
       }
-      this.needs[r] = need;
+      store<u64>(this.needs + (<usize>r << 3), need);
     }
+    this.ruleStarts = [];
+    this.tests = [];
+    this.spans = [];
   }
 
   /** Starts a request: each header is looked up at most once, on first use. */
   begin(): void {
-    this.found.fill(NOT_LOOKED_UP);
+    const found = this.found;
+    for (let i = 0; i < this.slotCount; i++) store<i32>(found + (<usize>i << 2), NOT_LOOKED_UP);
     this.absent = 0;
   }
 
   /** The snapshot index of the header in `slot` (-1 when absent); begin() must have been called. */
   indexOf(req: RequestSnapshot, slot: i32): i32 {
-    const i = unchecked(this.found[slot]);
+    const i = load<i32>(this.found + (<usize>slot << 2));
     if (i != NOT_LOOKED_UP) return i;
     req.fetchNow();
     return this.lookUp(req, slot);
@@ -117,21 +135,22 @@ export class HeaderTestTable {
 
   /** Looks the name in `slot` up in the request (fetched) and remembers the answer for this request. */
   private lookUp(req: RequestSnapshot, slot: i32): i32 {
-    const i = req.indexOfName(unchecked(this.nameHashes[slot]), unchecked(this.namePtrs[slot]), unchecked(this.nameLengths[slot]));
-    unchecked(this.found[slot] = i);
+    const at = this.slots + <usize>slot * 12;
+    const i = req.indexOfName(load<u32>(at), load<usize>(at, 8), load<i32>(at, 4));
+    store<i32>(this.found + (<usize>slot << 2), i);
     if (i < 0 && slot < 64) this.absent |= (<u64>1) << <u64>slot;
     return i;
   }
 
   /** The first rule at or after `from` whose header tests all hold, or -1. */
   firstHolding(req: RequestSnapshot, from: i32): i32 {
-    if (this.names.length > 0) req.fetchNow();
-    return this.scan(req, from, this.startArray.length - 1);
+    if (this.slotCount > 0) req.fetchNow();
+    return this.scan(req, from, this.ruleCount);
   }
 
   /** Whether every header test of rule `r` holds. */
   holds(req: RequestSnapshot, r: i32): bool {
-    if (this.names.length > 0) req.fetchNow();
+    if (this.slotCount > 0) req.fetchNow();
     return this.scan(req, r, r + 1) == r;
   }
 
@@ -140,12 +159,12 @@ export class HeaderTestTable {
    * for many rules, with only numbers in the loop.
    */
   private scan(req: RequestSnapshot, from: i32, to: i32): i32 {
-    const starts = this.startArray.dataStart;
-    const tests = this.testArray.dataStart;
-    const spans = this.spanArray.dataStart;
-    const found = this.found.dataStart;
-    const bytes = changetype<usize>(this.bytes);
-    const needs = this.needs.dataStart;
+    const starts = this.starts;
+    const tests = this.testsAt;
+    const spans = this.spansAt;
+    const found = this.found;
+    const bytes = this.bytes;
+    const needs = this.needs;
     for (let r = from; r < to; r++) {
       if ((load<u64>(needs + (<usize>r << 3)) & this.absent) != 0) continue;
       const end = load<i32>(starts + (<usize>(r + 1) << 2));
@@ -202,10 +221,4 @@ export function slotOf(list: string[], s: string): i32 {
   if (i >= 0) return i;
   list.push(s);
   return list.length - 1;
-}
-
-function toInt32Array(a: i32[]): Int32Array {
-  const out = new Int32Array(a.length);
-  for (let i = 0; i < a.length; i++) unchecked(out[i] = a[i]);
-  return out;
 }
