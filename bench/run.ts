@@ -15,7 +15,7 @@ import { build, buildRuntimeVariant } from "../scripts/build.ts";
 import { envoyBinary, ROOT, wasmPath } from "../runtime/paths.ts";
 import { setupWrk } from "../scripts/setup-tools.ts";
 import { type Envoy, freePort, startEnvoy } from "../scripts/lib/envoy_process.ts";
-import { BASELINE_BUILD, BENCH_HEADERS, envoyConfig, OTHER_RUNTIME, PRACTICAL_FLOOR, STAGE_CALLS_PROBE, setups, type Setup } from "./setups.ts";
+import { BENCH_HEADERS, benchSelection, envoyConfig, OTHER_RUNTIME, PRACTICAL_FLOOR, STAGE_CALLS_PROBE, setups, type Setup } from "./setups.ts";
 import { DISTURBED_BELOW, disturbed } from "./disturbed.ts";
 
 const args = process.argv.slice(2);
@@ -310,12 +310,10 @@ async function main(): Promise<void> {
 
   // --only <pattern>: just the setups whose name it matches, a regular expression (plus the baselines,
   // and the --baseline build when one is given); "graywall: all four$|all five" picks two.
-  const only = new RegExp(args.includes("--only") ? args[args.indexOf("--only") + 1] : "");
+  const only = args.includes("--only") ? args[args.indexOf("--only") + 1] : null;
   const baseline = args.includes("--baseline") ? resolve(args[args.indexOf("--baseline") + 1]) : undefined;
   if (baseline && !existsSync(baseline)) throw new Error(`--baseline: no file ${baseline}`);
-  const chosen = setups(baseline).filter(
-    (s) => s.name === "no filter" || s.name === "no-op wasm filter" || s.name === PRACTICAL_FLOOR || s.name === BASELINE_BUILD || only.test(s.name),
-  );
+  const { chosen, whole } = benchSelection(setups(baseline), only);
   const runs = new Map<string, Run[]>(chosen.map((s) => [s.name, []]));
   const shares: number[] = [];
   const retried: string[] = [];
@@ -356,7 +354,7 @@ async function main(): Promise<void> {
     `${setupNote}; ${DURATION_S} s per run after a 1 s warm-up, ${ROUNDS} interleaved round(s). Envoy CPU µs/req = (utime + stime of the Envoy process over the run) / requests served. ${retriedNote}\n\n` +
     `${table(results)}\n\nTargets (each comparison the median over rounds of that round's ratio or difference):\n${targets(results)}\n\n| module | .wasm bytes |\n|---|---|\n${sizes}\n`;
   console.log(`\n${report}`);
-  if (!smoke && !only) {
+  if (!smoke && whole) {
     mkdirSync(join(ROOT, "bench", "results"), { recursive: true });
     writeFileSync(join(ROOT, "bench", "results", "latest.md"), report);
     writeFileSync(join(ROOT, "bench", "results", "latest.json"), `${JSON.stringify({ date: when, machine: machine(), results }, null, 2)}\n`);

@@ -217,6 +217,18 @@ export const OTHER_RUNTIME = RUNTIME === "minimal" ? "incremental" : "minimal";
 export const PRACTICAL_FLOOR = "no-op wasm filter reading the header map";
 export const STAGE_CALLS_PROBE = "no-op wasm filter reading the header map, the clock and a gauge";
 
+/**
+ * The setups a bench run measures: with `only` (`--only`, a regular expression), those it matches plus
+ * the floors and the baseline build; without, all. `whole`: no `--only`, so the report is the bench's
+ * latest (bench/results).
+ */
+export function benchSelection(all: Setup[], only: string | null): { chosen: Setup[]; whole: boolean } {
+  if (only === null) return { chosen: all, whole: true };
+  const pattern = new RegExp(only);
+  const always = (n: string) => n === "no filter" || n === "no-op wasm filter" || n === PRACTICAL_FLOOR || n === BASELINE_BUILD;
+  return { chosen: all.filter((s) => always(s.name) || pattern.test(s.name)), whole: false };
+}
+
 /** The setup of an earlier build given to `npm run bench -- --baseline`. */
 export const BASELINE_BUILD = "graywall: all four, baseline build";
 /** `baseline`: an earlier build of graywall.wasm, measured as BASELINE_BUILD beside this one. */

@@ -1,8 +1,10 @@
 // The benchmark's rule for a disturbed run (bench/disturbed.ts): Envoy below 85% of its usual share of
-// its core is measured again. The rule, not a timing: no time is asserted here.
+// its core is measured again. The rule, not a timing: no time is asserted here. And which setups a run
+// measures, and which run's report is kept (bench/results/latest).
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { disturbed } from "../bench/disturbed.ts";
+import { BASELINE_BUILD, benchSelection, PRACTICAL_FLOOR, setups } from "../bench/setups.ts";
 
 test("a run whose Envoy got well under its usual share of its core is disturbed; normal spread is not", () => {
   assert.equal(disturbed(0.5, []), false, "nothing to compare with yet");
@@ -12,4 +14,20 @@ test("a run whose Envoy got well under its usual share of its core is disturbed;
   assert.equal(disturbed(0.84, usual), false, "85% of the median 0.975 is 0.829");
   assert.equal(disturbed(0.82, usual), true);
   assert.equal(disturbed(0.4, usual), true);
+});
+
+test("a bench run without --only measures every setup and is kept as the latest; with it, the floors and its matches", () => {
+  const all = setups("/tmp/earlier.wasm");
+  const whole = benchSelection(all, null);
+  assert.equal(whole.whole, true);
+  assert.deepEqual(
+    whole.chosen.map((s) => s.name),
+    all.map((s) => s.name),
+  );
+  const some = benchSelection(all, "all four$|all five");
+  assert.equal(some.whole, false, "a partial run does not replace bench/results/latest");
+  assert.deepEqual(
+    some.chosen.map((s) => s.name),
+    [BASELINE_BUILD, "no filter", "no-op wasm filter", PRACTICAL_FLOOR, "graywall: all four", "graywall: all five (API keys too)"],
+  );
 });
