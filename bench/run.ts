@@ -17,6 +17,7 @@ import { setupWrk } from "../scripts/setup-tools.ts";
 import { type Envoy, freePort, startEnvoy } from "../scripts/lib/envoy_process.ts";
 import { BENCH_HEADERS, benchSelection, envoyConfig, OTHER_RUNTIME, PRACTICAL_FLOOR, STAGE_CALLS_PROBE, setups, type Setup } from "./setups.ts";
 import { DISTURBED_BELOW, disturbed } from "./disturbed.ts";
+import { rssVerdict } from "./targets.ts";
 
 const args = process.argv.slice(2);
 const smoke = args.includes("--smoke");
@@ -220,6 +221,7 @@ function targets(results: Result[]): string {
       `- all four stages in the one module: ${f2(ratio)}x no filter (target <= 1.50x: ${ratio <= 1.5 ? "met" : `missed by ${f2(ratio - 1.5)}x, ${f1((ratio - 1.5) * base.cpuPerReqUs)} µs/req`}; goal 1.35x: ${ratio <= 1.35 ? "met" : `${f1((ratio - 1.35) * base.cpuPerReqUs)} µs/req away`})`,
     );
   }
+  if (base && all && floor) out.push(`- ${rssVerdict(all.rss2MiB, floor.rss2MiB, base.rss2MiB)}`);
   const practical = byName.get(PRACTICAL_FLOOR);
   if (practical && floor && all && base)
     out.push(
