@@ -17,7 +17,13 @@ export const enum UpdateStatus { Updated, TableFull, Contended }
 const CAS_MISMATCH: u32 = 8;
 /** A CAS no record holds (the host would reach it after 4 billion writes): a write that only creates. */
 const CREATE_ONLY: u32 = 0xffffffff;
-const PROBES = 4;
+/**
+ * Slots a key may take (from its hash on). A probe reaches past a slot never used only when it must:
+ * no key ever went beyond one (shared data never deletes a key, so that slot was never used when any key
+ * was placed), so a lookup ends there, and at a low fill a key costs one read however many probes are
+ * allowed. A new key finds no slot with about fill^PROBES odds (a nonce is then refused as a replay).
+ */
+const PROBES = 8;
 const CAS_ATTEMPTS = 64;
 // Slot layout: i64 touchedMs | i32 key length | u32 tag | payload | UTF-8 key. Key length 0 = free.
 const HEADER = 16;
@@ -114,12 +120,12 @@ export class SlotTable {
         const v = this.store.get(k);
         const data = v.data;
         if (data === null) {
-          // A slot never used: free, created by the write (CREATE_ONLY) if the key has no record of its own.
+          // A slot never used: free, created by the write (CREATE_ONLY); the key has no record beyond it.
           if (target === null) {
             target = k;
             targetValue = v;
           }
-          continue;
+          break;
         }
         if (data.byteLength < HEADER + this.payloadSize) return UpdateStatus.Contended;
         const d = changetype<usize>(data);

@@ -1,0 +1,78 @@
+// The shared-data table's probing: a lookup ends at a slot never used (shared data never deletes a key,
+// so no key was ever placed beyond one), and a key may take any of 8 slots from its hash on.
+import { keyHash } from "../common/lib/hash";
+import { RecordUpdate, SlotTable, UpdateStatus } from "../common/lib/slot_table";
+import { MapStore } from "./map_store";
+
+/** Counts the requests of a key in its record, and says whether the record was new. */
+class Count extends RecordUpdate {
+  fresh: bool = false;
+  count: i32 = 0;
+  apply(p: usize, fresh: bool, now: i64): void {
+    this.fresh = fresh;
+    const c = load<i32>(p) + 1;
+    store<i32>(p, c);
+    this.count = c;
+  }
+}
+
+/** `n` keys whose hash lands on slot `home` of a table of `size` slots. */
+function colliding(n: i32, size: i32, home: u32): string[] {
+  const out: string[] = [];
+  for (let i = 0; out.length < n; i++) {
+    const k = "key-" + i.toString();
+    const b = String.UTF8.encode(k);
+    if (keyHash(changetype<usize>(b), b.byteLength) % <u32>size == home) out.push(k);
+  }
+  return out;
+}
+
+describe("SlotTable probing", () => {
+  it("a new key in a sparse table costs one shared-data read, and a key seen before one read too", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "p", 4096, 8, 60000);
+    const u = new Count();
+    for (let i = 0; i < 50; i++) expect(t.update("client-" + i.toString(), 1000, u)).toBe(UpdateStatus.Updated);
+    // Each of the 50 read its home slot, found it never used and looked no further (a few collided).
+    expect(store.reads).toBeLessThanOrEqual(55);
+    store.reads = 0;
+    expect(t.update("client-7", 1001, u)).toBe(UpdateStatus.Updated);
+    expect(u.fresh).toBe(false);
+    expect(u.count).toBe(2);
+    expect(store.reads).toBe(1);
+  });
+
+  it("eight keys of one home slot all find room and are found again; a ninth finds none", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "p", 64, 8, 60000);
+    const keys = colliding(9, 64, 5);
+    const u = new Count();
+    for (let i = 0; i < 8; i++) {
+      expect(t.update(keys[i], 1000, u)).toBe(UpdateStatus.Updated, keys[i]);
+      expect(u.fresh).toBe(true);
+    }
+    expect(t.update(keys[8], 1000, u)).toBe(UpdateStatus.TableFull);
+    for (let i = 0; i < 8; i++) {
+      expect(t.update(keys[i], 1001, u)).toBe(UpdateStatus.Updated);
+      expect(u.fresh).toBe(false, keys[i]);
+      expect(u.count).toBe(2);
+    }
+  });
+
+  it("a slot freed before a key's own is passed over: the key keeps its one record", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "p", 64, 8, 1000);
+    const keys = colliding(4, 64, 9);
+    const u = new Count();
+    // keys[0] takes slot 9 at t=0; keys[1..3] slots 10-12 at t=500.
+    expect(t.update(keys[0], 0, u)).toBe(UpdateStatus.Updated);
+    for (let i = 1; i < 4; i++) expect(t.update(keys[i], 500, u)).toBe(UpdateStatus.Updated);
+    // keys[0] goes idle and is swept to free (a used slot, not one never used); the others stay live.
+    expect(t.sweep(1200, 64)).toBe(1);
+    const keysBefore = store.keys.length;
+    expect(t.update(keys[3], 1300, u)).toBe(UpdateStatus.Updated);
+    expect(u.fresh).toBe(false);
+    expect(u.count).toBe(2);
+    expect(store.keys.length).toBe(keysBefore);
+  });
+});
