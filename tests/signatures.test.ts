@@ -191,6 +191,33 @@ describe("signed requests (RFC 9421, hmac-sha256)", () => {
     assert.equal(h.request(altered).reply?.status, 401, "an altered body never reaches the router");
   });
 
+  test("signed requests leave the VM's heap bounded: their garbage is collected as it is made, not after 16,384 of them", () => {
+    // A signature check works on strings (some KiB of garbage a request); a VM counted it as a request
+    // that only read, and collected after 16,384 such, so a busy signed API held tens of MiB a worker.
+    const h = host(undefined, { ...ACCESS, signature: { ...ACCESS.signature, require_nonce: false } });
+    const warm = h.request(signed(h, "GET", "/signed/orders?page=1"));
+    assert.equal(consumerOf(warm), "merchant-a", JSON.stringify(warm.reply));
+    const before = h.memoryBytes();
+    for (let i = 0; i < 4000; i++) {
+      const ex = h.request(signed(h, "GET", `/signed/orders/${i}?page=${i % 7}`));
+      assert.equal(ex.reply, undefined, `request ${i}: ${JSON.stringify(ex.reply)}`);
+    }
+    assert.equal(h.metric("graywall.access.signature.verified"), 4001n);
+    const grown = (h.memoryBytes() - before) / 2 ** 20;
+    assert.ok(grown <= 2, `the heap grew by ${grown.toFixed(1)} MiB over 4,000 signed requests`);
+  });
+
+  test("fresh nonces are not taken for replays while the nonce table is far from full (5,000 in the window of the default 20,000)", () => {
+    // Each nonce may take any of 8 slots; with 4, the first fresh nonce was refused at about 15% full.
+    const h = host();
+    for (let i = 0; i < 5000; i++) {
+      const ex = h.request(signed(h, "GET", `/signed/items/${i}`));
+      assert.equal(ex.reply, undefined, `request ${i}: ${JSON.stringify(ex.reply)}`);
+    }
+    assert.equal(denied(h, "replayed_nonce"), 0n);
+    assert.equal(h.metric("graywall.access.signature.verified"), 5000n);
+  });
+
   test("configuration errors name the field", () => {
     const bad = (access: object) => {
       const h = new ProxyHost(wasmPath("graywall"), "graywall");

@@ -335,7 +335,8 @@ let finished: u32 = 0;
  * the only roots. A collection marks everything reachable (the configuration's tables above all: about
  * a million instructions for all four stages), while a steady-state request allocates nothing, so streams
  * are counted by what they leave: 1 credit for one that only read, 512 for one that answered itself (a
- * challenge page is KiB of garbage), 64 for one that wrote response headers, and a collection runs every
+ * challenge page is KiB of garbage), 64 for one that wrote response headers, what a stage reports for
+ * its own (RequestSnapshot.garbage: a signature check's strings), and a collection runs every
  * COLLECT_EVERY credits: every 32 local replies, and at most hundreds of KiB of garbage. An accepted
  * configuration, a tick (at least once a second with stages: pipeline.ts) and a root's end collect at
  * once, so a replaced configuration's tables go back to the allocator, an idle VM's ticks leave nothing

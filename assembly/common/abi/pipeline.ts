@@ -107,9 +107,11 @@ class PipelineStream extends StreamFilter {
   }
 
   onDelete(): u32 {
-    // A local reply (its page, its headers) or response headers written leave garbage; reading leaves none.
+    // A local reply (its page, its headers) or response headers written leave garbage, and so does what a
+    // stage reports (req.garbage); reading leaves none.
     const req = this.req;
-    const credits: u32 = req.reply !== null ? 512 : req.responseNames.length + req.addedNames.length > 0 ? 64 : 1;
+    let credits: u32 = req.reply !== null ? 512 : req.responseNames.length + req.addedNames.length > 0 ? 64 : 1;
+    if (req.garbage > credits) credits = req.garbage;
     req.reset();
     this.waiting = -1;
     if (pool.length < POOL_MAX) pool.push(this);

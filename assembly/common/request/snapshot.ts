@@ -126,6 +126,12 @@ export class RequestSnapshot {
   digestPending: bool = false;
   /** The body passed the stage's max_body_bytes (onBody then gets null). */
   bodyTooLarge: bool = false;
+  /**
+   * Collection credits for garbage a stage made on this request beyond what the glue counts itself
+   * (replies and response-header writes): the VM collects every so many credits (filter.ts), so a
+   * request path that allocates says so here, and the heap stays bounded whatever the request rate.
+   */
+  garbage: u32 = 0;
 
   /** The target gray routing chose (its index among the stage's targets), for the response phase; -1 when no routing stage ran. */
   routedTarget: i32 = -1;
@@ -199,6 +205,7 @@ export class RequestSnapshot {
     this.consumer = null;
     this.digestPending = false;
     this.bodyTooLarge = false;
+    this.garbage = 0;
     this.assetByHeaders = false;
     this.assetCountedAsPage = false;
     this.servedMetadata = null;
