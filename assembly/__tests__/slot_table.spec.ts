@@ -1,6 +1,6 @@
-// The shared-data table's probing: a lookup ends at a slot never used (shared data never deletes a key,
-// so no key was ever placed beyond one), and a key may take any of 8 slots from its hash on.
-import { keyHash } from "../common/lib/hash";
+// The shared-data table's probing: a key may take its home slot and 7 more a step of its own apart; a
+// lookup ends at a slot never used (shared data never deletes a key, so no key was placed beyond one).
+import { fmix32, keyHash } from "../common/lib/hash";
 import { RecordUpdate, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { MapStore } from "./map_store";
 
@@ -16,13 +16,14 @@ class Count extends RecordUpdate {
   }
 }
 
-/** `n` keys whose hash lands on slot `home` of a table of `size` slots. */
-function colliding(n: i32, size: i32, home: u32): string[] {
+/** `n` keys whose hash lands on slot `home` of a table of `size` slots, with probe step `step` (0: any). */
+function colliding(n: i32, size: i32, home: u32, step: u32 = 0): string[] {
   const out: string[] = [];
   for (let i = 0; out.length < n; i++) {
     const k = "key-" + i.toString();
     const b = String.UTF8.encode(k);
-    if (keyHash(changetype<usize>(b), b.byteLength) % <u32>size == home) out.push(k);
+    const h = keyHash(changetype<usize>(b), b.byteLength);
+    if (h % <u32>size == home && (step == 0 || 1 + fmix32(h) % <u32>(size - 1) == step)) out.push(k);
   }
   return out;
 }
@@ -42,10 +43,10 @@ describe("SlotTable probing", () => {
     expect(store.reads).toBe(1);
   });
 
-  it("eight keys of one home slot all find room and are found again; a ninth finds none", () => {
+  it("eight keys of one home slot and step all find room and are found again; a ninth finds none", () => {
     const store = new MapStore();
     const t = new SlotTable(store, "p", 64, 8, 60000);
-    const keys = colliding(9, 64, 5);
+    const keys = colliding(9, 64, 5, 7);
     const u = new Count();
     for (let i = 0; i < 8; i++) {
       expect(t.update(keys[i], 1000, u)).toBe(UpdateStatus.Updated, keys[i]);
@@ -59,12 +60,26 @@ describe("SlotTable probing", () => {
     }
   });
 
+  it("keys of one home slot but steps of their own do not queue behind each other", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "p", 64, 8, 60000);
+    // Twelve keys share home slot 5: side by side they would need slots 5-16, and the ninth would find
+    // none; each taking the first free slot of its own sequence, all find room.
+    const keys = colliding(12, 64, 5);
+    const u = new Count();
+    for (let i = 0; i < 12; i++) expect(t.update(keys[i], 1000, u)).toBe(UpdateStatus.Updated, keys[i]);
+    for (let i = 0; i < 12; i++) {
+      expect(t.update(keys[i], 1001, u)).toBe(UpdateStatus.Updated);
+      expect(u.count).toBe(2, keys[i]);
+    }
+  });
+
   it("a slot freed before a key's own is passed over: the key keeps its one record", () => {
     const store = new MapStore();
     const t = new SlotTable(store, "p", 64, 8, 1000);
     const keys = colliding(4, 64, 9);
     const u = new Count();
-    // keys[0] takes slot 9 at t=0; keys[1..3] slots 10-12 at t=500.
+    // keys[0] takes their home slot (9) at t=0; keys[1..3] a later slot of their own at t=500.
     expect(t.update(keys[0], 0, u)).toBe(UpdateStatus.Updated);
     for (let i = 1; i < 4; i++) expect(t.update(keys[i], 500, u)).toBe(UpdateStatus.Updated);
     // keys[0] goes idle and is swept to free (a used slot, not one never used); the others stay live.
