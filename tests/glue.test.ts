@@ -449,6 +449,21 @@ describe("graywall: one pass over one snapshot", () => {
     assert.ok(host.memoryBytes() <= 8 * 2 ** 20, `${host.memoryBytes() / 2 ** 20} MiB`);
   });
 
+  test("a refusal made of a reply the configuration keeps (a denied address) costs no more collections than a request that passes", () => {
+    // A collection marks every table of the configuration; a flood of refusals that leave almost no
+    // garbage must not make the VM collect every 32 of them, as if each were a challenge page.
+    const host = graywall();
+    const denied = (n: number) => {
+      for (let i = 0; i < n; i++) assert.equal(host.request({ headers: BROWSER, peer: `203.0.113.${i % 250}:1000` }).reply?.status, 403);
+    };
+    denied(100);
+    const before = host.collections();
+    const memory = host.memoryBytes();
+    denied(2000);
+    assert.ok(host.collections() - before <= 2, `${host.collections() - before} collections over 2,000 refusals`);
+    assert.equal(host.memoryBytes(), memory);
+  });
+
   test("malformed input never crashes the VM", () => {
     const host = graywall();
     const odd = host.request({

@@ -21,6 +21,9 @@ const SWEEP_BATCH = 2000;
 const SWEEP_MS: i64 = 10000;
 /** A client id's page views before it has a history of its own; until then its address judges it too. */
 const YOUNG_ID_PAGES: i32 = 3;
+/** Collection credits (RequestSnapshot.garbage) of a challenge page (KiB of strings) and of a no-JS redirect. */
+const CHALLENGE_PAGE_GARBAGE: u32 = 512;
+const NO_JS_GARBAGE: u32 = 64;
 const NOT_CLEARED = 0;
 const CLEARED = 1;
 const REVOKED = 2;
@@ -574,6 +577,7 @@ export class CrawlerStage extends Stage {
     let cookie = spec.cookie + "=" + clearance + "; Path=/; Max-Age=" + spec.expirySeconds.toString() + "; HttpOnly; SameSite=Lax";
     if (isHttps(req)) cookie += "; Secure";
     this.stats.inc(this.noJsCleared);
+    req.garbage += NO_JS_GARBAGE;
     req.reply = new LocalReply(303, "graywall_crawler_no_js", "", ["location", sameSitePath(withoutParam(path, WAIT_PARAM)), "set-cookie", cookie,
       "cache-control", "no-store", "x-robots-tag", "noindex"]);
     return true;
@@ -588,6 +592,8 @@ export class CrawlerStage extends Stage {
       let path = req.header(PATH);
       if (path === null) path = "/";
       const page = this.challenger.page(clientText(ip), userAgentOf(req), req.nowMs / 1000, bits, path);
+      // The page is KiB of strings: collected after some 32 of them.
+      req.garbage += CHALLENGE_PAGE_GARBAGE;
       req.reply = new LocalReply(<u32>spec.status, "graywall_crawler_challenge." + this.challengeReason, page, ["content-type", "text/html; charset=utf-8", "cache-control", "no-store", "x-robots-tag", "noindex"]);
       return Outcome.Reply;
     }

@@ -304,6 +304,12 @@ export class ProxyHost {
     this.call(call.root, "proxy_on_http_call_response", call.root, call.token, this.callResponse.headers.length, this.callResponse.body.length, 0);
   }
 
+  /** The garbage collections the VM has run (the module's graywall_collections; 0 for a module without it). */
+  collections(): number {
+    const fn = this.exports.graywall_collections;
+    return fn ? (fn() as number) : 0;
+  }
+
   /** The VM's linear memory in bytes (it only grows: a leak shows as growth). */
   memoryBytes(): number {
     return this.memory.buffer.byteLength;

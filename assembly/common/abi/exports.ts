@@ -5,6 +5,6 @@ export { malloc } from "./host";
 export {
   proxy_abi_version_0_2_0, proxy_on_context_create, proxy_on_vm_start, proxy_validate_configuration,
   proxy_on_configure, proxy_on_tick, proxy_on_http_call_response, proxy_on_request_headers, proxy_on_request_body, proxy_on_response_headers,
-  proxy_on_done, graywall_flush_tallies,
+  proxy_on_done, graywall_flush_tallies, graywall_collections,
 } from "./filter";
 export { abort_proc_exit } from "./abort";

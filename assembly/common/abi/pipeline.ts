@@ -96,6 +96,9 @@ class HostRequest extends RequestSource {
 }
 const hostRequest = new HostRequest();
 
+/** Collection credits of a local reply (filter.ts): its LocalReply, details string and the pairs sent. */
+const REPLY_CREDITS: u32 = 16;
+
 class PipelineStream extends StreamFilter {
   req: RequestSnapshot;
   /** The stage waiting for the body, or -1. */
@@ -107,11 +110,12 @@ class PipelineStream extends StreamFilter {
   }
 
   onDelete(): u32 {
-    // A local reply (its page, its headers) or response headers written leave garbage, and so does what a
-    // stage reports (req.garbage); reading leaves none.
+    // What a stream leaves: a local reply its object, details and header pairs; response headers written
+    // their strings; what a stage reports of its own (req.garbage: a challenge page, a signature check's
+    // strings). Reading leaves nothing. A refusal made of a reply kept in the configuration (a denied
+    // address, a 401, a 429) so costs no more collections than a request that passes.
     const req = this.req;
-    let credits: u32 = req.reply !== null ? 512 : req.responseNames.length + req.addedNames.length > 0 ? 64 : 1;
-    if (req.garbage > credits) credits = req.garbage;
+    const credits: u32 = (req.reply !== null ? REPLY_CREDITS : req.responseNames.length + req.addedNames.length > 0 ? 64 : 1) + req.garbage;
     req.reset();
     this.waiting = -1;
     if (pool.length < POOL_MAX) pool.push(this);
