@@ -1,7 +1,7 @@
 // The shared-data table's probing: a key may take its home slot and 7 more a step of its own apart; a
 // lookup ends at a slot never used (shared data never deletes a key, so no key was placed beyond one).
 import { fmix32, keyHash } from "../common/lib/hash";
-import { RecordUpdate, SlotTable, UpdateStatus } from "../common/lib/slot_table";
+import { probeStep, RecordUpdate, SlotTable, UpdateStatus } from "../common/lib/slot_table";
 import { MapStore } from "./map_store";
 
 /** Counts the requests of a key in its record, and says whether the record was new. */
@@ -16,7 +16,12 @@ class Count extends RecordUpdate {
   }
 }
 
-/** `n` keys whose hash lands on slot `home` of a table of `size` slots, with probe step `step` (0: any). */
+function hashOf(k: string): u32 {
+  const b = String.UTF8.encode(k);
+  return keyHash(changetype<usize>(b), b.byteLength);
+}
+
+/** `n` keys whose hash lands on slot `home` of a table of `size` slots, with raw probe step `step` (0: any). */
 function colliding(n: i32, size: i32, home: u32, step: u32 = 0): string[] {
   const out: string[] = [];
   for (let i = 0; out.length < n; i++) {
@@ -71,6 +76,22 @@ describe("SlotTable probing", () => {
     for (let i = 0; i < 12; i++) {
       expect(t.update(keys[i], 1001, u)).toBe(UpdateStatus.Updated);
       expect(u.count).toBe(2, keys[i]);
+    }
+  });
+
+  it("a key whose second hash shares a factor with the table's size still takes 8 different slots", () => {
+    const store = new MapStore();
+    const t = new SlotTable(store, "p", 64, 8, 60000);
+    // Eight keys of one home whose raw step is 32: stepping by 32 in 64 slots goes back and forth between two.
+    const keys = colliding(8, 64, 3, 32);
+    expect(probeStep(hashOf(keys[0]), 64)).toBe(33);
+    const u = new Count();
+    for (let i = 0; i < 8; i++) expect(t.update(keys[i], 1000, u)).toBe(UpdateStatus.Updated, keys[i]);
+    // Every step is odd in 64 slots, and shares nothing with 2,500 (the e2e's nonce table).
+    for (let h: u32 = 0; h < 5000; h++) {
+      expect(probeStep(h * 2654435761, 64) & 1).toBe(1);
+      const s = probeStep(h * 2654435761, 2500);
+      expect(s % 2 != 0 && s % 5 != 0).toBe(true, s.toString());
     }
   });
 
